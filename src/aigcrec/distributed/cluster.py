@@ -1,0 +1,59 @@
+"""Connecting to Ray: an existing cluster (``address``) or a local one started for the duration of a job.
+
+Ray is an optional extra (``pip install 'aigcrec[ray]'``); every engine calls ``require_ray`` first so a
+missing install reads as one line saying what to install, not an ImportError deep in a command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from typing import Iterator, Optional
+
+log = logging.getLogger("aigcrec.distributed")
+
+INSTALL_HINT = "the Ray engine needs the 'ray' extra: pip install 'aigcrec[ray]'"
+
+
+class RayUnavailable(RuntimeError):
+    """Ray is not installed, or no cluster could be started / reached."""
+
+
+def require_ray():
+    """Import and return the ``ray`` module, or raise ``RayUnavailable`` saying what to install."""
+    try:
+        import ray
+    except ImportError as exc:  # the optional extra is missing
+        raise RayUnavailable(f"{INSTALL_HINT} ({exc})") from None
+    return ray
+
+
+@contextlib.contextmanager
+def ray_session(address: Optional[str] = None, num_cpus: Optional[int] = None) -> Iterator[None]:
+    """Use the Ray cluster at ``address`` (``"auto"``, ``"ray://head:10001"``), or start a local one.
+
+    If Ray is already initialised in this process (a test fixture, a notebook) that session is used and
+    left running. A local cluster started here (``num_cpus`` CPUs, default all) is shut down on exit.
+    Usage statistics are off unless the user enabled them explicitly.
+    """
+    ray = require_ray()
+    os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
+    if ray.is_initialized():
+        yield
+        return
+    if num_cpus is not None and num_cpus < 1:
+        raise ValueError(f"num_cpus must be at least 1, got {num_cpus}")
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+    except Exception as exc:  # ray raises ConnectionError, RuntimeError, ValueError... depending on the cause
+        where = f"the Ray cluster at {address!r}" if address else "a local Ray cluster"
+        raise RayUnavailable(f"could not start or reach {where}: {exc}") from exc
+    log.info("ray: %s, resources %s", address or "local cluster", ray.cluster_resources())
+    try:
+        yield
+    finally:
+        ray.shutdown()

@@ -1,0 +1,164 @@
+"""Ranking datasets (one frame of impressions + fields + vector tables) and the two split protocols.
+
+- ``warm_split``: per-user temporal 80/10/10 (each user's impressions sorted by time).
+- ``cold_item_split``: a fixed ``fraction`` of items (seeded) and *all* their impressions are the test
+  set; the other impressions are split per user 90/10 in time into train and validation.
+
+``movielens_dataset`` and ``world_dataset`` build a ``RankingData`` from a MovieLens-with-posters folder
+or a generated world; content vectors come in as ``{name: (item_ids, matrix)}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from aigcrec.data.schemas import EMOTIONS
+from aigcrec.ranking.features import Field
+
+VectorTables = dict[str, tuple[list[str], np.ndarray]]
+MODALITIES = ("e_sem", "e_sty", "e_tsem")
+
+
+@dataclass
+class RankingData:
+    """Impressions with every raw field joined in, the (unfitted) fields, and the vector tables.
+
+    ``frame`` has user_id, item_id, label (0/1), timestamp and one column per field; ``session_id`` when
+    sessions exist. ``tabular`` names the fields every model (and the peers) reads.
+    """
+
+    name: str
+    frame: pd.DataFrame
+    fields: list[Field]
+    vectors: VectorTables = field(default_factory=dict)
+    users: pd.DataFrame | None = None
+
+    @property
+    def tabular(self) -> list[Field]:
+        return [f for f in self.fields if f.kind != "vector"]
+
+    def validate(self) -> None:
+        need = {"user_id", "item_id", "label", "timestamp"}
+        missing = sorted(need - set(self.frame.columns))
+        if missing:
+            raise ValueError(f"{self.name}: impressions lack columns {missing} (got {sorted(self.frame.columns)})")
+        bad = ~self.frame["label"].isin([0, 1])
+        if bad.any():
+            raise ValueError(f"{self.name}: label must be 0/1, got {self.frame['label'][bad].iloc[0]!r}")
+
+
+def _temporal_rank(frame: pd.DataFrame, by: str = "user_id") -> np.ndarray:
+    """Position of each row in its group's time order, as a fraction in [0, 1)."""
+    order = frame.sort_values([by, "timestamp"], kind="stable")
+    pos = order.groupby(by, sort=False).cumcount().to_numpy()
+    size = order.groupby(by, sort=False)["timestamp"].transform("size").to_numpy()
+    frac = np.empty(len(frame))
+    frac[frame.index.get_indexer(order.index)] = pos / size
+    return frac
+
+
+def warm_split(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Row positions of train / val / test: per-user temporal 80/10/10."""
+    frac = _temporal_rank(frame.reset_index(drop=True))
+    return {"train": np.flatnonzero(frac < 0.8), "val": np.flatnonzero((frac >= 0.8) & (frac < 0.9)),
+            "test": np.flatnonzero(frac >= 0.9)}
+
+
+def cold_item_split(frame: pd.DataFrame, fraction: float = 0.1, seed: int = 0) -> dict[str, np.ndarray]:
+    """Row positions: test = every impression of a seeded ``fraction`` of items; train/val = 90/10 in time."""
+    frame = frame.reset_index(drop=True)
+    items = np.array(sorted(frame["item_id"].astype(str).unique()))
+    rng = np.random.default_rng(seed)
+    cold = set(rng.choice(items, size=max(1, int(round(fraction * len(items)))), replace=False).tolist())
+    is_cold = frame["item_id"].astype(str).isin(cold).to_numpy()
+    warm = frame[~is_cold]
+    frac = _temporal_rank(warm)
+    warm_pos = np.flatnonzero(~is_cold)
+    return {"train": warm_pos[frac < 0.9], "val": warm_pos[frac >= 0.9], "test": np.flatnonzero(is_cold),
+            "cold_items": np.array(sorted(cold))}
+
+
+def movielens_dataset(root: str | Path, vectors: VectorTables | None = None) -> RankingData:
+    """MovieLens-with-posters -> impressions (label = rating >= 4) with user and item fields."""
+    from aigcrec.data.movielens import load_movielens
+
+    ml = load_movielens(root, check_posters=False)
+    users = ml.users.copy()
+    users["zip1"] = users["zip_code"].fillna("?").astype(str).str[:1]
+    items = ml.items.copy()
+    items["genre1"] = items["genres"].map(lambda g: g[0] if len(g) > 0 else "none")
+    items["genre2"] = items["genres"].map(lambda g: g[1] if len(g) > 1 else "none")
+    frame = ml.interactions(threshold=4).merge(users, on="user_id", how="left").merge(
+        items[["item_id", "release_year", "genre1", "genre2"]], on="item_id", how="left")
+    frame["age"] = frame["age"].astype("float64")
+    frame["release_year"] = frame["release_year"].astype("float64")
+    fields = [
+        Field("user_id", "categorical", "user"),
+        Field("age", "numeric", "user", buckets=8),
+        Field("gender", "categorical", "user"),
+        Field("occupation", "categorical", "user"),
+        Field("zip1", "categorical", "user"),
+        Field("item_id", "categorical", "item", id_dropout=True),
+        Field("release_year", "numeric", "item", buckets=10),
+        Field("genre1", "categorical", "item"),
+        Field("genre2", "categorical", "item"),
+    ]
+    fields += [Field(name, "vector", "item", key="item_id", modality=True) for name in (vectors or {})]
+    return RankingData("movielens", frame.reset_index(drop=True), fields, dict(vectors or {}), users)
+
+
+def session_oracle_affect(sessions: pd.DataFrame) -> pd.DataFrame:
+    """The world's simulated session state as an affect frame: one-hot emotion (EMOTIONS order) and intent."""
+    intents = sorted(sessions["intent"].astype(str).unique())
+    emo = np.stack([(sessions["emotion"].astype(str) == e).to_numpy(np.float32) for e in EMOTIONS], axis=1)
+    intent = np.stack([(sessions["intent"].astype(str) == i).to_numpy(np.float32) for i in intents], axis=1)
+    cols = [f"emotion_{e}" for e in EMOTIONS] + [f"intent_{i}" for i in intents]
+    return pd.DataFrame(np.hstack([emo, intent]), index=sessions["session_id"].astype(str).to_numpy(), columns=cols)
+
+
+def world_dataset(world_dir: str | Path, vectors: VectorTables | None = None,
+                  affect: pd.DataFrame | None = None) -> RankingData:
+    """A generated world -> impressions with user, item, session fields; ``affect`` indexed by session_id.
+
+    Without ``affect`` the simulated session state (``session_oracle_affect``) is used. Ground-truth item
+    attributes (style, subject, palette) are not used as fields: the model must read them from content.
+    """
+    from aigcrec.world import load_world
+
+    w = load_world(world_dir)
+    users = _flatten_user_features(w.users)
+    items = w.items.copy()
+    item_cols = [c for c in ("creator_id", "series_id", "tags") if c in items.columns]
+    frame = w.interactions.merge(users, on="user_id", how="left").merge(items[["item_id"] + item_cols],
+                                                                       on="item_id", how="left")
+    frame["item_id"] = frame["item_id"].astype(str)
+    frame["user_id"] = frame["user_id"].astype(str)
+    frame["session_id"] = frame["session_id"].astype(str)
+    user_cols = [c for c in users.columns if c not in ("user_id", "taste_type")]
+    fields = [Field("user_id", "categorical", "user")]
+    for c in user_cols:
+        numeric = pd.api.types.is_numeric_dtype(users[c]) and users[c].nunique() > 12
+        fields.append(Field(c, "numeric", "user", buckets=8) if numeric else Field(c, "categorical", "user"))
+    fields.append(Field("item_id", "categorical", "item", id_dropout=True))
+    fields += [Field(c, "tags", "item", max_len=8) if c == "tags" else Field(c, "categorical", "item")
+               for c in item_cols]
+    tables = dict(vectors or {})
+    fields += [Field(name, "vector", "item", key="item_id", modality=True) for name in tables]
+    aff = affect if affect is not None else session_oracle_affect(w.sessions)
+    tables["affect"] = (aff.index.astype(str).tolist(), aff.to_numpy(np.float32))
+    fields.append(Field("affect", "vector", "context", key="session_id", modality=False))
+    return RankingData("world", frame.reset_index(drop=True), fields, tables, users)
+
+
+def _flatten_user_features(users: pd.DataFrame) -> pd.DataFrame:
+    """Users with a ``features`` dict column expanded into one column per feature."""
+    out = users.copy()
+    if "features" in out.columns:
+        feats = pd.json_normalize(out["features"].map(lambda d: d if isinstance(d, dict) else {}).tolist())
+        feats.columns = [f"u_{c}" for c in feats.columns]
+        out = pd.concat([out.drop(columns=["features"]).reset_index(drop=True), feats], axis=1)
+    return out

@@ -1,0 +1,235 @@
+"""Feature fields of the ranker and their encoding into precomputed tensors.
+
+A ``FeatureSpec`` lists the fields a model reads. ``FeatureSpec.fit(frame)`` learns vocabularies,
+bucket edges and scales from the *training* rows only, so ids unseen in training (cold items, new users)
+map to the unknown index 0. ``encode(frame)`` turns a frame into an ``EncodedBatch`` of numpy arrays that
+the trainer slices into mini-batches without per-sample Python.
+
+Field kinds:
+
+- ``categorical``: a vocabulary (ids seen ``min_count`` times) or ``hash_buckets`` (stable hashing).
+- ``numeric``: ``buckets`` > 0 turns it into a categorical field of quantile buckets; else standard scaling.
+- ``tags``: multi-valued (a list or a ``|``-separated string), truncated to ``max_len``, mean-pooled.
+- ``vector``: a pretrained vector looked up by a key column (``item_id`` for e_SEM, e_STY, e_TSEM;
+  ``session_id`` for the affect context). ``freeze`` says whether training may change the vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+Side = Literal["user", "item", "context"]
+Kind = Literal["categorical", "numeric", "tags", "vector"]
+
+
+@dataclass
+class Field:
+    """One input field. ``column`` defaults to ``name``; ``side`` says which tower reads it."""
+
+    name: str
+    kind: Kind
+    side: Side
+    column: str | None = None
+    hash_buckets: int | None = None
+    min_count: int = 1
+    buckets: int = 0
+    max_len: int = 8
+    dim: int = 0
+    key: str = "item_id"
+    freeze: bool = True
+    modality: bool = False
+    id_dropout: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("categorical", "numeric", "tags", "vector"):
+            raise ValueError(f"field '{self.name}': kind must be categorical/numeric/tags/vector, got {self.kind!r}")
+        if self.side not in ("user", "item", "context"):
+            raise ValueError(f"field '{self.name}': side must be user/item/context, got {self.side!r}")
+        if self.column is None:
+            self.column = self.name
+
+    @property
+    def is_sparse(self) -> bool:
+        """Embedded through a vocabulary (categorical, bucketised numeric)."""
+        return self.kind == "categorical" or (self.kind == "numeric" and self.buckets > 0)
+
+
+@dataclass
+class EncodedBatch:
+    """Precomputed model inputs of N rows (numpy; the trainer turns them into tensors once).
+
+    ``cat`` (N, F_cat) int64 indices per sparse field (0 = unknown); ``tags`` (N, F_tag, L) int64 (0 = pad);
+    ``num`` (N, F_num) float32 scaled values; ``vec_idx`` name -> (N,) int64 row in the vector table
+    (0 = missing, zeros).
+    """
+
+    cat: np.ndarray
+    tags: np.ndarray
+    num: np.ndarray
+    vec_idx: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return int(self.cat.shape[0])
+
+    def take(self, rows: np.ndarray) -> "EncodedBatch":
+        return EncodedBatch(self.cat[rows], self.tags[rows], self.num[rows], {k: v[rows] for k, v in self.vec_idx.items()})
+
+
+def _stable_hash(value: str, buckets: int) -> int:
+    return int.from_bytes(hashlib.blake2b(value.encode("utf-8"), digest_size=8).digest(), "little") % buckets + 1
+
+
+def _as_tag_lists(col: pd.Series) -> list[list[str]]:
+    out = []
+    for v in col.tolist():
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            out.append([])
+        elif isinstance(v, str):
+            out.append([t for t in v.split("|") if t])
+        else:
+            out.append([str(t) for t in v])
+    return out
+
+
+@dataclass
+class FeatureSpec:
+    """The fields a ranker reads, with what ``fit`` learned about them (vocabularies, scales)."""
+
+    fields: list[Field]
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = [f.name for f in self.fields]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"field names must be unique, got duplicates {dup}")
+
+    # -- views -------------------------------------------------------------------------------------------
+    def of(self, kind: str | None = None, side: str | None = None, sparse: bool | None = None) -> list[Field]:
+        return [f for f in self.fields if (kind is None or f.kind == kind) and (side is None or f.side == side)
+                and (sparse is None or f.is_sparse == sparse)]
+
+    @property
+    def sparse(self) -> list[Field]:
+        return [f for f in self.fields if f.is_sparse]
+
+    @property
+    def dense(self) -> list[Field]:
+        return [f for f in self.fields if f.kind == "numeric" and f.buckets == 0]
+
+    @property
+    def tags(self) -> list[Field]:
+        return self.of(kind="tags")
+
+    @property
+    def vectors(self) -> list[Field]:
+        return self.of(kind="vector")
+
+    def cardinality(self, f: Field) -> int:
+        """Rows of the embedding table of a sparse or tags field (index 0 = unknown / padding)."""
+        return int(self.state[f.name]["size"])
+
+    def without(self, names: set[str]) -> "FeatureSpec":
+        """A copy without the named fields (for ablations and tabular-only baselines)."""
+        return FeatureSpec([f for f in self.fields if f.name not in names],
+                           {k: v for k, v in self.state.items() if k not in names})
+
+    # -- fitting and encoding ----------------------------------------------------------------------------
+    def fit(self, frame: pd.DataFrame, vector_tables: dict[str, tuple[list[str], np.ndarray]]) -> "FeatureSpec":
+        """Learn vocabularies / buckets / scales from training rows; index the vector tables."""
+        self._check_columns(frame)
+        for f in self.fields:
+            col = frame[f.column] if f.kind != "vector" else None
+            if f.kind == "categorical":
+                if f.hash_buckets:
+                    self.state[f.name] = {"size": f.hash_buckets + 1}
+                else:
+                    counts = col.astype(str).value_counts()
+                    kept = sorted(counts[counts >= f.min_count].index.tolist())
+                    self.state[f.name] = {"vocab": {v: i + 1 for i, v in enumerate(kept)}, "size": len(kept) + 1}
+            elif f.kind == "numeric":
+                x = pd.to_numeric(col, errors="coerce").astype(float)
+                if f.buckets > 0:
+                    edges = np.unique(np.nanquantile(x, np.linspace(0, 1, f.buckets + 1)[1:-1]))
+                    self.state[f.name] = {"edges": edges.tolist(), "size": len(edges) + 2}
+                else:
+                    mean, std = float(np.nanmean(x)), float(np.nanstd(x))
+                    self.state[f.name] = {"mean": mean, "std": std if std > 0 else 1.0}
+            elif f.kind == "tags":
+                counts: dict[str, int] = {}
+                for tags in _as_tag_lists(col):
+                    for t in tags:
+                        counts[t] = counts.get(t, 0) + 1
+                kept = sorted(t for t, c in counts.items() if c >= f.min_count)
+                self.state[f.name] = {"vocab": {v: i + 1 for i, v in enumerate(kept)}, "size": len(kept) + 1}
+            else:
+                if f.name not in vector_tables:
+                    raise ValueError(f"vector field '{f.name}': no table given (have {sorted(vector_tables)})")
+                keys, matrix = vector_tables[f.name]
+                matrix = np.asarray(matrix, dtype=np.float32)
+                if matrix.ndim != 2 or matrix.shape[0] != len(keys):
+                    raise ValueError(f"vector field '{f.name}': expected a (n_keys, d) matrix for {len(keys)} keys, "
+                                     f"got shape {matrix.shape}")
+                f.dim = int(matrix.shape[1])
+                self.state[f.name] = {"keys": {str(k): i + 1 for i, k in enumerate(keys)}}
+        return self
+
+    def vector_table(self, f: Field, vector_tables: dict[str, tuple[list[str], np.ndarray]]) -> np.ndarray:
+        """(n_keys + 1, d) float32 table with a zero row 0 for missing keys."""
+        _, matrix = vector_tables[f.name]
+        return np.vstack([np.zeros((1, f.dim), np.float32), np.asarray(matrix, np.float32)])
+
+    def encode(self, frame: pd.DataFrame) -> EncodedBatch:
+        """Rows of ``frame`` to model inputs (unknown values -> index 0)."""
+        self._check_columns(frame)
+        n = len(frame)
+        cat = np.zeros((n, len(self.sparse)), np.int64)
+        for j, f in enumerate(self.sparse):
+            cat[:, j] = self._encode_sparse(f, frame[f.column])
+        max_len = max((f.max_len for f in self.tags), default=1)
+        tags = np.zeros((n, len(self.tags), max_len), np.int64)
+        for j, f in enumerate(self.tags):
+            vocab = self.state[f.name]["vocab"]
+            for i, row in enumerate(_as_tag_lists(frame[f.column])):
+                ids = [vocab[t] for t in row if t in vocab][: f.max_len]
+                tags[i, j, : len(ids)] = ids
+        num = np.zeros((n, len(self.dense)), np.float32)
+        for j, f in enumerate(self.dense):
+            st = self.state[f.name]
+            x = pd.to_numeric(frame[f.column], errors="coerce").astype(float).to_numpy()
+            num[:, j] = np.nan_to_num((x - st["mean"]) / st["std"])
+        vec_idx = {}
+        for f in self.vectors:
+            keys = self.state[f.name]["keys"]
+            vec_idx[f.name] = frame[f.key].astype(str).map(keys).fillna(0).to_numpy(np.int64)
+        return EncodedBatch(cat, tags, num, vec_idx)
+
+    def _encode_sparse(self, f: Field, col: pd.Series) -> np.ndarray:
+        st = self.state[f.name]
+        if f.kind == "numeric":
+            x = pd.to_numeric(col, errors="coerce").astype(float).to_numpy()
+            idx = np.searchsorted(np.asarray(st["edges"]), x, side="right") + 1
+            return np.where(np.isnan(x), 0, idx).astype(np.int64)
+        if f.hash_buckets:
+            return np.array([_stable_hash(v, f.hash_buckets) for v in col.astype(str)], np.int64)
+        return col.astype(str).map(st["vocab"]).fillna(0).to_numpy(np.int64)
+
+    def _check_columns(self, frame: pd.DataFrame) -> None:
+        needed = {f.key if f.kind == "vector" else f.column for f in self.fields}
+        missing = sorted(needed - set(frame.columns))
+        if missing:
+            raise ValueError(f"frame is missing columns {missing} needed by the feature spec "
+                             f"(got columns {sorted(frame.columns)})")
+
+    # -- persistence -------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"fields": [vars(f).copy() for f in self.fields], "state": self.state}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "FeatureSpec":
+        return cls([Field(**f) for f in data["fields"]], data["state"])

@@ -1,0 +1,199 @@
+"""Layers of the ranker: cross networks, UMCM contribution measurement, CIN, FM, MLP.
+
+Shapes: B = batch, D = input width, F = fields, d = field embedding width, M = modalities.
+Every layer works for B = 1 (no ``squeeze()`` without a dimension, see DESIGN.md section 7).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class MLP(nn.Module):
+    """Stack of ``Linear -> ReLU -> Dropout``; ``h_{l+1} = Dropout(ReLU(W_l h_l + b_l))``.
+
+    Input (B, D) -> output (B, units[-1]) (or (B, D) when ``units`` is empty).
+    """
+
+    def __init__(self, in_dim: int, units: list[int], dropout: float = 0.0) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for u in units:
+            layers += [nn.Linear(in_dim, u), nn.ReLU()]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            in_dim = u
+        self.net = nn.Sequential(*layers)
+        self.out_dim = in_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class CrossNetV1(nn.Module):
+    """DCN (v1) cross network: ``x_{l+1} = x_0 (x_l^T w_l) + b_l + x_l``, w_l, b_l in R^D.
+
+    Input (B, D) -> output (B, D).
+    """
+
+    def __init__(self, in_dim: int, num_layers: int) -> None:
+        super().__init__()
+        self.w = nn.ParameterList([nn.Parameter(torch.randn(in_dim, 1) / math.sqrt(in_dim)) for _ in range(num_layers)])
+        self.b = nn.ParameterList([nn.Parameter(torch.zeros(in_dim)) for _ in range(num_layers)])
+
+    def forward(self, x0: torch.Tensor) -> torch.Tensor:
+        x = x0
+        for w, b in zip(self.w, self.b):
+            x = x0 * (x @ w) + b + x  # (B, D) * (B, 1)
+        return x
+
+
+class CrossNetV2(nn.Module):
+    """DCN-V2 cross network (Wang et al., WWW 2021), three parameterisations of the cross layer.
+
+    - ``full``:     ``x_{l+1} = x_0 ⊙ (W_l x_l + b_l) + x_l``, W_l in R^{D×D}
+    - ``low_rank``: ``x_{l+1} = x_0 ⊙ (U_l V_l^T x_l + b_l) + x_l``, U_l, V_l in R^{D×r}
+    - ``mix`` (DCN-Mix): ``x_{l+1} = Σ_i G_i(x_l) E_i(x_l) + x_l`` with K experts
+      ``E_i(x) = x_0 ⊙ (U_i tanh(C_i tanh(V_i^T x)) + b_l)``, C_i in R^{r×r}, and gates
+      ``G(x) = softmax_i(g_i^T x)`` over the experts.
+
+    Input (B, D) -> output (B, D).
+
+    Example::
+
+        net = CrossNetV2(in_dim=80, num_layers=2, kind="mix", low_rank=32, num_experts=4)
+        y = net(torch.randn(1, 80))  # (1, 80)
+    """
+
+    def __init__(self, in_dim: int, num_layers: int, kind: str = "mix", low_rank: int = 32, num_experts: int = 4):
+        super().__init__()
+        if kind not in ("full", "low_rank", "mix"):
+            raise ValueError(f"CrossNetV2 kind must be full/low_rank/mix, got {kind!r}")
+        self.kind, self.num_layers = kind, num_layers
+        r, k, d = low_rank, num_experts, in_dim
+        if kind == "full":
+            self.W = nn.ModuleList([nn.Linear(d, d) for _ in range(num_layers)])
+        else:
+            k = 1 if kind == "low_rank" else k
+            self.U = nn.ParameterList([nn.Parameter(nn.init.xavier_normal_(torch.empty(k, d, r))) for _ in range(num_layers)])
+            self.V = nn.ParameterList([nn.Parameter(nn.init.xavier_normal_(torch.empty(k, d, r))) for _ in range(num_layers)])
+            self.b = nn.ParameterList([nn.Parameter(torch.zeros(d)) for _ in range(num_layers)])
+            if kind == "mix":
+                self.C = nn.ParameterList([nn.Parameter(nn.init.xavier_normal_(torch.empty(k, r, r))) for _ in range(num_layers)])
+                self.gate = nn.Linear(d, k, bias=False)
+
+    def forward(self, x0: torch.Tensor) -> torch.Tensor:
+        x = x0
+        for i in range(self.num_layers):
+            if self.kind == "full":
+                x = x0 * self.W[i](x) + x
+            elif self.kind == "low_rank":
+                v = torch.einsum("bd,dr->br", x, self.V[i][0])  # (B, r)
+                x = x0 * (torch.einsum("br,dr->bd", v, self.U[i][0]) + self.b[i]) + x
+            else:
+                v = torch.tanh(torch.einsum("bd,kdr->bkr", x, self.V[i]))  # (B, K, r)
+                v = torch.tanh(torch.einsum("bkr,krs->bks", v, self.C[i]))  # (B, K, r)
+                u = torch.einsum("bks,kds->bkd", v, self.U[i])  # (B, K, D)
+                experts = x0.unsqueeze(1) * (u + self.b[i])  # (B, K, D)
+                g = torch.softmax(self.gate(x), dim=-1).unsqueeze(-1)  # (B, K, 1)
+                x = (g * experts).sum(dim=1) + x  # (B, D)
+        return x
+
+
+class UMCM(nn.Module):
+    """User-aware multi-modal contribution measurement (attention form), per sample.
+
+    ``α = softmax(q M^T / sqrt(D))``, ``e_MM = Σ_m α_m M_m``. q (B, D) is the user representation,
+    M (B, M, D) the stacked modality vectors [item-id tower, e_SEM, e_STY, e_TSEM]. The authors' Keras code
+    passed a 2-D query that broadcast across the batch and used no 1/sqrt(D) scale; here every sample
+    has its own query, and the scale keeps the softmax from saturating at initialisation.
+
+    Returns (e_MM (B, D), α (B, M)).
+    """
+
+    def forward(self, query: torch.Tensor, modalities: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        scores = torch.bmm(modalities, query.unsqueeze(-1)).squeeze(-1) / math.sqrt(query.shape[-1])  # (B, M)
+        alpha = torch.softmax(scores, dim=-1)  # (B, M)
+        return torch.bmm(alpha.unsqueeze(1), modalities).squeeze(1), alpha  # (B, D), (B, M)
+
+
+class UserAwareSENet(nn.Module):
+    """User-aware SENet gate over modalities.
+
+    Squeeze: ``z = mean_D(M)`` (B, M). Excitation: ``s = W_2 ReLU(W_1 z)`` (B, M). User awareness:
+    ``α = softmax(s ⊙ (W_u q))`` with q (B, Q) the user representation. ``e_MM = Σ_m α_m M_m``.
+
+    Returns (e_MM (B, D), α (B, M)).
+    """
+
+    def __init__(self, num_modalities: int, query_dim: int, reduction: int = 2) -> None:
+        super().__init__()
+        hidden = max(1, num_modalities // reduction)
+        self.excite = nn.Sequential(nn.Linear(num_modalities, hidden), nn.ReLU(), nn.Linear(hidden, num_modalities))
+        self.user = nn.Linear(query_dim, num_modalities)
+
+    def forward(self, query: torch.Tensor, modalities: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = modalities.mean(dim=-1)  # (B, M)
+        alpha = torch.softmax(self.excite(z) * self.user(query), dim=-1)  # (B, M)
+        return torch.bmm(alpha.unsqueeze(1), modalities).squeeze(1), alpha
+
+
+class ContributionMixture(nn.Module):
+    """Mixture of UMCM attention and the user-aware SENet: ``α = β α_att + (1-β) α_se``, β = sigmoid(w).
+
+    Returns (e_MM (B, D), α (B, M)).
+    """
+
+    def __init__(self, num_modalities: int, query_dim: int) -> None:
+        super().__init__()
+        self.att = UMCM()
+        self.se = UserAwareSENet(num_modalities, query_dim)
+        self.w = nn.Parameter(torch.zeros(()))
+
+    def forward(self, query: torch.Tensor, modalities: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        _, a1 = self.att(query, modalities)
+        _, a2 = self.se(query, modalities)
+        beta = torch.sigmoid(self.w)
+        alpha = beta * a1 + (1 - beta) * a2  # (B, M)
+        return torch.bmm(alpha.unsqueeze(1), modalities).squeeze(1), alpha
+
+
+class FMInteraction(nn.Module):
+    """Factorization-machine second-order term: ``½ Σ_k [(Σ_f v_fk)^2 - Σ_f v_fk^2]``.
+
+    Input (B, F, d) -> output (B,).
+    """
+
+    def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        square_of_sum = emb.sum(dim=1).pow(2)  # (B, d)
+        sum_of_square = emb.pow(2).sum(dim=1)  # (B, d)
+        return 0.5 * (square_of_sum - sum_of_square).sum(dim=-1)
+
+
+class CIN(nn.Module):
+    """Compressed interaction network of xDeepFM (Lian et al., KDD 2018).
+
+    ``X^k_{h,*} = Σ_{i,j} W^{k,h}_{ij} (X^{k-1}_{i,*} ⊙ X^0_{j,*})``; each layer is sum-pooled over d and the
+    pools are concatenated. Input (B, F, d) -> output (B, Σ_k H_k).
+    """
+
+    def __init__(self, num_fields: int, layer_sizes: list[int]) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList()
+        prev = num_fields
+        for h in layer_sizes:
+            self.convs.append(nn.Conv1d(prev * num_fields, h, kernel_size=1))
+            prev = h
+        self.out_dim = sum(layer_sizes)
+
+    def forward(self, x0: torch.Tensor) -> torch.Tensor:
+        b, f, d = x0.shape
+        x, pools = x0, []
+        for conv in self.convs:
+            z = torch.einsum("bhd,bmd->bhmd", x, x0).reshape(b, -1, d)  # (B, H*F, d)
+            x = torch.relu(conv(z))  # (B, H_k, d)
+            pools.append(x.sum(dim=-1))  # (B, H_k)
+        return torch.cat(pools, dim=-1)

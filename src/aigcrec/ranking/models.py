@@ -1,0 +1,273 @@
+"""UMAIR-FPS and the baselines, all on one input convention and one trainer.
+
+A batch is a dict of tensors: ``cat`` (B, F_cat) int64, ``tags`` (B, F_tag, L) int64, ``num`` (B, F_num)
+float32 and one (B, d_f) float32 tensor per vector field (looked up by ``Ranker.lookup`` from tables that
+are frozen or trainable per ``Field.freeze``). Every model returns logits (B,); ``forward_with_weights``
+also returns the modality weights α (B, M) (uniform for models without UMCM).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from aigcrec.ranking.config import ModelConfig
+from aigcrec.ranking.features import FeatureSpec
+from aigcrec.ranking.layers import CIN, MLP, ContributionMixture, CrossNetV1, CrossNetV2, FMInteraction, UMCM, UserAwareSENet
+
+Batch = dict[str, torch.Tensor]
+
+
+class FieldEmbedding(nn.Module):
+    """Sparse, tags and numeric fields to one embedding each: (B, F, d), F = F_cat + F_tag + F_num.
+
+    Sparse: a row of one shared table (per-field offsets). Tags: mean of the non-padding rows.
+    Numeric: ``x_f v_f`` with a learned v_f in R^d. With ``d = 1`` this is the wide (LR) part.
+    """
+
+    def __init__(self, spec: FeatureSpec, dim: int) -> None:
+        super().__init__()
+        sizes = [spec.cardinality(f) for f in spec.sparse] + [spec.cardinality(f) for f in spec.tags]
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if sizes else np.zeros(0, np.int64)
+        n_cat = len(spec.sparse)
+        self.register_buffer("cat_offsets", torch.from_numpy(offsets[:n_cat].copy()), persistent=False)
+        self.register_buffer("tag_offsets", torch.from_numpy(offsets[n_cat:].copy()), persistent=False)
+        self.table = nn.Embedding(max(1, int(sum(sizes))), dim)
+        nn.init.normal_(self.table.weight, std=1e-2 if dim > 1 else 1e-4)
+        self.num = nn.Parameter(torch.randn(len(spec.dense), dim) * 1e-2)
+        self.sides = [f.side for f in spec.sparse] + [f.side for f in spec.tags] + [f.side for f in spec.dense]
+        self.num_fields = len(self.sides)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        parts = []
+        if self.cat_offsets.numel():
+            parts.append(self.table(batch["cat"] + self.cat_offsets))  # (B, F_cat, d)
+        if self.tag_offsets.numel():
+            tags = batch["tags"]  # (B, F_tag, L)
+            mask = (tags > 0).unsqueeze(-1).float()  # (B, F_tag, L, 1)
+            rows = self.table(tags + self.tag_offsets.view(1, -1, 1))  # (B, F_tag, L, d)
+            parts.append((rows * mask).sum(2) / mask.sum(2).clamp(min=1.0))  # (B, F_tag, d)
+        if self.num.shape[0]:
+            parts.append(batch["num"].unsqueeze(-1) * self.num)  # (B, F_num, d)
+        return torch.cat(parts, dim=1)
+
+
+class Ranker(nn.Module):
+    """Base of every neural ranker: the spec, the vector tables and the wide (LR) logit."""
+
+    uses_vectors = False
+
+    def __init__(self, spec: FeatureSpec, cfg: ModelConfig, tables: dict[str, np.ndarray] | None = None) -> None:
+        super().__init__()
+        self.spec, self.cfg = spec, cfg
+        self.tables = nn.ModuleDict()
+        if self.uses_vectors:
+            for f in spec.vectors:
+                if tables is None or f.name not in tables:
+                    raise ValueError(f"{type(self).__name__}: vector field '{f.name}' needs its table")
+                self.tables[f.name] = nn.Embedding.from_pretrained(torch.as_tensor(tables[f.name]), freeze=f.freeze)
+        self.wide = FieldEmbedding(spec, 1)
+        self.bias = nn.Parameter(torch.zeros(()))
+
+    @property
+    def modality_names(self) -> list[str]:
+        return ["tabular"]
+
+    def lookup(self, vec_idx: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Vector-table rows for the batch: name -> (B, d)."""
+        return {name: table(vec_idx[name]) for name, table in self.tables.items()}
+
+    def wide_logit(self, batch: Batch) -> torch.Tensor:
+        return self.wide(batch).sum(dim=(1, 2)) + self.bias  # (B,)
+
+    def forward_with_weights(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        logit = self.forward(batch)
+        m = len(self.modality_names)
+        return logit, torch.full((logit.shape[0], m), 1.0 / m, dtype=logit.dtype, device=logit.device)
+
+
+class LR(Ranker):
+    """Logistic regression: ``logit = b + Σ_f w_f(x_f)``."""
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.wide_logit(batch)
+
+
+class FM(Ranker):
+    """Factorization machine: LR plus the pairwise term of ``FMInteraction``."""
+
+    def __init__(self, spec: FeatureSpec, cfg: ModelConfig, tables=None) -> None:
+        super().__init__(spec, cfg, tables)
+        self.emb = FieldEmbedding(spec, cfg.embedding_dim)
+        self.fm = FMInteraction()
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.wide_logit(batch) + self.fm(self.emb(batch))
+
+
+class DeepFM(FM):
+    """DeepFM: FM plus a DNN over the flattened embeddings (shared embeddings)."""
+
+    def __init__(self, spec: FeatureSpec, cfg: ModelConfig, tables=None) -> None:
+        super().__init__(spec, cfg, tables)
+        self.dnn = MLP(self.emb.num_fields * cfg.embedding_dim, cfg.dnn_units, cfg.dropout)
+        self.head = nn.Linear(self.dnn.out_dim, 1)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        e = self.emb(batch)  # (B, F, d)
+        return self.wide_logit(batch) + self.fm(e) + self.head(self.dnn(e.flatten(1))).squeeze(-1)
+
+
+class CrossDeep(nn.Module):
+    """Cross network and DNN in one of four structures over z (B, D); output (B, H).
+
+    crossnet_only: ``Cross(z)``; stacked: ``DNN(Cross(z))``; parallel: ``[Cross(z); DNN(z)]``;
+    stacked_parallel: ``[DNN_1(Cross(z)); DNN_2(z)]``. ``cross_layers = 0`` drops the cross network
+    (z goes straight to the DNN).
+    """
+
+    def __init__(self, in_dim: int, cfg: ModelConfig, version: int = 2) -> None:
+        super().__init__()
+        self.structure = cfg.structure if cfg.cross_layers > 0 else "stacked"
+        if cfg.cross_layers == 0:
+            self.cross: nn.Module = nn.Identity()
+        elif version == 1:
+            self.cross = CrossNetV1(in_dim, cfg.cross_layers)
+        else:
+            self.cross = CrossNetV2(in_dim, cfg.cross_layers, cfg.cross_kind, cfg.low_rank, cfg.num_experts)
+        s = self.structure
+        self.dnn = MLP(in_dim, cfg.dnn_units, cfg.dropout) if s != "crossnet_only" else None
+        self.dnn2 = MLP(in_dim, cfg.dnn_units, cfg.dropout) if s == "stacked_parallel" else None
+        self.out_dim = {"crossnet_only": in_dim, "stacked": self.dnn.out_dim if self.dnn else 0,
+                        "parallel": in_dim + (self.dnn.out_dim if self.dnn else 0),
+                        "stacked_parallel": 2 * (self.dnn.out_dim if self.dnn else 0)}[s]
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self.structure == "crossnet_only":
+            return self.cross(z)
+        if self.structure == "stacked":
+            return self.dnn(self.cross(z))
+        if self.structure == "parallel":
+            return torch.cat([self.cross(z), self.dnn(z)], dim=-1)
+        return torch.cat([self.dnn(self.cross(z)), self.dnn2(z)], dim=-1)
+
+
+class DCN(Ranker):
+    """DCN (``version=1``) or DCN-V2 (``version=2``) on the flattened tabular embeddings, plus LR."""
+
+    version = 2
+
+    def __init__(self, spec: FeatureSpec, cfg: ModelConfig, tables=None) -> None:
+        super().__init__(spec, cfg, tables)
+        self.emb = FieldEmbedding(spec, cfg.embedding_dim)
+        self.net = CrossDeep(self.emb.num_fields * cfg.embedding_dim, cfg, self.version)
+        self.head = nn.Linear(self.net.out_dim, 1)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        z = self.emb(batch).flatten(1)  # (B, F*d)
+        return self.wide_logit(batch) + self.head(self.net(z)).squeeze(-1)
+
+
+class DCNv1(DCN):
+    version = 1
+
+
+class XDeepFM(Ranker):
+    """xDeepFM: LR + CIN [16, 16] + DNN on shared embeddings."""
+
+    def __init__(self, spec: FeatureSpec, cfg: ModelConfig, tables=None) -> None:
+        super().__init__(spec, cfg, tables)
+        self.emb = FieldEmbedding(spec, cfg.embedding_dim)
+        self.cin = CIN(self.emb.num_fields, [16, 16])
+        self.dnn = MLP(self.emb.num_fields * cfg.embedding_dim, cfg.dnn_units, cfg.dropout)
+        self.head = nn.Linear(self.cin.out_dim + self.dnn.out_dim, 1)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        e = self.emb(batch)  # (B, F, d)
+        return self.wide_logit(batch) + self.head(torch.cat([self.cin(e), self.dnn(e.flatten(1))], -1)).squeeze(-1)
+
+
+class UMAIRFPSRanker(Ranker):
+    """UMAIR-FPS: towers, modality projections, UMCM, DCN-V2 on [e_MM; e_u; a], DNN, wide LR, sigmoid.
+
+    - user tower: ``e_u = MLP([user and context field embeddings; affect])`` (B, D_m) — the affect context
+      (emotion/intent probabilities + fused embedding, any width) conditions UMCM's query through e_u;
+    - item sparse tower: ``m_0 = MLP(item field embeddings)`` (B, D_m);
+    - modalities: ``m_k = ReLU(W_k e_k + b_k)`` for e_SEM, e_STY, e_TSEM (B, D_m); ``M = [m_0..m_K]`` (B, M, D_m);
+    - contribution: ``e_MM, α = UMCM(e_u, M)`` (or SENet / mixture; ``concat`` flattens M, α uniform);
+    - ``z = [e_MM; e_u; ReLU(W_a a)]`` -> ``CrossDeep`` -> Linear -> + wide logit.
+
+    Output logits (B,); ``forward_with_weights`` adds α (B, M) in the order of ``modality_names``.
+    """
+
+    uses_vectors = True
+
+    def __init__(self, spec: FeatureSpec, cfg: ModelConfig, tables: dict[str, np.ndarray] | None = None) -> None:
+        super().__init__(spec, cfg, tables)
+        d, dm = cfg.embedding_dim, cfg.modality_dim
+        self.emb = FieldEmbedding(spec, d)
+        sides = self.emb.sides
+        self.register_buffer("user_idx", torch.tensor([i for i, s in enumerate(sides) if s != "item"], dtype=torch.long),
+                             persistent=False)
+        self.register_buffer("item_idx", torch.tensor([i for i, s in enumerate(sides) if s == "item"], dtype=torch.long),
+                             persistent=False)
+        if not len(self.item_idx) or not len(self.user_idx):
+            raise ValueError(f"UMAIR-FPS needs item-side and user-side fields, got sides {sides}")
+        self.modalities = [f for f in spec.vectors if f.modality and f.name in cfg.use_modalities]
+        self.affect = [f for f in spec.vectors if not f.modality] if cfg.use_affect else []
+        affect_in = sum(f.dim for f in self.affect)
+        towers = cfg.tower_units[:-1] + [dm]
+        self.user_tower = MLP(len(self.user_idx) * d + affect_in, towers)
+        self.item_tower = MLP(len(self.item_idx) * d, towers)
+        self.proj = nn.ModuleDict({f.name: nn.Sequential(nn.Linear(f.dim, dm), nn.ReLU()) for f in self.modalities})
+        m = 1 + len(self.modalities)
+        self.contribution = {"attention": UMCM(), "senet": UserAwareSENet(m, dm), "mixture": ContributionMixture(m, dm),
+                             "concat": None}[cfg.contribution]
+        self.affect_proj = nn.Sequential(nn.Linear(affect_in, cfg.affect_dim), nn.ReLU()) if affect_in else None
+        z_dim = (m * dm if cfg.contribution == "concat" else dm) + dm + (cfg.affect_dim if affect_in else 0)
+        self.net = CrossDeep(z_dim, cfg)
+        self.head = nn.Linear(self.net.out_dim, 1)
+
+    @property
+    def modality_names(self) -> list[str]:
+        return ["item_id"] + [f.name for f in self.modalities]
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.forward_with_weights(batch)[0]
+
+    def forward_with_weights(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        e = self.emb(batch)  # (B, F, d)
+        affect = [batch[f.name] for f in self.affect]  # each (B, d_a)
+        e_u = self.user_tower(torch.cat([e.index_select(1, self.user_idx).flatten(1)] + affect, dim=-1))  # (B, D_m)
+        m0 = self.item_tower(e.index_select(1, self.item_idx).flatten(1))  # (B, D_m)
+        stack = torch.stack([m0] + [self.proj[f.name](batch[f.name]) for f in self.modalities], dim=1)  # (B, M, D_m)
+        if self.contribution is None:
+            e_mm = stack.flatten(1)  # (B, M*D_m)
+            alpha = torch.full(stack.shape[:2], 1.0 / stack.shape[1], dtype=stack.dtype, device=stack.device)
+        else:
+            e_mm, alpha = self.contribution(e_u, stack)  # (B, D_m), (B, M)
+        z = [e_mm, e_u] + ([self.affect_proj(torch.cat(affect, dim=-1))] if self.affect_proj is not None else [])
+        logit = self.wide_logit(batch) + self.head(self.net(torch.cat(z, dim=-1))).squeeze(-1)
+        return logit, alpha
+
+
+MODELS: dict[str, type[Ranker]] = {
+    "lr": LR,
+    "fm": FM,
+    "deepfm": DeepFM,
+    "dcn": DCNv1,
+    "dcnv2": DCN,
+    "xdeepfm": XDeepFM,
+    "umair_fps": UMAIRFPSRanker,
+}
+
+
+def build_model(kind: str, spec: FeatureSpec, cfg: ModelConfig, tables: dict[str, np.ndarray] | None = None) -> Ranker:
+    """Instantiate ``MODELS[kind]``; tabular models get the spec without vector fields."""
+    if kind not in MODELS:
+        raise ValueError(f"unknown model kind {kind!r}; expected one of {sorted(MODELS)}")
+    cls = MODELS[kind]
+    if not cls.uses_vectors:
+        spec = spec.without({f.name for f in spec.vectors})
+    return cls(spec, cfg, tables)

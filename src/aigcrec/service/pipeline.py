@@ -1,0 +1,206 @@
+"""The recommendation path: affect -> FAISS retrieval -> UMAIR-FPS ranking -> diversity re-rank -> explanation.
+
+``RecommendPipeline`` owns the in-memory serving state (catalog, user activity, retrieval space and
+index) and the three models (``protocols.py``). It knows nothing of HTTP; ``app.py`` wraps it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+
+from aigcrec.service.catalog import Catalog, UserActivity
+from aigcrec.service.config import ServiceConfig
+from aigcrec.service.protocols import AffectModel, AffectStateLike, ItemEncoder, Ranker
+from aigcrec.service.retrieval import RetrievalSpace, VectorIndex
+from aigcrec.service.store import POSITIVE_EVENTS
+
+log = logging.getLogger("aigcrec.service")
+
+SOURCE_HISTORY = "similar_to_history"
+SOURCE_FRESH = "fresh"
+SOURCE_POPULAR = "popular"
+
+
+@dataclass
+class Ranked:
+    """One recommended item with why it is there."""
+
+    item_id: str
+    score: float
+    source: str
+    modality_weights: dict[str, float]
+
+
+@dataclass
+class Recommendation:
+    items: list[Ranked]
+    affect: Optional[AffectStateLike]
+    modality_names: list[str]
+    cold_start: bool
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def _codes(values: Sequence[Any]) -> tuple[np.ndarray, int]:
+    """Integer code per value (``None`` -> -1) and the number of distinct values."""
+    table: dict[Any, int] = {}
+    codes = np.array([-1 if v is None else table.setdefault(v, len(table)) for v in values], dtype=np.int64)
+    return codes, len(table)
+
+
+def diversify(scores: np.ndarray, styles: Sequence[Any], creators: Sequence[Any], k: int,
+              penalty: float) -> list[int]:
+    """Greedy re-rank: pick ``argmax_i s_i - penalty * (n_style(i) + n_creator(i))`` until ``k`` are picked.
+
+    ``n_style(i)`` / ``n_creator(i)`` count already-picked items sharing item ``i``'s style / creator
+    (``None`` shares with nothing). Returns positions into ``scores``, in display order.
+    """
+    scores = np.asarray(scores, dtype=np.float64)  # (n,)
+    style_codes, n_styles = _codes(styles)
+    creator_codes, n_creators = _codes(creators)
+    # One spare slot at the end: code -1 indexes it and it stays 0, so None is never penalised.
+    style_count = np.zeros(n_styles + 1)
+    creator_count = np.zeros(n_creators + 1)
+    free = np.ones(len(scores), dtype=bool)
+    picked: list[int] = []
+    for _ in range(min(k, len(scores))):
+        adjusted = scores - penalty * (style_count[style_codes] + creator_count[creator_codes])  # (n,)
+        adjusted[~free] = -np.inf
+        best = int(np.argmax(adjusted))
+        picked.append(best)
+        free[best] = False
+        if style_codes[best] >= 0:
+            style_count[style_codes[best]] += 1
+        if creator_codes[best] >= 0:
+            creator_count[creator_codes[best]] += 1
+    return picked
+
+
+class RecommendPipeline:
+    """Serving state plus models; ``recommend`` is the whole request path."""
+
+    def __init__(self, config: ServiceConfig, catalog: Catalog, space: RetrievalSpace, index: VectorIndex,
+                 ranker: Ranker, affect_model: Optional[AffectModel] = None,
+                 encoder: Optional[ItemEncoder] = None) -> None:
+        self.config = config
+        self.catalog = catalog
+        self.space = space
+        self.index = index
+        self.ranker = ranker
+        self.affect_model = affect_model
+        self.encoder = encoder
+        self.users = UserActivity(config.retrieval.history_len)
+        self.retrieval_vectors: Optional[np.ndarray] = None  # (n, dim), grows with the catalog
+
+    # -- building -----------------------------------------------------------------------------------
+    @classmethod
+    def build(cls, config: ServiceConfig, metas: Sequence[Mapping[str, Any]], vectors: Mapping[str, np.ndarray],
+              ranker: Ranker, affect_model: Optional[AffectModel] = None,
+              encoder: Optional[ItemEncoder] = None, seed: int = 0) -> "RecommendPipeline":
+        """Catalog from item metadata + content vectors (name -> (n, d) aligned with ``metas``), index built."""
+        if not metas:
+            raise ValueError("RecommendPipeline.build: expected a non-empty catalog, got 0 items")
+        dims = {name: int(np.asarray(v).shape[1]) for name, v in vectors.items()}
+        catalog = Catalog(dims, capacity=len(metas) + 1024)
+        rows = catalog.add(metas, vectors)
+        space = RetrievalSpace(config.retrieval.features, config.retrieval.dim).fit(vectors, seed=seed)
+        index = VectorIndex(space.dim, config.retrieval.ivf_min_items, config.retrieval.ivf_nprobe)
+        pipe = cls(config, catalog, space, index, ranker, affect_model, encoder)
+        retr = space.transform(vectors)  # (n, dim)
+        index.build(retr, rows, seed=seed)
+        pipe.retrieval_vectors = retr
+        log.info("catalog: %d items, retrieval %d-d %s index", len(catalog), space.dim, index.kind)
+        return pipe
+
+    # -- live updates -------------------------------------------------------------------------------
+    def add_item(self, meta: Mapping[str, Any], vectors: Mapping[str, np.ndarray]) -> int:
+        """Make one item retrievable now: catalog row, retrieval vector, FAISS entry."""
+        batch = {name: np.asarray(v, dtype=np.float32).reshape(1, -1) for name, v in vectors.items()}
+        retr = self.space.transform(batch)  # (1, dim)
+        row = self.catalog.add([meta], batch)
+        self.retrieval_vectors = np.concatenate([self.retrieval_vectors, retr])
+        self.index.add(retr, row)
+        return int(row[0])
+
+    def observe(self, events: Sequence[Mapping[str, Any]]) -> int:
+        """Apply feedback to the serving state; returns how many events named a known item."""
+        known = 0
+        positive_rows = []
+        for e in events:
+            row = self.catalog.row_of.get(e["item_id"])
+            if row is None:
+                continue
+            known += 1
+            self.users.observe(e["user_id"], row, e["type"])
+            if e["type"] in POSITIVE_EVENTS:
+                positive_rows.append(row)
+        if positive_rows:
+            self.catalog.bump_popularity(np.asarray(positive_rows))
+        return known
+
+    # -- request path -------------------------------------------------------------------------------
+    def read_affect(self, text: Optional[str] = None, voice: Optional[bytes] = None,
+                    face: Optional[bytes] = None) -> Optional[AffectStateLike]:
+        if text is None and voice is None and face is None:
+            return None
+        if self.affect_model is None:
+            raise RuntimeError("no affect model is loaded")
+        return self.affect_model.predict(text=text, voice=voice, face=face)
+
+    def candidates(self, user_id: str, n: int, exclude: set[int]) -> tuple[np.ndarray, list[str], bool]:
+        """Up to ``n`` candidate rows with their sources; cold start when the user has no positive history."""
+        rows: list[int] = []
+        sources: list[str] = []
+        taken = set(exclude)
+
+        def take(cands: np.ndarray, source: str, limit: int) -> None:
+            for r in cands:
+                r = int(r)
+                if len(rows) >= limit:
+                    return
+                if r >= 0 and r not in taken:
+                    taken.add(r)
+                    rows.append(r)
+                    sources.append(source)
+
+        history = self.users.history(user_id)
+        cold = not history
+        extra = len(exclude) + n
+        if not cold:
+            query = self.retrieval_vectors[history].mean(axis=0, keepdims=True)  # (1, dim)
+            _, found = self.index.search(query, min(extra, len(self.catalog)))
+            take(found[0], SOURCE_HISTORY, int(0.8 * n))
+        fresh_n = int(self.config.retrieval.fresh_share * n) if cold else n // 10
+        take(self.catalog.newest(fresh_n + len(exclude)), SOURCE_FRESH, len(rows) + fresh_n)
+        take(self.catalog.most_popular(extra), SOURCE_POPULAR, n)
+        if len(rows) < n:  # tiny catalogs: whatever is left
+            take(self.catalog.newest(len(self.catalog)), SOURCE_FRESH, n)
+        return np.asarray(rows, dtype=np.int64), sources, cold
+
+    def recommend(self, user_id: str, k: int, affect: Optional[AffectStateLike] = None,
+                  exclude_seen: bool = True) -> Recommendation:
+        t0 = time.perf_counter()
+        exclude = self.users.seen_rows(user_id) if exclude_seen else set()
+        n_cand = max(self.config.retrieval.candidates, k)
+        rows, sources, cold = self.candidates(user_id, n_cand, exclude)
+        t1 = time.perf_counter()
+        if len(rows) == 0:
+            return Recommendation([], affect, [], cold, {"retrieval": (t1 - t0) * 1e3})
+        item_ids = [self.catalog.item_ids[r] for r in rows]
+        affect_vec = None if affect is None else np.asarray(affect.as_vector(), dtype=np.float32)
+        scores, weights, names = self.ranker.score(user_id, item_ids, affect_vec, self.catalog.features_of(rows))
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)  # (n,)
+        weights = np.asarray(weights, dtype=np.float64).reshape(len(rows), -1)  # (n, M)
+        t2 = time.perf_counter()
+        metas = [self.catalog.meta[r] for r in rows]
+        order = diversify(scores, [m.get("style") for m in metas], [m.get("creator_id") for m in metas], k,
+                          self.config.diversity)
+        items = [Ranked(item_ids[i], float(scores[i]), sources[i],
+                        {nm: float(w) for nm, w in zip(names, weights[i])}) for i in order]
+        t3 = time.perf_counter()
+        return Recommendation(items, affect, list(names), cold,
+                              {"retrieval": (t1 - t0) * 1e3, "ranking": (t2 - t1) * 1e3, "rerank": (t3 - t2) * 1e3})

@@ -1,0 +1,56 @@
+"""The three model roles the service composes, as structural protocols.
+
+The real implementations are ``aigcrec.affect.AffectPredictor`` (``AffectModel``),
+``aigcrec.ranking.RankerBundle`` (``Ranker``) and the content encoder (``ItemEncoder``); anything with the
+same methods plugs in (the tests use small hand-written ones).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class AffectStateLike(Protocol):
+    """What the service reads from an affect prediction (``aigcrec.affect.AffectState``)."""
+
+    emotion: str
+    emotion_probs: Any  # mapping label -> probability, or a vector in EMOTIONS order
+    intent: str
+    intent_probs: Any
+    confidence: float
+    modalities_used: Any
+    fusion_weights: Any
+
+    def as_vector(self) -> np.ndarray: ...
+
+
+@runtime_checkable
+class AffectModel(Protocol):
+    """Reads emotion and intent from any subset of text, voice (WAV bytes) and face (image bytes)."""
+
+    def predict(self, text: Optional[str] = None, voice: Optional[bytes] = None,
+                face: Optional[bytes] = None) -> AffectStateLike: ...
+
+
+@runtime_checkable
+class Ranker(Protocol):
+    """Scores candidate items for a user, optionally in an affect context.
+
+    ``item_features`` carries the content vectors (name -> ``(n, d)`` rows aligned with ``item_ids``) so
+    items the ranker never saw in training (added live) are scored from their content.
+    Returns ``scores (n,)``, UMCM modality weights ``(n, M)`` and the ``M`` modality names.
+    """
+
+    def score(self, user_id: str, item_ids: Sequence[str], affect_vector: Optional[np.ndarray] = None,
+              item_features: Optional[Mapping[str, np.ndarray]] = None,
+              ) -> tuple[np.ndarray, np.ndarray, list[str]]: ...
+
+
+@runtime_checkable
+class ItemEncoder(Protocol):
+    """Encodes one new item (image bytes, title, tags) into the feature-store vectors (name -> ``(d,)``)."""
+
+    def encode(self, image: bytes, title: str, tags: Sequence[Mapping[str, str]]) -> dict[str, np.ndarray]: ...

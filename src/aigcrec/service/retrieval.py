@@ -1,0 +1,127 @@
+"""Candidate retrieval: one vector space over the content embeddings and a FAISS index that grows live.
+
+Retrieval vector of an item with content blocks ``f_1 .. f_B`` (e.g. e_SEM, e_STY, e_TSEM):
+
+    x = PCA_D( concat_b( (f_b - mu_b) / ||f_b - mu_b|| ) / sqrt(B) ),   then  x <- x / ||x||
+
+``mu_b`` is the block's catalog mean (styletransfer vectors are not centred, DESIGN.md section 4); the PCA
+to ``D`` dims is fitted on the catalog only when the concatenation is wider than ``D``. Inner product of
+two retrieval vectors is then a cosine similarity that weighs every block alike.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Mapping, Sequence
+
+import numpy as np
+
+_EPS = 1e-12
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), _EPS)
+
+
+class RetrievalSpace:
+    """Maps feature-store blocks to unit retrieval vectors ``(n, dim)``; fitted once on the catalog."""
+
+    def __init__(self, blocks: Sequence[str], dim: int) -> None:
+        if not blocks:
+            raise ValueError("RetrievalSpace: expected at least one feature block, got none")
+        self.blocks = list(blocks)
+        self.max_dim = dim
+        self.means: dict[str, np.ndarray] = {}
+        self.components: np.ndarray | None = None  # (D_in, dim) when a PCA is used
+        self.center: np.ndarray | None = None
+
+    @property
+    def dim(self) -> int:
+        return self.max_dim if self.components is not None else sum(len(m) for m in self.means.values())
+
+    def _concat(self, features: Mapping[str, np.ndarray]) -> np.ndarray:
+        parts = [_unit(np.asarray(features[b], dtype=np.float32).reshape(-1, len(self.means[b])) - self.means[b])
+                 for b in self.blocks]
+        return np.concatenate(parts, axis=1) / np.sqrt(len(parts))  # (n, D_in)
+
+    def fit(self, features: Mapping[str, np.ndarray], sample: int = 20_000, seed: int = 0) -> "RetrievalSpace":
+        missing = [b for b in self.blocks if b not in features]
+        if missing:
+            raise ValueError(f"RetrievalSpace.fit: expected blocks {self.blocks}, missing {missing}")
+        self.means = {b: np.asarray(features[b], dtype=np.float32).mean(axis=0) for b in self.blocks}
+        self.components = None
+        d_in = sum(len(m) for m in self.means.values())
+        if d_in > self.max_dim:
+            n = len(features[self.blocks[0]])
+            rows = np.random.default_rng(seed).choice(n, size=min(n, sample), replace=False)
+            x = self._concat({b: np.asarray(features[b])[rows] for b in self.blocks})  # (s, D_in)
+            self.center = x.mean(axis=0)
+            # Right singular vectors of the centred sample = principal axes.
+            _, _, vt = np.linalg.svd(x - self.center, full_matrices=False)
+            comps = vt[: self.max_dim].T.astype(np.float32)  # (D_in, <=dim)
+            if comps.shape[1] < self.max_dim:  # tiny catalogs: pad so the width is always `dim`
+                comps = np.pad(comps, ((0, 0), (0, self.max_dim - comps.shape[1])))
+            self.components = comps
+        return self
+
+    def transform(self, features: Mapping[str, np.ndarray]) -> np.ndarray:
+        x = self._concat(features)  # (n, D_in)
+        if self.components is not None:
+            x = (x - self.center) @ self.components  # (n, dim)
+        return np.ascontiguousarray(_unit(x), dtype=np.float32)
+
+
+class VectorIndex:
+    """Inner-product FAISS index keyed by catalog row: flat for small catalogs, IVF from ``ivf_min_items``.
+
+    ``add`` makes rows searchable at once (no rebuild); a lock keeps search and add apart.
+    """
+
+    def __init__(self, dim: int, ivf_min_items: int = 20_000, nprobe: int = 16) -> None:
+        self.dim = dim
+        self.ivf_min_items = ivf_min_items
+        self.nprobe = nprobe
+        self._index = None
+        self._lock = threading.Lock()
+
+    @property
+    def kind(self) -> str:
+        return "ivf" if self._index is not None and hasattr(self._index, "nprobe") else "flat"
+
+    @property
+    def ntotal(self) -> int:
+        return 0 if self._index is None else int(self._index.ntotal)
+
+    def build(self, vectors: np.ndarray, rows: np.ndarray, seed: int = 0) -> None:
+        import faiss
+
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)  # (n, dim)
+        if len(vectors) >= self.ivf_min_items:
+            nlist = int(4 * np.sqrt(len(vectors)))
+            quantizer = faiss.IndexFlatIP(self.dim)
+            index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            rng = np.random.default_rng(seed)
+            train = vectors[rng.choice(len(vectors), size=min(len(vectors), 64 * nlist), replace=False)]
+            index.train(train)
+            index.nprobe = self.nprobe
+        else:
+            index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+        index.add_with_ids(vectors, np.asarray(rows, dtype=np.int64))
+        with self._lock:
+            self._index = index
+
+    def add(self, vectors: np.ndarray, rows: np.ndarray) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+        if self._index is None:
+            self.build(vectors, rows)
+            return
+        with self._lock:
+            self._index.add_with_ids(vectors, np.asarray(rows, dtype=np.int64))
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` rows per query: ``(scores (q, k), rows (q, k))``, row -1 where fewer exist."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        if self._index is None:
+            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        with self._lock:
+            return self._index.search(queries, k)

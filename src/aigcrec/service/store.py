@@ -1,0 +1,206 @@
+"""Durable state of the service: one SQLite file in WAL mode holding the catalog, users and the event log.
+
+The event log is append-only; a feedback batch is acknowledged only after its transaction commits (with
+``synchronous=FULL`` the WAL is fsynced first), so an acknowledged event survives ``kill -9``.
+Content vectors of catalog items stay in the feature store; items added through the API keep theirs
+(and their image) here so a restart serves them again.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+EVENT_TYPES: tuple[str, ...] = ("impression", "click", "bookmark", "skip", "dwell")
+POSITIVE_EVENTS: frozenset[str] = frozenset({"click", "bookmark"})
+"""Events that say the user wants more like this item (they form the retrieval query)."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    item_id TEXT PRIMARY KEY, title TEXT NOT NULL, tags TEXT NOT NULL, creator_id TEXT, style TEXT,
+    image_path TEXT, created_at REAL NOT NULL, origin TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS item_blobs (item_id TEXT PRIMARY KEY REFERENCES items(item_id),
+    image BLOB NOT NULL, vectors BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY, first_seen REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL, item_id TEXT NOT NULL,
+    type TEXT NOT NULL, value REAL, ts REAL NOT NULL, session_id TEXT, origin TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_user ON events(user_id, seq);
+"""
+
+ITEM_COLUMNS: tuple[str, ...] = ("item_id", "title", "tags", "creator_id", "style", "image_path", "created_at", "origin")
+
+
+def _pack_vectors(vectors: Mapping[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v, dtype=np.float32) for k, v in vectors.items()})
+    return buf.getvalue()
+
+
+def _unpack_vectors(blob: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+class ServiceStore:
+    """The SQLite file (created on first open). Thread-safe: one connection behind a lock."""
+
+    def __init__(self, path: str | Path, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _write(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self._db.executemany(sql, rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return cur
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # -- meta ---------------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._write("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [(key, value)])
+
+    # -- catalog ------------------------------------------------------------------------------------
+    def import_catalog(self, items: Iterable[Mapping[str, Any]], events: Iterable[Mapping[str, Any]]) -> None:
+        """Load a catalog and its past interactions once, in one transaction (first start only)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    f"INSERT OR IGNORE INTO items({', '.join(ITEM_COLUMNS)}) VALUES ({', '.join('?' * 8)})",
+                    ([_item_row(it)[c] for c in ITEM_COLUMNS] for it in items))
+                self._db.executemany(
+                    "INSERT INTO events(user_id, item_id, type, value, ts, session_id, origin) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 'catalog')",
+                    ((e["user_id"], e["item_id"], e["type"], e.get("value"), e["ts"], e.get("session_id"))
+                     for e in events))
+                self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('catalog_imported', ?)",
+                                 (str(time.time()),))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def add_item(self, item: Mapping[str, Any], image: bytes, vectors: Mapping[str, np.ndarray]) -> None:
+        """Persist an item posted through the API with its image and content vectors."""
+        row = _item_row({**item, "origin": "api"})
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(f"INSERT INTO items({', '.join(ITEM_COLUMNS)}) VALUES ({', '.join('?' * 8)})",
+                                 [row[c] for c in ITEM_COLUMNS])
+                self._db.execute("INSERT INTO item_blobs(item_id, image, vectors) VALUES (?, ?, ?)",
+                                 (row["item_id"], image, _pack_vectors(vectors)))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def items(self) -> list[dict[str, Any]]:
+        rows = self._query(f"SELECT {', '.join(ITEM_COLUMNS)} FROM items ORDER BY rowid")
+        return [{**dict(zip(ITEM_COLUMNS, r)), "tags": json.loads(r[2])} for r in rows]
+
+    def api_item_vectors(self) -> dict[str, dict[str, np.ndarray]]:
+        return {i: _unpack_vectors(v) for i, v in self._query("SELECT item_id, vectors FROM item_blobs")}
+
+    def item_image(self, item_id: str) -> bytes | None:
+        rows = self._query("SELECT image FROM item_blobs WHERE item_id = ?", (item_id,))
+        return rows[0][0] if rows else None
+
+    # -- events -------------------------------------------------------------------------------------
+    def append_events(self, events: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
+        """Append a feedback batch durably; returns the first and last sequence numbers given."""
+        if not events:
+            raise ValueError("append_events: expected at least one event, got an empty batch")
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR IGNORE INTO users(user_id, first_seen) VALUES (?, ?)",
+                                     ((u, now) for u in {e["user_id"] for e in events}))
+                first = None
+                for e in events:
+                    cur = self._db.execute(
+                        "INSERT INTO events(user_id, item_id, type, value, ts, session_id, origin) "
+                        "VALUES (?, ?, ?, ?, ?, ?, 'api')",
+                        (e["user_id"], e["item_id"], e["type"], e.get("value"), e.get("ts") or now,
+                         e.get("session_id")))
+                    first = cur.lastrowid if first is None else first
+                last = cur.lastrowid
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return int(first), int(last)
+
+    def iter_events(self, origin: str | None = None) -> Iterator[dict[str, Any]]:
+        cols = ("seq", "user_id", "item_id", "type", "value", "ts", "session_id", "origin")
+        sql = f"SELECT {', '.join(cols)} FROM events" + (" WHERE origin = ?" if origin else "") + " ORDER BY seq"
+        for r in self._query(sql, (origin,) if origin else ()):
+            yield dict(zip(cols, r))
+
+    def counts(self) -> dict[str, int]:
+        return {t: self._query(f"SELECT COUNT(*) FROM {t}")[0][0] for t in ("items", "users", "events")}
+
+
+def _item_row(item: Mapping[str, Any]) -> dict[str, Any]:
+    created = item.get("created_at")
+    if hasattr(created, "timestamp"):
+        created = created.timestamp()
+    return {
+        "item_id": str(item["item_id"]),
+        "title": str(item.get("title") or ""),
+        "tags": json.dumps([dict(t) for t in item.get("tags") or []], ensure_ascii=False),
+        "creator_id": None if item.get("creator_id") is None else str(item["creator_id"]),
+        "style": None if item.get("style") is None else str(item["style"]),
+        "image_path": None if item.get("image_path") is None else str(item["image_path"]),
+        "created_at": float(created) if created is not None else time.time(),
+        "origin": item.get("origin", "catalog"),
+    }
+
+
+def events_to_interactions(events: Iterable[Mapping[str, Any]]):
+    """Event log -> interactions frame (user_id, item_id, label, timestamp, session_id), the ranker's input.
+
+    One row per (user, item): label 1 when the user bookmarked it (UMAIR-FPS convention), else 0 (seen).
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame(list(events), columns=["seq", "user_id", "item_id", "type", "value", "ts", "session_id",
+                                                "origin"])
+    if frame.empty:
+        return pd.DataFrame(columns=["user_id", "item_id", "label", "timestamp", "session_id"])
+    frame["label"] = (frame["type"] == "bookmark").astype("int64")
+    out = frame.groupby(["user_id", "item_id"], sort=False).agg(
+        label=("label", "max"), timestamp=("ts", "max"), session_id=("session_id", "last")).reset_index()
+    return out

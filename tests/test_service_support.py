@@ -70,7 +70,8 @@ class ContentDotRanker:
 class PixelHashEncoder:
     """Test item encoder: vectors seeded by a hash of the decoded pixels (so it really decodes the image)."""
 
-    def encode(self, image: bytes, title: str, tags: Sequence[Mapping[str, str]]) -> dict[str, np.ndarray]:
+    def encode_item(self, image: bytes, title: str = "", tags: Sequence[Mapping[str, str]] = ()
+                    ) -> dict[str, np.ndarray]:
         from PIL import Image
 
         with Image.open(io.BytesIO(image)) as img:
@@ -130,8 +131,9 @@ def main() -> None:  # pragma: no cover - runs in a subprocess
     p = argparse.ArgumentParser()
     p.add_argument("--db", required=True)
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--demo", action="store_true", help="no API key; loopback writes allowed")
     args = p.parse_args()
-    state = open_state(Path(args.db))
+    state = open_state(Path(args.db), api_key=None, demo_mode=True) if args.demo else open_state(Path(args.db))
     uvicorn.run(create_app(state), host="127.0.0.1", port=args.port, log_level="warning",
                 timeout_graceful_shutdown=10)
 

@@ -28,6 +28,7 @@ log = logging.getLogger("aigcrec.demo")
 # Stage modules in data-flow order (DESIGN.md section 3).
 STAGES: list[str] = [
     "aigcrec.world.demo",
+    "aigcrec.data.demo",
     "aigcrec.content.demo",
     "aigcrec.affect.demo",
     "aigcrec.ranking.demo",

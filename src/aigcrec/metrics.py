@@ -20,7 +20,7 @@ Conventions, for every function:
 from __future__ import annotations
 
 import warnings
-from typing import Any, Collection, Hashable, Mapping, Sequence
+from typing import Any, Collection, Hashable, Mapping, Sequence, Union
 
 import numpy as np
 
@@ -72,10 +72,14 @@ def _binary_labels(y: Any) -> np.ndarray:
     arr = _vector(y, "y")
     if arr.dtype == bool:
         return arr.astype(np.int64)
-    if not np.issubdtype(arr.dtype, np.number) or not np.isin(arr, (0, 1)).all():
-        bad = arr[~np.isin(arr, (0, 1))][:3] if np.issubdtype(arr.dtype, np.number) else arr[:3]
-        raise ValueError(f"y: expected binary labels 0/1, got values such as {bad.tolist()}")
-    return arr.astype(np.int64)
+    if np.issubdtype(arr.dtype, np.number):
+        bad = ~np.isin(arr, (0, 1))
+        if not bad.any():
+            return arr.astype(np.int64)
+        got = f"values such as {arr[bad][:3].tolist()}"
+    else:
+        got = f"dtype {arr.dtype}"
+    raise ValueError(f"y: expected binary labels 0/1, got {got}")
 
 
 def _probability(p: Any, name: str = "p") -> np.ndarray:
@@ -112,7 +116,8 @@ def _class_probs(y: Any, probs: Any) -> tuple[np.ndarray, np.ndarray]:
     _same_length(("y", labels), ("probs", matrix))
     n_classes = matrix.shape[1]
     if labels.min() < 0 or labels.max() >= n_classes:
-        raise ValueError(f"y: expected class indices in 0..{n_classes - 1}, got range {labels.min()}..{labels.max()}")
+        raise ValueError(f"y: expected class indices in 0..{n_classes - 1}, "
+                         f"got range {labels.min()}..{labels.max()}")
     sums = matrix.sum(axis=1)
     worst = int(np.argmax(np.abs(sums - 1.0)))
     if abs(sums[worst] - 1.0) > ROW_SUM_TOL:
@@ -150,7 +155,7 @@ def auc(y: Any, p: Any) -> float:
 
 
 def logloss(y: Any, p: Any, eps: float = 1e-15) -> float:
-    """Binary cross-entropy ``-1/N sum [y log p + (1 - y) log(1 - p)]`` with ``p`` clipped to [eps, 1 - eps]."""
+    """Binary cross-entropy ``-1/N sum [y log p + (1 - y) log(1 - p)]``, ``p`` clipped to [eps, 1 - eps]."""
     labels, probs = _binary_labels(y), _probability(_vector(p, "p"))
     _same_length(("y", labels), ("p", probs))
     probs = np.clip(probs, eps, 1.0 - eps)
@@ -190,19 +195,26 @@ def gauc(users: Any, y: Any, p: Any) -> float:
 
 
 # ----------------------------------------------------------------------------------------------- top-K
-def _topk_inputs(ranked: Sequence[Sequence[Hashable]], relevant: Sequence[Collection[Hashable]], k: int) -> None:
+Ranked = Sequence[Sequence[Hashable]]
+"""Per user, the recommended items best first."""
+Relevant = Sequence[Union[Collection[Hashable], Mapping[Hashable, float]]]
+"""Per user, the relevant items (a set), or item -> gain for graded relevance."""
+
+
+def _topk_inputs(ranked: Ranked, relevant: Relevant, k: int) -> None:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k: expected a positive integer, got {k!r}")
     if len(ranked) == 0:
         raise ValueError("ranked: expected one list per user, got none")
     if len(ranked) != len(relevant):
-        raise ValueError(f"expected one relevant set per ranked list, got {len(ranked)} lists and {len(relevant)} sets")
+        raise ValueError(f"expected one relevant set per ranked list, "
+                         f"got {len(ranked)} lists and {len(relevant)} sets")
     for u, items in enumerate(ranked):
         if len(set(items)) != len(items):
             raise ValueError(f"ranked[{u}]: expected distinct items, got a repeated item")
 
 
-def recall_at_k(ranked: Sequence[Sequence[Hashable]], relevant: Sequence[Collection[Hashable]], k: int) -> float:
+def recall_at_k(ranked: Ranked, relevant: Relevant, k: int) -> float:
     """Mean over users of ``|top_k(ranked_u) ∩ relevant_u| / |relevant_u|``.
 
     Input, aligned by position (user ``u`` is index ``u`` of both):
@@ -222,8 +234,7 @@ def recall_at_k(ranked: Sequence[Sequence[Hashable]], relevant: Sequence[Collect
     return float(np.mean(scores))
 
 
-def ndcg_at_k(ranked: Sequence[Sequence[Hashable]],
-              relevant: Sequence[Collection[Hashable] | Mapping[Hashable, float]], k: int) -> float:
+def ndcg_at_k(ranked: Ranked, relevant: Relevant, k: int) -> float:
     """Mean over users of ``DCG@k / IDCG@k`` with ``DCG@k = sum_{i=1..k} gain(item_i) / log2(i + 1)``.
 
     Same input as :func:`recall_at_k`. Binary relevance (a set: gain 1 for relevant items, 0 otherwise)
@@ -318,7 +329,8 @@ def reliability_bins(y: Any, probs: Any, n_bins: int = 15) -> dict[str, np.ndarr
         confidence = np.bincount(which, weights=conf, minlength=n_bins) / count
         acc = np.bincount(which, weights=correct, minlength=n_bins) / count
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    return {"lower": edges[:-1], "upper": edges[1:], "count": count, "confidence": confidence, "accuracy": acc}
+    return {"lower": edges[:-1], "upper": edges[1:], "count": count, "confidence": confidence,
+            "accuracy": acc}
 
 
 def ece(y: Any, probs: Any, n_bins: int = 15) -> float:

@@ -1,9 +1,80 @@
-"""Commands of the affect stage."""
+"""Commands of the affect stage: ``aigcrec train mmei`` and ``aigcrec benchmark affect``."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
+
+from aigcrec.cli.common import (
+    ConfigOpt,
+    OutOpt,
+    SeedOpt,
+    VerboseOpt,
+    app_config,
+    benchmark_app,
+    fail,
+    train_app,
+)
+
+log = logging.getLogger("aigcrec.affect")
+
+CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", help="Where encoded features are cached "
+                                                                      "(default: <out>/cache).")]
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the CLI (top-level ones on ``app``, others on the shared groups)."""
+
+    @train_app.command("mmei")
+    def train_mmei(
+        world: Annotated[Path, typer.Option("--world", "-w", help="World folder (aigcrec world generate).")],
+        config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None, cache_dir: CacheOpt = None,
+        verbose: VerboseOpt = False,
+    ) -> None:
+        """Train MMEI on a world's affect sessions (train split), calibrate on dev, evaluate on test.
+
+        Writes <out>/mmei/ (model.json, weights.pt), <out>/mmei_metrics.json and <out>/problems.csv.
+        """
+        import json
+
+        from aigcrec.affect.benchmark import split_data
+        from aigcrec.affect.demo import train_world_mmei
+        from aigcrec.affect.tasks import fusion_data
+
+        cfg = app_config(config, seed, out, verbose)
+        if not world.is_dir():
+            fail(f"--world: expected a world folder, got {world}")
+        out_dir = Path(cfg.out)
+        data, split, problems = fusion_data(world, cfg.affect, cache_dir or out_dir / "cache")
+        problems.to_csv(out_dir / "problems.csv", index=False)
+        model, metrics = train_world_mmei(split_data(data, split), cfg.affect, cfg.seed)
+        model.save(out_dir / "mmei")
+        (out_dir / "mmei_metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+        typer.echo(json.dumps(metrics["test"], indent=2))
+
+    @benchmark_app.command("affect")
+    def benchmark_affect(
+        task: Annotated[str, typer.Option("--task", "-t", help="face-emotion, text-emotion, intent or fusion.")],
+        data_dir: Annotated[Path, typer.Option("--data-dir", "-d", help="Dataset folder (FER2013, MELD, CLINC150 "
+                                                                       "or a world).")],
+        seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds (seed, seed+1, ...).")] = 3,
+        config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None, cache_dir: CacheOpt = None,
+        verbose: VerboseOpt = False,
+    ) -> None:
+        """MMEI against unimodal, late- and early-fusion baselines; writes <out>/affect.json and affect.md."""
+        from aigcrec.affect.tasks import TASKS
+
+        cfg = app_config(config, seed, out, verbose)
+        if task not in TASKS:
+            fail(f"--task: expected one of {', '.join(TASKS)}, got {task!r}")
+        if not data_dir.is_dir():
+            fail(f"--data-dir: expected a folder, got {data_dir}")
+        from aigcrec.affect.runner import run_benchmark
+
+        out_dir = Path(cfg.out)
+        path = run_benchmark(task, data_dir, cfg.affect, [cfg.seed + k for k in range(seeds)], out_dir,
+                             cache_dir or out_dir / "cache")
+        typer.echo(str(path))

@@ -18,7 +18,8 @@ class EncoderConfig(StrictModel):
     """Which encoder reads each modality, and the limits applied to raw inputs."""
 
     text: str = "minilm"
-    voice: str = "egemaps"
+    voice: str = Field(default="prosody", description="'prosody' (fast NumPy descriptors, the interactive "
+                       "default), 'egemaps' / 'egemaps-lld' (afx-audio eGeMAPS v02, ~0.2-0.5 s per clip) or 'hf:'.")
     face: str = "fer-cnn"
     max_tokens: int = Field(default=32, ge=4, le=512, description="Text tokens kept per utterance.")
     sample_rate: int = Field(default=16000, ge=8000, description="Voice is resampled to this rate (Hz).")
@@ -32,6 +33,8 @@ class EncoderConfig(StrictModel):
         "image is already a face crop (FER2013)."
     )
     face_margin: float = Field(default=0.1, ge=0.0, le=0.5, description="Crop margin around a detected face.")
+    face_scale_factor: float = Field(default=1.05, gt=1.0, le=2.0, description="Haar detectMultiScale step.")
+    face_min_neighbors: int = Field(default=3, ge=1, description="Haar detections needed to accept a face.")
 
 
 class MMEIConfig(StrictModel):
@@ -42,6 +45,7 @@ class MMEIConfig(StrictModel):
     layers: int = Field(default=1, ge=1, description="Cross-modal transformer layers.")
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     intent_weight: float = Field(default=1.0, ge=0.0, description="lambda in CE_e + lambda * CE_i.")
+    aux_weight: float = Field(default=0.5, ge=0.0, description="Weight of the per-modality emotion losses (MMEI).")
     modality_dropout: float = Field(
         default=0.3, ge=0.0, lt=1.0, description="Chance of dropping each present modality in training (one kept)."
     )

@@ -80,6 +80,19 @@ def modality_dropout(batch: dict, p: float, gen: torch.Generator) -> dict:
     return batch
 
 
+def _unimodal_loss(u: torch.Tensor, batch: dict, modalities: list[str], y: torch.Tensor,
+                   weight: torch.Tensor | None) -> torch.Tensor:
+    """Mean over modalities of CE(u_m, y) on rows where modality m is present and y is known.
+
+    u: (B, M, 7) per-modality emotion logits in ``modalities`` order."""
+    losses = []
+    for j, m in enumerate(modalities):
+        rows = batch[m]["present"] & (y >= 0)
+        if rows.any():
+            losses.append(nn.functional.cross_entropy(u[rows, j], y[rows], weight=weight))
+    return torch.stack(losses).mean() if losses else u.sum() * 0.0
+
+
 def class_weights(y: np.ndarray, n: int) -> torch.Tensor:
     """Balanced weights w_c = N / (C * N_c) over known labels (absent classes get weight 1)."""
     y = y[y >= 0]
@@ -197,10 +210,14 @@ class AffectModel:
             for start in range(0, len(perm), c.batch_size):
                 idx = perm[start:start + c.batch_size]
                 batch = modality_dropout(_trim(to_batch(train, self.modalities, idx)), c.modality_dropout, gen)
-                e, i, _, _ = self.net(batch)
+                out = self.net(batch)
+                e, i = out.emotion, out.intent
                 loss = torch.zeros(())
                 if has_e and (y_e[idx] >= 0).any():
                     loss = loss + ce_e(e, y_e[idx])
+                    if out.unimodal is not None and c.aux_weight > 0:
+                        loss = loss + c.aux_weight * _unimodal_loss(out.unimodal, batch, self.modalities,
+                                                                    y_e[idx], w_e)
                 if has_i and (y_i[idx] >= 0).any():
                     loss = loss + c.intent_weight * ce_i(i, y_i[idx])
                 opt.zero_grad()
@@ -208,7 +225,7 @@ class AffectModel:
                 nn.utils.clip_grad_norm_(self.net.parameters(), 5.0)
                 opt.step()
                 sched.step()
-                total += float(loss) * len(idx)
+                total += loss.item() * len(idx)
             dev_nll = self._dev_nll(dev)
             self.history.append({"epoch": epoch + 1, "train_loss": total / len(train), "dev_nll": dev_nll})
             log.debug("epoch %d train %.4f dev nll %.4f", epoch + 1, total / len(train), dev_nll)
@@ -243,7 +260,7 @@ class AffectModel:
         outs = []
         for start in range(0, len(data), batch_size):
             idx = np.arange(start, min(start + batch_size, len(data)))
-            outs.append([t.numpy() for t in self.net(_trim(to_batch(data, self.modalities, idx)))])
+            outs.append([t.numpy() for t in self.net(_trim(to_batch(data, self.modalities, idx)))[:4]])
         return [np.concatenate(parts) for parts in zip(*outs)]
 
     def _logits(self, data: AffectData) -> tuple[np.ndarray, np.ndarray]:

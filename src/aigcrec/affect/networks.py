@@ -9,9 +9,22 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from typing import NamedTuple, Optional
+
 from aigcrec.affect.layers import AttentionFusion, CrossModalLayer, ModalityProjection, Standardizer, masked_mean
 
 N_EMOTIONS = 7
+
+
+class NetOutput(NamedTuple):
+    """emotion (B, 7) and intent (B, K) logits, fused embedding (B, d), fusion weights (B, M) in the network's
+    modality order, and per-modality emotion logits (B, M, 7) for the auxiliary loss (None if unused)."""
+
+    emotion: torch.Tensor
+    intent: torch.Tensor
+    embedding: torch.Tensor
+    weights: torch.Tensor
+    unimodal: Optional[torch.Tensor] = None
 
 
 class JointHeads(nn.Module):
@@ -29,12 +42,20 @@ class JointHeads(nn.Module):
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         e = self.emotion(z)  # (B, 7)
-        i = self.intent(torch.cat([z, torch.softmax(e, dim=-1)], dim=-1))  # (B, K)
-        return e, i
+        return e, self.intent_from(z, e)
+
+    def intent_from(self, z: torch.Tensor, emotion_logits: torch.Tensor) -> torch.Tensor:
+        """(B, d), (B, 7) -> (B, K) intent logits conditioned on the emotion distribution."""
+        return self.intent(torch.cat([z, torch.softmax(emotion_logits, dim=-1)], dim=-1))
 
 
 class MMEINetwork(nn.Module):
     """Projection + missing tokens, cross-modal layers (text queries voice and face), attention fusion, heads.
+
+    Besides the fused emotion head, each modality summary s_m has a linear emotion head u_m = U_m s_m; the
+    final emotion logits are head(z) + sum_m present_m u_m (a product-of-experts residual: evidence from
+    independent modalities adds up in log space, and the cross-modal part learns what it cannot express).
+    The u_m also get their own loss (``aux_weight``), which keeps each modality's summary discriminative.
 
     Example::
 
@@ -52,6 +73,11 @@ class MMEINetwork(nn.Module):
         self.fusion = AttentionFusion(width)
         self.heads = JointHeads(width, n_intents, dropout)
         self.out_norm = nn.LayerNorm(width)
+        self.unimodal = nn.ModuleDict({m: nn.Linear(width, N_EMOTIONS) for m in self.modalities})
+        others = [m for m in self.modalities if m != self.query]
+        self.summary = nn.ModuleDict({m: nn.Sequential(nn.Linear(width, 2 * width), nn.GELU(), nn.Dropout(dropout),
+                                                       nn.Linear(2 * width, width), nn.LayerNorm(width))
+                                      for m in others})
 
     def forward(self, batch: dict[str, dict[str, torch.Tensor]]):
         tokens = {m: self.proj[m](**batch[m]) for m in self.modalities}  # m -> ((B, L_m, d), (B, L_m))
@@ -64,15 +90,19 @@ class MMEINetwork(nn.Module):
             ctx, ctx_mask = q, q_mask
         for layer in self.layers:
             q = layer(q, q_mask, ctx, ctx_mask)
-        summaries = [masked_mean(q, q_mask)] + [masked_mean(*tokens[m]) for m in others]
-        present = torch.stack([batch[m]["present"] for m in [self.query] + others], dim=1)  # (B, M)
-        present = present | ~present.any(1, keepdim=True)  # no modality at all: fall back to missing tokens
-        z, alpha = self.fusion(torch.stack(summaries, dim=1), present)  # (B, d), (B, M)
+        order = [self.query] + others
+        # query summary: mean of its cross-attended stream; others: an MLP on their pooled token (their
+        # frame / patch tokens reach the prediction through the text stream's cross-attention)
+        summaries = torch.stack([masked_mean(q, q_mask)] + [self.summary[m](tokens[m][0][:, 0]) for m in others],
+                                dim=1)  # (B, M, d)
+        given = torch.stack([batch[m]["present"] for m in order], dim=1)  # (B, M)
+        z, alpha = self.fusion(summaries, given | ~given.any(1, keepdim=True))  # (B, d), (B, M)
         z = self.out_norm(z)
-        e, i = self.heads(z)
-        order = [self.modalities.index(m) for m in [self.query] + others]
-        alpha = alpha[:, torch.argsort(torch.tensor(order))]  # back to self.modalities order
-        return e, i, z, alpha
+        u = torch.stack([self.unimodal[m](summaries[:, j]) for j, m in enumerate(order)], dim=1)  # (B, M, 7)
+        e = self.heads.emotion(z) + (u * given.unsqueeze(-1).to(u.dtype)).sum(1)  # (B, 7)
+        i = self.heads.intent_from(z, e)
+        back = torch.argsort(torch.tensor([self.modalities.index(m) for m in order]))
+        return NetOutput(e, i, z, alpha[:, back], u[:, back])
 
 
 class PooledMLPNetwork(nn.Module):
@@ -104,7 +134,7 @@ class PooledMLPNetwork(nn.Module):
         z = self.mlp(torch.cat(parts, dim=1))  # (B, d)
         e, i = self.heads(z)
         present = torch.stack([batch[m]["present"] for m in self.modalities], dim=1).to(torch.float32)
-        return e, i, z, present / present.sum(1, keepdim=True).clamp(min=1.0)
+        return NetOutput(e, i, z, present / present.sum(1, keepdim=True).clamp(min=1.0))
 
 
 class _PooledOnly:

@@ -14,7 +14,7 @@ the style (Gram) output, a late tap the semantic output. Names:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -43,9 +43,11 @@ class Backbone(nn.Module):
     name: str
     tap_channels: list[int]
 
-    def trainable_tail(self) -> list[nn.Module]:
-        """The modules nearest the output, last first (fine-tuning unfreezes a prefix of this list)."""
-        raise NotImplementedError
+    def split(self, n_trainable: int) -> tuple[Callable[[torch.Tensor], torch.Tensor], nn.Module]:
+        """``(prefix, tail)`` with ``tail(prefix(x))`` = the last tap: ``tail`` holds the last ``n_trainable``
+        blocks and the head. Fine-tuning caches ``prefix(x)`` once and trains ``tail`` only."""
+        raise NotImplementedError(f"fine-tuning is not implemented for backbone {self.name!r}; "
+                                  "use efficientnet-lite0 or random:tiny")
 
 
 class EfficientNetLite0(Backbone):
@@ -83,8 +85,16 @@ class EfficientNetLite0(Backbone):
         taps.append(self.head(h))  # (B, 1280, S/32, S/32)
         return taps
 
-    def trainable_tail(self) -> list[nn.Module]:
-        return [self.head, *reversed(list(self.blocks))]
+    def split(self, n_trainable: int) -> tuple[Callable[[torch.Tensor], torch.Tensor], nn.Module]:
+        cut = len(self.blocks) - max(0, min(n_trainable, len(self.blocks)))
+
+        def prefix(x: torch.Tensor) -> torch.Tensor:
+            h = self.stem(self.norm(x))
+            for block in self.blocks[:cut]:
+                h = block(h)
+            return h  # (B, C_cut, H, W)
+
+        return prefix, nn.Sequential(*self.blocks[cut:], self.head)
 
 
 class TinyCNN(Backbone):
@@ -107,8 +117,16 @@ class TinyCNN(Backbone):
             taps.append(h)
         return taps
 
-    def trainable_tail(self) -> list[nn.Module]:
-        return list(reversed(list(self.layers)))
+    def split(self, n_trainable: int) -> tuple[Callable[[torch.Tensor], torch.Tensor], nn.Module]:
+        cut = len(self.layers) - max(1, min(n_trainable, len(self.layers)))
+
+        def prefix(x: torch.Tensor) -> torch.Tensor:
+            h = self.norm(x)
+            for layer in self.layers[:cut]:
+                h = layer(h)
+            return h
+
+        return prefix, nn.Sequential(*self.layers[cut:])
 
 
 class HFVisionBackbone(Backbone):
@@ -144,12 +162,6 @@ class HFVisionBackbone(Backbone):
             taps.append(h)  # (B, C_t, H_t, W_t)
         return taps
 
-    def trainable_tail(self) -> list[nn.Module]:
-        encoder = getattr(self.model, "encoder", None) or getattr(getattr(self.model, "vision_model", None),
-                                                                  "encoder", None)
-        layers = getattr(encoder, "layer", None) or getattr(encoder, "layers", None) or getattr(encoder,
-                                                                                               "stages", None)
-        return list(reversed(list(layers))) if layers is not None else [self.model]
 
 
 class TimmBackbone(Backbone):
@@ -172,9 +184,6 @@ class TimmBackbone(Backbone):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return list(self.model(self.norm(x)))
-
-    def trainable_tail(self) -> list[nn.Module]:
-        return list(reversed(list(self.model.children())))
 
 
 def build_backbone(name: str) -> Backbone:

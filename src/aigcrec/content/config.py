@@ -69,7 +69,10 @@ class ImageFinetuneConfig(StrictModel):
     lr: float = Field(1e-4, gt=0)
     batch_size: int = Field(32, ge=2, le=1024)
     min_tag_count: int = Field(5, ge=1, description="Tags used by fewer items are not classes.")
-    train_blocks: int = Field(4, ge=0, description="Last backbone blocks left trainable (the rest is frozen).")
+    train_blocks: int = Field(5, ge=0, description="Last backbone blocks trained with the head (the rest is "
+                                                   "frozen; efficientnet-lite0's last 5 form its 7x7 stage).")
+    exclude_tags: list[str] = Field(default_factory=list, description="Tags that are not pretext classes "
+                                                                      "(case-insensitive).")
 
 
 class ContentConfig(StrictModel):

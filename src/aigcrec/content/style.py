@@ -13,6 +13,7 @@ Three reductions of the style taps ``F_1..F_L`` to one vector:
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -51,8 +52,9 @@ def style_vector(taps: list[torch.Tensor], reduction: str) -> torch.Tensor:
         parts = []
         for f in taps:
             c = f.shape[1]
-            iu = torch.triu_indices(c, c, device=f.device)
-            tri = _signed_sqrt(gram(f, centred=True)[:, iu[0], iu[1]])  # (B, C(C+1)/2)
+            # flat indices of the upper triangle, a constant in exported graphs (triu_indices is not in ONNX)
+            iu = torch.from_numpy(np.flatnonzero(np.triu(np.ones((c, c), dtype=bool))))
+            tri = _signed_sqrt(gram(f, centred=True).flatten(1)[:, iu])  # (B, C(C+1)/2)
             parts.append(tri / tri.norm(dim=1, keepdim=True).clamp_min(1e-8))
         return torch.cat(parts, dim=1)  # (B, sum C_l(C_l+1)/2)
     raise ValueError(f"unknown style reduction {reduction!r}: expected 'rowmax', 'meanstd' or 'gram_triu'")

@@ -19,7 +19,7 @@ import pandas as pd
 
 from aigcrec.data.errors import DataError
 
-_INT = re.compile(r"[+-]?\d+")
+_INT = re.compile(r"[+-]?\d{1,18}")  # fits int64
 
 
 def require_dir(root: str | Path) -> Path:
@@ -65,14 +65,17 @@ def read_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
         raise DataError(path, "empty file", expected=f"a header row with columns {list(required)}")
     for col in required:
         if col not in header:
-            raise DataError(path, "missing column", field=col, expected=f"columns {list(required)}", got=header)
+            raise DataError(path, "missing column", field=col, expected=f"columns {list(required)}",
+                            got=header)
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
-        raise DataError(path, "duplicate column name", field=dupes[0], expected="unique column names", got=header)
+        raise DataError(path, "duplicate column name", field=dupes[0], expected="unique column names",
+                        got=header)
     try:
         table = pacsv.read_csv(
             io.BytesIO(data),
             read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
                 column_types={h: pa.string() for h in header},
                 strings_can_be_null=False,
@@ -118,7 +121,8 @@ def int_column(frame: pd.DataFrame, col: str, path: Path, *, required: bool = Tr
     bad = ~empty & ~values.str.fullmatch(_INT.pattern).astype(bool)
     if bad.any():
         row = first_row(bad)
-        raise DataError(path, "not an integer", row=row, field=col, expected="an integer", got=values.iloc[row - 1])
+        raise DataError(path, "not an integer", row=row, field=col, expected="an integer (at most 18 digits)",
+                        got=values.iloc[row - 1])
     out = values.mask(empty).astype("Int64")
     outside = pd.Series(False, index=frame.index)
     if lo is not None:
@@ -146,8 +150,9 @@ def check_in(values: pd.Series, allowed: Collection[str], path: Path, field: str
         ok |= values.eq("")
     if not ok.all():
         row = first_row(~ok)
-        expected = f"one of {sorted(allowed)}" if len(allowed) <= 20 else f"one of the {len(allowed)} known labels"
-        raise DataError(path, "unknown label", row=row, field=field, expected=expected, got=values.iloc[row - 1])
+        expected = f"one of {sorted(allowed)}" if len(allowed) <= 20 else f"one of {len(allowed)} labels"
+        raise DataError(path, "unknown label", row=row, field=field, expected=expected,
+                        got=values.iloc[row - 1])
 
 
 def check_unique(values: pd.Series, path: Path, field: str) -> None:
@@ -164,8 +169,8 @@ def check_unique(values: pd.Series, path: Path, field: str) -> None:
 def check_nonempty(values: pd.Series, path: Path, field: str) -> None:
     empty = values.str.strip().eq("")
     if empty.any():
-        raise DataError(path, "missing value", row=first_row(empty), field=field, expected="a non-empty value",
-                        got="")
+        raise DataError(path, "missing value", row=first_row(empty), field=field,
+                        expected="a non-empty value", got="")
 
 
 def relative_file(root: Path, value: str, path: Path, row: int, field: str, *, must_exist: bool) -> str:

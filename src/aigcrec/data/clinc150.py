@@ -63,7 +63,8 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(read_bytes(path))
     except json.JSONDecodeError as exc:
-        raise DataError(path, f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+        where = f"line {exc.lineno}, column {exc.colno}"
+        raise DataError(path, f"not valid JSON ({exc.msg} at {where})") from None
 
 
 def _pairs(data: dict[str, Any], key: str, path: Path, oos: bool) -> pd.DataFrame:
@@ -79,7 +80,8 @@ def _pairs(data: dict[str, Any], key: str, path: Path, oos: bool) -> pd.DataFram
             raise DataError(path, "empty text", row=i, field=key, expected="a non-empty utterance", got=pair)
         if (pair[1] == OOS) != oos:
             expected = f"intent '{OOS}'" if oos else f"an in-scope intent (not '{OOS}')"
-            raise DataError(path, "wrong intent for this split", row=i, field=key, expected=expected, got=pair[1])
+            raise DataError(path, "wrong intent for this split", row=i, field=key, expected=expected,
+                            got=pair[1])
         if not pair[1].strip():
             raise DataError(path, "empty intent", row=i, field=key, expected="an intent name", got=pair)
     return pd.DataFrame(value, columns=["text", "intent"], dtype=str)
@@ -95,10 +97,12 @@ def _read_domains(root: Path, intents: set[str]) -> dict[str, str] | None:
     of: dict[str, str] = {}
     for domain, names in data.items():
         if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
-            raise DataError(path, "not a list of intent names", field=domain, expected="[intent, ...]", got=names)
+            raise DataError(path, "not a list of intent names", field=domain, expected="[intent, ...]",
+                            got=names)
         for n in names:
             if n not in intents:
-                raise DataError(path, "unknown intent", field=domain, expected="an intent of the train split", got=n)
+                raise DataError(path, "unknown intent", field=domain, expected="an intent of the train split",
+                                got=n)
             if n in of:
                 raise DataError(path, f"intent already in domain '{of[n]}'", field=domain,
                                 expected="each intent in one domain", got=n)
@@ -112,7 +116,8 @@ def load_clinc150(root: str | Path, file: str = "data_full.json") -> CLINC150:
     path = root / file
     data = _read_json(path)
     if not isinstance(data, dict):
-        raise DataError(path, "not an object", expected="{split: [[text, intent], ...]}", got=type(data).__name__)
+        raise DataError(path, "not an object", expected="{split: [[text, intent], ...]}",
+                        got=type(data).__name__)
     for key in SPLITS:
         if key not in data:
             raise DataError(path, "missing split", field=key, expected=f"keys {list(SPLITS)} (+ oos_*)",

@@ -68,8 +68,8 @@ def _array(npz: np.lib.npyio.NpzFile, path: Path, name: str, required: bool = Tr
     if name not in npz.files:
         if not required:
             return None
-        raise DataError(path, "missing array", field=name, expected="arrays images, labels, split, class_names",
-                        got=sorted(npz.files))
+        raise DataError(path, "missing array", field=name,
+                        expected="arrays images, labels, split, class_names", got=sorted(npz.files))
     try:
         return npz[name]
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
@@ -89,7 +89,8 @@ def load_fer2013(root: str | Path) -> FER2013:
     try:
         npz = np.load(path, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise DataError(path, f"not a readable .npz file ({exc})", expected="an .npz file from np.savez") from None
+        raise DataError(path, f"not a readable .npz file ({exc})",
+                        expected="an .npz file from np.savez") from None
     with npz:
         images = _array(npz, path, "images")
         labels = _array(npz, path, "labels")
@@ -102,8 +103,10 @@ def load_fer2013(root: str | Path) -> FER2013:
                  images.ndim == 3 and images.shape[1:] == (SIZE, SIZE) and images.dtype == np.uint8)
     _check_shape(labels, path, "labels", f"(N,) integer with N = {n}",
                  labels.shape == (n,) and np.issubdtype(labels.dtype, np.integer))
-    _check_shape(split, path, "split", f"(N,) str with N = {n}", split.shape == (n,) and split.dtype.kind == "U")
-    _check_shape(class_names, path, "class_names", "(C,) str", class_names.ndim == 1 and class_names.dtype.kind == "U")
+    _check_shape(split, path, "split", f"(N,) str with N = {n}",
+                 split.shape == (n,) and split.dtype.kind == "U")
+    _check_shape(class_names, path, "class_names", "(C,) str",
+                 class_names.ndim == 1 and class_names.dtype.kind == "U")
     if filenames is not None:
         _check_shape(filenames, path, "filenames", f"(N,) str with N = {n}",
                      filenames.shape == (n,) and filenames.dtype.kind == "U")

@@ -30,8 +30,8 @@ SENTIMENTS = ("negative", "neutral", "positive")
 REQUIRED = ("Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID")
 OPTIONAL_INTS = {"Sr No.": "sr_no", "Season": "season", "Episode": "episode"}
 OPTIONAL_TIMES = {"StartTime": "start_s", "EndTime": "end_s"}
-_PLAIN = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-",
-                        "\u2026": "...", "\u00a0": " "})
+_PLAIN = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
+                        "\u2013": "-", "\u2014": "-", "\u2026": "...", "\u00a0": " "})
 _TIME = r"(\d+):(\d{2}):(\d{2})[,.](\d{1,3})"
 
 
@@ -127,7 +127,7 @@ def _read_split(root: Path, split: str, report: DatasetReport) -> pd.DataFrame:
 
 
 def load_meld(root: str | Path) -> MELD:
-    """Load and validate a MELD folder with ``train_sent_emo.csv``, ``dev_sent_emo.csv``, ``test_sent_emo.csv``."""
+    """Load and validate a MELD folder: ``{train,dev,test}_sent_emo.csv``."""
     root = require_dir(root)
     report = DatasetReport(format="meld", root=str(root))
     frames = {split: _read_split(root, split, report) for split in SPLITS}

@@ -21,7 +21,6 @@ import pandas as pd
 
 from aigcrec.data.checks import (
     check_in,
-    check_nonempty,
     check_unique,
     first_row,
     id_column,
@@ -107,17 +106,16 @@ def _read_users(root: Path) -> pd.DataFrame:
     raw = read_csv(path, USERS_COLUMNS)
     user_id = id_column(raw, "user_id", path)
     check_unique(user_id, path, "user_id")
-    gender = raw["gender"].str.strip()
-    check_in(gender, GENDERS, path, "gender", allow_empty=True)
+    check_in(raw["gender"].str.strip(), GENDERS, path, "gender", allow_empty=True)
 
-    def text(col: str) -> pd.Series:
+    def text(col: str) -> pd.Series:  # empty -> None
         values = raw[col].str.strip()
         return values.astype(object).where(values.ne(""), None)
 
     return pd.DataFrame({
         "user_id": user_id,
         "age": int_column(raw, "age", path, required=False, lo=0, hi=150),
-        "gender": gender.astype(object).where(gender.ne(""), None),
+        "gender": text("gender"),
         "occupation": text("occupation"),
         "zip_code": text("zip_code"),
     })
@@ -141,7 +139,7 @@ def _read_ratings(root: Path, item_ids: pd.Series) -> pd.DataFrame:
 
 
 def load_movielens(root: str | Path, check_posters: bool = True) -> MovieLens:
-    """Load and validate a MovieLens-with-posters folder (``check_posters`` also checks each poster exists)."""
+    """Load and validate a MovieLens-with-posters folder (``check_posters``: each poster file must exist)."""
     root = require_dir(root)
     items, missing = read_items(root, check_posters)
     users = _read_users(root)

@@ -1,9 +1,148 @@
-"""Commands of the ranking stage."""
+"""Commands of the ranking stage: train / evaluate / export the ranker and benchmark ranking."""
 
 from __future__ import annotations
 
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
+
+from aigcrec.cli.common import ConfigOpt, OutOpt, SeedOpt, app_config, benchmark_app, evaluate_app, export_app, fail, train_app
+
+log = logging.getLogger("aigcrec.ranking")
+
+DatasetOpt = Annotated[str, typer.Option("--dataset", help="movielens (MovieLens-with-posters format) or world.")]
+DataDirOpt = Annotated[Path, typer.Option("--data-dir", help="Dataset folder in that format.")]
+FeaturesOpt = Annotated[Optional[Path], typer.Option(
+    "--features", help="Feature store folder (aigcrec encode); default: encode the catalog into OUT/features.")]
+AffectOpt = Annotated[Optional[Path], typer.Option(
+    "--affect", help="World only: affect context per session (Parquet/CSV); default: the simulated session state.")]
+RankerOpt = Annotated[Path, typer.Option("--ranker", help="Folder of a trained ranker (aigcrec train ranker).")]
+
+
+def _dataset(dataset: str, data_dir: Path, out: Path, features: Path | None, affect: Path | None, cfg):
+    from aigcrec.ranking.sources import load_dataset
+
+    if dataset not in ("movielens", "world"):
+        fail(f"--dataset: expected 'movielens' or 'world', got {dataset!r}", code=2)
+    if not data_dir.is_dir():
+        fail(f"--data-dir: folder not found: {data_dir}", code=2)
+    return load_dataset(dataset, data_dir, out, features, affect, cfg.content)
+
+
+def _out(cfg, default: str) -> Path:
+    out = Path(cfg.out) if str(cfg.out) != "runs" else Path("runs") / default
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the CLI (top-level ones on ``app``, others on the shared groups)."""
+
+    @train_app.command("ranker")
+    def train_ranker(dataset: DatasetOpt = "movielens", data_dir: DataDirOpt = Path("../shared/datasets/movielens-100k"),
+                     model: Annotated[str, typer.Option(help="Model variant (umair_fps, dcnv2, ...).")] = "umair_fps",
+                     features: FeaturesOpt = None, affect: AffectOpt = None,
+                     config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None) -> None:
+        """Train a ranker on the warm split (early stopping on validation AUC); save it to OUT/ranker."""
+        from aigcrec.logs import progress
+        from aigcrec.ranking.bundle import RankerBundle
+        from aigcrec.ranking.data import warm_split
+        from aigcrec.ranking.experiment import VARIANTS, prepare, run_variant
+
+        cfg = app_config(config, seed, out)
+        if model not in VARIANTS or model == "popularity":
+            fail(f"--model: expected one of {sorted(set(VARIANTS) - {'popularity'})}, got {model!r}", code=2)
+        dest = _out(cfg, "ranker")
+        data = _dataset(dataset, data_dir, dest, features, affect, cfg)
+        prep = prepare(data, warm_split(data.frame))
+        with progress() as bar:
+            task = bar.add_task(f"train {model}", total=cfg.ranking.train.max_epochs)
+            result = run_variant(prep, model, cfg.ranking.model, cfg.ranking.train, cfg.seed,
+                                 on_epoch=lambda e, row: bar.advance(task))
+        meta = {"dataset": dataset, "data_dir": str(data_dir), "seed": cfg.seed, "variant": model,
+                "train_config": cfg.ranking.train.model_dump(), "test_metrics": result.metrics,
+                "history": result.fit.history}
+        bundle = RankerBundle.from_training(model, result.model, data.frame.iloc[prep.rows["train"]], meta)
+        bundle.save(dest / "ranker")
+        (dest / "metrics.json").write_text(json.dumps(result.metrics, indent=1), encoding="utf-8")
+        log.info("test %s; ranker saved to %s", {k: round(v, 4) for k, v in result.metrics.items()}, dest / "ranker")
+
+    @evaluate_app.command("ranker")
+    def evaluate_ranker(ranker: RankerOpt, dataset: DatasetOpt = "movielens",
+                        data_dir: DataDirOpt = Path("../shared/datasets/movielens-100k"),
+                        features: FeaturesOpt = None, affect: AffectOpt = None,
+                        config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None) -> None:
+        """Score the warm split's test part with a saved ranker; write OUT/metrics.json."""
+        import numpy as np
+
+        from aigcrec.metrics import auc, gauc, logloss
+        from aigcrec.ranking.bundle import RankerBundle
+        from aigcrec.ranking.data import warm_split
+        from aigcrec.ranking.trainer import predict
+
+        cfg = app_config(config, seed, out)
+        try:
+            bundle = RankerBundle.load(ranker)
+        except FileNotFoundError as exc:
+            fail(str(exc), code=2)
+        dest = _out(cfg, "ranker-eval")
+        data = _dataset(dataset, data_dir, dest, features, affect, cfg)
+        test = data.frame.iloc[warm_split(data.frame)["test"]]
+        probs = predict(bundle.model, bundle.spec.encode(test))
+        y, users = test["label"].to_numpy(np.float32), test["user_id"].astype(str).to_numpy()
+        metrics = {"auc": auc(y, probs), "logloss": logloss(y, probs), "gauc": gauc(users, y, probs), "rows": len(test)}
+        (dest / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
+        log.info("test %s (written to %s)", metrics, dest / "metrics.json")
+
+    @export_app.command("ranker")
+    def export_ranker(ranker: RankerOpt, config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None) -> None:
+        """Export a saved ranker to OUT/ranker.onnx (dynamic batch) and check it against torch at batch 1 and 1000."""
+        from aigcrec.ranking.bundle import RankerBundle
+        from aigcrec.ranking.export import check_export
+
+        cfg = app_config(config, seed, out)
+        try:
+            bundle = RankerBundle.load(ranker)
+        except FileNotFoundError as exc:
+            fail(str(exc), code=2)
+        dest = _out(cfg, "ranker-onnx")
+        report = check_export(bundle, dest / "ranker.onnx")
+        (dest / "export.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+        if report["max_abs_diff"] > 1e-5:
+            fail(f"ONNX outputs differ from torch by {report['max_abs_diff']:.2e} (> 1e-5); see {dest / 'export.json'}")
+        log.info("exported %s; max |onnx - torch| = %.2e", dest / "ranker.onnx", report["max_abs_diff"])
+
+    @benchmark_app.command("ranking")
+    def benchmark_ranking(dataset: DatasetOpt = "movielens",
+                          data_dir: DataDirOpt = Path("../shared/datasets/movielens-100k"),
+                          seeds: Annotated[int, typer.Option(help="Number of seeds (0..N-1).")] = 3,
+                          peers: Annotated[bool, typer.Option("--peers", help="Also DeepCTR-Torch DCNMix and FuxiCTR DCNv2.")] = False,
+                          models: Annotated[Optional[str], typer.Option(help="Comma-separated variants (default: all for the dataset).")] = None,
+                          features: FeaturesOpt = None, affect: AffectOpt = None,
+                          config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None) -> None:
+        """UMAIR-FPS, ablations and baselines (and peers) on the warm and cold-item splits; ranking.json + ranking.md."""
+        from aigcrec.ranking.benchmark import MOVIELENS_MODELS, WORLD_MODELS, run_benchmark
+        from aigcrec.ranking.experiment import VARIANTS
+
+        cfg = app_config(config, seed, out)
+        if seeds < 1:
+            fail(f"--seeds: expected at least 1, got {seeds}", code=2)
+        names = models.split(",") if models else (MOVIELENS_MODELS if dataset == "movielens" else WORLD_MODELS)
+        unknown = [n for n in names if n not in VARIANTS]
+        if unknown:
+            fail(f"--models: unknown {unknown}; expected names from {sorted(VARIANTS)}", code=2)
+        if peers:
+            try:
+                import deepctr_torch  # noqa: F401
+                import fuxictr  # noqa: F401
+            except ImportError as exc:
+                fail(f"--peers needs the bench extra (pip install -e '.[bench]'): {exc}")
+        dest = _out(cfg, f"ranking-{dataset}")
+        data = _dataset(dataset, data_dir, dest, features, affect, cfg)
+        result = run_benchmark(data, cfg.ranking, [cfg.seed + i for i in range(seeds)], names, peers, dest)
+        log.info("wrote %s and %s", dest / "ranking.json", dest / "ranking.md")
+        for name, m in result["models"].items():
+            log.info("%-22s auc %.4f ± %.4f  cold auc %.4f", name, m["auc_mean"], m["auc_std"], m["cold_auc_mean"])

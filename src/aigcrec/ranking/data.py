@@ -124,41 +124,30 @@ def world_dataset(world_dir: str | Path, vectors: VectorTables | None = None,
                   affect: pd.DataFrame | None = None) -> RankingData:
     """A generated world -> impressions with user, item, session fields; ``affect`` indexed by session_id.
 
-    Without ``affect`` the simulated session state (``session_oracle_affect``) is used. Ground-truth item
-    attributes (style, subject, palette) are not used as fields: the model must read them from content.
+    Without ``affect`` the simulated session state (``session_oracle_affect``) is used. Ground truth
+    (the users' taste type, the items' style / subject / palette, the sessions' emotion and intent) is
+    never a field: the model must read it from content vectors and the affect context.
     """
     from aigcrec.world import load_world
 
-    w = load_world(world_dir)
-    users = _flatten_user_features(w.users)
-    items = w.items.copy()
-    item_cols = [c for c in ("creator_id", "series_id", "tags") if c in items.columns]
-    frame = w.interactions.merge(users, on="user_id", how="left").merge(items[["item_id"] + item_cols],
-                                                                       on="item_id", how="left")
-    frame["item_id"] = frame["item_id"].astype(str)
-    frame["user_id"] = frame["user_id"].astype(str)
-    frame["session_id"] = frame["session_id"].astype(str)
-    user_cols = [c for c in users.columns if c not in ("user_id", "taste_type")]
+    w = load_world(world_dir, check_files=False)
+    users = w.users.drop(columns=["taste_type"]).copy()
+    items = w.items[["item_id", "creator_id", "series_id", "tags"]].copy()
+    items["tags"] = items["tags"].map(lambda ts: [t["text"] if isinstance(t, dict) else str(t) for t in ts])
+    frame = w.interactions[["user_id", "item_id", "label", "timestamp", "session_id"]].merge(
+        users, on="user_id", how="left").merge(items, on="item_id", how="left")
+    for c in ("user_id", "item_id", "session_id"):
+        frame[c] = frame[c].astype(str)
     fields = [Field("user_id", "categorical", "user")]
-    for c in user_cols:
-        numeric = pd.api.types.is_numeric_dtype(users[c]) and users[c].nunique() > 12
-        fields.append(Field(c, "numeric", "user", buckets=8) if numeric else Field(c, "categorical", "user"))
-    fields.append(Field("item_id", "categorical", "item", id_dropout=True))
-    fields += [Field(c, "tags", "item", max_len=8) if c == "tags" else Field(c, "categorical", "item")
-               for c in item_cols]
+    for c in users.columns.drop("user_id"):
+        listed = users[c].map(lambda v: isinstance(v, list)).any()
+        fields.append(Field(c, "tags", "user", max_len=8) if listed else Field(c, "categorical", "user"))
+    fields += [Field("item_id", "categorical", "item", id_dropout=True), Field("creator_id", "categorical", "item"),
+               Field("series_id", "categorical", "item"), Field("tags", "tags", "item", max_len=8)]
     tables = dict(vectors or {})
     fields += [Field(name, "vector", "item", key="item_id", modality=True) for name in tables]
     aff = affect if affect is not None else session_oracle_affect(w.sessions)
     tables["affect"] = (aff.index.astype(str).tolist(), aff.to_numpy(np.float32))
     fields.append(Field("affect", "vector", "context", key="session_id", modality=False))
+    users = users.assign(taste_type=w.users["taste_type"].to_numpy())
     return RankingData("world", frame.reset_index(drop=True), fields, tables, users)
-
-
-def _flatten_user_features(users: pd.DataFrame) -> pd.DataFrame:
-    """Users with a ``features`` dict column expanded into one column per feature."""
-    out = users.copy()
-    if "features" in out.columns:
-        feats = pd.json_normalize(out["features"].map(lambda d: d if isinstance(d, dict) else {}).tolist())
-        feats.columns = [f"u_{c}" for c in feats.columns]
-        out = pd.concat([out.drop(columns=["features"]).reset_index(drop=True), feats], axis=1)
-    return out

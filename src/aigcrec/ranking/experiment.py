@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
+from aigcrec.metrics import auc, gauc, logloss
 from aigcrec.ranking.config import ModelConfig, TrainConfig
 from aigcrec.ranking.data import RankingData
 from aigcrec.ranking.features import EncodedBatch, FeatureSpec
-from aigcrec.ranking.metrics import ctr_metrics
 from aigcrec.ranking.models import Ranker, build_model
 from aigcrec.ranking.trainer import FitResult, Popularity, fit, predict
 
@@ -51,6 +52,11 @@ def variant_config(name: str, base: ModelConfig) -> tuple[str, ModelConfig]:
     if drop:
         cfg = cfg.model_copy(update={"use_modalities": [m for m in cfg.use_modalities if m != drop]})
     return kind, cfg
+
+
+def ctr_metrics(y: np.ndarray, p: np.ndarray, users: np.ndarray) -> dict[str, float]:
+    """AUC, logloss and gAUC of one prediction set."""
+    return {"auc": auc(y, p), "logloss": logloss(y, p), "gauc": gauc(users, y, p)}
 
 
 @dataclass
@@ -99,6 +105,7 @@ def run_variant(prep: Prepared, name: str, base: ModelConfig, train_cfg: TrainCo
         probs = model.predict(frame["item_id"].iloc[prep.rows["test"]])
         result = None
     else:
+        torch.manual_seed(seed)  # the initial weights depend on the seed only
         model = build_model(kind, prep.spec, cfg, prep.tables)
         result = fit(model, prep.parts["train"], prep.labels["train"], prep.parts["val"], prep.labels["val"],
                      train_cfg, seed=seed, on_epoch=on_epoch)

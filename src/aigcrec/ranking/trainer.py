@@ -18,7 +18,7 @@ from torch import nn
 
 from aigcrec.ranking.config import TrainConfig
 from aigcrec.ranking.features import EncodedBatch
-from aigcrec.ranking.metrics import auc
+from aigcrec.metrics import auc
 from aigcrec.ranking.models import Ranker
 
 log = logging.getLogger("aigcrec.ranking")
@@ -26,8 +26,8 @@ log = logging.getLogger("aigcrec.ranking")
 
 def to_tensors(enc: EncodedBatch) -> dict[str, torch.Tensor]:
     """Numpy inputs to tensors once (``idx:<name>`` holds vector-table rows)."""
-    out = {"cat": torch.from_numpy(enc.cat), "tags": torch.from_numpy(enc.tags), "num": torch.from_numpy(enc.num)}
-    out.update({f"idx:{k}": torch.from_numpy(v) for k, v in enc.vec_idx.items()})
+    out = {"cat": torch.as_tensor(enc.cat), "tags": torch.as_tensor(enc.tags), "num": torch.as_tensor(enc.num)}
+    out.update({f"idx:{k}": torch.as_tensor(np.array(v)) for k, v in enc.vec_idx.items()})
     return out
 
 
@@ -111,7 +111,7 @@ def fit(model: Ranker, train: EncodedBatch, y_train: np.ndarray, val: EncodedBat
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss) * len(rows)
+            total += float(loss.detach()) * len(rows)
         busy += time.perf_counter() - t0
         seen += n
         val_auc = auc(y_val, predict(model, val_data))

@@ -144,7 +144,7 @@ def create_app(state: ServiceState) -> FastAPI:
 
     @app.post("/v1/recommend", response_model=RecommendResponse, tags=["recommend"],
               responses={413: _PROBLEM, 415: _PROBLEM, 422: _PROBLEM})
-    async def recommend(req: RecommendRequest) -> RecommendResponse:
+    async def recommend(req: RecommendRequest) -> Response:
         """Affect (when signals are given) -> FAISS candidates -> UMAIR-FPS ranking -> diversity re-rank."""
         k = req.k or cfg.default_k
         if k > limits.max_k:
@@ -166,8 +166,10 @@ def create_app(state: ServiceState) -> FastAPI:
             if rec.items else {}
         expl = Explanation(affect=None if affect is None else affect_out(affect), modality_names=rec.modality_names,
                            modality_weights=mean_w, cold_start=rec.cold_start, sources=sources)
-        return RecommendResponse(user_id=req.user_id, items=items, explanation=expl,
+        body = RecommendResponse(user_id=req.user_id, items=items, explanation=expl,
                                  timings_ms={"affect": (t1 - t0) * 1e3, **rec.timings_ms})
+        # Serialised by pydantic's core directly: FastAPI would validate and encode the model again.
+        return Response(body.model_dump_json(), media_type="application/json")
 
     @app.post("/v1/affect", response_model=AffectOut, tags=["recommend"],
               responses={413: _PROBLEM, 415: _PROBLEM, 422: _PROBLEM})
@@ -192,8 +194,9 @@ def create_app(state: ServiceState) -> FastAPI:
             raise Problem(503, "no-encoder", "Item encoder not loaded", "this server cannot encode new items")
         tags = [t.model_dump() for t in req.tags]
         try:
-            vectors = await run_in_threadpool(pipe.encoder.encode, image, req.title, tags)
-        except (ValueError, OSError) as exc:
+            vectors = await run_in_threadpool(pipe.encoder.encode_item, image, req.title, tags)
+        except Exception as exc:  # the input passed sniffing and limits; the encoder still could not read it
+            log.warning("encoding item %s failed: %s: %s", item_id, type(exc).__name__, exc)
             raise Problem(422, "bad-image", "Image could not be encoded", str(exc)[:300]) from None
         meta = {"item_id": item_id, "title": req.title, "tags": tags, "creator_id": req.creator_id,
                 "style": req.style, "image_path": None, "created_at": time.time(), "origin": "api"}

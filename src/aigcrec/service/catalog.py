@@ -14,6 +14,10 @@ import numpy as np
 
 from aigcrec.service.store import POSITIVE_EVENTS
 
+HEAD = 4096
+"""Length of the cached newest / popular rankings."""
+POPULAR_TTL_S = 1.0
+
 
 class GrowableMatrix:
     """A float32 ``(n, d)`` matrix with amortised O(1) row appends (capacity doubles)."""
@@ -51,6 +55,11 @@ class Catalog:
         self._created = GrowableMatrix(1, capacity)
         self._popularity = GrowableMatrix(1, capacity)
         self._lock = threading.Lock()
+        # Cached head of the newest / most popular rankings: a full argpartition over 100k items per
+        # request would dominate the request's CPU time.
+        self._newest: np.ndarray | None = None
+        self._popular: np.ndarray | None = None
+        self._popular_at = 0.0
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -72,6 +81,7 @@ class Catalog:
                 mat.extend(vectors[name])
             self._created.extend(np.array([float(m.get("created_at") or time.time()) for m in metas]))
             self._popularity.extend(np.zeros(len(metas)))
+            self._newest = None
         return np.arange(start, start + len(metas))
 
     def features_of(self, rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -81,11 +91,20 @@ class Catalog:
         np.add.at(self._popularity.values[:, 0], rows, 1.0)
 
     def newest(self, n: int) -> np.ndarray:
-        """Rows of the ``n`` most recently created items, newest first."""
-        return _top(self._created.values[:, 0], n)
+        """Rows of the ``n`` most recently created items, newest first (exact: recomputed on every add)."""
+        if n > HEAD or self._newest is None:
+            head = _top(self._created.values[:, 0], max(n, HEAD))
+            self._newest = head[:HEAD]
+            return head[:n]
+        return self._newest[:n]
 
     def most_popular(self, n: int) -> np.ndarray:
-        return _top(self._popularity.values[:, 0], n)
+        """Rows of the ``n`` items with most positive events (refreshed at most every ``POPULAR_TTL_S``)."""
+        if n > HEAD or self._popular is None or time.monotonic() - self._popular_at > POPULAR_TTL_S:
+            head = _top(self._popularity.values[:, 0], max(n, HEAD))
+            self._popular, self._popular_at = head[:HEAD], time.monotonic()
+            return head[:n]
+        return self._popular[:n]
 
 
 def _top(values: np.ndarray, n: int) -> np.ndarray:

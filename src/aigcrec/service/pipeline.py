@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from aigcrec.service.catalog import Catalog, UserActivity
+from aigcrec.service.catalog import Catalog, GrowableMatrix, UserActivity
 from aigcrec.service.config import ServiceConfig
 from aigcrec.service.protocols import AffectModel, AffectStateLike, ItemEncoder, Ranker
 from aigcrec.service.retrieval import RetrievalSpace, VectorIndex
@@ -85,7 +85,8 @@ class RecommendPipeline:
 
     def __init__(self, config: ServiceConfig, catalog: Catalog, space: RetrievalSpace, index: VectorIndex,
                  ranker: Ranker, affect_model: Optional[AffectModel] = None,
-                 encoder: Optional[ItemEncoder] = None) -> None:
+                 encoder: Optional[ItemEncoder] = None,
+                 affect_context: Optional[Callable[[AffectStateLike], Optional[np.ndarray]]] = None) -> None:
         self.config = config
         self.catalog = catalog
         self.space = space
@@ -93,14 +94,18 @@ class RecommendPipeline:
         self.ranker = ranker
         self.affect_model = affect_model
         self.encoder = encoder
+        # How an AffectState becomes the ranker's context vector (the ranker's training format).
+        self.affect_context = affect_context or (lambda state: state.as_vector())
         self.users = UserActivity(config.retrieval.history_len)
-        self.retrieval_vectors: Optional[np.ndarray] = None  # (n, dim), grows with the catalog
+        self._retrieval = GrowableMatrix(space.dim, capacity=len(catalog) + 1024)  # (n, dim), grows with the catalog
 
     # -- building -----------------------------------------------------------------------------------
     @classmethod
     def build(cls, config: ServiceConfig, metas: Sequence[Mapping[str, Any]], vectors: Mapping[str, np.ndarray],
               ranker: Ranker, affect_model: Optional[AffectModel] = None,
-              encoder: Optional[ItemEncoder] = None, seed: int = 0) -> "RecommendPipeline":
+              encoder: Optional[ItemEncoder] = None, seed: int = 0,
+              affect_context: Optional[Callable[[AffectStateLike], Optional[np.ndarray]]] = None,
+              ) -> "RecommendPipeline":
         """Catalog from item metadata + content vectors (name -> (n, d) aligned with ``metas``), index built."""
         if not metas:
             raise ValueError("RecommendPipeline.build: expected a non-empty catalog, got 0 items")
@@ -109,12 +114,17 @@ class RecommendPipeline:
         rows = catalog.add(metas, vectors)
         space = RetrievalSpace(config.retrieval.features, config.retrieval.dim).fit(vectors, seed=seed)
         index = VectorIndex(space.dim, config.retrieval.ivf_min_items, config.retrieval.ivf_nprobe)
-        pipe = cls(config, catalog, space, index, ranker, affect_model, encoder)
         retr = space.transform(vectors)  # (n, dim)
         index.build(retr, rows, seed=seed)
-        pipe.retrieval_vectors = retr
+        pipe = cls(config, catalog, space, index, ranker, affect_model, encoder, affect_context)
+        pipe._retrieval.extend(retr)
         log.info("catalog: %d items, retrieval %d-d %s index", len(catalog), space.dim, index.kind)
         return pipe
+
+    @property
+    def retrieval_vectors(self) -> np.ndarray:
+        """Unit retrieval vectors of every catalog row, ``(n, dim)``."""
+        return self._retrieval.values
 
     # -- live updates -------------------------------------------------------------------------------
     def add_item(self, meta: Mapping[str, Any], vectors: Mapping[str, np.ndarray]) -> int:
@@ -122,7 +132,7 @@ class RecommendPipeline:
         batch = {name: np.asarray(v, dtype=np.float32).reshape(1, -1) for name, v in vectors.items()}
         retr = self.space.transform(batch)  # (1, dim)
         row = self.catalog.add([meta], batch)
-        self.retrieval_vectors = np.concatenate([self.retrieval_vectors, retr])
+        self._retrieval.extend(retr)
         self.index.add(retr, row)
         return int(row[0])
 
@@ -191,7 +201,8 @@ class RecommendPipeline:
         if len(rows) == 0:
             return Recommendation([], affect, [], cold, {"retrieval": (t1 - t0) * 1e3})
         item_ids = [self.catalog.item_ids[r] for r in rows]
-        affect_vec = None if affect is None else np.asarray(affect.as_vector(), dtype=np.float32)
+        context = None if affect is None else self.affect_context(affect)
+        affect_vec = None if context is None else np.asarray(context, dtype=np.float32)
         scores, weights, names = self.ranker.score(user_id, item_ids, affect_vec, self.catalog.features_of(rows))
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)  # (n,)
         weights = np.asarray(weights, dtype=np.float64).reshape(len(rows), -1)  # (n, M)

@@ -51,6 +51,8 @@ class Ranker(Protocol):
 
 @runtime_checkable
 class ItemEncoder(Protocol):
-    """Encodes one new item (image bytes, title, tags) into the feature-store vectors (name -> ``(d,)``)."""
+    """Encodes one new item (image bytes, title, tags) into the feature-store vectors (name -> ``(d,)``),
+    as ``aigcrec.content.ContentEncoder.encode_item`` does."""
 
-    def encode(self, image: bytes, title: str, tags: Sequence[Mapping[str, str]]) -> dict[str, np.ndarray]: ...
+    def encode_item(self, image: bytes, title: str = "", tags: Sequence[Mapping[str, str]] = ()
+                    ) -> dict[str, np.ndarray]: ...

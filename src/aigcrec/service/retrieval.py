@@ -44,7 +44,7 @@ class RetrievalSpace:
                  for b in self.blocks]
         return np.concatenate(parts, axis=1) / np.sqrt(len(parts))  # (n, D_in)
 
-    def fit(self, features: Mapping[str, np.ndarray], sample: int = 20_000, seed: int = 0) -> "RetrievalSpace":
+    def fit(self, features: Mapping[str, np.ndarray], sample: int = 5_000, seed: int = 0) -> "RetrievalSpace":
         missing = [b for b in self.blocks if b not in features]
         if missing:
             raise ValueError(f"RetrievalSpace.fit: expected blocks {self.blocks}, missing {missing}")
@@ -56,9 +56,10 @@ class RetrievalSpace:
             rows = np.random.default_rng(seed).choice(n, size=min(n, sample), replace=False)
             x = self._concat({b: np.asarray(features[b])[rows] for b in self.blocks})  # (s, D_in)
             self.center = x.mean(axis=0)
-            # Right singular vectors of the centred sample = principal axes.
-            _, _, vt = np.linalg.svd(x - self.center, full_matrices=False)
-            comps = vt[: self.max_dim].T.astype(np.float32)  # (D_in, <=dim)
+            xc = x - self.center
+            # Principal axes = top eigenvectors of the (D_in, D_in) covariance (cheaper than an SVD of x).
+            _, eigvecs = np.linalg.eigh(xc.T @ xc)
+            comps = eigvecs[:, ::-1][:, : self.max_dim].astype(np.float32)  # (D_in, <=dim)
             if comps.shape[1] < self.max_dim:  # tiny catalogs: pad so the width is always `dim`
                 comps = np.pad(comps, ((0, 0), (0, self.max_dim - comps.shape[1])))
             self.components = comps
@@ -97,11 +98,11 @@ class VectorIndex:
 
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)  # (n, dim)
         if len(vectors) >= self.ivf_min_items:
-            nlist = int(4 * np.sqrt(len(vectors)))
+            nlist = int(np.sqrt(len(vectors)))
             quantizer = faiss.IndexFlatIP(self.dim)
             index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
             rng = np.random.default_rng(seed)
-            train = vectors[rng.choice(len(vectors), size=min(len(vectors), 64 * nlist), replace=False)]
+            train = vectors[rng.choice(len(vectors), size=min(len(vectors), 40 * nlist), replace=False)]
             index.train(train)
             index.nprobe = self.nprobe
         else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -38,7 +38,8 @@ class ServiceState:
     def open(cls, config: ServiceConfig, store: ServiceStore, catalog_items: Sequence[Mapping[str, Any]],
              catalog_vectors: Mapping[str, np.ndarray], ranker: Ranker, affect_model: Optional[AffectModel] = None,
              encoder: Optional[ItemEncoder] = None, past_events: Iterable[Mapping[str, Any]] = (),
-             seed: int = 0) -> "ServiceState":
+             seed: int = 0, affect_context: Optional[Callable[[Any], Optional[np.ndarray]]] = None,
+             ) -> "ServiceState":
         """Build the serving state; ``catalog_vectors`` rows align with ``catalog_items``."""
         if store.get_meta("catalog_imported") is None:
             store.import_catalog(catalog_items, past_events)
@@ -61,7 +62,8 @@ class ServiceState:
                                          np.stack([api_vectors[i][name] for i in api_ids]).astype(np.float32)
                                          if api_ids else np.zeros((0, np.asarray(mat).shape[1]), np.float32)])
                    for name, mat in catalog_vectors.items()}
-        pipeline = RecommendPipeline.build(config, metas, vectors, ranker, affect_model, encoder, seed=seed)
+        pipeline = RecommendPipeline.build(config, metas, vectors, ranker, affect_model, encoder, seed=seed,
+                                           affect_context=affect_context)
         replayed = pipeline.observe(list(store.iter_events()))
         log.info("replayed %d logged events", replayed)
         api_key = os.environ.get(API_KEY_ENV) or config.api_key

@@ -204,3 +204,15 @@ def events_to_interactions(events: Iterable[Mapping[str, Any]]):
     out = frame.groupby(["user_id", "item_id"], sort=False).agg(
         label=("label", "max"), timestamp=("ts", "max"), session_id=("session_id", "last")).reset_index()
     return out
+
+
+def interactions_from_db(path: str | Path):
+    """The interactions frame of a service database's whole event log (for ``aigcrec train ranker --events``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no service database (expected the SQLite file `aigcrec serve` writes)")
+    store = ServiceStore(path)
+    try:
+        return events_to_interactions(store.iter_events())
+    finally:
+        store.close()

@@ -1,1 +1,29 @@
-"""aigcrec.world"""
+"""aigcrec.world: the embedded simulated AIGC illustration platform with known ground truth.
+
+``generate_world(out, size, seed)`` writes a world directory; ``load_world(dir)`` reads and validates it.
+The generative model (click probability, affect noise, every knob) is documented in docs/world.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aigcrec.world.config import SIZES, WorldConfig
+from aigcrec.world.vocab import EMOTIONS, INTENTS, PALETTES, STYLES, SUBJECTS
+
+__all__ = ["EMOTIONS", "INTENTS", "PALETTES", "SIZES", "STYLES", "SUBJECTS", "World", "WorldConfig", "contact_sheet",
+           "ensure_world", "generate_world", "load_world", "check_world"]
+
+
+def __getattr__(name: str) -> Any:
+    # Heavy parts (PIL, scipy, pandas) load on first use so `from aigcrec.world import EMOTIONS` stays light.
+    if name in ("generate_world", "ensure_world"):
+        from aigcrec.world import generate
+        return getattr(generate, name)
+    if name in ("World", "load_world"):
+        from aigcrec.world import io
+        return getattr(io, name)
+    if name in ("contact_sheet", "check_world"):
+        from aigcrec.world import check
+        return getattr(check, name)
+    raise AttributeError(f"module 'aigcrec.world' has no attribute {name!r}")

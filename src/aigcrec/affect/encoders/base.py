@@ -147,5 +147,6 @@ def build_encoder(modality: str, name: str, cfg: Any) -> ModalityEncoder:
     if modality == "face":
         from aigcrec.affect.encoders.face import FaceEncoder
 
-        return FaceEncoder(name, detect=cfg.face_detect, margin=cfg.face_margin)
+        return FaceEncoder(name, detect=cfg.face_detect, margin=cfg.face_margin, scale_factor=cfg.face_scale_factor,
+                           min_neighbors=cfg.face_min_neighbors)
     raise ValueError(f"expected a modality in {MODALITIES}, got {modality!r}")

@@ -1,7 +1,7 @@
 """Face: Haar detection, eye-line alignment and crop, then a face CNN (offline) or a ViT (``hf:``).
 
 ``fer-cnn``: the FER2013 CNN of ``facial-emotion-recognition`` (48x48 grey); seq = its last feature map as
-36 tokens of 256-d, pooled = [hidden (256), class scores (7)] (263-d).
+9 tokens of 256-d (3x3 grid), pooled = [hidden (256), class scores (7)] (263-d).
 ``fer-cnn:<file.pt>``: the same network with weights we trained (``aigcrec.affect.face_train``).
 ``hf:<ViT name or folder>`` (e.g. ``hf:trpakov/vit-face-expression``): seq = patch tokens, pooled = [CLS].
 An image without a detectable face is a missing modality.
@@ -28,7 +28,8 @@ def _cascade(name: str):
     return c
 
 
-def detect_face(rgb: np.ndarray, margin: float = 0.1, size: int = 48) -> np.ndarray | None:
+def detect_face(rgb: np.ndarray, margin: float = 0.1, size: int = 48, scale_factor: float = 1.05,
+                min_neighbors: int = 3) -> np.ndarray | None:
     """Largest frontal face of an (H, W, 3) uint8 image as a (size, size) uint8 grey crop, or None.
 
     Alignment: if two eyes are found in the upper half of the face box, the image is rotated about the
@@ -39,7 +40,7 @@ def detect_face(rgb: np.ndarray, margin: float = 0.1, size: int = 48) -> np.ndar
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     min_side = max(24, min(grey.shape) // 10)
     faces = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
-        grey, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))
+        grey, scaleFactor=scale_factor, minNeighbors=min_neighbors, minSize=(min_side, min_side))
     if len(faces) == 0:
         return None
     x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
@@ -61,8 +62,10 @@ class FaceEncoder(ModalityEncoder):
 
     modality = "face"
 
-    def __init__(self, name: str = "fer-cnn", detect: str = "haar", margin: float = 0.1) -> None:
+    def __init__(self, name: str = "fer-cnn", detect: str = "haar", margin: float = 0.1, scale_factor: float = 1.05,
+                 min_neighbors: int = 3) -> None:
         self.name, self.detect, self.margin = name, detect, margin
+        self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
         hub = hf_name(name)
         if hub is not None:
             from transformers import AutoImageProcessor, AutoModel
@@ -91,7 +94,7 @@ class FaceEncoder(ModalityEncoder):
 
             grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
             return cv2.resize(grey, (self.crop_size, self.crop_size), interpolation=cv2.INTER_AREA)
-        return detect_face(rgb, self.margin, self.crop_size)
+        return detect_face(rgb, self.margin, self.crop_size, self.scale_factor, self.min_neighbors)
 
     def _encode_present(self, items: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
         import torch

@@ -55,11 +55,13 @@ def load_fer_cnn(pretrained: bool = True):
 def fer_features(net, x):
     """Run the CNN keeping its internals.
 
-    x: (B, 1, 48, 48) normalised grey. Returns (feature map (B, 36, 256), hidden (B, 256),
-    class scores (B, 7) in EMOTIONS order, sigmoid outputs as the package trained them).
+    x: (B, 1, 48, 48) normalised grey. Returns (feature map 2x2-average-pooled to 9 tokens (B, 9, 256),
+    hidden (B, 256), class scores (B, 7) in EMOTIONS order, sigmoid outputs as the package trained them).
     """
+    import torch.nn.functional as F
+
     h = net.conv_4(net.conv_3(net.conv_2(net.conv_1(x))))  # (B, 256, 6, 6)
-    seq = h.flatten(2).transpose(1, 2)  # (B, 36, 256)
+    seq = F.avg_pool2d(h, 2).flatten(2).transpose(1, 2)  # (B, 9, 256)
     hidden = net.linear[1](net.linear[0](h.reshape(h.shape[0], -1)))  # (B, 256)
     scores = net.linear[3](net.linear[2](hidden))  # (B, 7) FER order
     return seq, hidden, scores[:, np.argsort(FER_TO_EMOTIONS)]

@@ -1,0 +1,145 @@
+"""In-process inference: raw text / voice / face (any subset) to an :class:`AffectState`.
+
+``AffectPredictor.load(dir)`` reads a model saved by ``aigcrec train mmei`` (its ``model.json`` names the
+encoders) and builds only the encoders that model uses. Inputs are decoded in memory: nothing raw is
+written to disk.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from aigcrec.affect.config import EncoderConfig
+from aigcrec.affect.data import AffectData
+from aigcrec.affect.encoders.base import MODALITIES, Encoded, ModalityEncoder, build_encoder
+from aigcrec.affect.model import AffectModel, Prediction
+from aigcrec.affect.state import AffectState
+from aigcrec.data.schemas import EMOTIONS
+
+log = logging.getLogger("aigcrec.affect")
+
+
+def build_encoders(cfg: EncoderConfig, modalities: Sequence[str] = MODALITIES) -> dict[str, ModalityEncoder]:
+    """The configured encoder of each modality in ``modalities``."""
+    return {m: build_encoder(m, getattr(cfg, m), cfg) for m in modalities}
+
+
+def encode_inputs(encoders: dict[str, ModalityEncoder], inputs: dict[str, Sequence[Any]], n: int,
+                  batch_size: int = 32) -> dict[str, Encoded]:
+    """Encode raw inputs per modality (``None`` entries = missing; a modality without inputs = all missing)."""
+    out = {}
+    for m, enc in encoders.items():
+        items = inputs.get(m)
+        out[m] = enc.encode(list(items) if items is not None else [None] * n, batch_size=batch_size)
+    return out
+
+
+def states_from_prediction(pred: Prediction, intents: list[str], present: np.ndarray) -> list[AffectState]:
+    """One AffectState per row; ``present`` (N, M) bool in ``pred.modalities`` order."""
+    states = []
+    for r in range(len(pred.emotion_probs)):
+        pe, pi = pred.emotion_probs[r], pred.intent_probs[r]
+        used = [m for j, m in enumerate(pred.modalities) if present[r, j]]
+        states.append(AffectState(
+            emotion=EMOTIONS[int(pe.argmax())],
+            emotion_probs={e: float(p) for e, p in zip(EMOTIONS, pe)},
+            intent=intents[int(pi.argmax())] if intents else "",
+            intent_probs={i: float(p) for i, p in zip(intents, pi)},
+            embedding=pred.embedding[r].astype(np.float32),
+            confidence=float(pe.max()),
+            modalities_used=used,
+            fusion_weights={m: float(pred.fusion_weights[r, j]) if present[r, j] else 0.0
+                            for j, m in enumerate(pred.modalities)},
+        ))
+    return states
+
+
+class AffectPredictor:
+    """Encoders + a trained affect model; ``predict`` serves one request, ``predict_many`` a batch.
+
+    ``encoders`` None: built from the model's saved encoder settings on first use of raw inputs
+    (``predict_features`` never needs them).
+    """
+
+    def __init__(self, model: AffectModel, encoders: dict[str, ModalityEncoder] | None = None) -> None:
+        self.model = model
+        self._encoders = None if encoders is None else self._check(encoders)
+
+    def _check(self, encoders: dict[str, ModalityEncoder]) -> dict[str, ModalityEncoder]:
+        missing = [m for m in self.model.modalities if m not in encoders]
+        if missing:
+            raise ValueError(f"expected encoders for the model's modalities {self.model.modalities}, "
+                             f"missing {missing}")
+        return {m: encoders[m] for m in self.model.modalities}
+
+    @property
+    def encoders(self) -> dict[str, ModalityEncoder]:
+        if self._encoders is None:
+            cfg = EncoderConfig(**self.model.encoders) if self.model.encoders else EncoderConfig()
+            self._encoders = build_encoders(cfg, self.model.modalities)
+        return self._encoders
+
+    @classmethod
+    def load(cls, directory: str | Path, warm: bool = True) -> "AffectPredictor":
+        """Model from ``directory``; ``warm`` builds the encoders now (else on first raw input)."""
+        predictor = cls(AffectModel.load(directory))
+        if warm:
+            predictor.encoders  # noqa: B018 - build them now so the first request is fast
+        return predictor
+
+    def predict(self, text: str | None = None, voice: Any = None, face: Any = None) -> AffectState:
+        """Any subset of text, voice (WAV bytes | path | (samples, sr)) and face (image bytes | path | PIL | array).
+
+        Raises ValueError when nothing is given or an input cannot be read; a photo without a face or a
+        silent clip is simply not used (see ``modalities_used``; with nothing usable the training prior
+        is returned with its low confidence).
+        """
+        given = {"text": text, "voice": voice, "face": face}
+        if all(v is None for v in given.values()):
+            raise ValueError("expected at least one of text, voice or face, got none")
+        unused = [m for m, v in given.items() if v is not None and m not in self.encoders]
+        if unused:
+            log.warning("model %s does not use %s; ignored", self.model.modalities, unused)
+        feats = encode_inputs(self.encoders, {m: [v] for m, v in given.items()}, 1)
+        problems = [msg for e in feats.values() for _, msg in e.problems]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self._states(feats, 1)[0]
+
+    def predict_many(self, inputs: dict[str, Sequence[Any]]) -> tuple[list[AffectState], list[tuple[int, str]]]:
+        """Batch version: ``inputs`` modality -> list (``None`` = missing). Unreadable inputs are reported in
+        the returned problems ``(row, message)`` and treated as missing, never a crash."""
+        n = max(len(v) for v in inputs.values())
+        feats = encode_inputs(self.encoders, inputs, n)
+        problems = sorted(p for e in feats.values() for p in e.problems)
+        return self._states(feats, n), problems
+
+    def predict_features(self, data: AffectData) -> list[AffectState]:
+        """States of already-encoded samples."""
+        return self._states(data.features, len(data))
+
+    def _states(self, feats: dict[str, Encoded], n: int) -> list[AffectState]:
+        data = AffectData(feats, np.full(n, -1), np.full(n, -1))
+        pred = self.model.predict(data)
+        present = np.stack([feats[m].present for m in pred.modalities], axis=1)
+        return states_from_prediction(pred, self.model.intents, present)
+
+
+def states_frame(ids: Sequence[str], states: list[AffectState]) -> pd.DataFrame:
+    """Float columns per state, indexed by ``session_id``: ``emotion_p_<e>``, ``intent_p_<i>``, ``emb_<j>``,
+    ``confidence``, ``uses_<modality>`` (0/1)."""
+    rows = []
+    for s in states:
+        row = {f"emotion_p_{k}": v for k, v in s.emotion_probs.items()}
+        row.update({f"intent_p_{k}": v for k, v in s.intent_probs.items()})
+        row.update({f"emb_{j}": float(v) for j, v in enumerate(s.embedding)})
+        row["confidence"] = s.confidence
+        row.update({f"uses_{m}": float(m in s.modalities_used) for m in MODALITIES})
+        rows.append(row)
+    frame = pd.DataFrame(rows, index=pd.Index([str(i) for i in ids], name="session_id"))
+    return frame.astype(np.float32)

@@ -1,0 +1,145 @@
+"""Tiny, valid example folders of every format the loaders read (for tests, docs and quick trials).
+
+Each ``write_*`` function writes a complete folder that its loader accepts, including the awkward but
+legal cases real data has (missing optional values, CRLF line ends, curly quotes), and returns the
+folder. Tests break a copy on purpose and check the loader names file, row and field.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+FER_CLASS_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+
+def _write(path: Path, lines: list[str], newline: str = "\n") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes((newline.join(lines) + newline).encode("utf-8"))
+
+
+def write_movielens_sample(root: str | Path) -> Path:
+    """4 users (one with unknown age and gender, one only in ratings.csv), 4 items, 8 ratings.
+
+    Item 3 has no poster and no year; item 4 has no genres; user 3 has no features at all.
+    """
+    root = Path(root)
+    _write(root / "users.csv", [
+        "user_id,age,gender,occupation,zip_code",
+        "1,24,M,technician,85711",
+        "2,,F,other,T8H1N",
+        "3,,,,",
+    ])
+    _write(root / "items.csv", [
+        "item_id,title,release_year,genres,poster",
+        "1,Toy Story,1995,Animation|Children's|Comedy,posters/1.jpg",
+        '2,"Usual Suspects, The",1995,Crime|Thriller,posters/2.jpg',
+        "3,unknown,,unknown,",
+        "4,Some Film,1997,,posters/4.jpg",
+    ])
+    _write(root / "ratings.csv", [
+        "user_id,item_id,rating,timestamp",
+        "1,1,5,881250949",
+        "1,2,3,881250950",
+        "2,1,4,891717742",
+        "2,3,1,891717743",
+        "3,2,2,878887116",
+        "3,4,5,878887117",
+        "9,1,4,878887118",
+        "9,4,2,878887119",
+    ])
+    (root / "posters").mkdir(parents=True, exist_ok=True)
+    for item in (1, 2, 4):
+        (root / "posters" / f"{item}.jpg").write_bytes(b"\xff\xd8\xff\xd9")  # loaders only check presence
+    return root
+
+
+def write_fer2013_sample(root: str | Path, per_class: int = 2) -> Path:
+    """``per_class`` images of each FER class in each split, with filenames."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    splits = ("train", "val", "test")
+    n = len(FER_CLASS_NAMES) * per_class * len(splits)
+    labels = np.tile(np.repeat(np.arange(len(FER_CLASS_NAMES)), per_class), len(splits)).astype(np.int64)
+    split = np.repeat(np.array(splits), n // len(splits))
+    np.savez_compressed(
+        root / "fer2013.npz",
+        images=rng.integers(0, 256, size=(n, 48, 48), dtype=np.uint8),
+        labels=labels,
+        split=split,
+        filenames=np.array([f"{FER_CLASS_NAMES[c]}/img_{i}.jpg" for i, c in enumerate(labels)]),
+        class_names=np.array(FER_CLASS_NAMES),
+    )
+    return root
+
+
+MELD_HEADER = ("Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,"
+               "StartTime,EndTime")
+
+
+def write_meld_sample(root: str | Path) -> Path:
+    """Three split files with CRLF line ends and curly quotes, every emotion present in train."""
+    root = Path(root)
+    emotions = ("neutral", "joy", "surprise", "anger", "sadness", "disgust", "fear")
+    sentiment = {"neutral": "neutral", "joy": "positive", "surprise": "positive"}
+    for split, n in (("train", 7), ("dev", 3), ("test", 4)):
+        lines = [MELD_HEADER]
+        for i in range(n):
+            emo = emotions[i % len(emotions)]
+            text = f"It\u2019s line {i} of \u201c{split}\u201d, isn\u2019t it\u2026"
+            lines.append(f'{i + 1},"{text}",Speaker {i % 2},{emo},{sentiment.get(emo, "negative")},'
+                         f'{i // 3},{i % 3},8,21,"00:16:{10 + i:02d},059","00:16:{11 + i:02d},731"')
+        _write(root / f"{split}_sent_emo.csv", lines, newline="\r\n")
+    return root
+
+
+def write_clinc150_sample(root: str | Path) -> Path:
+    """Three in-scope intents in two domains, with out-of-scope splits and ``domains.json``."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    intents = ("balance", "transfer", "weather")
+
+    def pairs(intent: str, n: int, tag: str) -> list[list[str]]:
+        return [[f"{tag} {intent} utterance {i}", intent] for i in range(n)]
+
+    data = {
+        "train": [p for it in intents for p in pairs(it, 3, "train")],
+        "val": [p for it in intents for p in pairs(it, 1, "val")],
+        "test": [p for it in intents for p in pairs(it, 2, "test")],
+        "oos_train": pairs("oos", 2, "train"),
+        "oos_val": pairs("oos", 1, "val"),
+        "oos_test": pairs("oos", 2, "test"),
+    }
+    (root / "data_full.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
+    domains = {"banking": ["balance", "transfer"], "utility": ["weather"]}
+    (root / "domains.json").write_text(json.dumps(domains), encoding="utf-8")
+    return root
+
+
+WORLD_ITEMS_HEADER = ("item_id,title,title_ja,title_zh,tags,creator_id,series_id,image,created_at,"
+                      "subject,style,palette")
+
+
+def write_world_catalog_sample(root: str | Path) -> Path:
+    """``items.csv`` of an aigcrec world (3 items, multilingual tags, one without image) and images/."""
+    root = Path(root)
+    rows = [
+        ("i0", "Cat at dusk", "夕暮れの猫", "黄昏的猫",
+         [{"text": "cat", "lang": "en"}, {"text": "猫", "lang": "ja"}],
+         "c0", "s0", "images/i0.png", "2024-01-01T00:00:00", "cat", "watercolor", "warm"),
+        ("i1", "Robot", "ロボット", "机器人", [{"text": "robot", "lang": "en"}],
+         "c1", "", "images/i1.png", "2024-01-02T00:00:00", "robot", "pixel", "cool"),
+        ("i2", "Untitled", "", "", [], "c1", "", "", "2024-01-03T00:00:00", "castle", "ink", "mono"),
+    ]
+    lines = [WORLD_ITEMS_HEADER]
+    for r in rows:
+        tags = json.dumps(r[4], ensure_ascii=False).replace('"', '""')
+        lines.append(",".join([*r[:4], f'"{tags}"', *r[5:]]))
+    _write(root / "items.csv", lines)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    for item in ("i0", "i1"):
+        (root / "images" / f"{item}.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    return root

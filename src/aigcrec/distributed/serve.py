@@ -1,0 +1,173 @@
+"""Serving on Ray Serve: the same FastAPI app as ``aigcrec serve``, with the models as autoscaled deployments.
+
+Three deployments (``build_application``):
+
+- ``Affect`` — the affect model (``AffectPredictor``: encoders + MMEI) behind ``predict(text, voice, face)``;
+  autoscaled, stateless;
+- ``Ranking`` — the ranker (``RankerBundle``) behind ``score(user_id, item_ids, affect, item_features)``;
+  autoscaled, stateless;
+- ``Ingress`` — one replica running the service's own ``create_app(state)`` (``@serve.ingress``), so the
+  HTTP API is the FastAPI service's, route for route. It owns what must have a single writer: the SQLite
+  store with the event log, the catalog and the FAISS retrieval index (retrieval runs here, then the
+  candidates go to ``Ranking``). Its pipeline talks to the two model deployments through handles
+  wrapped as the service's ``AffectModel`` / ``Ranker`` protocols (``RemoteAffectModel``, ``RemoteRanker``).
+
+Model loaders are zero-argument callables (``functools.partial(RankerBundle.load, dir)``) so the
+deployments load their weights on the replica, wherever Ray places it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import numpy as np
+
+from aigcrec.distributed.cluster import ray_session, require_ray
+from aigcrec.distributed.config import DistributedConfig
+
+log = logging.getLogger("aigcrec.distributed")
+
+APP_NAME = "aigcrec"
+
+
+def _result(response: Any) -> Any:
+    """Wait for a handle call from synchronous pipeline code.
+
+    The service calls its models synchronously, sometimes from the ingress's event loop (``recommend``);
+    the handle's router runs on its own loop, so blocking here waits for the reply without deadlock
+    (the same blocking a local in-process model causes), hence the skipped asyncio check.
+    """
+    return response.result(_skip_asyncio_check=True)
+
+
+class RemoteAffectModel:
+    """The service's ``AffectModel`` protocol, answered by the ``Affect`` deployment."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    def predict(self, text: Optional[str] = None, voice: Optional[bytes] = None, face: Optional[bytes] = None):
+        return _result(self.handle.predict.remote(text=text, voice=voice, face=face))
+
+
+class RemoteRanker:
+    """The service's ``Ranker`` protocol, answered by the ``Ranking`` deployment."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    def score(self, user_id: str, item_ids: Sequence[str], affect_vector: Optional[np.ndarray] = None,
+              item_features: Optional[Mapping[str, np.ndarray]] = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        return _result(self.handle.score.remote(user_id, list(item_ids), affect_vector,
+                                                None if item_features is None else dict(item_features)))
+
+
+class AffectServer:
+    """Body of the ``Affect`` deployment: one loaded affect model per replica."""
+
+    def __init__(self, load: Callable[[], Any]) -> None:
+        self.model = load()
+
+    def predict(self, text: Optional[str] = None, voice: Optional[bytes] = None, face: Optional[bytes] = None):
+        return self.model.predict(text=text, voice=voice, face=face)
+
+
+class RankingServer:
+    """Body of the ``Ranking`` deployment: one loaded ranker per replica."""
+
+    def __init__(self, load: Callable[[], Any]) -> None:
+        self.ranker = load()
+
+    def score(self, user_id: str, item_ids: list[str], affect_vector: Optional[np.ndarray] = None,
+              item_features: Optional[dict[str, np.ndarray]] = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        return self.ranker.score(user_id, item_ids, affect_vector, item_features)
+
+
+class IngressServer:
+    """Body of the ``Ingress`` deployment: the service state with remote models, served by ``create_app``.
+
+    ``open_state(ranker=..., affect_model=...)`` builds the ``ServiceState`` on the replica (store,
+    catalog, retrieval index); ``affect`` is None when the service runs without an affect model.
+    """
+
+    def __init__(self, open_state: Callable[..., Any], ranking: Any, affect: Any = None) -> None:
+        self.state = open_state(ranker=RemoteRanker(ranking),
+                                affect_model=None if affect is None else RemoteAffectModel(affect))
+
+    def __serve_build_asgi_app__(self):
+        from aigcrec.service.app import create_app
+
+        return create_app(self.state)
+
+
+def open_served_state(config: Any, paths: Any, db_path: Any, ranker: Any, affect_model: Any = None):
+    """``aigcrec serve``'s state (``aigcrec.service.assemble.open_real_state``) with the given models.
+
+    ``open_real_state`` loads the ranker and affect model itself; the ingress then hands the pipeline the
+    remote ones, so scoring and affect run in their deployments.
+    """
+    from aigcrec.service.assemble import open_real_state
+
+    state = open_real_state(config, paths, db_path)
+    state.pipeline.ranker = ranker
+    state.pipeline.affect_model = affect_model
+    return state
+
+
+def build_application(open_state: Callable[..., Any], load_ranker: Callable[[], Any],
+                      load_affect: Optional[Callable[[], Any]] = None,
+                      settings: Optional[DistributedConfig] = None):
+    """The Ray Serve application: ``Ingress`` bound to ``Ranking`` (and ``Affect`` when given)."""
+    require_ray()
+    from ray import serve
+
+    s = settings or DistributedConfig()
+    ranking = serve.deployment(RankingServer, name="Ranking").options(**s.ranking.serve_options())
+    ingress = serve.deployment(serve.ingress()(IngressServer), name="Ingress", num_replicas=1,
+                               ray_actor_options={"num_cpus": s.ingress_cpus})
+    affect = None
+    if load_affect is not None:
+        affect = serve.deployment(AffectServer, name="Affect").options(**s.affect.serve_options()).bind(load_affect)
+    return ingress.bind(open_state, ranking.bind(load_ranker), affect)
+
+
+def start(application: Any, host: str = "127.0.0.1", port: int = 8000, route_prefix: str = "/") -> str:
+    """Deploy ``application`` on the current Ray cluster (``ray_session``) and return its base URL."""
+    from ray import serve
+
+    serve.start(http_options={"host": host, "port": port})
+    serve.run(application, name=APP_NAME, route_prefix=route_prefix, blocking=False)
+    url = f"http://{host}:{port}{route_prefix.rstrip('/')}"
+    log.info("ray serve: application %r ready at %s", APP_NAME, url)
+    return url
+
+
+def serve_on_ray(config: Any, paths: Any, db_path: Any, address: Optional[str] = None,
+                 num_cpus: Optional[int] = None, settings: Optional[DistributedConfig] = None) -> None:
+    """``aigcrec serve --engine ray``: the real stack of ``aigcrec serve`` on Ray Serve, until Ctrl-C.
+
+    ``config`` is the ``AppConfig`` (``service.host`` / ``service.port`` are where the Serve proxy listens),
+    ``paths`` the ``aigcrec.service.assemble.ServicePaths`` of the catalog and models, ``db_path`` the
+    SQLite file. The ``Affect`` deployment exists when ``paths.mmei_dir`` is set.
+    """
+    import functools
+    import time
+
+    from aigcrec.affect.predictor import AffectPredictor
+    from aigcrec.ranking.bundle import RankerBundle
+
+    load_affect = functools.partial(AffectPredictor.load, paths.mmei_dir) if paths.mmei_dir else None
+    with ray_session(address, num_cpus):
+        from ray import serve
+
+        app = build_application(functools.partial(open_served_state, config, paths, db_path),
+                                functools.partial(RankerBundle.load, paths.ranker_dir), load_affect, settings)
+        start(app, config.service.host, config.service.port)
+        try:
+            while True:
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            log.info("ray serve: stopping")
+        finally:
+            serve.shutdown()

@@ -1,0 +1,61 @@
+"""Where the ranking commands get their data: a dataset folder, its content vectors and affect context.
+
+Content vectors come from a feature store (``aigcrec.content``): an existing store folder when given,
+else the catalog is encoded once into ``<cache>/features`` (the store skips items already encoded).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from aigcrec.ranking.data import MODALITIES, RankingData, VectorTables, movielens_dataset, world_dataset
+
+log = logging.getLogger("aigcrec.ranking")
+
+DatasetName = Literal["movielens", "world"]
+
+
+def content_vectors(data_dir: str | Path, features_dir: str | Path | None, cache_dir: str | Path,
+                    content_config=None) -> VectorTables:
+    """``{e_sem, e_sty, e_tsem: (item_ids, matrix)}`` from ``features_dir`` or a store built in ``cache_dir``."""
+    from aigcrec.content.store import FeatureStore, encode_catalog
+
+    if features_dir is not None:
+        store = FeatureStore(features_dir)
+    else:
+        out = Path(cache_dir) / "features"
+        log.info("encoding the catalog of %s into %s (reused on the next run)", data_dir, out)
+        store = encode_catalog(data_dir, out, content_config)
+    missing = [m for m in MODALITIES if m not in store.names]
+    if missing:
+        raise ValueError(f"feature store {store.path} lacks {missing} (has {store.names})")
+    return {m: store.load(m) for m in MODALITIES}
+
+
+def read_affect(path: str | Path) -> pd.DataFrame:
+    """An affect-context table (one row per session, any number of numeric columns) from Parquet or CSV."""
+    p = Path(path)
+    frame = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
+    if "session_id" in frame.columns:
+        frame = frame.set_index("session_id")
+    frame.index = frame.index.astype(str)
+    bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if bad:
+        raise ValueError(f"{p}: affect context columns must be numeric, got non-numeric {bad}")
+    return frame
+
+
+def load_dataset(dataset: DatasetName, data_dir: str | Path, cache_dir: str | Path,
+                 features_dir: str | Path | None = None, affect: str | Path | None = None,
+                 content_config=None) -> RankingData:
+    """A ``RankingData`` for ``aigcrec train/evaluate/benchmark`` (any folder in the dataset's format)."""
+    vectors = content_vectors(data_dir, features_dir, cache_dir, content_config)
+    if dataset == "movielens":
+        return movielens_dataset(data_dir, vectors)
+    if dataset == "world":
+        return world_dataset(data_dir, vectors, read_affect(affect) if affect else None)
+    raise ValueError(f"dataset: expected 'movielens' or 'world', got {dataset!r}")

@@ -1,0 +1,390 @@
+"""aigcrec.affect: metrics, raw-input decoding, encoders, MMEI training/calibration/persistence, predictor."""
+
+from __future__ import annotations
+
+import builtins
+import io
+import json
+import os
+import wave
+
+import numpy as np
+import pytest
+import torch
+
+from aigcrec.affect.config import AffectConfig, EncoderConfig, MMEIConfig
+from aigcrec.affect.data import AffectData
+from aigcrec.affect.encoders.base import MODALITIES, Encoded
+from aigcrec.affect.inputs import InputError, decode_face, decode_voice, level_dbfs
+from aigcrec.affect.metrics import classification_report, confusion, ece, nll, summarize
+from aigcrec.affect.model import AffectModel, LateFusion, MMEIModel, fit_temperature, modality_dropout, to_batch
+from aigcrec.data.schemas import EMOTIONS
+
+INTENTS = ["explore", "relax", "get_inspired"]
+DIMS = {"text": (12, 10), "voice": (8, 6), "face": (5, 7)}
+
+
+def synthetic(n: int, seed: int = 0, p_present: float = 0.8, noise: float = 1.0) -> AffectData:
+    """Each modality carries a noisy copy of the emotion (class prototype + noise); intent = f(emotion)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 7, n)
+    feats = {}
+    for k, (m, (ds, dp)) in enumerate(DIMS.items()):
+        proto = np.random.default_rng(100 + k).normal(size=(7, ds))
+        length = 3 + k
+        seq = (proto[y][:, None, :] + noise * rng.normal(size=(n, length, ds))).astype(np.float32)
+        lengths = rng.integers(1, length + 1, n)
+        mask = np.arange(length)[None, :] < lengths[:, None]
+        seq[~mask] = 0
+        pooled = np.concatenate([seq.sum(1) / lengths[:, None], rng.normal(size=(n, dp - ds))], 1) if dp > ds \
+            else (seq.sum(1) / lengths[:, None])[:, :dp]
+        feats[m] = Encoded(seq, mask, pooled.astype(np.float32), rng.random(n) < p_present)
+    return AffectData(feats, y, (y % 3).astype(np.int64))
+
+
+FAST = MMEIConfig(width=16, heads=2, epochs=12, batch_size=32, lr=5e-3, patience=12)
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return synthetic(600, 0), synthetic(150, 1), synthetic(300, 2)
+
+
+@pytest.fixture(scope="module")
+def mmei(splits):
+    train, dev, _ = splits
+    return MMEIModel(DIMS, INTENTS, FAST).fit(train, dev, seed=0)
+
+
+# ---------------------------------------------------------------- metrics
+
+def test_metrics_on_known_values():
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    y = np.array([0, 1, 1, 1])
+    assert nll(probs, y) == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.4, 0.7])))
+    # bins of width 0.5: all four in the top bin: accuracy 3/4, mean confidence 0.75
+    assert ece(probs, y, bins=2) == pytest.approx(0.0)
+    assert ece(np.array([[1.0, 0.0], [1.0, 0.0]]), np.array([0, 1]), bins=10) == pytest.approx(0.5)
+    rep = classification_report(probs, y)
+    assert rep["accuracy"] == pytest.approx(0.75)
+    assert confusion(y, probs.argmax(1), 2).tolist() == [[1, 0], [1, 2]]
+    assert summarize([{"a": 1.0}, {"a": 3.0}]) == {"a_mean": 2.0, "a_std": 1.0}
+    with pytest.raises(ValueError, match="labels in"):
+        nll(probs, np.array([0, 1, 2, 1]))
+
+
+# ---------------------------------------------------------------- raw inputs
+
+def _wav(x: np.ndarray, sr: int, channels: int = 1) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(sr)
+        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
+    return buf.getvalue()
+
+
+def test_decode_voice_resamples_mixes_and_cuts():
+    sr = 8000
+    t = np.arange(2 * sr) / sr
+    tone = 0.5 * np.sin(2 * np.pi * 220 * t)
+    stereo = np.stack([tone, tone], 1).reshape(-1)  # interleaved L/R
+    x = decode_voice(_wav(stereo, sr, channels=2), sample_rate=16000, max_seconds=1.5)
+    assert x.dtype == np.float32 and x.ndim == 1
+    assert len(x) == pytest.approx(1.5 * 16000, abs=2)
+    assert level_dbfs(x) == pytest.approx(20 * np.log10(0.5 / np.sqrt(2)), abs=0.3)
+    y = decode_voice((np.stack([tone, tone]), sr), 16000, 10.0)  # (channels, T) arrays too
+    assert len(y) == 2 * 16000
+    with pytest.raises(InputError, match="expected audio bytes"):
+        decode_voice(b"not audio", 16000, 10.0)
+    with pytest.raises(InputError, match="expected voice as"):
+        decode_voice(123, 16000, 10.0)
+
+
+def test_decode_face_forms(tmp_path):
+    from PIL import Image
+
+    arr = (np.random.default_rng(0).random((20, 30, 3)) * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    path = tmp_path / "f.png"
+    path.write_bytes(buf.getvalue())
+    for form in (buf.getvalue(), path, str(path), Image.fromarray(arr), arr):
+        assert np.array_equal(decode_face(form), arr)
+    assert decode_face(arr[:, :, 0]).shape == (20, 30, 3)
+    with pytest.raises(InputError, match="expected encoded image bytes"):
+        decode_face(b"\x00\x01")
+    with pytest.raises(InputError, match="does not exist"):
+        decode_face(tmp_path / "missing.png")
+
+
+# ---------------------------------------------------------------- encoders
+
+@pytest.fixture(scope="module")
+def encoders():
+    from aigcrec.affect.predictor import build_encoders
+
+    return build_encoders(EncoderConfig())
+
+
+def _face_png() -> bytes:
+    """A drawn cartoon face the Haar cascade finds (from the world's face renderer)."""
+    from aigcrec.world.signals import face_image, user_looks
+
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        img = face_image("joy", 0.9, user_looks(rng), rng, size=96)
+        from aigcrec.affect.encoders.face import detect_face
+
+        if detect_face(np.asarray(img)) is not None:
+            buf = io.BytesIO()
+            img.save(buf, format="PNG")
+            return buf.getvalue()
+    raise AssertionError("no detectable test face")
+
+
+def _voice_wav(seconds: float = 1.5) -> bytes:
+    from aigcrec.world.signals import voice_clip, wav_bytes
+
+    rng = np.random.default_rng(0)
+    return wav_bytes(voice_clip("anger", 0.9, 150.0, rng)[: int(seconds * 16000)])
+
+
+def test_text_encoder_tokens_mask_pooled(encoders):
+    enc = encoders["text"].encode(["I am so happy today", "   ", None, "ok"])
+    assert enc.seq.shape[0] == 4 and enc.seq.shape[2] == 384 and enc.pooled.shape == (4, 384)
+    assert enc.present.tolist() == [True, False, False, True]
+    assert enc.mask[0].sum() > enc.mask[3].sum() > 0 and not enc.mask[1].any()
+    np.testing.assert_allclose(np.linalg.norm(enc.pooled[0]), 1.0, rtol=1e-4)
+    assert not enc.seq[3, enc.mask[3].sum():].any()  # padding is zero
+
+
+def test_voice_encoder_silence_and_bad_input_are_missing(encoders):
+    wav = _voice_wav()
+    enc = encoders["voice"].encode([wav, (np.zeros(16000, np.float32), 16000), b"junk", None])
+    assert enc.present.tolist() == [True, False, False, False]
+    n = len(decode_voice(wav, 16000, 10.0))
+    frames = 1 + (n - 400) // 160  # 25 ms frames, 10 ms hop
+    assert enc.seq.shape[2] == 64 and enc.mask[0].sum() == -(-frames // 10)  # 100 ms segments
+    assert [r for r, _ in enc.problems] == [2]
+    assert np.isfinite(enc.pooled).all()
+
+
+@pytest.mark.parametrize("name", ["egemaps", "egemaps-lld"])
+def test_egemaps_voice_encoder(name):
+    from aigcrec.affect.encoders.voice import VoiceEncoder
+
+    enc = VoiceEncoder(name).encode([_voice_wav(0.6)])
+    assert enc.present.all() and enc.pooled.shape == (1, 88 if name == "egemaps" else 50)
+    assert enc.seq.shape[2] == 50 and np.isfinite(enc.pooled).all()
+
+
+def test_face_encoder_detects_or_reports_missing(encoders):
+    blank = np.full((120, 160, 3), 200, np.uint8)
+    enc = encoders["face"].encode([_face_png(), blank, None])
+    assert enc.present.tolist() == [True, False, False]
+    assert enc.seq.shape[1:] == (9, 256) and enc.pooled.shape == (3, 263)
+    scores = enc.pooled[0, -7:]
+    assert ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_fer_cnn_loads_without_importing_the_package():
+    import sys
+
+    from aigcrec.affect.encoders.fer_cnn import FER_TO_EMOTIONS, load_fer_cnn
+
+    net = load_fer_cnn()
+    assert "facial_emotion_recognition" not in sys.modules and "torchvision" not in sys.modules
+    assert sorted(FER_TO_EMOTIONS.tolist()) == list(range(7))
+    assert EMOTIONS[FER_TO_EMOTIONS[3]] == "joy" and EMOTIONS[FER_TO_EMOTIONS[6]] == "neutral"
+    assert net(torch.zeros(1, 1, 48, 48)).shape == (1, 7)
+
+
+# ---------------------------------------------------------------- model
+
+def test_modality_dropout_keeps_one_present():
+    gen = torch.Generator().manual_seed(0)
+    data = synthetic(400, 3, p_present=0.7)
+    batch = modality_dropout(to_batch(data, list(MODALITIES)), 0.9, gen)
+    before = np.stack([data.features[m].present for m in MODALITIES], 1)
+    after = torch.stack([batch[m]["present"] for m in MODALITIES], 1).numpy()
+    assert not (after & ~before).any()  # never adds a modality
+    assert (after.any(1) == before.any(1)).all()  # a row with something keeps something
+    assert after.sum() < before.sum() * 0.5
+
+
+def test_mmei_learns_and_fuses(mmei, splits):
+    _, _, test = splits
+    full = classification_report(mmei.predict(test).emotion_probs, test.emotion)
+    single = [classification_report(mmei.predict(test.with_modalities((m,))).emotion_probs, test.emotion)
+              for m in MODALITIES]
+    assert full["macro_f1"] > 0.8
+    assert full["macro_f1"] > max(s["macro_f1"] for s in single)
+    pred = mmei.predict(test)
+    np.testing.assert_allclose(pred.emotion_probs.sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(pred.intent_probs.sum(1), 1.0, rtol=1e-5)
+    w = pred.fusion_weights
+    present = np.stack([test.features[m].present for m in MODALITIES], 1)
+    assert w.shape == (len(test), 3) and np.allclose(w[present.any(1)].sum(1), 1.0, atol=1e-5)
+    assert (w[~present] == 0).all() if present.any(1).all() else True
+    intent = classification_report(pred.intent_probs, test.intent)
+    assert intent["accuracy"] > 0.7
+
+
+def test_batch_of_one_and_no_modality(mmei, splits):
+    _, _, test = splits
+    one = test.take(np.array([0]))
+    assert mmei.predict(one).emotion_probs.shape == (1, 7)
+    none = test.with_modalities(())
+    pred = mmei.predict(none.take(np.arange(5)))
+    np.testing.assert_allclose(pred.emotion_probs, np.tile(mmei.prior["emotion"], (5, 1)))
+
+
+def test_temperature_scaling_reduces_nll():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 5, 2000)
+    logits = rng.normal(size=(2000, 5))
+    logits[np.arange(2000), y] += 2.0
+    sharp = logits * 4  # overconfident
+    t = fit_temperature(sharp, y)
+    assert t > 1.5
+
+    def p(z):
+        e = np.exp(z - z.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    assert nll(p(sharp / t), y) < nll(p(sharp), y)
+
+
+def test_calibrated_on_dev(mmei, splits):
+    _, _, test = splits
+    rep = classification_report(mmei.predict(test).emotion_probs, test.emotion)
+    assert rep["ece"] < 0.08
+    assert mmei.temperature["emotion"] != 1.0
+
+
+def test_save_load_roundtrip(mmei, splits, tmp_path):
+    _, _, test = splits
+    mmei.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert meta["architecture"] == "mmei" and meta["intents"] == INTENTS
+    back = AffectModel.load(tmp_path / "m")
+    a, b = mmei.predict(test), back.predict(test)
+    np.testing.assert_allclose(a.emotion_probs, b.emotion_probs, atol=1e-6)
+    np.testing.assert_allclose(a.embedding, b.embedding, atol=1e-6)
+
+
+def test_baselines_and_late_fusion(splits):
+    train, dev, test = splits
+    uni = [AffectModel("mlp", {m: DIMS[m]}, INTENTS, FAST).fit(train, dev) for m in MODALITIES]
+    late = LateFusion(uni).predict(test)
+    np.testing.assert_allclose(late.emotion_probs.sum(1), 1.0, rtol=1e-6)
+    text_only = test.with_modalities(("text",))
+    # late fusion with only text present equals the text model
+    np.testing.assert_allclose(LateFusion(uni).predict(text_only).emotion_probs[test.features["text"].present],
+                               uni[0].predict(text_only).emotion_probs[test.features["text"].present], atol=1e-6)
+    early = AffectModel("mlp", DIMS, INTENTS, FAST).fit(train, dev)
+    assert classification_report(early.predict(test).emotion_probs, test.emotion)["macro_f1"] > 0.6
+
+
+def test_bad_inputs_to_models_are_explained(splits):
+    with pytest.raises(ValueError, match="expected architecture"):
+        AffectModel("cnn", DIMS, INTENTS)
+    train, _, _ = splits
+    model = MMEIModel(DIMS, INTENTS, FAST)
+    with pytest.raises(ValueError, match="needs voice features"):
+        model.predict(AffectData({"text": train.features["text"]}, train.emotion, train.intent))
+    with pytest.raises(ValueError, match="rows of face"):
+        AffectData({"face": train.features["face"].take(np.arange(3))}, train.emotion, train.intent)
+
+
+def test_config_defaults_and_strictness():
+    from aigcrec.config import AppConfig
+    from aigcrec.config_base import ConfigError
+    from aigcrec.config import validate_config
+
+    cfg = AppConfig()
+    assert cfg.affect.encoders.text == "minilm" and cfg.affect.mmei.width > 0
+    with pytest.raises(ConfigError, match="did you mean 'width'"):
+        validate_config({"affect": {"mmei": {"widht": 3}}})
+
+
+# ---------------------------------------------------------------- predictor on raw inputs
+
+@pytest.fixture(scope="module")
+def predictor(encoders):
+    from aigcrec.affect.predictor import AffectPredictor, encode_inputs
+
+    rng = np.random.default_rng(0)
+    texts = [("I'm so happy today" if i % 2 else "I feel so sad") for i in range(24)]
+    feats = encode_inputs(encoders, {"text": texts, "voice": [_voice_wav()] * 24, "face": [_face_png()] * 24}, 24)
+    data = AffectData(feats, np.array([3 if i % 2 else 5 for i in range(24)]), rng.integers(0, 3, 24))
+    dims = {m: (e.seq.shape[2], e.pooled.shape[1]) for m, e in feats.items()}
+    model = MMEIModel(dims, INTENTS, MMEIConfig(width=16, heads=2, epochs=3), EncoderConfig().model_dump())
+    model.fit(data, data, seed=0)
+    return AffectPredictor(model, encoders)
+
+
+@pytest.mark.parametrize("given", [("text",), ("voice",), ("face",), ("text", "voice"), ("text", "voice", "face")])
+def test_predictor_any_subset(predictor, given):
+    inputs = {"text": "I'm so happy today", "voice": _voice_wav(), "face": _face_png()}
+    state = predictor.predict(**{m: inputs[m] for m in given})
+    assert state.modalities_used == [m for m in MODALITIES if m in given]
+    assert state.emotion in EMOTIONS and set(state.emotion_probs) == set(EMOTIONS)
+    assert sum(state.emotion_probs.values()) == pytest.approx(1.0, abs=1e-5)
+    assert list(state.intent_probs) == INTENTS
+    assert sum(state.fusion_weights.values()) == pytest.approx(1.0, abs=1e-5)
+    vec = state.as_vector()
+    assert vec.shape == (7 + len(INTENTS) + state.embedding.shape[0],) and vec.dtype == np.float32
+    assert 0 < state.confidence <= 1
+    json.dumps(state.to_dict())
+
+
+def test_predictor_missing_signals_are_not_guessed(predictor):
+    blank = np.full((480, 640, 3), 128, np.uint8)
+    state = predictor.predict(text="hello there", face=blank, voice=(np.zeros(48000, np.float32), 16000))
+    assert state.modalities_used == ["text"] and state.fusion_weights["face"] == 0.0
+    nothing = predictor.predict(face=blank)
+    assert nothing.modalities_used == []
+    np.testing.assert_allclose(list(nothing.emotion_probs.values()), predictor.model.prior["emotion"], rtol=1e-5)
+    with pytest.raises(ValueError, match="at least one"):
+        predictor.predict()
+    with pytest.raises(ValueError, match="expected audio bytes"):
+        predictor.predict(text="hi", voice=b"not a wav")
+
+
+def test_predictor_never_writes_raw_media(predictor, tmp_path, monkeypatch):
+    """Raw faces and audio stay in memory: no file is opened for writing, no image/audio writer is called."""
+    import cv2
+    import soundfile
+    from PIL import Image
+
+    face, voice = _face_png(), _voice_wav()  # test inputs, made before the guards
+    writes: list[str] = []
+    real_open = builtins.open
+
+    def guarded_open(file, mode="r", *args, **kwargs):
+        if any(c in mode for c in "wax+"):
+            writes.append(f"open({file!r}, {mode!r})")
+        return real_open(file, mode, *args, **kwargs)
+
+    def forbid(name):
+        def _f(*args, **kwargs):
+            writes.append(name)
+            raise AssertionError(f"{name} called")
+        return _f
+
+    monkeypatch.setattr(builtins, "open", guarded_open)
+    monkeypatch.setattr(io, "open", guarded_open)
+    monkeypatch.setattr(Image.Image, "save", forbid("PIL.Image.save"))
+    monkeypatch.setattr(soundfile, "write", forbid("soundfile.write"))
+    monkeypatch.setattr(cv2, "imwrite", forbid("cv2.imwrite"))
+    monkeypatch.setattr(np, "save", forbid("np.save"))
+    monkeypatch.chdir(tmp_path)
+    before = set(os.listdir(tmp_path))
+    state = predictor.predict(text="I'm so happy today", voice=voice, face=face)
+    predictor.predict_many({"text": ["hi", None], "voice": [voice, None], "face": [None, face]})
+    assert state.modalities_used == ["text", "voice", "face"]
+    assert writes == []
+    assert set(os.listdir(tmp_path)) == before

@@ -1,0 +1,129 @@
+"""A real uvicorn server in a subprocess: kill -9 during a feedback burst loses no acknowledged event;
+SIGTERM drains in-flight requests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+httpx = pytest.importorskip("httpx")
+
+from aigcrec.service.store import ServiceStore  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+AUTH = {"Authorization": "Bearer test-key"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(db: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    """The support server (test models, synthetic catalog) under uvicorn on a free loopback port."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(HERE / "test_service_support.py"), "--db", str(db),
+                             "--port", str(port), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not become ready in 60 s")
+
+
+def burst(url: str, tag: str, acked: list[str], statuses: list[int], stop: threading.Event) -> None:
+    """Send single feedback events until stopped or the server goes away; record acknowledged ones."""
+    with httpx.Client(timeout=5) as c:
+        i = 0
+        while not stop.is_set():
+            sid = f"{tag}-{i}"
+            try:
+                r = c.post(url + "/v1/feedback", headers=AUTH,
+                           json={"user_id": f"user-{tag}", "item_id": f"i{i % 50}", "type": "bookmark",
+                                 "session_id": sid})
+            except httpx.HTTPError:
+                return
+            statuses.append(r.status_code)
+            if r.status_code == 200:
+                acked.append(sid)
+            i += 1
+
+
+def run_burst(url: str, proc: subprocess.Popen, sig: int, after_acks: int) -> tuple[list[str], list[int]]:
+    acked: list[str] = []
+    statuses: list[int] = []
+    stop = threading.Event()
+    threads = [threading.Thread(target=burst, args=(url, f"t{t}", acked, statuses, stop)) for t in range(6)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    while len(acked) < after_acks and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, sig)
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join(timeout=10)
+    return acked, statuses
+
+
+def logged_sessions(db: Path) -> set[str]:
+    store = ServiceStore(db)
+    try:
+        return {e["session_id"] for e in store.iter_events(origin="api")}
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_kill_9_loses_no_acknowledged_event(tmp_path):
+    db = tmp_path / "kill.sqlite"
+    proc, url = start_server(db)
+    try:
+        acked, _ = run_burst(url, proc, signal.SIGKILL, after_acks=150)
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len(acked) >= 150
+    missing = set(acked) - logged_sessions(db)
+    assert not missing, f"{len(missing)} acknowledged events lost, e.g. {sorted(missing)[:5]}"
+    # The restarted server serves the users of the burst from their logged history.
+    proc, url = start_server(db)
+    try:
+        rec = httpx.post(url + "/v1/recommend", json={"user_id": "user-t0", "k": 5}, timeout=10).json()
+        assert rec["explanation"]["cold_start"] is False
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+@pytest.mark.slow
+def test_sigterm_drains_in_flight_requests(tmp_path):
+    db = tmp_path / "drain.sqlite"
+    proc, url = start_server(db)
+    try:
+        acked, statuses = run_burst(url, proc, signal.SIGTERM, after_acks=50)
+        # uvicorn re-raises SIGTERM after its graceful shutdown, so the exit status names the signal.
+        assert proc.wait(timeout=20) in (0, -signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert statuses and all(s == 200 for s in statuses), sorted(set(statuses))
+    assert set(acked) <= logged_sessions(db)

@@ -39,7 +39,10 @@ STYLES = ("cel", "watercolor", "pencil", "pixel", "impasto", "ink", "pointillism
 
 # ------------------------------------------------------------------------------------------ server side
 
-def synthetic_catalog(n: int, dims: dict[str, int], seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+
+def synthetic_catalog(
+    n: int, dims: dict[str, int], seed: int = 0
+) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """``n`` items in 64 content clusters (so history-based retrieval has structure), 500 creators."""
     rng = np.random.default_rng(seed)
     cluster = rng.integers(0, 64, size=n)
@@ -51,17 +54,37 @@ def synthetic_catalog(n: int, dims: dict[str, int], seed: int = 0) -> tuple[list
         noise += centers[cluster]
         vectors[name] = noise  # (n, d)
     now = time.time()
-    items = [{"item_id": f"s{i:06d}", "title": f"synthetic illustration {i}", "tags": [],
-              "creator_id": f"creator{i % 500}", "style": STYLES[int(cluster[i]) % len(STYLES)], "image_path": None,
-              "created_at": now - (n - i) * 60.0} for i in range(n)]
+    items = [
+        {
+            "item_id": f"s{i:06d}",
+            "title": f"synthetic illustration {i}",
+            "tags": [],
+            "creator_id": f"creator{i % 500}",
+            "style": STYLES[int(cluster[i]) % len(STYLES)],
+            "image_path": None,
+            "created_at": now - (n - i) * 60.0,
+        }
+        for i in range(n)
+    ]
     return items, vectors
 
 
-def synthetic_history(users: list[str], n_items: int, per_user: int = 20, seed: int = 1) -> list[dict[str, Any]]:
+def synthetic_history(
+    users: list[str], n_items: int, per_user: int = 20, seed: int = 1
+) -> list[dict[str, Any]]:
     rng = np.random.default_rng(seed)
     now = time.time()
-    return [{"user_id": u, "item_id": f"s{int(i):06d}", "type": "bookmark", "ts": now - 3600.0, "session_id": None}
-            for u in users for i in rng.integers(0, n_items, size=per_user)]
+    return [
+        {
+            "user_id": u,
+            "item_id": f"s{int(i):06d}",
+            "type": "bookmark",
+            "ts": now - 3600.0,
+            "session_id": None,
+        }
+        for u in users
+        for i in rng.integers(0, n_items, size=per_user)
+    ]
 
 
 def build_state(args: argparse.Namespace):
@@ -73,7 +96,7 @@ def build_state(args: argparse.Namespace):
     if args.stack == "real":
         from aigcrec.affect.predictor import AffectPredictor
         from aigcrec.ranking.bundle import RankerBundle
-        from aigcrec.service.assemble import ServicePaths, load_content_encoder
+        from aigcrec.service.assemble import ServicePaths, affect_context_for, load_content_encoder
 
         paths = ServicePaths.from_artifacts(args.artifacts)
         ranker = RankerBundle.load(paths.ranker_dir)
@@ -81,12 +104,14 @@ def build_state(args: argparse.Namespace):
         affect = AffectPredictor.load(paths.mmei_dir) if paths.mmei_dir else None
         encoder = load_content_encoder(paths, cfg)
         users = [str(u) for u in ranker.users["user_id"]][:2000]
+        context = affect_context_for(ranker, affect)
     else:
         sys.path.insert(0, str(REPO / "tests"))
         from test_service_support import ContentDotRanker, KeywordAffect, PixelHashEncoder
 
         dims = {"e_sem": 1280, "e_sty": 64, "e_tsem": 384}
         ranker, affect, encoder = ContentDotRanker(), KeywordAffect(), PixelHashEncoder()
+        context = None
         users = [f"u{i:04d}" for i in range(2000)]
     for name in cfg.service.retrieval.features:
         dims.setdefault(name, 64)
@@ -95,8 +120,16 @@ def build_state(args: argparse.Namespace):
         encoder = _WidthMatched(encoder, dims)
     cfg.service.api_key = AUTH_KEY
     store = ServiceStore(Path(args.db), "FULL")
-    state = ServiceState.open(cfg.service, store, items, vectors, ranker, affect, encoder,
-                              past_events=synthetic_history(users, args.items))
+    state = ServiceState.open(
+        cfg.service,
+        store,
+        items,
+        vectors,
+        ranker,
+        affect,
+        encoder,
+        past_events=synthetic_history(users, args.items),
+    )
     return state, users
 
 
@@ -121,10 +154,12 @@ def serve(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     state, users = build_state(args)
     Path(args.users_file).write_text(json.dumps(users), encoding="utf-8")
-    uvicorn.run(create_app(state), host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(create_app(state), host="127.0.0.1", port=args.port, log_level="warning", access_log=False,
+                timeout_keep_alive=60)
 
 
 # ------------------------------------------------------------------------------------------ client side
+
 
 class Conn:
     """One keep-alive HTTP/1.1 connection with just enough parsing for this benchmark (low client CPU)."""
@@ -135,10 +170,20 @@ class Conn:
         self.writer: asyncio.StreamWriter | None = None
 
     async def post(self, path: str, body: bytes, headers: str = "") -> tuple[int, bytes]:
+        try:
+            return await self._post(path, body, headers)
+        except (asyncio.IncompleteReadError, ConnectionError):  # the server closed an idle keep-alive
+            self.close()
+            return await self._post(path, body, headers)
+
+    async def _post(self, path: str, body: bytes, headers: str) -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        self.writer.write(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                          f"{headers}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        self.writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"{headers}Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         length = 0
@@ -150,11 +195,14 @@ class Conn:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+            self.reader = self.writer = None
 
 
 def percentiles(lat_ms: list[float]) -> dict[str, float]:
     a = np.asarray(lat_ms)
-    return {f"p{q}": round(float(np.percentile(a, q)), 2) for q in (50, 95, 99)} | {"max": round(float(a.max()), 2)}
+    return {f"p{q}": round(float(np.percentile(a, q)), 2) for q in (50, 95, 99)} | {
+        "max": round(float(a.max()), 2)
+    }
 
 
 def cpu_seconds(pid: int) -> float:
@@ -163,8 +211,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def run_scenario(port: int, server_pid: int, name: str, make_body, clients: int, duration: float,
-                       max_requests: int, warmup: float, rate: float = 0.0) -> dict[str, Any]:
+async def run_scenario(
+    port: int,
+    server_pid: int,
+    name: str,
+    make_body,
+    clients: int,
+    duration: float,
+    max_requests: int,
+    warmup: float,
+    rate: float = 0.0,
+) -> dict[str, Any]:
     """``clients`` keep-alive connections for ``duration`` s after ``warmup`` s (at most ``max_requests``).
 
     ``rate`` 0: closed loop, each client sends its next request when the last one is answered (saturation
@@ -185,7 +242,8 @@ async def run_scenario(port: int, server_pid: int, name: str, make_body, clients
         conn = Conn(port)
         scheduled = t_start + interval * seed / clients
         try:
-            while scheduled < t_end and sent < max_requests:
+            # A paced run that falls behind stops at 2 x duration: bounded in time, not only in count.
+            while scheduled < t_end and sent < max_requests and time.perf_counter() < t_end + duration:
                 if rate > 0:
                     await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
                 body = make_body(rng)
@@ -208,11 +266,18 @@ async def run_scenario(port: int, server_pid: int, name: str, make_body, clients
     server_cpu, client_cpu = cpu_seconds(server_pid) - server0, time.process_time() - client0
     elapsed = time.perf_counter() - t_measure
     n = max(len(latencies), 1)
-    return {"scenario": name, "mode": f"paced {rate:g} req/s" if rate > 0 else "closed loop (saturation)",
-            "requests": len(latencies), "ok": statuses.get(200, 0), "statuses": statuses,
-            "seconds": round(elapsed, 2), "rps": round(len(latencies) / elapsed, 1), **percentiles(latencies),
-            "server_cpu_ms_per_request": round(server_cpu / n * 1e3, 2),
-            "client_cpu_ms_per_request": round(client_cpu / n * 1e3, 2)}
+    return {
+        "scenario": name,
+        "mode": f"paced {rate:g} req/s" if rate > 0 else "closed loop (saturation)",
+        "requests": len(latencies),
+        "ok": statuses.get(200, 0),
+        "statuses": statuses,
+        "seconds": round(elapsed, 2),
+        "rps": round(len(latencies) / elapsed, 1),
+        **percentiles(latencies),
+        "server_cpu_ms_per_request": round(server_cpu / n * 1e3, 2),
+        "client_cpu_ms_per_request": round(client_cpu / n * 1e3, 2),
+    }
 
 
 async def freshness(port: int, image: bytes, rounds: int = 5) -> dict[str, Any]:
@@ -223,8 +288,14 @@ async def freshness(port: int, image: bytes, rounds: int = 5) -> dict[str, Any]:
     try:
         for r in range(rounds):
             item_id = f"fresh-{r}-{int(time.time() * 1e3)}"
-            body = json.dumps({"item_id": item_id, "title": f"fresh item {r}", "image": base64.b64encode(image).decode(),
-                               "tags": [{"text": "new", "lang": "en"}]}).encode()
+            body = json.dumps(
+                {
+                    "item_id": item_id,
+                    "title": f"fresh item {r}",
+                    "image": base64.b64encode(image).decode(),
+                    "tags": [{"text": "new", "lang": "en"}],
+                }
+            ).encode()
             t0 = time.perf_counter()
             status, text = await conn.post("/v1/items", body, auth)
             t1 = time.perf_counter()
@@ -232,7 +303,9 @@ async def freshness(port: int, image: bytes, rounds: int = 5) -> dict[str, Any]:
                 return {"error": f"POST /v1/items answered {status}: {text[:200]!r}"}
             post_ms.append((t1 - t0) * 1e3)
             while time.perf_counter() - t1 < 5:
-                _, rec = await conn.post("/v1/recommend", json.dumps({"user_id": f"cold-{item_id}", "k": 50}).encode())
+                _, rec = await conn.post(
+                    "/v1/recommend", json.dumps({"user_id": f"cold-{item_id}", "k": 50}).encode()
+                )
                 if item_id.encode() in rec:
                     visible_ms.append((time.perf_counter() - t1) * 1e3)
                     break
@@ -240,8 +313,11 @@ async def freshness(port: int, image: bytes, rounds: int = 5) -> dict[str, Any]:
                 visible_ms.append(float("inf"))
     finally:
         conn.close()
-    return {"post_ms": [round(v, 1) for v in post_ms], "visible_after_post_ms": [round(v, 1) for v in visible_ms],
-            "max_visible_after_post_ms": round(max(visible_ms), 1)}
+    return {
+        "post_ms": [round(v, 1) for v in post_ms],
+        "visible_after_post_ms": [round(v, 1) for v in visible_ms],
+        "max_visible_after_post_ms": round(max(visible_ms), 1),
+    }
 
 
 def load_signals(artifacts: Path) -> tuple[list[str], bytes, bytes, str]:
@@ -255,7 +331,12 @@ def load_signals(artifacts: Path) -> tuple[list[str], bytes, bytes, str]:
         sessions = pd.read_csv(world / "affect" / "utterances.csv", dtype=str, keep_default_na=False)
         row = sessions[(sessions["voice"] != "") & (sessions["face"] != "")].iloc[0]
         texts = [t for t in sessions["text"].tolist() if t][:500]
-        return texts, (world / row["voice"]).read_bytes(), (world / row["face"]).read_bytes(), f"world {world.name}"
+        return (
+            texts,
+            (world / row["voice"]).read_bytes(),
+            (world / row["face"]).read_bytes(),
+            f"world {world.name}",
+        )
     except Exception as exc:  # no demo world: synthetic signals of realistic size
         import io
 
@@ -266,9 +347,15 @@ def load_signals(artifacts: Path) -> tuple[list[str], bytes, bytes, str]:
         wav = io.BytesIO()
         soundfile.write(wav, (0.2 * np.sin(2 * np.pi * 180 * t)).astype(np.float32), 16000, format="WAV")
         face = io.BytesIO()
-        Image.fromarray((np.random.default_rng(0).random((96, 96, 3)) * 255).astype(np.uint8)).save(face, "PNG")
-        texts = ["I feel great, show me something bright", "so tired and a bit sad today",
-                 "looking for calm watercolor landscapes", "angry about work, need a distraction"]
+        Image.fromarray((np.random.default_rng(0).random((96, 96, 3)) * 255).astype(np.uint8)).save(
+            face, "PNG"
+        )
+        texts = [
+            "I feel great, show me something bright",
+            "so tired and a bit sad today",
+            "looking for calm watercolor landscapes",
+            "angry about work, need a distraction",
+        ]
         return texts, wav.getvalue(), face.getvalue(), f"synthetic ({type(exc).__name__})"
 
 
@@ -297,25 +384,37 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float) -> float:
 def write_results(out: Path, result: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "service_load.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-    lines = [f"# Service load benchmark ({result['stack']} stack)", "",
-             f"{result['items']:,} items (synthetic vectors {result['dims']}), {result['clients']} concurrent "
-             f"keep-alive clients on loopback, one uvicorn process, torch threads 1; {result['cpus']} CPUs; "
-             f"load before: `{result['uptime_before']}`; after: `{result['uptime_after']}`; signals: "
-             f"{result['signals']}.", "",
-             "| scenario | load | requests | ok | req/s | p50 ms | p95 ms | p99 ms | max ms | server CPU ms/req "
-             "| client CPU ms/req |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# Service load benchmark ({result['stack']} stack)",
+        "",
+        f"{result['items']:,} items (synthetic vectors {result['dims']}), {result['clients']} concurrent "
+        f"keep-alive clients on loopback, one uvicorn process, torch threads 1; {result['cpus']} CPUs; "
+        f"load before: `{result['uptime_before']}`; after: `{result['uptime_after']}`; signals: "
+        f"{result['signals']}.",
+        "",
+        "| scenario | load | requests | ok | req/s | p50 ms | p95 ms | p99 ms | max ms | server CPU ms/req "
+        "| client CPU ms/req |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for s in result["scenarios"]:
-        lines.append(f"| {s['scenario']} | {s['mode']} | {s['requests']} | {s['ok']} | {s['rps']} | {s['p50']} | "
-                     f"{s['p95']} | "
-                     f"{s['p99']} | {s['max']} | {s['server_cpu_ms_per_request']} | "
-                     f"{s['client_cpu_ms_per_request']} |")
+        lines.append(
+            f"| {s['scenario']} | {s['mode']} | {s['requests']} | {s['ok']} | {s['rps']} | {s['p50']} | "
+            f"{s['p95']} | "
+            f"{s['p99']} | {s['max']} | {s['server_cpu_ms_per_request']} | "
+            f"{s['client_cpu_ms_per_request']} |"
+        )
     f = result.get("freshness", {})
-    lines += ["", f"New item: POST /v1/items took {f.get('post_ms')} ms; recommendable "
-                  f"{f.get('visible_after_post_ms')} ms after the POST returned." if "post_ms" in f
-              else f"New item: {f.get('error', 'not measured')}", "",
-              f"Server start (catalog, PCA, {result['index']} index): {result['startup_s']} s.",
-              "", f"Command: `{result['command']}`"]
+    lines += [
+        "",
+        f"New item: POST /v1/items took {f.get('post_ms')} ms; recommendable "
+        f"{f.get('visible_after_post_ms')} ms after the POST returned."
+        if "post_ms" in f
+        else f"New item: {f.get('error', 'not measured')}",
+        "",
+        f"Server start (catalog, PCA, {result['index']} index): {result['startup_s']} s.",
+        "",
+        f"Command: `{result['command']}`",
+    ]
     (out / "service_load.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -327,9 +426,13 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=15.0, help="Measured seconds per scenario.")
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--max-requests", type=int, default=20_000, help="Cap per scenario.")
-    p.add_argument("--rates", type=lambda v: [float(x) for x in v.split(",")], default=[300.0, 50.0, 10.0],
-                   help="Paced total req/s of the three scenarios (no signals, text, all three); 0 skips the "
-                        "paced run. Each scenario also runs closed-loop to find its saturation throughput.")
+    p.add_argument(
+        "--rates",
+        type=lambda v: [float(x) for x in v.split(",")],
+        default=[300.0, 50.0, 10.0],
+        help="Paced total req/s of the three scenarios (no signals, text, all three); 0 skips the "
+        "paced run. Each scenario also runs closed-loop to find its saturation throughput.",
+    )
     p.add_argument("--stack", choices=("real", "test"), default="real")
     p.add_argument("--artifacts", type=Path, default=REPO / "runs" / "latest" / "artifacts.json")
     p.add_argument("--startup-timeout", type=float, default=300.0)
@@ -346,9 +449,23 @@ def main() -> None:
     uptime_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     tmp = Path(tempfile.mkdtemp(prefix="aigcrec-load-"))
     port = free_port()
-    cmd = [sys.executable, __file__, "--_serve", "--port", str(port), "--items", str(args.items), "--stack",
-           args.stack, "--artifacts", str(args.artifacts), "--db", str(tmp / "bench.sqlite"),
-           "--users-file", str(tmp / "users.json")]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--_serve",
+        "--port",
+        str(port),
+        "--items",
+        str(args.items),
+        "--stack",
+        args.stack,
+        "--artifacts",
+        str(args.artifacts),
+        "--db",
+        str(tmp / "bench.sqlite"),
+        "--users-file",
+        str(tmp / "users.json"),
+    ]
     proc = subprocess.Popen(cmd, env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
     try:
         startup = wait_ready(port, proc, args.startup_timeout)
@@ -361,10 +478,16 @@ def main() -> None:
 
         bodies = {
             "no signals": lambda rng: json.dumps({"user_id": pick_user(rng), "k": 12}).encode(),
-            "text": lambda rng: json.dumps({"user_id": pick_user(rng), "k": 12,
-                                            "signals": {"text": rng.choice(texts)}}).encode(),
-            "text + voice + face": lambda rng: json.dumps({"user_id": pick_user(rng), "k": 12, "signals": {
-                "text": rng.choice(texts), "voice": voice_b64, "face": face_b64}}).encode(),
+            "text": lambda rng: json.dumps(
+                {"user_id": pick_user(rng), "k": 12, "signals": {"text": rng.choice(texts)}}
+            ).encode(),
+            "text + voice + face": lambda rng: json.dumps(
+                {
+                    "user_id": pick_user(rng),
+                    "k": 12,
+                    "signals": {"text": rng.choice(texts), "voice": voice_b64, "face": face_b64},
+                }
+            ).encode(),
         }
         try:
             import uvloop
@@ -375,8 +498,19 @@ def main() -> None:
         scenarios = []
         for (name, make), rate in zip(bodies.items(), args.rates):
             for r in ([rate] if rate > 0 else []) + [0.0]:
-                res = asyncio.run(run_scenario(port, proc.pid, name, make, args.clients, args.duration,
-                                               args.max_requests, args.warmup, r))
+                res = asyncio.run(
+                    run_scenario(
+                        port,
+                        proc.pid,
+                        name,
+                        make,
+                        args.clients,
+                        args.duration,
+                        args.max_requests,
+                        args.warmup,
+                        r,
+                    )
+                )
                 print(json.dumps(res), flush=True)
                 scenarios.append(res)
         fresh = asyncio.run(freshness(port, face))
@@ -389,12 +523,21 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=30)
     result = {
-        "stack": args.stack, "items": args.items, "clients": args.clients, "duration_s": args.duration,
+        "stack": args.stack,
+        "items": args.items,
+        "clients": args.clients,
+        "duration_s": args.duration,
         "dims": "ranker/feature-store widths" if args.stack == "real" else "e_sem 1280, e_sty 64, e_tsem 384",
-        "cpus": os.cpu_count(), "python": platform.python_version(), "uptime_before": uptime_before,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "uptime_before": uptime_before,
         "uptime_after": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
-        "signals": signal_source, "startup_s": round(startup, 1), "index": index_kind, "scenarios": scenarios,
-        "freshness": fresh, "command": " ".join(["python", "benchmarks/load_service.py", *sys.argv[1:]]),
+        "signals": signal_source,
+        "startup_s": round(startup, 1),
+        "index": index_kind,
+        "scenarios": scenarios,
+        "freshness": fresh,
+        "command": " ".join(["python", "benchmarks/load_service.py", *sys.argv[1:]]),
     }
     write_results(args.out, result)
     print(f"wrote {args.out / 'service_load.json'} and {args.out / 'service_load.md'}")

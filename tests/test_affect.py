@@ -226,8 +226,8 @@ def test_mmei_learns_and_fuses(mmei, splits):
     np.testing.assert_allclose(pred.intent_probs.sum(1), 1.0, rtol=1e-5)
     w = pred.fusion_weights
     present = np.stack([test.features[m].present for m in MODALITIES], 1)
-    assert w.shape == (len(test), 3) and np.allclose(w[present.any(1)].sum(1), 1.0, atol=1e-5)
-    assert (w[~present] == 0).all() if present.any(1).all() else True
+    assert w.shape == (len(test), 4) and np.allclose(w.sum(1), 1.0, atol=1e-5)  # 3 modalities + cross-modal
+    assert (w[:, :3][~present] == 0).all()
     intent = classification_report(pred.intent_probs, test.intent)
     assert intent["accuracy"] > 0.7
 
@@ -317,9 +317,11 @@ def predictor(encoders):
     from aigcrec.affect.predictor import AffectPredictor, encode_inputs
 
     rng = np.random.default_rng(0)
-    texts = [("I'm so happy today" if i % 2 else "I feel so sad") for i in range(24)]
-    feats = encode_inputs(encoders, {"text": texts, "voice": [_voice_wav()] * 24, "face": [_face_png()] * 24}, 24)
-    data = AffectData(feats, np.array([3 if i % 2 else 5 for i in range(24)]), rng.integers(0, 3, 24))
+    one = encode_inputs(encoders, {"text": ["I feel so sad", "I'm so happy today"], "voice": [_voice_wav()] * 2,
+                                   "face": [_face_png()] * 2}, 2)
+    rows = np.arange(24) % 2
+    feats = {m: e.take(rows) for m, e in one.items()}
+    data = AffectData(feats, np.where(rows == 1, 3, 5), rng.integers(0, 3, 24))
     dims = {m: (e.seq.shape[2], e.pooled.shape[1]) for m, e in feats.items()}
     model = MMEIModel(dims, INTENTS, MMEIConfig(width=16, heads=2, epochs=3), EncoderConfig().model_dump())
     model.fit(data, data, seed=0)

@@ -58,7 +58,7 @@ def test_hf_voice_encoder(tmp_path):
     enc = VoiceEncoder(f"hf:{tmp_path}").encode([(long_clip, 16000), (short_clip, 16000), None])
     assert enc.present.tolist() == [True, True, False]
     assert enc.seq.shape[2] == 16 and enc.mask[0].sum() > enc.mask[1].sum() > 0
-    assert enc.mask[0].sum() == 16000 // 20 - 1  # conv strides 5 x 4
+    assert enc.mask[0].sum() == ((16000 - 10) // 5 + 1 - 8) // 4 + 1  # conv kernels 10, 8; strides 5, 4
 
 
 def test_unknown_encoder_names_are_explained():

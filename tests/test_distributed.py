@@ -10,6 +10,7 @@ import csv
 import functools
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import pytest
 
 os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
 
-from aigcrec.distributed.train import equal_shards  # noqa: E402
+from aigcrec.distributed.train import equal_shards
 
 pytestmark = pytest.mark.ray
 
@@ -50,6 +51,30 @@ def test_equal_shards_are_disjoint_equal_and_seeded():
     assert not all((a == b).all() for a, b in zip(shards, equal_shards(11, 3, seed=6)))
     with pytest.raises(ValueError, match="cannot shard 1 training rows over 2 workers"):
         equal_shards(1, 2, seed=0)
+
+
+def test_missing_ray_extra_is_one_clear_error(monkeypatch):
+    import sys
+
+    from aigcrec.distributed.cluster import RayUnavailable, require_ray
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an install without the extra looks like
+    with pytest.raises(RayUnavailable, match=r"pip install 'aigcrec\[ray\]'"):
+        require_ray()
+
+
+def test_autoscaling_settings_are_validated_and_passed_to_serve():
+    from pydantic import ValidationError
+
+    from aigcrec.distributed.config import Autoscaling, DistributedConfig
+
+    with pytest.raises(ValidationError, match="max_replicas"):
+        Autoscaling(min_replicas=3, max_replicas=2)
+    opts = Autoscaling(min_replicas=0, max_replicas=4, target_ongoing_requests=2, num_cpus=0.25).serve_options()
+    assert opts == {"autoscaling_config": {"min_replicas": 0, "max_replicas": 4, "initial_replicas": 1,
+                                           "target_ongoing_requests": 2.0},
+                    "ray_actor_options": {"num_cpus": 0.25}}
+    assert DistributedConfig().train_workers == 2
 
 
 # ------------------------------------------------------------------------------------------------- encode
@@ -99,7 +124,8 @@ def test_encode_on_ray_equals_local(ray_cluster, tiny_world, tmp_path):
     errors_r = remote.problems().query("severity == 'error'")[cols].sort_values(cols).to_numpy().tolist()
     assert errors_r == errors_l and len(errors_l) == 2
     assert remote.manifest["last_run"]["engine"] == "ray"
-    assert remote.manifest["last_run"]["images_encoded"] == 10
+    assert remote.manifest["last_run"]["images_encoded"] == 10  # by the actors,
+    assert remote.manifest["last_run"]["driver_images_encoded"] == 0  # none left for the driver
 
 
 # -------------------------------------------------------------------------------------------------- train
@@ -174,6 +200,7 @@ def test_train_mmei_on_ray_matches_single_process(ray_cluster, tmp_path):
     fitted = train_mmei_ray(untrained, train, dev, seed=0, workers=2, storage_dir=tmp_path / "ray_train")
     assert isinstance(fitted.model, AffectModel) and (fitted.checkpoint_dir / "model.json").is_file()
     assert fitted.metrics["workers"] == 2 and fitted.metrics["shard_rows"] == 300
+    assert fitted.metrics["weights_in_sync"]  # DDP kept both workers' weights identical
     f1 = {name: classification_report(m.predict(test).emotion_probs, test.emotion)["macro_f1"]
           for name, m in (("local", local), ("ray", fitted.model))}
     assert f1["ray"] > 0.5 and abs(f1["ray"] - f1["local"]) <= 0.1, f1  # chance is 1/7
@@ -185,11 +212,10 @@ def test_train_mmei_on_ray_matches_single_process(ray_cluster, tmp_path):
 
 def open_test_state(db: Path, ranker, affect_model):
     """The service's state on the synthetic catalog of test_service_support, with the given models."""
-    from test_service_support import PixelHashEncoder, synthetic_catalog
-
     from aigcrec.service.config import ServiceConfig
     from aigcrec.service.state import ServiceState
     from aigcrec.service.store import ServiceStore
+    from test_service_support import PixelHashEncoder, synthetic_catalog
 
     config = ServiceConfig(api_key="test-key", sqlite_synchronous="NORMAL")
     items, vectors = synthetic_catalog(120)
@@ -201,17 +227,19 @@ def test_serve_on_ray_answers_like_the_fastapi_service(ray_cluster, tmp_path):
     import httpx
     from fastapi.testclient import TestClient
     from ray import serve
-    from test_service_support import ContentDotRanker, KeywordAffect
 
     from aigcrec.distributed.config import Autoscaling, DistributedConfig
     from aigcrec.distributed.serve import APP_NAME, build_application, start
     from aigcrec.service.app import create_app
+    from test_service_support import ContentDotRanker, KeywordAffect
 
     settings = DistributedConfig(ranking=Autoscaling(min_replicas=1, max_replicas=2, num_cpus=0.25),
                                  affect=Autoscaling(min_replicas=1, max_replicas=2, num_cpus=0.25), ingress_cpus=0.25)
     app = build_application(functools.partial(open_test_state, tmp_path / "ray.sqlite"), ContentDotRanker,
                             KeywordAffect, settings)
-    port = 18000 + os.getpid() % 1000
+    with socket.socket() as sock:  # a free port for the Serve proxy
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     url = start(app, port=port)
     local_state = open_test_state(tmp_path / "local.sqlite", ContentDotRanker(), KeywordAffect())
     requests = [

@@ -38,8 +38,14 @@ def client(db):
 @pytest.fixture(scope="module")
 def tight(tmp_path_factory):
     """A server with tiny limits, to hit every limit with small inputs."""
-    limits = InputLimits(max_body_bytes=60_000, max_image_bytes=20_000, max_image_pixels=300,
-                         max_audio_bytes=40_000, max_audio_seconds=0.25, max_text_chars=10)
+    limits = InputLimits(
+        max_body_bytes=60_000,
+        max_image_bytes=20_000,
+        max_image_pixels=300,
+        max_audio_bytes=40_000,
+        max_audio_seconds=0.25,
+        max_text_chars=10,
+    )
     state = open_state(tmp_path_factory.mktemp("tight") / "s.sqlite", limits=limits)
     with TestClient(create_app(state)) as c:
         yield c
@@ -84,7 +90,9 @@ def test_signals_give_affect_explanation(client):
 def test_feedback_changes_next_recommendations(client):
     first = client.post("/v1/recommend", json={"user_id": "u-fb", "k": 6}).json()
     liked = first["items"][0]["item_id"]
-    r = client.post("/v1/feedback", headers=AUTH, json={"user_id": "u-fb", "item_id": liked, "type": "bookmark"})
+    r = client.post(
+        "/v1/feedback", headers=AUTH, json={"user_id": "u-fb", "item_id": liked, "type": "bookmark"}
+    )
     assert r.status_code == 200 and r.json()["accepted"] == 1
     second = client.post("/v1/recommend", json={"user_id": "u-fb", "k": 6}).json()
     assert second["explanation"]["cold_start"] is False
@@ -104,19 +112,29 @@ def test_feedback_changes_next_recommendations(client):
 
 
 def test_feedback_batch_reports_and_skips_bad_events(client):
-    events = [{"user_id": "u-b", "item_id": "i1", "type": "impression"},
-              {"user_id": "u-b", "item_id": "no-such-item", "type": "click"},
-              {"user_id": "u-b", "item_id": "i2", "type": "dwell", "value": 12.5}]
+    events = [
+        {"user_id": "u-b", "item_id": "i1", "type": "impression"},
+        {"user_id": "u-b", "item_id": "no-such-item", "type": "click"},
+        {"user_id": "u-b", "item_id": "i2", "type": "dwell", "value": 12.5},
+    ]
     r = client.post("/v1/feedback", headers=AUTH, json={"events": events})
     assert r.status_code == 200, r.text
     ack = r.json()
     assert ack["accepted"] == 2 and ack["last_seq"] == ack["first_seq"] + 1
     assert ack["rejected"] == [{"index": 1, "reason": "unknown item_id 'no-such-item'"}]
-    body = assert_problem(client.post("/v1/feedback", headers=AUTH,
-                                      json={"user_id": "u-b", "item_id": "nope", "type": "click"}), 422)
+    body = assert_problem(
+        client.post(
+            "/v1/feedback", headers=AUTH, json={"user_id": "u-b", "item_id": "nope", "type": "click"}
+        ),
+        422,
+    )
     assert "nope" in body["detail"]
-    assert_problem(client.post("/v1/feedback", headers=AUTH,
-                               json={"user_id": "u-b", "item_id": "i1", "type": "purchase"}), 422)
+    assert_problem(
+        client.post(
+            "/v1/feedback", headers=AUTH, json={"user_id": "u-b", "item_id": "i1", "type": "purchase"}
+        ),
+        422,
+    )
 
 
 def test_writes_need_the_key(client, tmp_path):
@@ -131,9 +149,17 @@ def test_writes_need_the_key(client, tmp_path):
 
 
 def test_new_item_is_retrievable_at_once(client):
-    r = client.post("/v1/items", headers=AUTH, json={"item_id": "fresh-1", "title": "a red fox",
-                                                      "tags": [{"text": "fox", "lang": "en"}],
-                                                      "creator_id": "c-new", "image": b64(png_bytes((220, 90, 10)))})
+    r = client.post(
+        "/v1/items",
+        headers=AUTH,
+        json={
+            "item_id": "fresh-1",
+            "title": "a red fox",
+            "tags": [{"text": "fox", "lang": "en"}],
+            "creator_id": "c-new",
+            "image": b64(png_bytes((220, 90, 10))),
+        },
+    )
     assert r.status_code == 201, r.text
     assert r.json()["origin"] == "api"
     got = client.get("/v1/items/fresh-1")
@@ -143,22 +169,34 @@ def test_new_item_is_retrievable_at_once(client):
     # In the FAISS index now: its own retrieval vector finds it first.
     pipe = client.app.state.service.pipeline
     row = pipe.catalog.row_of["fresh-1"]
-    _, rows = pipe.index.search(pipe.retrieval_vectors[row:row + 1], 1)
+    _, rows = pipe.index.search(pipe.retrieval_vectors[row : row + 1], 1)
     assert rows[0, 0] == row
     # And in the fresh candidates of a cold user's very next request.
     rec = client.post("/v1/recommend", json={"user_id": "cold-after-post", "k": 12}).json()
     assert "fresh-1" in [i["item_id"] for i in rec["items"]]
-    assert_problem(client.post("/v1/items", headers=AUTH, json={"item_id": "fresh-1", "title": "again",
-                                                                 "image": b64(png_bytes())}), 409)
+    assert_problem(
+        client.post(
+            "/v1/items",
+            headers=AUTH,
+            json={"item_id": "fresh-1", "title": "again", "image": b64(png_bytes())},
+        ),
+        409,
+    )
 
 
 def test_content_is_sniffed_not_trusted(client):
     wav_as_png = "data:image/png;base64," + b64(wav_bytes())
     assert_problem(client.post("/v1/items", headers=AUTH, json={"title": "x", "image": wav_as_png}), 415)
-    assert_problem(client.post("/v1/recommend", json={"user_id": "u", "signals": {"voice": b64(png_bytes())}}), 415)
-    assert_problem(client.post("/v1/recommend", json={"user_id": "u", "signals": {"face": "%%%not base64"}}), 422)
+    assert_problem(
+        client.post("/v1/recommend", json={"user_id": "u", "signals": {"voice": b64(png_bytes())}}), 415
+    )
+    assert_problem(
+        client.post("/v1/recommend", json={"user_id": "u", "signals": {"face": "%%%not base64"}}), 422
+    )
     truncated = png_bytes()[:20]
-    assert_problem(client.post("/v1/recommend", json={"user_id": "u", "signals": {"face": b64(truncated)}}), 422)
+    assert_problem(
+        client.post("/v1/recommend", json={"user_id": "u", "signals": {"face": b64(truncated)}}), 422
+    )
 
 
 def test_limits_are_enforced(tight):
@@ -168,10 +206,22 @@ def test_limits_are_enforced(tight):
     big = b64(b"\x89PNG\r\n\x1a\n" + bytes(30_000))
     body = assert_problem(tight.post("/v1/affect", json={"signals": {"face": big}}), 413)
     assert "20000 bytes" in body["detail"]
-    assert_problem(tight.post("/v1/affect", content=b"{" + b" " * 70_000 + b"}",
-                              headers={"content-type": "application/json"}), 413)
-    ok = tight.post("/v1/affect", json={"signals": {"text": "happy", "voice": b64(wav_bytes(seconds=0.2)),
-                                                    "face": b64(png_bytes(size=(16, 16)))}})
+    assert_problem(
+        tight.post(
+            "/v1/affect", content=b"{" + b" " * 70_000 + b"}", headers={"content-type": "application/json"}
+        ),
+        413,
+    )
+    ok = tight.post(
+        "/v1/affect",
+        json={
+            "signals": {
+                "text": "happy",
+                "voice": b64(wav_bytes(seconds=0.2)),
+                "face": b64(png_bytes(size=(16, 16))),
+            }
+        },
+    )
     assert ok.status_code == 200, ok.text
     assert_problem(tight.post("/v1/recommend", json={"user_id": "u", "k": 101}), 422)
 
@@ -180,8 +230,9 @@ def test_errors_are_problem_json(client, tmp_path):
     assert_problem(client.get("/v1/items/missing"), 404)
     assert_problem(client.get("/no/such/route"), 404)
     assert_problem(client.get("/v1/recommend"), 405)
-    assert_problem(client.post("/v1/recommend", content=b"{not json", headers={"content-type": "application/json"}),
-                   422)
+    assert_problem(
+        client.post("/v1/recommend", content=b"{not json", headers={"content-type": "application/json"}), 422
+    )
     assert_problem(client.post("/v1/recommend", json={"user_id": "has space"}), 422)
 
     class BrokenRanker(ContentDotRanker):
@@ -207,8 +258,16 @@ def test_ops_endpoints(client):
     assert 'aigcrec_http_request_duration_seconds_bucket{route="/v1/recommend",le="+Inf"}' in text
     assert "aigcrec_catalog_items " in text
     spec = client.get("/openapi.json").json()
-    assert {"/v1/recommend", "/v1/affect", "/v1/items", "/v1/feedback", "/v1/items/{item_id}", "/healthz",
-            "/readyz", "/metrics"} <= set(spec["paths"])
+    assert {
+        "/v1/recommend",
+        "/v1/affect",
+        "/v1/items",
+        "/v1/feedback",
+        "/v1/items/{item_id}",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    } <= set(spec["paths"])
     assert client.get("/docs").status_code == 200
     page = client.get("/")
     assert page.status_code == 200 and 'id="recommend"' in page.text
@@ -219,10 +278,20 @@ def test_state_survives_restart(tmp_path):
     db = tmp_path / "restart.sqlite"
     state = open_state(db, n_items=40)
     with TestClient(create_app(state)) as c:
-        assert c.post("/v1/items", headers=AUTH, json={"item_id": "kept", "title": "kept",
-                                                        "image": b64(png_bytes())}).status_code == 201
-        assert c.post("/v1/feedback", headers=AUTH,
-                      json={"user_id": "r", "item_id": "kept", "type": "bookmark"}).status_code == 200
+        assert (
+            c.post(
+                "/v1/items",
+                headers=AUTH,
+                json={"item_id": "kept", "title": "kept", "image": b64(png_bytes())},
+            ).status_code
+            == 201
+        )
+        assert (
+            c.post(
+                "/v1/feedback", headers=AUTH, json={"user_id": "r", "item_id": "kept", "type": "bookmark"}
+            ).status_code
+            == 200
+        )
     again = open_state(db, n_items=40)
     assert "kept" in again.pipeline.catalog.row_of
     assert again.pipeline.users.history("r") == [again.pipeline.catalog.row_of["kept"]]
@@ -231,10 +300,14 @@ def test_state_survives_restart(tmp_path):
 
 def test_events_to_interactions_labels(tmp_path):
     store = ServiceStore(tmp_path / "ev.sqlite")
-    store.append_events([{"user_id": "a", "item_id": "x", "type": "impression"},
-                         {"user_id": "a", "item_id": "x", "type": "bookmark"},
-                         {"user_id": "a", "item_id": "y", "type": "impression"},
-                         {"user_id": "b", "item_id": "x", "type": "skip"}])
+    store.append_events(
+        [
+            {"user_id": "a", "item_id": "x", "type": "impression"},
+            {"user_id": "a", "item_id": "x", "type": "bookmark"},
+            {"user_id": "a", "item_id": "y", "type": "impression"},
+            {"user_id": "b", "item_id": "x", "type": "skip"},
+        ]
+    )
     frame = events_to_interactions(store.iter_events()).set_index(["user_id", "item_id"])
     assert frame.loc[("a", "x"), "label"] == 1
     assert frame.loc[("a", "y"), "label"] == 0 and frame.loc[("b", "x"), "label"] == 0
@@ -242,4 +315,3 @@ def test_events_to_interactions_labels(tmp_path):
     with pytest.raises(ValueError, match="empty batch"):
         store.append_events([])
     assert json.loads(json.dumps(store.counts())) == {"items": 0, "users": 2, "events": 4}
-

@@ -1,4 +1,4 @@
-"""The web demo in headless Chromium (Debian's chromium + Playwright): a recommendation round trip and a like."""
+"""The web demo in headless Chromium (Debian's chromium + Playwright): a recommendation and a like."""
 
 from __future__ import annotations
 
@@ -7,14 +7,23 @@ from pathlib import Path
 
 import pytest
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install playwright)")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright not installed (pip install playwright)"
+)
 
 from aigcrec.service.store import ServiceStore  # noqa: E402
 from test_service_durability import start_server  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.mark.browser
@@ -43,7 +52,9 @@ def test_round_trip_and_like(tmp_path):
             # The like is sent, then the grid refreshes without the liked (now seen) item.
             page.wait_for_function(
                 "id => ![...document.querySelectorAll('#grid .card')].some(c => c.dataset.itemId === id)",
-                arg=liked, timeout=20_000)
+                arg=liked,
+                timeout=20_000,
+            )
             sync_api.expect(page.locator("#status")).to_contain_text("personalised")
             page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
             browser.close()

@@ -31,8 +31,11 @@ def free_port() -> int:
 def start_server(db: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     """The support server (test models, synthetic catalog) under uvicorn on a free loopback port."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(HERE / "test_service_support.py"), "--db", str(db),
-                             "--port", str(port), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "test_service_support.py"), "--db", str(db), "--port", str(port), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -54,9 +57,16 @@ def burst(url: str, tag: str, acked: list[str], statuses: list[int], stop: threa
         while not stop.is_set():
             sid = f"{tag}-{i}"
             try:
-                r = c.post(url + "/v1/feedback", headers=AUTH,
-                           json={"user_id": f"user-{tag}", "item_id": f"i{i % 50}", "type": "bookmark",
-                                 "session_id": sid})
+                r = c.post(
+                    url + "/v1/feedback",
+                    headers=AUTH,
+                    json={
+                        "user_id": f"user-{tag}",
+                        "item_id": f"i{i % 50}",
+                        "type": "bookmark",
+                        "session_id": sid,
+                    },
+                )
             except httpx.HTTPError:
                 return
             statuses.append(r.status_code)

@@ -32,14 +32,18 @@ def real_paths(tiny_world, tmp_path_factory):
     from aigcrec.service.assemble import ServicePaths
 
     root = tmp_path_factory.mktemp("real")
-    content_cfg = ContentConfig(image=ImageEncoderConfig(backbone="random:tiny", image_size=64, runtime="torch"))
+    content_cfg = ContentConfig(
+        image=ImageEncoderConfig(backbone="random:tiny", image_size=64, runtime="torch")
+    )
     encoder = ContentEncoder(content_cfg)
     encode_catalog(tiny_world, root / "features", encoder=encoder, show_progress=False)
     encoder.save(root / "content")
     data = world_dataset(tiny_world, content_vectors(tiny_world, root / "features", root), None)
     prep = prepare(data, warm_split(data.frame))
     result = run_variant(prep, "umair_fps", ModelConfig(), TrainConfig(max_epochs=1), 0)
-    RankerBundle.from_training("umair_fps", result.model, data.frame.iloc[prep.rows["train"]]).save(root / "ranker")
+    RankerBundle.from_training("umair_fps", result.model, data.frame.iloc[prep.rows["train"]]).save(
+        root / "ranker"
+    )
     affect_cfg = AffectConfig(mmei=MMEIConfig(epochs=2))
     affect_data, split, _ = fusion_data(tiny_world, affect_cfg, root / "affect-cache")
     mmei, _ = train_world_mmei(split_data(affect_data, split), affect_cfg, 0)
@@ -67,7 +71,9 @@ def test_real_stack_round_trip(client, real_paths):
     from aigcrec.world import load_world
 
     world = load_world(real_paths.world_dir, check_files=False)
-    session = world.sessions[(world.sessions["face_path"] != "") & (world.sessions["voice_path"] != "")].iloc[0]
+    session = world.sessions[(world.sessions["face_path"] != "") & (world.sessions["voice_path"] != "")].iloc[
+        0
+    ]
     user = str(world.interactions["user_id"].iloc[0])
 
     plain = client.post("/v1/recommend", json={"user_id": user, "k": 8})
@@ -77,9 +83,11 @@ def test_real_stack_round_trip(client, real_paths):
     names = body["explanation"]["modality_names"]
     assert len(names) >= 2 and all(set(i["modality_weights"]) == set(names) for i in body["items"])
 
-    signals = {"text": session["text"],
-               "voice": base64.b64encode(Path(session["voice_path"]).read_bytes()).decode(),
-               "face": base64.b64encode(Path(session["face_path"]).read_bytes()).decode()}
+    signals = {
+        "text": session["text"],
+        "voice": base64.b64encode(Path(session["voice_path"]).read_bytes()).decode(),
+        "face": base64.b64encode(Path(session["face_path"]).read_bytes()).decode(),
+    }
     with_affect = client.post("/v1/recommend", json={"user_id": user, "k": 8, "signals": signals})
     assert with_affect.status_code == 200, with_affect.text
     affect = with_affect.json()["explanation"]["affect"]
@@ -90,9 +98,16 @@ def test_real_stack_round_trip(client, real_paths):
 
     # A new item through the real content encoder: retrievable at once.
     image = Path(world.items["image_path"].iloc[0]).read_bytes()
-    new = client.post("/v1/items", headers={"Authorization": "Bearer real-key"},
-                      json={"item_id": "real-new", "title": "a new dragon", "tags": [{"text": "dragon", "lang": "en"}],
-                            "image": base64.b64encode(image).decode()})
+    new = client.post(
+        "/v1/items",
+        headers={"Authorization": "Bearer real-key"},
+        json={
+            "item_id": "real-new",
+            "title": "a new dragon",
+            "tags": [{"text": "dragon", "lang": "en"}],
+            "image": base64.b64encode(image).decode(),
+        },
+    )
     assert new.status_code == 201, new.text
     cold = client.post("/v1/recommend", json={"user_id": "brand-new-user", "k": 30}).json()
     assert "real-new" in [i["item_id"] for i in cold["items"]]

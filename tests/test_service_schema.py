@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-schemathesis = pytest.importorskip("schemathesis", reason="schemathesis not installed (pip install schemathesis)")
+schemathesis = pytest.importorskip(
+    "schemathesis", reason="schemathesis not installed (pip install schemathesis)"
+)
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis.errors import Unsatisfiable  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
@@ -41,8 +43,13 @@ def test_no_server_error(api_schema):
 
 def run_bounded(operation, mode, calls: dict[int, int]) -> None:
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
-              database=None)
+    @settings(
+        max_examples=15,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
     def no_5xx(case):
         response = case.call(headers=AUTH if case.method == "POST" else {})
         calls[response.status_code] = calls.get(response.status_code, 0) + 1

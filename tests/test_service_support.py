@@ -33,8 +33,10 @@ class KeywordAffectState:
     fusion_weights: dict[str, float] = field(default_factory=dict)
 
     def as_vector(self) -> np.ndarray:
-        return np.array([self.emotion_probs[e] for e in EMOTIONS] + [self.intent_probs[i] for i in INTENTS],
-                        dtype=np.float32)
+        return np.array(
+            [self.emotion_probs[e] for e in EMOTIONS] + [self.intent_probs[i] for i in INTENTS],
+            dtype=np.float32,
+        )
 
 
 class KeywordAffect:
@@ -42,27 +44,42 @@ class KeywordAffect:
 
     words = {"happy": "joy", "sad": "sadness", "angry": "anger", "scared": "fear"}
 
-    def predict(self, text: Optional[str] = None, voice: Optional[bytes] = None,
-                face: Optional[bytes] = None) -> KeywordAffectState:
+    def predict(
+        self, text: Optional[str] = None, voice: Optional[bytes] = None, face: Optional[bytes] = None
+    ) -> KeywordAffectState:
         emotion = next((e for w, e in self.words.items() if text and w in text.lower()), "neutral")
         probs = {e: (0.7 if e == emotion else 0.05) for e in EMOTIONS}
         used = [m for m, v in (("text", text), ("voice", voice), ("face", face)) if v is not None]
-        return KeywordAffectState(emotion, probs, "relax", {"explore": 0.2, "relax": 0.6, "focus": 0.2}, 0.7,
-                                  used, {m: 1.0 / len(used) for m in used})
+        return KeywordAffectState(
+            emotion,
+            probs,
+            "relax",
+            {"explore": 0.2, "relax": 0.6, "focus": 0.2},
+            0.7,
+            used,
+            {m: 1.0 / len(used) for m in used},
+        )
 
 
 class ContentDotRanker:
-    """Test ranker: sigmoid of the item's e_sem mean plus an affect shift; UMCM-like weights from block norms."""
+    """Test ranker: sigmoid of the item's e_sem mean plus an affect shift; weights from block norms."""
 
     names = ["item_sparse", "e_sem", "e_sty", "e_tsem"]
 
-    def score(self, user_id: str, item_ids: Sequence[str], affect_vector: Optional[np.ndarray] = None,
-              item_features: Optional[Mapping[str, np.ndarray]] = None):
+    def score(
+        self,
+        user_id: str,
+        item_ids: Sequence[str],
+        affect_vector: Optional[np.ndarray] = None,
+        item_features: Optional[Mapping[str, np.ndarray]] = None,
+    ):
         assert item_features is not None and len(item_features["e_sem"]) == len(item_ids)
         shift = 0.0 if affect_vector is None else float(affect_vector[3])  # joy makes everything brighter
         logits = item_features["e_sem"].mean(axis=1) * 3 + shift  # (n,)
-        norms = np.stack([np.ones(len(item_ids))] + [np.linalg.norm(item_features[n], axis=1)
-                                                     for n in self.names[1:]], axis=1)  # (n, 4)
+        norms = np.stack(
+            [np.ones(len(item_ids))] + [np.linalg.norm(item_features[n], axis=1) for n in self.names[1:]],
+            axis=1,
+        )  # (n, 4)
         weights = norms / norms.sum(axis=1, keepdims=True)
         return 1 / (1 + np.exp(-logits)), weights, list(self.names)
 
@@ -70,8 +87,9 @@ class ContentDotRanker:
 class PixelHashEncoder:
     """Test item encoder: vectors seeded by a hash of the decoded pixels (so it really decodes the image)."""
 
-    def encode_item(self, image: bytes, title: str = "", tags: Sequence[Mapping[str, str]] = ()
-                    ) -> dict[str, np.ndarray]:
+    def encode_item(
+        self, image: bytes, title: str = "", tags: Sequence[Mapping[str, str]] = ()
+    ) -> dict[str, np.ndarray]:
         from PIL import Image
 
         with Image.open(io.BytesIO(image)) as img:
@@ -86,11 +104,23 @@ def synthetic_catalog(n: int, seed: int = 0) -> tuple[list[dict[str, Any]], dict
     rng = np.random.default_rng(seed)
     cluster = rng.integers(0, 8, size=n)
     centers = {name: rng.normal(size=(8, d)) for name, d in DIMS.items()}
-    vectors = {name: (centers[name][cluster] + 0.3 * rng.normal(size=(n, d))).astype(np.float32)
-               for name, d in DIMS.items()}
-    items = [{"item_id": f"i{i}", "title": f"illustration {i}", "tags": [{"text": f"c{cluster[i]}", "lang": "en"}],
-              "creator_id": f"c{i % 17}", "style": STYLES[i % 4], "image_path": None,
-              "created_at": 1_700_000_000.0 + i, "cluster": int(cluster[i])} for i in range(n)]
+    vectors = {
+        name: (centers[name][cluster] + 0.3 * rng.normal(size=(n, d))).astype(np.float32)
+        for name, d in DIMS.items()
+    }
+    items = [
+        {
+            "item_id": f"i{i}",
+            "title": f"illustration {i}",
+            "tags": [{"text": f"c{cluster[i]}", "lang": "en"}],
+            "creator_id": f"c{i % 17}",
+            "style": STYLES[i % 4],
+            "image_path": None,
+            "created_at": 1_700_000_000.0 + i,
+            "cluster": int(cluster[i]),
+        }
+        for i in range(n)
+    ]
     return items, vectors
 
 
@@ -111,16 +141,25 @@ def wav_bytes(seconds: float = 0.5, rate: int = 16000) -> bytes:
     return buf.getvalue()
 
 
-def open_state(db: Path, n_items: int = 300, api_key: Optional[str] = "test-key", demo_mode: bool = False,
-               **service_overrides: Any):
+def open_state(
+    db: Path,
+    n_items: int = 300,
+    api_key: Optional[str] = "test-key",
+    demo_mode: bool = False,
+    **service_overrides: Any,
+):
     from aigcrec.service.config import ServiceConfig
     from aigcrec.service.state import ServiceState
     from aigcrec.service.store import ServiceStore
 
-    config = ServiceConfig(api_key=api_key, demo_mode=demo_mode, sqlite_synchronous="FULL", **service_overrides)
+    config = ServiceConfig(
+        api_key=api_key, demo_mode=demo_mode, sqlite_synchronous="FULL", **service_overrides
+    )
     items, vectors = synthetic_catalog(n_items)
     store = ServiceStore(db, config.sqlite_synchronous)
-    return ServiceState.open(config, store, items, vectors, ContentDotRanker(), KeywordAffect(), PixelHashEncoder())
+    return ServiceState.open(
+        config, store, items, vectors, ContentDotRanker(), KeywordAffect(), PixelHashEncoder()
+    )
 
 
 def main() -> None:  # pragma: no cover - runs in a subprocess
@@ -133,9 +172,12 @@ def main() -> None:  # pragma: no cover - runs in a subprocess
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--demo", action="store_true", help="no API key; loopback writes allowed")
     args = p.parse_args()
-    state = open_state(Path(args.db), api_key=None, demo_mode=True) if args.demo else open_state(Path(args.db))
-    uvicorn.run(create_app(state), host="127.0.0.1", port=args.port, log_level="warning",
-                timeout_graceful_shutdown=10)
+    state = (
+        open_state(Path(args.db), api_key=None, demo_mode=True) if args.demo else open_state(Path(args.db))
+    )
+    uvicorn.run(
+        create_app(state), host="127.0.0.1", port=args.port, log_level="warning", timeout_graceful_shutdown=10
+    )
 
 
 if __name__ == "__main__":

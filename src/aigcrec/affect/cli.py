@@ -48,6 +48,7 @@ def register(app: typer.Typer) -> None:
         if not world.is_dir():
             fail(f"--world: expected a world folder, got {world}")
         out_dir = Path(cfg.out)
+        out_dir.mkdir(parents=True, exist_ok=True)
         data, split, problems = fusion_data(world, cfg.affect, cache_dir or out_dir / "cache")
         problems.to_csv(out_dir / "problems.csv", index=False)
         model, metrics = train_world_mmei(split_data(data, split), cfg.affect, cfg.seed)

@@ -31,7 +31,7 @@ ARCHITECTURES = ("mmei", "mlp")
 @dataclass
 class Prediction:
     """Calibrated outputs for N rows: probabilities (N, 7) and (N, K), fused embedding (N, d),
-    fusion weights (N, M) over ``modalities``."""
+    fusion weights (N, M) over ``modalities`` (MMEI: (N, M + 1), the last column its cross-modal summary)."""
 
     emotion_probs: np.ndarray
     intent_probs: np.ndarray

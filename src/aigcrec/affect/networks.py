@@ -52,7 +52,9 @@ class JointHeads(nn.Module):
 class MMEINetwork(nn.Module):
     """Projection + missing tokens, cross-modal layers (text queries voice and face), attention fusion, heads.
 
-    Besides the fused emotion head, each modality summary s_m has a linear emotion head u_m = U_m s_m; the
+    Fusion attends over M + 1 summaries: one per modality (an MLP on its pooled token) and the cross-modal
+    one (mean of the text stream after cross-attention); its weights (B, M + 1) are returned, the last column
+    being the cross-modal summary. Besides the fused emotion head, each modality summary s_m has a linear emotion head u_m = U_m s_m; the
     final emotion logits are head(z) + sum_m present_m u_m (a product-of-experts residual: evidence from
     independent modalities adds up in log space, and the cross-modal part learns what it cannot express).
     The u_m also get their own loss (``aux_weight``), which keeps each modality's summary discriminative.
@@ -60,7 +62,7 @@ class MMEINetwork(nn.Module):
     Example::
 
         net = MMEINetwork({"text": (384, 384), "voice": (50, 88), "face": (256, 263)}, n_intents=6)
-        e_logits, i_logits, z, alpha = net(batch)   # (B, 7), (B, 6), (B, d), (B, 3)
+        out = net(batch)   # emotion (B, 7), intent (B, 6), embedding (B, d), weights (B, 4), unimodal (B, 3, 7)
     """
 
     def __init__(self, dims: dict[str, tuple[int, int]], n_intents: int, width: int = 64, heads: int = 4,
@@ -74,10 +76,9 @@ class MMEINetwork(nn.Module):
         self.heads = JointHeads(width, n_intents, dropout)
         self.out_norm = nn.LayerNorm(width)
         self.unimodal = nn.ModuleDict({m: nn.Linear(width, N_EMOTIONS) for m in self.modalities})
-        others = [m for m in self.modalities if m != self.query]
         self.summary = nn.ModuleDict({m: nn.Sequential(nn.Linear(width, 2 * width), nn.GELU(), nn.Dropout(dropout),
                                                        nn.Linear(2 * width, width), nn.LayerNorm(width))
-                                      for m in others})
+                                      for m in self.modalities})
 
     def forward(self, batch: dict[str, dict[str, torch.Tensor]]):
         tokens = {m: self.proj[m](**batch[m]) for m in self.modalities}  # m -> ((B, L_m, d), (B, L_m))
@@ -90,19 +91,16 @@ class MMEINetwork(nn.Module):
             ctx, ctx_mask = q, q_mask
         for layer in self.layers:
             q = layer(q, q_mask, ctx, ctx_mask)
-        order = [self.query] + others
-        # query summary: mean of its cross-attended stream; others: an MLP on their pooled token (their
-        # frame / patch tokens reach the prediction through the text stream's cross-attention)
-        summaries = torch.stack([masked_mean(q, q_mask)] + [self.summary[m](tokens[m][0][:, 0]) for m in others],
-                                dim=1)  # (B, M, d)
-        given = torch.stack([batch[m]["present"] for m in order], dim=1)  # (B, M)
-        z, alpha = self.fusion(summaries, given | ~given.any(1, keepdim=True))  # (B, d), (B, M)
-        z = self.out_norm(z)
-        u = torch.stack([self.unimodal[m](summaries[:, j]) for j, m in enumerate(order)], dim=1)  # (B, M, 7)
+        # one summary per modality (an MLP on its pooled token) plus the cross-modal summary (mean of the
+        # text stream after it attended to voice and face); fusion attends over all M + 1 of them
+        summaries = torch.stack([self.summary[m](tokens[m][0][:, 0]) for m in self.modalities]
+                                + [masked_mean(q, q_mask)], dim=1)  # (B, M + 1, d)
+        given = torch.stack([batch[m]["present"] for m in self.modalities], dim=1)  # (B, M)
+        z, alpha = self.fusion(summaries, torch.cat([given, torch.ones_like(given[:, :1])], dim=1))
+        z = self.out_norm(z)  # (B, d)
+        u = torch.stack([self.unimodal[m](summaries[:, j]) for j, m in enumerate(self.modalities)], dim=1)
         e = self.heads.emotion(z) + (u * given.unsqueeze(-1).to(u.dtype)).sum(1)  # (B, 7)
-        i = self.heads.intent_from(z, e)
-        back = torch.argsort(torch.tensor([self.modalities.index(m) for m in order]))
-        return NetOutput(e, i, z, alpha[:, back], u[:, back])
+        return NetOutput(e, self.heads.intent_from(z, e), z, alpha, u)
 
 
 class PooledMLPNetwork(nn.Module):

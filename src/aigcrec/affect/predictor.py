@@ -39,6 +39,14 @@ def encode_inputs(encoders: dict[str, ModalityEncoder], inputs: dict[str, Sequen
     return out
 
 
+def _weights(pred: Prediction, row: int, present: np.ndarray) -> dict[str, float]:
+    """Fusion weights by modality (0 for unused ones) and, for MMEI, of the cross-modal summary."""
+    w = {m: float(pred.fusion_weights[row, j]) if present[j] else 0.0 for j, m in enumerate(pred.modalities)}
+    if pred.fusion_weights.shape[1] > len(pred.modalities):
+        w["cross-modal"] = float(pred.fusion_weights[row, len(pred.modalities)])
+    return w
+
+
 def states_from_prediction(pred: Prediction, intents: list[str], present: np.ndarray) -> list[AffectState]:
     """One AffectState per row; ``present`` (N, M) bool in ``pred.modalities`` order."""
     states = []
@@ -53,8 +61,7 @@ def states_from_prediction(pred: Prediction, intents: list[str], present: np.nda
             embedding=pred.embedding[r].astype(np.float32),
             confidence=float(pe.max()),
             modalities_used=used,
-            fusion_weights={m: float(pred.fusion_weights[r, j]) if present[r, j] else 0.0
-                            for j, m in enumerate(pred.modalities)},
+            fusion_weights=_weights(pred, r, present[r]),
         ))
     return states
 

@@ -108,11 +108,15 @@ def predict_sessions(world: Any, predictor: AffectPredictor, features: AffectDat
     """The ranker's affect context: one row per session (index session_id), float columns
     (``emotion_p_*``, ``intent_p_*``, ``emb_*``, ``confidence``, ``uses_*``; see ``states_frame``).
 
-    ``features``: the sessions already encoded (same order), to skip encoding.
+    ``world``: a loaded world, or a sessions frame (relative media paths then resolve against the working
+    folder). ``features``: the sessions already encoded (same order), to skip encoding.
     """
-    sessions = world.sessions if hasattr(world, "sessions") else world
+    if isinstance(world, pd.DataFrame):
+        sessions, root = world, Path.cwd()
+    else:
+        sessions, root = world.sessions, world_root(world)
     if features is None:
-        states, problems = predictor.predict_many(session_inputs(sessions, world_root(world)))
+        states, problems = predictor.predict_many(session_inputs(sessions, root))
         for row, msg in problems:
             log.warning("session %s: %s (treated as missing)", sessions["session_id"].iloc[row], msg)
     else:

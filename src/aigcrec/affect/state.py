@@ -14,7 +14,7 @@ class AffectState:
     emotion_probs: EMOTIONS order (7); intent_probs: the model's intent labels (K); embedding: fused (D,);
     confidence: the calibrated probability of the predicted emotion; modalities_used: the modalities that
     were given and usable (a photo without a face or a silent clip is not used); fusion_weights: attention
-    of the fusion pooling per modality (0 for unused ones).
+    of the fusion pooling per modality (0 for unused ones) and, for MMEI, on its cross-modal summary.
     """
 
     emotion: str

@@ -74,9 +74,6 @@ def _open(source: ImageInput, max_pixels: int) -> Image.Image:
 
 
 def _to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
-    if getattr(img, "n_frames", 1) > 1:
-        notes.append(f"animated ({img.n_frames} frames): first frame used")
-        img.seek(0)
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         notes.append(f"{img.mode} (high bit depth): scaled to 8-bit")
         arr = np.asarray(img, dtype=np.float64)
@@ -101,8 +98,13 @@ def load_rgb(source: ImageInput, max_pixels: int = 64_000_000) -> tuple[Image.Im
     prev = ImageFile.LOAD_TRUNCATED_IMAGES
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, not a grey half-image
     try:
-        img = ImageOps.exif_transpose(img) if isinstance(source, (str, os.PathLike, bytes)) else img
+        frames = getattr(img, "n_frames", 1)
+        if frames > 1:
+            notes.append(f"animated ({frames} frames): first frame used")
+            img.seek(0)
         img.load()
+        if isinstance(source, (str, os.PathLike, bytes)):
+            img = ImageOps.exif_transpose(img)
         rgb = _to_rgb(img, notes)
     except ImageProblem:
         raise

@@ -76,7 +76,9 @@ class MultiPerspectiveTextEncoder:
     def dim(self) -> int:
         if self._e5 is not None:
             return int(self._e5.dim)
-        return int(self.model.get_sentence_embedding_dimension())
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or \
+            self.model.get_sentence_embedding_dimension  # renamed in sentence-transformers 6
+        return int(get_dim())
 
     @property
     def version(self) -> str:
@@ -147,7 +149,7 @@ class MultiPerspectiveTextEncoder:
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                losses.append(float(loss))
+                losses.append(float(loss.detach()))
                 step += 1
                 if progress is not None:
                     progress(step, total)

@@ -17,16 +17,16 @@ correctness, not the speed-up a cluster gives (docs/scale-out.md).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import platform
 import shutil
-import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -70,13 +70,16 @@ def bench_encode(world: Path, out: Path, config, worker_counts: list[int]) -> tu
 
 def bench_train(world: Path, store_dir: Path, out: Path, model_cfg, train_cfg, seeds: list[int],
                 worker_counts: list[int]) -> tuple[list[dict], Path]:
-    """UMAIR-FPS single-process vs Ray Train; returns the rows and a saved ranker bundle (seed 0, local)."""
+    """UMAIR-FPS single-process vs Ray Train; returns the rows and a saved ranker bundle (first seed, local).
+
+    ``wall_s`` is the whole call (Ray: worker start-up, data transfer, checkpointing included);
+    ``train_step_s`` the optimisation steps only (rank 0's on Ray).
+    """
     from aigcrec.content.store import FeatureStore
-    from aigcrec.distributed.train import train_ranker_ray
+    from aigcrec.distributed.train import run_variant_ray
     from aigcrec.ranking.bundle import RankerBundle
     from aigcrec.ranking.data import MODALITIES, warm_split, world_dataset
-    from aigcrec.ranking.experiment import ctr_metrics, prepare, run_variant
-    from aigcrec.ranking.trainer import predict
+    from aigcrec.ranking.experiment import prepare, run_variant
 
     store = FeatureStore(store_dir)
     data = world_dataset(world, {name: store.load(name) for name in MODALITIES if name in store.names})
@@ -84,28 +87,23 @@ def bench_train(world: Path, store_dir: Path, out: Path, model_cfg, train_cfg, s
     results: dict[tuple[str, int], list[dict]] = {}
     bundle_dir = out / "ranker"
     for seed in seeds:
-        t0 = time.perf_counter()
-        local = run_variant(prep, "umair_fps", model_cfg, train_cfg, seed=seed)
-        results.setdefault(("local", 1), []).append({**local.metrics, "wall_s": time.perf_counter() - t0})
-        if seed == seeds[0]:
-            frame = prep.data.frame.iloc[prep.rows["train"]]
-            RankerBundle.from_training("umair_fps", local.model, frame, {"variant": "umair_fps"}).save(bundle_dir)
-        for workers in worker_counts:
+        runs = [("local", 1, run_variant)] + [
+            ("ray", w, functools.partial(run_variant_ray, workers=w, storage_dir=out / "ray_train"))
+            for w in worker_counts]
+        for engine, workers, runner in runs:
             t0 = time.perf_counter()
-            fitted = train_ranker_ray(prep, "umair_fps", model_cfg, train_cfg, seed=seed, workers=workers,
-                                      storage_dir=out / "ray_train")
+            result = runner(prep, "umair_fps", model_cfg, train_cfg, seed)
             wall = time.perf_counter() - t0
-            m = ctr_metrics(prep.labels["test"], predict(fitted.model.model, prep.parts["test"]), prep.users["test"])
-            results.setdefault(("ray", workers), []).append(
-                {**m, "wall_s": wall, "loop_s": fitted.metrics["loop_seconds"],
-                 "best_epoch": fitted.metrics["best_epoch"]})
+            results.setdefault((engine, workers), []).append(
+                {**result.metrics, "wall_s": wall, "train_step_s": result.fit.train_seconds})
+            if engine == "local" and seed == seeds[0]:
+                frame = prep.data.frame.iloc[prep.rows["train"]]
+                RankerBundle.from_training("umair_fps", result.model, frame, {"variant": "umair_fps"}).save(bundle_dir)
     rows = []
     for (engine, workers), runs in results.items():
         row: dict[str, Any] = {"engine": engine, "workers": workers, "seeds": len(runs)}
-        for key in ("auc", "logloss", "gauc", "wall_s"):
+        for key in ("auc", "logloss", "gauc", "best_epoch", "wall_s", "train_step_s"):
             row[key] = _mean_std([r[key] for r in runs])
-        if engine == "ray":
-            row["loop_s"] = _mean_std([r["loop_s"] for r in runs])
         rows.append(row)
     return rows, bundle_dir
 
@@ -113,8 +111,6 @@ def bench_train(world: Path, store_dir: Path, out: Path, model_cfg, train_cfg, s
 def bench_serve(world: Path, store_dir: Path, ranker_dir: Path, out: Path, cfg, replica_counts: list[int],
                 requests: int, clients: int) -> list[dict]:
     """``POST /v1/recommend`` through Ray Serve with a fixed number of ``Ranking`` replicas."""
-    import functools
-
     import httpx
     from ray import serve
 
@@ -169,8 +165,8 @@ def _table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def run_benchmark(out: Path, work_dir: Path, size: str = "tiny", world_seed: int = 0, seeds: Optional[list[int]] = None,
-                  worker_counts: Optional[list[int]] = None, serve_requests: int = 100, clients: int = 4,
+def run_benchmark(out: Path, work_dir: Path, size: str = "tiny", world_seed: int = 0, seeds: list[int] | None = None,
+                  worker_counts: list[int] | None = None, serve_requests: int = 100, clients: int = 4,
                   batch_size: int = 128, max_epochs: int = 8, config=None) -> dict[str, Any]:
     """Run the three parts on one local Ray cluster and write ``ray_scaleout.json`` / ``.md`` to ``out``.
 
@@ -216,9 +212,11 @@ def run_benchmark(out: Path, work_dir: Path, size: str = "tiny", world_seed: int
         "encode": encode_rows, "train": train_rows, "serve": serve_rows,
     }
     (out / "ray_scaleout.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-    md = [f"# Ray scale-out on one machine ({os.cpu_count()} CPUs, Ray {ray.__version__}, world {size}/{world_seed})",
-          "", f"Ray local cluster start: {result['ray_start_s']} s. 1-minute load average before / after: "
-              f"{result['machine']['load_avg_1m_before']} / {result['machine']['load_avg_1m_after']}.",
+    machine = result["machine"]
+    title = f"# Ray scale-out on one machine ({os.cpu_count()} CPUs, Ray {ray.__version__}, world {size}/{world_seed})"
+    load = (f"Ray local cluster start: {result['ray_start_s']} s. 1-minute load average before / after: "
+            f"{machine['load_avg_1m_before']} / {machine['load_avg_1m_after']}.")
+    md = [title, "", load,
           "", "## Encode (catalog -> feature store)", "", _table(encode_rows),
           "", f"## Train UMAIR-FPS (warm split, seeds {seeds}; mean ± std)", "", _table(train_rows),
           "", "## Serve POST /v1/recommend (Ray Serve, fixed Ranking replicas)", "", _table(serve_rows), ""]

@@ -1,4 +1,4 @@
-"""Commands of the distributed stage, and the ``--engine/--address/--workers`` options the stage commands share.
+"""Commands of the distributed stage, and the ``--engine/--address/--workers`` options of the stage commands.
 
 ``aigcrec encode``, ``aigcrec train ranker`` and ``aigcrec serve`` take ``EngineOpt``, ``AddressOpt`` and
 ``WorkersOpt`` and hand the work to ``aigcrec.distributed`` when ``--engine ray`` is given.
@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 import typer
 
@@ -16,9 +16,10 @@ from aigcrec.cli.common import ConfigOpt, OutOpt, SeedOpt, VerboseOpt, app_confi
 Engine = Literal["local", "ray"]
 EngineOpt = Annotated[str, typer.Option("--engine", help="local: this process; ray: a Ray cluster "
                                                          "(install the 'ray' extra).")]
-AddressOpt = Annotated[Optional[str], typer.Option(
+AddressOpt = Annotated[str | None, typer.Option(
     "--address", help="Ray cluster address ('auto', 'ray://head:10001'); default: start a local cluster.")]
-WorkersOpt = Annotated[int, typer.Option("--workers", min=1, help="Ray workers (encoder actors / DDP workers).")]
+WorkersOpt = Annotated[int, typer.Option("--workers", min=1,
+                                         help="Ray workers (encoder actors / DDP workers).")]
 
 
 def check_engine(engine: str) -> Engine:
@@ -34,14 +35,19 @@ def register(app: typer.Typer) -> None:
     @benchmark_app.command("ray")
     def benchmark_ray(
         size: Annotated[str, typer.Option("--size", help="World size (tiny, small, default).")] = "tiny",
-        workers: Annotated[list[int], typer.Option("--workers", help="Worker counts to compare (repeat).")] = [1, 2],
-        seeds: Annotated[list[int], typer.Option("--seeds", help="Training seeds (repeat).")] = [0, 1, 2],
+        workers: Annotated[
+            list[int] | None, typer.Option("--workers", help="Worker counts to compare (repeat; default 1 2).")
+        ] = None,
+        seeds: Annotated[
+            list[int] | None, typer.Option("--seeds", help="Training seeds (repeat; default 0 1 2).")
+        ] = None,
         requests: Annotated[int, typer.Option("--requests", min=10, help="Requests per serving measurement.")] = 100,
         clients: Annotated[int, typer.Option("--clients", min=1, help="Concurrent clients (serving).")] = 4,
         batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Training batch (global).")] = 128,
         max_epochs: Annotated[int, typer.Option("--max-epochs", min=1)] = 8,
-        work_dir: Annotated[Path, typer.Option("--work-dir", help="World, feature stores, checkpoints (reused).")
-                            ] = Path("runs/cache/ray-benchmark"),
+        work_dir: Annotated[
+            Path, typer.Option("--work-dir", help="World, feature stores, checkpoints (reused).")
+        ] = Path("runs/cache/ray-benchmark"),
         config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None, verbose: VerboseOpt = False,
     ) -> None:
         """Local engine vs Ray with 1 and 2 workers: encode, train (AUC, time) and serve (latency).
@@ -57,7 +63,7 @@ def register(app: typer.Typer) -> None:
         except RayUnavailable as exc:
             fail(str(exc), 2)
         target = Path(out) if out is not None else Path("benchmarks/results/ray")
-        run_benchmark(target, work_dir, size=size, world_seed=cfg.seed, seeds=list(seeds), worker_counts=sorted(set(workers)),
-                      serve_requests=requests, clients=clients, batch_size=batch_size, max_epochs=max_epochs,
-                      config=cfg)
+        run_benchmark(target, work_dir, size=size, world_seed=cfg.seed, seeds=seeds or [0, 1, 2],
+                      worker_counts=sorted(set(workers or [1, 2])), serve_requests=requests, clients=clients,
+                      batch_size=batch_size, max_epochs=max_epochs, config=cfg)
         typer.echo(f"results: {target / 'ray_scaleout.md'}", err=True)

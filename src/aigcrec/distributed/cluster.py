@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 log = logging.getLogger("aigcrec.distributed")
 
@@ -30,7 +30,7 @@ def require_ray():
 
 
 @contextlib.contextmanager
-def ray_session(address: Optional[str] = None, num_cpus: Optional[int] = None) -> Iterator[None]:
+def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[None]:
     """Use the Ray cluster at ``address`` (``"auto"``, ``"ray://head:10001"``), or start a local one.
 
     If Ray is already initialised in this process (a test fixture, a notebook) that session is used and
@@ -54,6 +54,14 @@ def ray_session(address: Optional[str] = None, num_cpus: Optional[int] = None) -
         raise RayUnavailable(f"could not start or reach {where}: {exc}") from exc
     log.info("ray: %s, resources %s", address or "local cluster", ray.cluster_resources())
     try:
+        _check_capacity(ray, address, need_cpus)
         yield
     finally:
         ray.shutdown()
+
+
+def _check_capacity(ray, address: Optional[str], need_cpus: float) -> None:
+    have = float(ray.cluster_resources().get("CPU", 0.0))
+    if address is None and need_cpus > have:
+        raise RayUnavailable(f"the local Ray cluster has {have:g} CPUs but the job's workers need {need_cpus:g} "
+                             "(one each): use fewer workers, or num_cpus / an address with more")

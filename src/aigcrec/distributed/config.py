@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from pydantic import Field, model_validator
 
 from aigcrec.config_base import StrictModel
@@ -18,7 +16,7 @@ class Autoscaling(StrictModel):
     num_cpus: float = Field(0.5, gt=0, description="CPUs reserved per replica (fractions share a core).")
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Autoscaling":
+    def _ordered(self) -> Autoscaling:
         if self.max_replicas < self.min_replicas:
             raise ValueError(f"max_replicas ({self.max_replicas}) must be >= min_replicas ({self.min_replicas})")
         return self
@@ -34,9 +32,9 @@ class Autoscaling(StrictModel):
 class DistributedConfig(StrictModel):
     """Settings of the Ray engines for encoding, training and serving."""
 
-    address: Optional[str] = Field(None, description="Ray cluster address ('auto', 'ray://head:10001'); "
+    address: str | None = Field(None, description="Ray cluster address ('auto', 'ray://head:10001'); "
                                                      "None starts a local cluster for the job.")
-    num_cpus: Optional[int] = Field(None, ge=1, description="CPUs of a local cluster (None = all).")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of a local cluster (None = all).")
     encode_workers: int = Field(2, ge=1, description="Encoder actors (each loads the encoders once).")
     encode_batch_size: int = Field(32, ge=1, description="Catalog rows per map_batches call.")
     train_workers: int = Field(2, ge=1, description="Data-parallel training workers (one CPU each).")

@@ -31,7 +31,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,9 +48,14 @@ class CatalogBatchEncoder:
     has no new vector for the item); one column per feature (zeros when absent); ``problems`` (JSON list).
     """
 
-    def __init__(self, encoder_archive: bytes, cached: dict[str, set[tuple[str, str]]]) -> None:
-        self.encoder = unpack_encoder(encoder_archive)
-        self.cached = cached
+    def __init__(self, shared: Any) -> None:
+        """``shared``: an object-store reference to ``{"encoder": pack_encoder(...), "cached": {group: {(id, hash)}}}``
+        (put once by the driver rather than captured in every actor's constructor)."""
+        import ray
+
+        state = ray.get(shared) if isinstance(shared, ray.ObjectRef) else shared
+        self.encoder = unpack_encoder(state["encoder"])
+        self.cached: dict[str, set[tuple[str, str]]] = state["cached"]
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         from aigcrec.content.images import ImageProblem, load_rgb, to_array
@@ -141,8 +146,8 @@ def _catalog_rows(items: pd.DataFrame) -> pd.DataFrame:
                          "text": [item_text(row) for row in items.to_dict(orient="records")]})
 
 
-def encode_catalog_ray(catalog_dir: str | Path, out_dir: str | Path, config=None, address: Optional[str] = None,
-                       num_cpus: Optional[int] = None, encoder=None, workers: int = 2, batch_size: int = 32,
+def encode_catalog_ray(catalog_dir: str | Path, out_dir: str | Path, config=None, address: str | None = None,
+                       num_cpus: int | None = None, encoder=None, workers: int = 2, batch_size: int = 32,
                        show_progress: bool = True):
     """``aigcrec encode --engine ray``: encode a catalog folder into the feature store ``out_dir`` on Ray.
 
@@ -171,14 +176,15 @@ def encode_catalog_ray(catalog_dir: str | Path, out_dir: str | Path, config=None
     warnings: list[dict] = []
     n_new = {"image": 0, "text": 0}
     t0 = time.perf_counter()
-    with ray_session(address, num_cpus):
+    with ray_session(address, num_cpus, need_cpus=workers):
         import ray.data
 
         ray.data.DataContext.get_current().enable_progress_bars = False
         size = max(1, -(-len(rows) // (workers * 4)))  # a few blocks per actor so the pool stays busy
+        shared = ray.put({"encoder": pack_encoder(encoder), "cached": cached})
         ds = ray.data.from_pandas([rows.iloc[s:s + size] for s in range(0, len(rows), size)]).map_batches(
-            CatalogBatchEncoder, fn_constructor_args=(pack_encoder(encoder), cached), batch_size=batch_size,
-            batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1)
+            CatalogBatchEncoder, fn_constructor_args=(shared,), batch_size=batch_size, batch_format="pandas",
+            compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1)
         with progress(disable=not show_progress) as bar:
             task = bar.add_task("encode on ray", total=len(rows))
             for part in ds.iter_batches(batch_format="pandas", batch_size=None):
@@ -194,10 +200,14 @@ def encode_catalog_ray(catalog_dir: str | Path, out_dir: str | Path, config=None
                 bar.advance(task, len(part))
     ray_seconds = time.perf_counter() - t0
     store = encode_catalog(catalog_dir, out, encoder=encoder, show_progress=False)
-    _record_ray_run(out, warnings, {"engine": "ray", "workers": workers, "batch_size": batch_size,
-                                    "images_encoded": n_new["image"], "texts_encoded": n_new["text"],
-                                    "ray_seconds": round(ray_seconds, 3),
-                                    "items_per_second": round(len(rows) / ray_seconds, 2) if ray_seconds > 0 else None})
+    on_driver = {k: store.manifest["last_run"][f"{k}s_encoded"] for k in ("image", "text")}
+    if any(on_driver.values()):  # e.g. images the actors could not read: is the catalog on shared storage?
+        log.warning("ray encode: the driver had to encode %s item(s) the actors did not return", on_driver)
+    _record_ray_run(out, warnings, {
+        "engine": "ray", "workers": workers, "batch_size": batch_size, "images_encoded": n_new["image"],
+        "texts_encoded": n_new["text"], "driver_images_encoded": on_driver["image"],
+        "driver_texts_encoded": on_driver["text"], "ray_seconds": round(ray_seconds, 3),
+        "items_per_second": round(len(rows) / ray_seconds, 2) if ray_seconds > 0 else None})
     log.info("ray encode: %d images and %d texts encoded by %d workers in %.1fs", n_new["image"], n_new["text"],
              workers, ray_seconds)
     return type(store)(out)

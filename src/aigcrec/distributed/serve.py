@@ -19,7 +19,8 @@ deployments load their weights on the replica, wherever Ray places it.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Mapping, Optional, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,7 @@ class RemoteAffectModel:
     def __init__(self, handle: Any) -> None:
         self.handle = handle
 
-    def predict(self, text: Optional[str] = None, voice: Optional[bytes] = None, face: Optional[bytes] = None):
+    def predict(self, text: str | None = None, voice: bytes | None = None, face: bytes | None = None):
         return _result(self.handle.predict.remote(text=text, voice=voice, face=face))
 
 
@@ -57,8 +58,8 @@ class RemoteRanker:
     def __init__(self, handle: Any) -> None:
         self.handle = handle
 
-    def score(self, user_id: str, item_ids: Sequence[str], affect_vector: Optional[np.ndarray] = None,
-              item_features: Optional[Mapping[str, np.ndarray]] = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    def score(self, user_id: str, item_ids: Sequence[str], affect_vector: np.ndarray | None = None,
+              item_features: Mapping[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
         return _result(self.handle.score.remote(user_id, list(item_ids), affect_vector,
                                                 None if item_features is None else dict(item_features)))
 
@@ -69,7 +70,7 @@ class AffectServer:
     def __init__(self, load: Callable[[], Any]) -> None:
         self.model = load()
 
-    def predict(self, text: Optional[str] = None, voice: Optional[bytes] = None, face: Optional[bytes] = None):
+    def predict(self, text: str | None = None, voice: bytes | None = None, face: bytes | None = None):
         return self.model.predict(text=text, voice=voice, face=face)
 
 
@@ -79,8 +80,8 @@ class RankingServer:
     def __init__(self, load: Callable[[], Any]) -> None:
         self.ranker = load()
 
-    def score(self, user_id: str, item_ids: list[str], affect_vector: Optional[np.ndarray] = None,
-              item_features: Optional[dict[str, np.ndarray]] = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    def score(self, user_id: str, item_ids: list[str], affect_vector: np.ndarray | None = None,
+              item_features: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
         return self.ranker.score(user_id, item_ids, affect_vector, item_features)
 
 
@@ -116,8 +117,8 @@ def open_served_state(config: Any, paths: Any, db_path: Any, ranker: Any, affect
 
 
 def build_application(open_state: Callable[..., Any], load_ranker: Callable[[], Any],
-                      load_affect: Optional[Callable[[], Any]] = None,
-                      settings: Optional[DistributedConfig] = None):
+                      load_affect: Callable[[], Any] | None = None,
+                      settings: DistributedConfig | None = None):
     """The Ray Serve application: ``Ingress`` bound to ``Ranking`` (and ``Affect`` when given)."""
     require_ray()
     from ray import serve
@@ -143,8 +144,8 @@ def start(application: Any, host: str = "127.0.0.1", port: int = 8000, route_pre
     return url
 
 
-def serve_on_ray(config: Any, paths: Any, db_path: Any, address: Optional[str] = None,
-                 num_cpus: Optional[int] = None, settings: Optional[DistributedConfig] = None) -> None:
+def serve_on_ray(config: Any, paths: Any, db_path: Any, address: str | None = None,
+                 num_cpus: int | None = None, settings: DistributedConfig | None = None) -> None:
     """``aigcrec serve --engine ray``: the real stack of ``aigcrec serve`` on Ray Serve, until Ctrl-C.
 
     ``config`` is the ``AppConfig`` (``service.host`` / ``service.port`` are where the Serve proxy listens),

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -69,6 +69,19 @@ def _synced(module):
     return SyncedModule(module, find_unused_parameters=True)
 
 
+def weights_in_sync(module) -> bool:
+    """Whether every worker holds rank 0's parameters (a collective: every worker must call it)."""
+    import torch
+    import torch.distributed as dist
+
+    flat = torch.cat([p.detach().reshape(-1) for p in module.parameters()])
+    ref = flat.clone()
+    dist.broadcast(ref, src=0)
+    same = torch.tensor([float(torch.equal(flat, ref))])
+    dist.all_reduce(same, op=dist.ReduceOp.MIN)
+    return bool(same.item())
+
+
 def _ranker_worker(cfg: dict[str, Any]) -> None:
     """The per-worker loop Ray Train runs (module level so workers import it by name)."""
     import ray
@@ -95,10 +108,11 @@ def _ranker_worker(cfg: dict[str, Any]) -> None:
     result = fit(_synced(model), data["train"].take(shard), data["y_train"][shard], data["val"], data["y_val"],
                  local_cfg, seed=seed + rank)
     loop_s = time.perf_counter() - t0
-    metrics = {"rank": rank, "workers": world, "best_epoch": result.best_epoch,
+    metrics = {"rank": rank, "workers": world, "weights_in_sync": weights_in_sync(model),
+               "best_epoch": result.best_epoch,
                "best_val_auc": float(result.best_val_auc), "history": result.history,
                "worker_samples_per_s": result.train_samples_per_s, "train_seconds": result.train_seconds,
-               "loop_seconds": loop_s, "shard_rows": int(len(shard))}
+               "loop_seconds": loop_s, "shard_rows": len(shard)}
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = None
         if rank == 0:
@@ -121,7 +135,7 @@ class RayFit:
 
 
 def _fit_on_ray(loop, loop_config: dict[str, Any], name: str, workers: int, storage_dir: str | Path,
-                address: Optional[str], num_cpus: Optional[int]) -> tuple[Any, Path, float]:
+                address: str | None, num_cpus: int | None) -> tuple[Any, Path, float]:
     """Run ``loop`` on ``workers`` DDP workers; return (Ray result, checkpoint folder, wall seconds).
 
     ``loop_config["data"]`` is put in the object store once (workers ``ray.get`` it).
@@ -131,7 +145,7 @@ def _fit_on_ray(loop, loop_config: dict[str, Any], name: str, workers: int, stor
         raise ValueError(f"workers must be at least 1, got {workers}")
     storage = str(storage_dir) if "://" in str(storage_dir) else str(Path(storage_dir).resolve())
     run_name = f"{name}-w{workers}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}"  # new run, no resume
-    with ray_session(address, num_cpus):
+    with ray_session(address, num_cpus, need_cpus=workers):
         from ray.train import RunConfig, ScalingConfig
         from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -147,14 +161,17 @@ def _fit_on_ray(loop, loop_config: dict[str, Any], name: str, workers: int, stor
         wall = time.perf_counter() - t0
     if result.checkpoint is None:
         raise RuntimeError(f"Ray training run {run_name} finished without a checkpoint (error: {result.error})")
+    if not result.metrics.get("weights_in_sync", False):
+        raise RuntimeError(f"Ray training run {run_name}: the workers' weights differ after training "
+                           "(DDP did not keep them in sync); the checkpoint is not trusted")
     log.info("ray training %s: %d workers, %.1fs, %s", run_name, workers, wall,
              {k: v for k, v in result.metrics.items() if k != "history"})
     return result, Path(result.checkpoint.path), wall
 
 
 def train_ranker_ray(prep, variant: str, model_cfg, train_cfg, seed: int = 0, workers: int = 2,
-                     storage_dir: str | Path = "runs/ray_train", address: Optional[str] = None,
-                     num_cpus: Optional[int] = None) -> RayFit:
+                     storage_dir: str | Path = "runs/ray_train", address: str | None = None,
+                     num_cpus: int | None = None) -> RayFit:
     """Train ranking variant ``variant`` on a ``Prepared`` split with ``workers`` DDP workers on Ray.
 
     ``prep`` is ``aigcrec.ranking.experiment.prepare(...)``'s result; ``model_cfg`` / ``train_cfg`` are the
@@ -163,7 +180,10 @@ def train_ranker_ray(prep, variant: str, model_cfg, train_cfg, seed: int = 0, wo
     ``s3://``, on a multi-node cluster). Returns the best model as a ``RankerBundle``.
     """
     from aigcrec.ranking.bundle import RankerBundle
+    from aigcrec.ranking.experiment import variant_config
 
+    if variant_config(variant, model_cfg)[0] == "popularity":
+        raise ValueError("variant 'popularity' has no weights to train on Ray: use ranking.experiment.run_variant")
     columns = sorted({f.column for f in prep.spec.fields if f.kind != "vector"} | {"user_id", "item_id"})
     data = {"frame": prep.data.frame.iloc[prep.rows["train"]][columns], "spec": prep.spec, "tables": prep.tables,
             "train": prep.parts["train"], "y_train": prep.labels["train"], "val": prep.parts["val"],
@@ -176,8 +196,8 @@ def train_ranker_ray(prep, variant: str, model_cfg, train_cfg, seed: int = 0, wo
 
 
 def run_variant_ray(prep, name: str, base, train_cfg, seed: int, on_epoch=None, workers: int = 2,
-                    storage_dir: str | Path = "runs/ray_train", address: Optional[str] = None,
-                    num_cpus: Optional[int] = None):
+                    storage_dir: str | Path = "runs/ray_train", address: str | None = None,
+                    num_cpus: int | None = None):
     """``aigcrec.ranking.experiment.run_variant`` on Ray: the same arguments and the same ``RunResult``.
 
     The extra keywords choose the cluster. ``on_epoch(epoch, row)`` is called for each epoch of rank 0's
@@ -220,9 +240,10 @@ def _mmei_worker(cfg: dict[str, Any]) -> None:
         model.fit(train.take(shard), dev, seed)
     finally:
         model.net = net
-    metrics = {"rank": rank, "workers": world, "epochs": len(model.history), "history": model.history,
+    metrics = {"rank": rank, "workers": world, "weights_in_sync": weights_in_sync(model.net),
+               "epochs": len(model.history), "history": model.history,
                "temperature": model.temperature, "loop_seconds": time.perf_counter() - t0,
-               "shard_rows": int(len(shard))}
+               "shard_rows": len(shard)}
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = None
         if rank == 0:
@@ -232,7 +253,7 @@ def _mmei_worker(cfg: dict[str, Any]) -> None:
 
 
 def train_mmei_ray(model, train, dev, seed: int = 0, workers: int = 2, storage_dir: str | Path = "runs/ray_train",
-                   address: Optional[str] = None, num_cpus: Optional[int] = None) -> RayFit:
+                   address: str | None = None, num_cpus: int | None = None) -> RayFit:
     """``model.fit(train, dev, seed)`` for an untrained ``AffectModel`` (e.g. ``MMEIModel``) on Ray Train.
 
     ``dev`` is required (single-process ``fit`` holds out 10 % of ``train`` when it is None; here every

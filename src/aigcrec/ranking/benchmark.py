@@ -65,14 +65,28 @@ def _summary(values: list[float]) -> tuple[float, float]:
     return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
 
 
+def _run_key(data: RankingData, cfg: RankingConfig) -> str:
+    """Runs are reused only for the same dataset size and the same ranking config."""
+    import hashlib
+
+    blob = json.dumps({"data": [data.name, len(data.frame)], "cfg": cfg.model_dump(exclude={"seeds"})}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
 def run_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int], models: list[str], peers: bool,
                   out_dir: str | Path) -> dict[str, Any]:
-    """Train every model on both splits for every seed; write ``ranking.json`` and ``ranking.md``."""
+    """Train every model on both splits for every seed; write ``ranking.json`` and ``ranking.md``.
+
+    Each (split, model, seed) result is kept in ``out_dir/runs/<config key>/`` and reused by a later call
+    with the same data and config, so an interrupted benchmark resumes, and seeds can run in separate
+    processes (``--seed K --seeds 1`` each) before one call with every seed gathers them.
+    """
     from aigcrec.logs import progress
     from aigcrec.ranking.peers import PEERS
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    cache = out / "runs" / _run_key(data, cfg)
+    cache.mkdir(parents=True, exist_ok=True)
     names = list(models) + (list(PEERS) if peers else [])
     splits = {"warm": warm_split(data.frame),
               "cold": cold_item_split(data.frame, cfg.cold_item_fraction, cfg.split_seed)}
@@ -82,16 +96,24 @@ def run_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int], model
     with progress() as bar:
         task = bar.add_task("ranking benchmark", total=len(names) * len(seeds) * len(splits))
         for split_name, rows in splits.items():
-            prep = prepare(data, rows)
+            prep = None
             for name in names:
                 for seed in seeds:
+                    path = cache / f"{split_name}-{name}-{seed}.json"
+                    if path.is_file():
+                        runs[name][split_name].append(json.loads(path.read_text(encoding="utf-8")))
+                        bar.advance(task)
+                        continue
                     bar.update(task, description=f"{split_name} {name} seed {seed}")
+                    prep = prep or prepare(data, rows)
                     if name in PEERS:
                         m, probs = _run_peer(name, prep, cfg, seed)
                     else:
                         r = run_variant(prep, name, cfg.model, cfg.train, seed)
                         m, probs = r.metrics, r.test_probs
-                    runs[name][split_name].append({"seed": seed, **m, **taste_aucs(prep, probs)})
+                    record = {"seed": seed, **m, **taste_aucs(prep, probs), "load_1m": machine_load()["load_1m"]}
+                    path.write_text(json.dumps(record), encoding="utf-8")
+                    runs[name][split_name].append(record)
                     log.info("%s %s seed %d: auc %.4f", split_name, name, seed, m["auc"])
                     bar.advance(task)
     result = {
@@ -168,8 +190,11 @@ def markdown_table(result: dict[str, Any]) -> str:
                      f"{m['cold_auc_mean']:.4f} ± {m['cold_auc_std']:.4f} | {tput} |")
     lines += taste_table(result)
     mach = result["machine"]
-    lines += ["", f"Machine: {mach['before']['cpus']} CPUs, load average (1 min) {mach['before']['load_1m']:.2f} "
-                  f"before and {mach['after']['load_1m']:.2f} after; {mach['seconds']} s in all."]
+    loads = [r["load_1m"] for m in result["models"].values() for part in m["runs"].values() for r in part
+             if "load_1m" in r]
+    lines += ["", f"Machine: {mach['before']['cpus']} CPUs, shared; 1-minute load average at the end of each run "
+                  f"{min(loads, default=float('nan')):.1f}-{max(loads, default=float('nan')):.1f}. Throughput is "
+                  "training samples/s (median over seeds, one torch thread), comparable only within this table."]
     if "checks" in result:
         lines += ["", "Checks: " + json.dumps({k: {n: round(v, 4) for n, v in d.items()}
                                                for k, d in result["checks"].items()})]

@@ -109,12 +109,14 @@ class RankerBundle:
                     if given.shape != (n, f.dim):
                         raise ValueError(f"item_features['{f.name}']: expected shape ({n}, {f.dim}), got {given.shape}")
                     missing = torch.from_numpy(idx.numpy() == 0)
-                    vec[missing] = torch.from_numpy(given)[missing]
+                    vec[missing] = torch.from_numpy(spec.prepare_vectors(f, given))[missing]
+            elif affect is None:
+                vec = torch.zeros(n, f.dim)  # unknown affect = the table's mean after standardization
             else:
-                a = np.zeros(f.dim, np.float32) if affect is None else np.asarray(affect, np.float32).reshape(-1)
-                if a.shape[0] != f.dim:
-                    raise ValueError(f"affect: expected a vector of {f.dim} values, got {a.shape[0]}")
-                vec = torch.from_numpy(a).expand(n, f.dim)
+                a = np.asarray(affect, np.float32).reshape(1, -1)
+                if a.shape[1] != f.dim:
+                    raise ValueError(f"affect: expected a vector of {f.dim} values, got {a.shape[1]}")
+                vec = torch.from_numpy(spec.prepare_vectors(f, a)).expand(n, f.dim)
             batch[f.name] = vec
         return batch
 

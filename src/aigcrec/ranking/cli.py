@@ -16,20 +16,25 @@ log = logging.getLogger("aigcrec.ranking")
 DatasetOpt = Annotated[str, typer.Option("--dataset", help="movielens (MovieLens-with-posters format) or world.")]
 DataDirOpt = Annotated[Path, typer.Option("--data-dir", help="Dataset folder in that format.")]
 FeaturesOpt = Annotated[Optional[Path], typer.Option(
-    "--features", help="Feature store folder (aigcrec encode); default: encode the catalog into OUT/features.")]
+    "--features", help="Feature store folder (aigcrec encode); default: encode the catalog once into "
+                       "runs/cache/ranking-content-<dataset>-<hash of DIR> (reused by later runs).")]
 AffectOpt = Annotated[Optional[Path], typer.Option(
     "--affect", help="World only: affect context per session (Parquet/CSV); default: the simulated session state.")]
 RankerOpt = Annotated[Path, typer.Option("--ranker", help="Folder of a trained ranker (aigcrec train ranker).")]
 
 
-def _dataset(dataset: str, data_dir: Path, out: Path, features: Path | None, affect: Path | None, cfg):
+def _dataset(dataset: str, data_dir: Path, features: Path | None, affect: Path | None, cfg):
+    import hashlib
+
     from aigcrec.ranking.sources import load_dataset
 
     if dataset not in ("movielens", "world"):
         fail(f"--dataset: expected 'movielens' or 'world', got {dataset!r}", code=2)
     if not data_dir.is_dir():
         fail(f"--data-dir: folder not found: {data_dir}", code=2)
-    return load_dataset(dataset, data_dir, out, features, affect, cfg.content)
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:10]
+    cache = Path("runs") / "cache" / f"ranking-content-{dataset}-{digest}"
+    return load_dataset(dataset, data_dir, cache, features, affect, cfg.content)
 
 
 def _out(cfg, default: str) -> Path:
@@ -56,7 +61,7 @@ def register(app: typer.Typer) -> None:
         if model not in VARIANTS or model == "popularity":
             fail(f"--model: expected one of {sorted(set(VARIANTS) - {'popularity'})}, got {model!r}", code=2)
         dest = _out(cfg, "ranker")
-        data = _dataset(dataset, data_dir, dest, features, affect, cfg)
+        data = _dataset(dataset, data_dir, features, affect, cfg)
         prep = prepare(data, warm_split(data.frame))
         with progress() as bar:
             task = bar.add_task(f"train {model}", total=cfg.ranking.train.max_epochs)
@@ -89,7 +94,7 @@ def register(app: typer.Typer) -> None:
         except FileNotFoundError as exc:
             fail(str(exc), code=2)
         dest = _out(cfg, "ranker-eval")
-        data = _dataset(dataset, data_dir, dest, features, affect, cfg)
+        data = _dataset(dataset, data_dir, features, affect, cfg)
         test = data.frame.iloc[warm_split(data.frame)["test"]]
         probs = predict(bundle.model, bundle.spec.encode(test))
         y, users = test["label"].to_numpy(np.float32), test["user_id"].astype(str).to_numpy()
@@ -141,7 +146,7 @@ def register(app: typer.Typer) -> None:
             except ImportError as exc:
                 fail(f"--peers needs the bench extra (pip install -e '.[bench]'): {exc}")
         dest = _out(cfg, f"ranking-{dataset}")
-        data = _dataset(dataset, data_dir, dest, features, affect, cfg)
+        data = _dataset(dataset, data_dir, features, affect, cfg)
         result = run_benchmark(data, cfg.ranking, [cfg.seed + i for i in range(seeds)], names, peers, dest)
         log.info("wrote %s and %s", dest / "ranking.json", dest / "ranking.md")
         for name, m in result["models"].items():

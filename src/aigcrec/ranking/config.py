@@ -38,6 +38,11 @@ class ModelConfig(StrictModel):
         description="Pretrained item vectors stacked with the item-id tower in UMCM (ablations drop some).",
     )
     use_affect: bool = Field(True, description="Feed the affect context (if the data has one) to the user side.")
+    cross_fields: bool = Field(
+        True,
+        description="Also feed the flattened sparse-field embeddings to the cross network, z = [e_MM; e_u; a; E], "
+                    "as tabular DCN-V2 does (a departure from the paper's z = [e_MM; e_u]; false = the paper).",
+    )
 
 
 class TrainConfig(StrictModel):

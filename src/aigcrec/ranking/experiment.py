@@ -21,6 +21,7 @@ from aigcrec.ranking.trainer import FitResult, Popularity, fit, predict
 
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "umair_fps": ("umair_fps", {}),
+    "umair_fps_paper": ("umair_fps", {"cross_fields": False}),
     "umair_fps_no_style": ("umair_fps", {"drop_modality": "e_sty"}),
     "umair_fps_no_image": ("umair_fps", {"drop_modality": "e_sem"}),
     "umair_fps_no_text": ("umair_fps", {"drop_modality": "e_tsem"}),

@@ -11,7 +11,8 @@ Field kinds:
 - ``numeric``: ``buckets`` > 0 turns it into a categorical field of quantile buckets; else standard scaling.
 - ``tags``: multi-valued (a list or a ``|``-separated string), truncated to ``max_len``, mean-pooled.
 - ``vector``: a pretrained vector looked up by a key column (``item_id`` for e_SEM, e_STY, e_TSEM;
-  ``session_id`` for the affect context). ``freeze`` says whether training may change the vectors.
+  ``session_id`` for the affect context). ``freeze`` says whether training may change the vectors;
+  ``standardize`` z-scores each dimension over the table (pretrained encoders differ in scale by 100x).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Field:
     dim: int = 0
     key: str = "item_id"
     freeze: bool = True
+    standardize: bool = True
     modality: bool = False
     id_dropout: bool = False
 
@@ -177,12 +179,26 @@ class FeatureSpec:
                                      f"got shape {matrix.shape}")
                 f.dim = int(matrix.shape[1])
                 self.state[f.name] = {"keys": {str(k): i + 1 for i, k in enumerate(keys)}}
+                if f.standardize:
+                    std = matrix.std(axis=0)
+                    self.state[f.name].update(mean=matrix.mean(axis=0).tolist(),
+                                              std=np.where(std > 1e-8, std, 1.0).tolist())
         return self
 
     def vector_table(self, f: Field, vector_tables: dict[str, tuple[list[str], np.ndarray]]) -> np.ndarray:
-        """(n_keys + 1, d) float32 table with a zero row 0 for missing keys."""
+        """(n_keys + 1, d) float32 table (standardized if asked) with a zero row 0 for missing keys."""
         _, matrix = vector_tables[f.name]
-        return np.vstack([np.zeros((1, f.dim), np.float32), np.asarray(matrix, np.float32)])
+        return np.vstack([np.zeros((1, f.dim), np.float32), self.prepare_vectors(f, matrix)])
+
+    def prepare_vectors(self, f: Field, matrix: np.ndarray) -> np.ndarray:
+        """Raw vectors (n, d) of field ``f`` as the model sees them (standardized with the fitted scale)."""
+        x = np.asarray(matrix, np.float32)
+        if x.ndim != 2 or x.shape[1] != f.dim:
+            raise ValueError(f"vector field '{f.name}': expected shape (n, {f.dim}), got {x.shape}")
+        st = self.state[f.name]
+        if "mean" in st:
+            x = (x - np.asarray(st["mean"], np.float32)) / np.asarray(st["std"], np.float32)
+        return x.astype(np.float32)
 
     def encode(self, frame: pd.DataFrame) -> EncodedBatch:
         """Rows of ``frame`` to model inputs (unknown values -> index 0)."""
@@ -216,7 +232,7 @@ class FeatureSpec:
             idx = np.searchsorted(np.asarray(st["edges"]), x, side="right") + 1
             return np.where(np.isnan(x), 0, idx).astype(np.int64)
         if f.hash_buckets:
-            return np.array([_stable_hash(v, f.hash_buckets) for v in col.astype(str)], np.int64)
+            return np.array([0 if pd.isna(v) else _stable_hash(str(v), f.hash_buckets) for v in col], np.int64)
         return col.astype(str).map(st["vocab"]).fillna(0).to_numpy(np.int64)
 
     def _check_columns(self, frame: pd.DataFrame) -> None:

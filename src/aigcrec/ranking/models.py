@@ -196,7 +196,8 @@ class UMAIRFPSRanker(Ranker):
     - item sparse tower: ``m_0 = MLP(item field embeddings)`` (B, D_m);
     - modalities: ``m_k = ReLU(W_k e_k + b_k)`` for e_SEM, e_STY, e_TSEM (B, D_m); ``M = [m_0..m_K]`` (B, M, D_m);
     - contribution: ``e_MM, α = UMCM(e_u, M)`` (or SENet / mixture; ``concat`` flattens M, α uniform);
-    - ``z = [e_MM; e_u; ReLU(W_a a)]`` -> ``CrossDeep`` -> Linear -> + wide logit.
+    - ``z = [e_MM; e_u; ReLU(W_a a); E]`` -> ``CrossDeep`` -> Linear -> + wide logit, where E (B, F*d) are the
+      flattened field embeddings (``cross_fields``; the paper's z stops at e_u).
 
     Output logits (B,); ``forward_with_weights`` adds α (B, M) in the order of ``modality_names``.
     """
@@ -226,6 +227,7 @@ class UMAIRFPSRanker(Ranker):
                              "concat": None}[cfg.contribution]
         self.affect_proj = nn.Sequential(nn.Linear(affect_in, cfg.affect_dim), nn.ReLU()) if affect_in else None
         z_dim = (m * dm if cfg.contribution == "concat" else dm) + dm + (cfg.affect_dim if affect_in else 0)
+        z_dim += self.emb.num_fields * d if cfg.cross_fields else 0
         self.net = CrossDeep(z_dim, cfg)
         self.head = nn.Linear(self.net.out_dim, 1)
 
@@ -248,6 +250,7 @@ class UMAIRFPSRanker(Ranker):
         else:
             e_mm, alpha = self.contribution(e_u, stack)  # (B, D_m), (B, M)
         z = [e_mm, e_u] + ([self.affect_proj(torch.cat(affect, dim=-1))] if self.affect_proj is not None else [])
+        z += [e.flatten(1)] if self.cfg.cross_fields else []  # (B, F*d)
         logit = self.wide_logit(batch) + self.head(self.net(torch.cat(z, dim=-1))).squeeze(-1)
         return logit, alpha
 

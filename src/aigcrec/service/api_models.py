@@ -21,15 +21,20 @@ class Signals(_Body):
     """What the user shares now; any subset. Limits (text length, image bytes and pixels, audio seconds)
     are the server's ``service.limits`` and are checked before decoding."""
 
-    text: Optional[str] = Field(None, description="How the user feels or what they want, in words.",
-                                examples=["something calm and dreamy for tonight"])
+    text: Optional[str] = Field(
+        None,
+        description="How the user feels or what they want, in words.",
+        examples=["something calm and dreamy for tonight"],
+    )
     voice: Optional[str] = Field(None, description="A WAV clip, base64 (a data: URL prefix is accepted).")
     face: Optional[str] = Field(None, description="A face snapshot (PNG/JPEG/WebP/GIF/BMP), base64.")
 
 
 class RecommendRequest(_Body):
     user_id: str = _Id
-    k: Optional[int] = Field(None, ge=1, description="How many items (default service.default_k, max service.limits.max_k).")
+    k: Optional[int] = Field(
+        None, ge=1, description="How many items (default service.default_k, max service.limits.max_k)."
+    )
     signals: Optional[Signals] = None
     exclude_seen: bool = Field(True, description="Leave out items the user already saw or acted on.")
 
@@ -45,14 +50,18 @@ class AffectOut(BaseModel):
     intent_probs: dict[str, float]
     confidence: float
     modalities_used: list[str]
-    fusion_weights: dict[str, float] = Field(description="How much each signal contributed to the fused state.")
+    fusion_weights: dict[str, float] = Field(
+        description="How much each signal contributed to the fused state."
+    )
 
 
 class RecommendedItem(BaseModel):
     item_id: str
     score: float = Field(description="Ranker probability of a bookmark, in the affect context when given.")
     source: str = Field(description="Where the candidate came from: similar_to_history, fresh or popular.")
-    modality_weights: dict[str, float] = Field(description="UMCM contribution of each modality for this user and item.")
+    modality_weights: dict[str, float] = Field(
+        description="UMCM contribution of each modality for this user and item."
+    )
     title: str
     creator_id: Optional[str] = None
     style: Optional[str] = None
@@ -80,8 +89,9 @@ class TagIn(_Body):
 
 
 class ItemIn(_Body):
-    item_id: Optional[str] = Field(None, min_length=1, max_length=128, pattern=r"^[\w.:@-]+$",
-                                   description="Defaults to a new random id.")
+    item_id: Optional[str] = Field(
+        None, min_length=1, max_length=128, pattern=r"^[\w.:@-]+$", description="Defaults to a new random id."
+    )
     title: str = Field(min_length=1, max_length=500)
     tags: list[TagIn] = Field(default_factory=list, max_length=64)
     creator_id: Optional[str] = Field(None, min_length=1, max_length=128)

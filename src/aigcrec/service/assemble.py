@@ -42,14 +42,23 @@ class ServicePaths:
             raise FileNotFoundError(f"{path}: cannot read the demo artifacts ({exc})") from None
         missing = [k for k in ("world_dir", "feature_store", "ranker_dir") if not art.get(k)]
         if missing:
-            raise FileNotFoundError(f"{path}: expected keys world_dir, feature_store, ranker_dir; missing {missing}")
+            raise FileNotFoundError(
+                f"{path}: expected keys world_dir, feature_store, ranker_dir; missing {missing}"
+            )
 
         def resolve(key: str) -> Optional[Path]:
             value = art.get(key)
-            return None if not value else (path.parent / value if not Path(value).is_absolute() else Path(value))
+            return (
+                None if not value else (path.parent / value if not Path(value).is_absolute() else Path(value))
+            )
 
-        return cls(resolve("world_dir"), resolve("feature_store"), resolve("ranker_dir"), resolve("mmei_dir"),
-                   resolve("content_dir"))
+        return cls(
+            resolve("world_dir"),
+            resolve("feature_store"),
+            resolve("ranker_dir"),
+            resolve("mmei_dir"),
+            resolve("content_dir"),
+        )
 
     @classmethod
     def from_dirs(cls, catalog: str | Path, models: str | Path) -> "ServicePaths":
@@ -61,10 +70,14 @@ class ServicePaths:
             if not (models / sub).is_dir():
                 raise FileNotFoundError(f"{models}: expected a '{sub}/' folder (or an artifacts.json)")
         optional = {sub: models / sub if (models / sub).is_dir() else None for sub in ("mmei", "content")}
-        return cls(Path(catalog), models / "features", models / "ranker", optional["mmei"], optional["content"])
+        return cls(
+            Path(catalog), models / "features", models / "ranker", optional["mmei"], optional["content"]
+        )
 
     def digest(self) -> str:
-        return hashlib.sha1(f"{self.world_dir.resolve()}|{self.feature_store.resolve()}".encode()).hexdigest()[:12]
+        return hashlib.sha1(
+            f"{self.world_dir.resolve()}|{self.feature_store.resolve()}".encode()
+        ).hexdigest()[:12]
 
 
 def catalog_from_world(world_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -74,15 +87,24 @@ def catalog_from_world(world_dir: Path) -> tuple[list[dict[str, Any]], list[dict
     world = load_world(world_dir, check_files=False)
     items = world.items[["item_id", "title", "tags", "creator_id", "style", "image_path", "created_at"]]
     inter = world.interactions
-    events = [{"user_id": str(u), "item_id": str(i), "type": "bookmark" if lab == 1 else "impression",
-               "ts": float(t), "session_id": None if s in ("", None) else str(s)}
-              for u, i, lab, t, s in zip(inter["user_id"], inter["item_id"], inter["label"], inter["timestamp"],
-                                         inter["session_id"])]
+    events = [
+        {
+            "user_id": str(u),
+            "item_id": str(i),
+            "type": "bookmark" if lab == 1 else "impression",
+            "ts": float(t),
+            "session_id": None if s in ("", None) else str(s),
+        }
+        for u, i, lab, t, s in zip(
+            inter["user_id"], inter["item_id"], inter["label"], inter["timestamp"], inter["session_id"]
+        )
+    ]
     return items.to_dict(orient="records"), events
 
 
-def aligned_vectors(feature_store: Path, item_ids: list[str], names: list[str]
-                    ) -> tuple[list[int], dict[str, np.ndarray]]:
+def aligned_vectors(
+    feature_store: Path, item_ids: list[str], names: list[str]
+) -> tuple[list[int], dict[str, np.ndarray]]:
     """Rows of ``item_ids`` that have every feature in ``names``, and the matrices in that row order."""
     from aigcrec.content.store import FeatureStore
 
@@ -93,8 +115,11 @@ def aligned_vectors(feature_store: Path, item_ids: list[str], names: list[str]
         keep &= set(ids)
     rows = [r for r, i in enumerate(item_ids) if i in keep]
     if len(rows) < len(item_ids):
-        log.warning("%d catalog items lack content vectors in %s: not served", len(item_ids) - len(rows),
-                    feature_store)
+        log.warning(
+            "%d catalog items lack content vectors in %s: not served",
+            len(item_ids) - len(rows),
+            feature_store,
+        )
     out = {}
     for name, (ids, mat) in loaded.items():
         pos = {i: r for r, i in enumerate(ids)}
@@ -103,15 +128,19 @@ def aligned_vectors(feature_store: Path, item_ids: list[str], names: list[str]
 
 
 def load_content_encoder(paths: ServicePaths, config: AppConfig):
-    """The encoder that made the feature store (saved one if given, else the configured one if its versions match)."""
+    """The encoder that made the feature store: the saved one, else the configured one if versions match."""
     from aigcrec.content.encoder import ContentEncoder
     from aigcrec.content.store import FeatureStore
 
     encoder = ContentEncoder.load(paths.content_dir) if paths.content_dir else ContentEncoder(config.content)
     stored = FeatureStore(paths.feature_store).manifest.get("encoders", {})
     if stored and stored != encoder.versions:
-        log.error("the configured content encoder %s is not the one that built the feature store %s: "
-                  "POST /v1/items is disabled (vectors would not be comparable)", encoder.versions, stored)
+        log.error(
+            "the configured content encoder %s is not the one that built the feature store %s: "
+            "POST /v1/items is disabled (vectors would not be comparable)",
+            encoder.versions,
+            stored,
+        )
         return None
     return encoder
 
@@ -132,16 +161,20 @@ def affect_context_for(ranker, predictor) -> Optional[Callable[[Any], Optional[n
         "AffectState.as_vector": lambda s: s.as_vector(),
         "states_frame row": lambda s: states_frame(["request"], [s]).to_numpy()[0],
         "emotion + intent probabilities": lambda s: np.fromiter(
-            [*s.emotion_probs.values(), *s.intent_probs.values()], np.float32),
+            [*s.emotion_probs.values(), *s.intent_probs.values()], np.float32
+        ),
     }
     probe = predictor.predict(text="hello")
     for name, fmt in formats.items():
         if len(fmt(probe)) == dim:
             log.info("affect context for the ranker: %s (%d values)", name, dim)
             return fmt
-    log.error("the ranker expects a %d-value affect context, which no AffectState format gives "
-              "(%s); the ranker scores without affect", dim,
-              ", ".join(f"{n}: {len(f(probe))}" for n, f in formats.items()))
+    log.error(
+        "the ranker expects a %d-value affect context, which no AffectState format gives "
+        "(%s); the ranker scores without affect",
+        dim,
+        ", ".join(f"{n}: {len(f(probe))}" for n, f in formats.items()),
+    )
     return lambda s: None
 
 
@@ -161,5 +194,15 @@ def open_real_state(config: AppConfig, paths: ServicePaths, db_path: Path) -> Se
         log.warning("no MMEI model given: requests with signals are refused (503)")
     encoder = load_content_encoder(paths, config)
     store = ServiceStore(db_path, svc.sqlite_synchronous)
-    return ServiceState.open(svc, store, items, vectors, ranker, affect, encoder, past_events=events,
-                             seed=config.seed, affect_context=affect_context_for(ranker, affect))
+    return ServiceState.open(
+        svc,
+        store,
+        items,
+        vectors,
+        ranker,
+        affect,
+        encoder,
+        past_events=events,
+        seed=config.seed,
+        affect_context=affect_context_for(ranker, affect),
+    )

@@ -40,7 +40,7 @@ class GrowableMatrix:
             grown = np.zeros((max(2 * len(self._data), self.n + len(rows)), self.dim), dtype=np.float32)
             grown[: self.n] = self._data[: self.n]
             self._data = grown
-        self._data[self.n: self.n + len(rows)] = rows
+        self._data[self.n : self.n + len(rows)] = rows
         self.n += len(rows)
 
 
@@ -65,10 +65,12 @@ class Catalog:
         return len(self.item_ids)
 
     def add(self, metas: Sequence[Mapping[str, Any]], vectors: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Append items (metadata dicts with ``item_id``) with their vectors (name -> (m, d)); returns rows."""
+        """Append items (metadata dicts with ``item_id``) and their vectors (name -> (m, d)); return rows."""
         missing = set(self.features) - set(vectors)
         if missing:
-            raise ValueError(f"catalog.add: expected vectors {sorted(self.features)}, missing {sorted(missing)}")
+            raise ValueError(
+                f"catalog.add: expected vectors {sorted(self.features)}, missing {sorted(missing)}"
+            )
         with self._lock:
             start = len(self.item_ids)
             for i, m in enumerate(metas):

@@ -37,13 +37,27 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def serve(
-        catalog: Annotated[Optional[Path], typer.Option("--catalog", help="World folder (items.csv + images).")] = None,
-        models: Annotated[Optional[Path], typer.Option(
-            "--models", help="Folder with features/, ranker/ (optionally mmei/, content/) or an artifacts.json.")] = None,
-        host: Annotated[Optional[str], typer.Option("--host", help="Bind address (default service.host).")] = None,
+        catalog: Annotated[
+            Optional[Path], typer.Option("--catalog", help="World folder (items.csv + images).")
+        ] = None,
+        models: Annotated[
+            Optional[Path],
+            typer.Option(
+                "--models",
+                help="Folder with features/, ranker/ (optionally mmei/, content/) or an artifacts.json.",
+            ),
+        ] = None,
+        host: Annotated[
+            Optional[str], typer.Option("--host", help="Bind address (default service.host).")
+        ] = None,
         port: Annotated[Optional[int], typer.Option("--port", help="Port (default service.port).")] = None,
-        db: Annotated[Optional[Path], typer.Option("--db", help="SQLite file (created on first start).")] = None,
-        config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None, verbose: VerboseOpt = False,
+        db: Annotated[
+            Optional[Path], typer.Option("--db", help="SQLite file (created on first start).")
+        ] = None,
+        config: ConfigOpt = None,
+        seed: SeedOpt = None,
+        out: OutOpt = None,
+        verbose: VerboseOpt = False,
     ) -> None:
         """Serve recommendations over HTTP (API at /v1, docs at /docs, web demo at /).
 
@@ -84,13 +98,21 @@ def register(app: typer.Typer) -> None:
             where = "loopback clients only" if svc.host in LOOPBACK else "nobody (not bound to loopback)"
             log.warning("demo mode without an API key: writes accepted from %s", where)
         log.info("serving on http://%s:%d  (docs /docs, demo /)", svc.host, svc.port)
-        uvicorn.run(create_app(state), host=svc.host, port=svc.port, log_level="warning",
-                    timeout_graceful_shutdown=int(svc.graceful_shutdown_s))
+        uvicorn.run(
+            create_app(state),
+            host=svc.host,
+            port=svc.port,
+            log_level="warning",
+            timeout_graceful_shutdown=int(svc.graceful_shutdown_s),
+        )
 
     @export_app.command("events")
     def export_events(
         db: Annotated[Path, typer.Option("--db", help="The service's SQLite file.")],
-        config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None, verbose: VerboseOpt = False,
+        config: ConfigOpt = None,
+        seed: SeedOpt = None,
+        out: OutOpt = None,
+        verbose: VerboseOpt = False,
     ) -> None:
         """Write the event log as interactions (user_id, item_id, label, timestamp, session_id) Parquet."""
         cfg = app_config(config, seed, out, verbose)

@@ -26,14 +26,24 @@ class InputLimits(StrictModel):
 class RetrievalConfig(StrictModel):
     """FAISS candidate retrieval over content embeddings."""
 
-    features: list[str] = Field(default_factory=lambda: ["e_sem", "e_sty", "e_tsem"],
-                                description="Feature-store matrices concatenated (each L2-normalised).")
-    dim: int = Field(128, gt=0, description="PCA width of the retrieval vector when the concatenation is wider.")
-    ivf_min_items: int = Field(20_000, gt=0, description="From this catalog size on, an IVF index replaces flat.")
+    features: list[str] = Field(
+        default_factory=lambda: ["e_sem", "e_sty", "e_tsem"],
+        description="Feature-store matrices concatenated (each L2-normalised).",
+    )
+    dim: int = Field(
+        128, gt=0, description="PCA width of the retrieval vector when the concatenation is wider."
+    )
+    ivf_min_items: int = Field(
+        20_000, gt=0, description="From this catalog size on, an IVF index replaces flat."
+    )
     ivf_nprobe: int = Field(16, gt=0)
-    candidates: int = Field(200, gt=0, description="Candidates handed to the ranker.")
+    candidates: int = Field(
+        100, gt=0, description="Candidates handed to the ranker (its cost grows linearly with them)."
+    )
     history_len: int = Field(50, gt=0, description="Most recent positive items that form the user query.")
-    fresh_share: float = Field(0.5, ge=0, le=1, description="Cold start: share of fresh (vs popular) candidates.")
+    fresh_share: float = Field(
+        0.5, ge=0, le=1, description="Cold start: share of fresh (vs popular) candidates."
+    )
 
 
 class ServiceConfig(StrictModel):
@@ -41,14 +51,23 @@ class ServiceConfig(StrictModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
-    db_path: Optional[Path] = Field(None, description="SQLite file; default: service.sqlite in the run folder.")
+    db_path: Optional[Path] = Field(
+        None, description="SQLite file; default: service.sqlite in the run folder."
+    )
     api_key: Optional[str] = Field(None, description="Bearer token for writes; AIGCREC_API_KEY overrides it.")
-    demo_mode: bool = Field(False, description="Allow keyless writes from loopback clients (stated at start-up).")
+    demo_mode: bool = Field(
+        False, description="Allow keyless writes from loopback clients (stated at start-up)."
+    )
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
-        "FULL", description="FULL fsyncs every acknowledged feedback batch (durable across power loss).")
+        "FULL", description="FULL fsyncs every acknowledged feedback batch (durable across power loss)."
+    )
     default_k: int = Field(12, gt=0)
-    diversity: float = Field(0.15, ge=0, description="Re-rank penalty per already-shown item of the same style or creator.")
+    diversity: float = Field(
+        0.15, ge=0, description="Re-rank penalty per already-shown item of the same style or creator."
+    )
     torch_threads: int = Field(1, gt=0, description="Intra-op threads of the models inside the server.")
-    graceful_shutdown_s: float = Field(10.0, ge=0, description="How long shutdown waits for in-flight requests.")
+    graceful_shutdown_s: float = Field(
+        10.0, ge=0, description="How long shutdown waits for in-flight requests."
+    )
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     limits: InputLimits = Field(default_factory=InputLimits)

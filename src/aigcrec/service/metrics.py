@@ -38,19 +38,29 @@ class Metrics:
             self.counters[name] = (help_text, self.counters.get(name, ("", 0))[1] + by)
 
     def render(self) -> str:
-        out = ["# HELP aigcrec_http_requests_total HTTP requests by method, route and status.",
-               "# TYPE aigcrec_http_requests_total counter"]
+        out = [
+            "# HELP aigcrec_http_requests_total HTTP requests by method, route and status.",
+            "# TYPE aigcrec_http_requests_total counter",
+        ]
         with self._lock:
             for (method, route, status), n in sorted(self.requests.items()):
-                out.append(f'aigcrec_http_requests_total{{method="{method}",route="{route}",status="{status}"}} {n}')
-            out += ["# HELP aigcrec_http_request_duration_seconds Request latency by route.",
-                    "# TYPE aigcrec_http_request_duration_seconds histogram"]
+                out.append(
+                    f'aigcrec_http_requests_total{{method="{method}",route="{route}",status="{status}"}} {n}'
+                )
+            out += [
+                "# HELP aigcrec_http_request_duration_seconds Request latency by route.",
+                "# TYPE aigcrec_http_request_duration_seconds histogram",
+            ]
             for route, counts in sorted(self.hist.items()):
                 cum = 0
                 for le, c in zip([*map(str, BUCKETS_S), "+Inf"], counts):
                     cum += c
-                    out.append(f'aigcrec_http_request_duration_seconds_bucket{{route="{route}",le="{le}"}} {cum}')
-                out.append(f'aigcrec_http_request_duration_seconds_sum{{route="{route}"}} {self.sums[route]:.6f}')
+                    out.append(
+                        f'aigcrec_http_request_duration_seconds_bucket{{route="{route}",le="{le}"}} {cum}'
+                    )
+                out.append(
+                    f'aigcrec_http_request_duration_seconds_sum{{route="{route}"}} {self.sums[route]:.6f}'
+                )
                 out.append(f'aigcrec_http_request_duration_seconds_count{{route="{route}"}} {cum}')
             for name, (help_text, value) in sorted(self.counters.items()):
                 out += [f"# HELP {name} {help_text}", f"# TYPE {name} counter", f"{name} {value}"]
@@ -98,8 +108,9 @@ class BodyLimitMiddleware:
         from aigcrec.service.problems import problem_response
 
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        too_big = problem_response(413, "too-large", "Payload too large",
-                                   f"request body: expected at most {self.max_bytes} bytes")
+        too_big = problem_response(
+            413, "too-large", "Payload too large", f"request body: expected at most {self.max_bytes} bytes"
+        )
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await too_big(scope, receive, send)
             return

@@ -1,4 +1,4 @@
-"""The recommendation path: affect -> FAISS retrieval -> UMAIR-FPS ranking -> diversity re-rank -> explanation.
+"""The request path: affect -> FAISS retrieval -> UMAIR-FPS ranking -> diversity re-rank -> explanation.
 
 ``RecommendPipeline`` owns the in-memory serving state (catalog, user activity, retrieval space and
 index) and the three models (``protocols.py``). It knows nothing of HTTP; ``app.py`` wraps it.
@@ -52,8 +52,9 @@ def _codes(values: Sequence[Any]) -> tuple[np.ndarray, int]:
     return codes, len(table)
 
 
-def diversify(scores: np.ndarray, styles: Sequence[Any], creators: Sequence[Any], k: int,
-              penalty: float) -> list[int]:
+def diversify(
+    scores: np.ndarray, styles: Sequence[Any], creators: Sequence[Any], k: int, penalty: float
+) -> list[int]:
     """Greedy re-rank: pick ``argmax_i s_i - penalty * (n_style(i) + n_creator(i))`` until ``k`` are picked.
 
     ``n_style(i)`` / ``n_creator(i)`` count already-picked items sharing item ``i``'s style / creator
@@ -83,10 +84,17 @@ def diversify(scores: np.ndarray, styles: Sequence[Any], creators: Sequence[Any]
 class RecommendPipeline:
     """Serving state plus models; ``recommend`` is the whole request path."""
 
-    def __init__(self, config: ServiceConfig, catalog: Catalog, space: RetrievalSpace, index: VectorIndex,
-                 ranker: Ranker, affect_model: Optional[AffectModel] = None,
-                 encoder: Optional[ItemEncoder] = None,
-                 affect_context: Optional[Callable[[AffectStateLike], Optional[np.ndarray]]] = None) -> None:
+    def __init__(
+        self,
+        config: ServiceConfig,
+        catalog: Catalog,
+        space: RetrievalSpace,
+        index: VectorIndex,
+        ranker: Ranker,
+        affect_model: Optional[AffectModel] = None,
+        encoder: Optional[ItemEncoder] = None,
+        affect_context: Optional[Callable[[AffectStateLike], Optional[np.ndarray]]] = None,
+    ) -> None:
         self.config = config
         self.catalog = catalog
         self.space = space
@@ -97,16 +105,24 @@ class RecommendPipeline:
         # How an AffectState becomes the ranker's context vector (the ranker's training format).
         self.affect_context = affect_context or (lambda state: state.as_vector())
         self.users = UserActivity(config.retrieval.history_len)
-        self._retrieval = GrowableMatrix(space.dim, capacity=len(catalog) + 1024)  # (n, dim), grows with the catalog
+        self._retrieval = GrowableMatrix(
+            space.dim, capacity=len(catalog) + 1024
+        )  # (n, dim), grows with the catalog
 
     # -- building -----------------------------------------------------------------------------------
     @classmethod
-    def build(cls, config: ServiceConfig, metas: Sequence[Mapping[str, Any]], vectors: Mapping[str, np.ndarray],
-              ranker: Ranker, affect_model: Optional[AffectModel] = None,
-              encoder: Optional[ItemEncoder] = None, seed: int = 0,
-              affect_context: Optional[Callable[[AffectStateLike], Optional[np.ndarray]]] = None,
-              ) -> "RecommendPipeline":
-        """Catalog from item metadata + content vectors (name -> (n, d) aligned with ``metas``), index built."""
+    def build(
+        cls,
+        config: ServiceConfig,
+        metas: Sequence[Mapping[str, Any]],
+        vectors: Mapping[str, np.ndarray],
+        ranker: Ranker,
+        affect_model: Optional[AffectModel] = None,
+        encoder: Optional[ItemEncoder] = None,
+        seed: int = 0,
+        affect_context: Optional[Callable[[AffectStateLike], Optional[np.ndarray]]] = None,
+    ) -> "RecommendPipeline":
+        """Catalog from item metadata + content vectors (name -> (n, d), rows as ``metas``), index built."""
         if not metas:
             raise ValueError("RecommendPipeline.build: expected a non-empty catalog, got 0 items")
         dims = {name: int(np.asarray(v).shape[1]) for name, v in vectors.items()}
@@ -153,8 +169,9 @@ class RecommendPipeline:
         return known
 
     # -- request path -------------------------------------------------------------------------------
-    def read_affect(self, text: Optional[str] = None, voice: Optional[bytes] = None,
-                    face: Optional[bytes] = None) -> Optional[AffectStateLike]:
+    def read_affect(
+        self, text: Optional[str] = None, voice: Optional[bytes] = None, face: Optional[bytes] = None
+    ) -> Optional[AffectStateLike]:
         if text is None and voice is None and face is None:
             return None
         if self.affect_model is None:
@@ -191,8 +208,9 @@ class RecommendPipeline:
             take(self.catalog.newest(len(self.catalog)), SOURCE_FRESH, n)
         return np.asarray(rows, dtype=np.int64), sources, cold
 
-    def recommend(self, user_id: str, k: int, affect: Optional[AffectStateLike] = None,
-                  exclude_seen: bool = True) -> Recommendation:
+    def recommend(
+        self, user_id: str, k: int, affect: Optional[AffectStateLike] = None, exclude_seen: bool = True
+    ) -> Recommendation:
         t0 = time.perf_counter()
         exclude = self.users.seen_rows(user_id) if exclude_seen else set()
         n_cand = max(self.config.retrieval.candidates, k)
@@ -202,16 +220,32 @@ class RecommendPipeline:
             return Recommendation([], affect, [], cold, {"retrieval": (t1 - t0) * 1e3})
         item_ids = [self.catalog.item_ids[r] for r in rows]
         context = None if affect is None else self.affect_context(affect)
-        affect_vec = None if context is None else np.asarray(context, dtype=np.float32)
-        scores, weights, names = self.ranker.score(user_id, item_ids, affect_vec, self.catalog.features_of(rows))
+        affect_vec = None if context is None else np.array(context, dtype=np.float32)  # writable copy
+        scores, weights, names = self.ranker.score(
+            user_id, item_ids, affect_vec, self.catalog.features_of(rows)
+        )
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)  # (n,)
         weights = np.asarray(weights, dtype=np.float64).reshape(len(rows), -1)  # (n, M)
         t2 = time.perf_counter()
         metas = [self.catalog.meta[r] for r in rows]
-        order = diversify(scores, [m.get("style") for m in metas], [m.get("creator_id") for m in metas], k,
-                          self.config.diversity)
-        items = [Ranked(item_ids[i], float(scores[i]), sources[i],
-                        {nm: float(w) for nm, w in zip(names, weights[i])}) for i in order]
+        order = diversify(
+            scores,
+            [m.get("style") for m in metas],
+            [m.get("creator_id") for m in metas],
+            k,
+            self.config.diversity,
+        )
+        items = [
+            Ranked(
+                item_ids[i], float(scores[i]), sources[i], {nm: float(w) for nm, w in zip(names, weights[i])}
+            )
+            for i in order
+        ]
         t3 = time.perf_counter()
-        return Recommendation(items, affect, list(names), cold,
-                              {"retrieval": (t1 - t0) * 1e3, "ranking": (t2 - t1) * 1e3, "rerank": (t3 - t2) * 1e3})
+        return Recommendation(
+            items,
+            affect,
+            list(names),
+            cold,
+            {"retrieval": (t1 - t0) * 1e3, "ranking": (t2 - t1) * 1e3, "rerank": (t3 - t2) * 1e3},
+        )

@@ -1,4 +1,4 @@
-"""Errors as RFC 7807 ``application/problem+json``: a type URI, a title, the status, a detail; never a trace."""
+"""Errors as RFC 7807 ``application/problem+json``: type URI, title, status, detail; never a trace."""
 
 from __future__ import annotations
 
@@ -24,8 +24,15 @@ class Problem(Exception):
         self.status, self.kind, self.title, self.detail, self.extra = status, kind, title, detail, extra
 
 
-def problem_response(status: int, kind: str, title: str, detail: str, instance: str | None = None,
-                     headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+def problem_response(
+    status: int,
+    kind: str,
+    title: str,
+    detail: str,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     body = {"type": TYPE_BASE + kind, "title": title, "status": status, "detail": detail}
     if instance:
         body["instance"] = instance
@@ -35,8 +42,14 @@ def problem_response(status: int, kind: str, title: str, detail: str, instance: 
 
 def _jsonable_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # pydantic may put exceptions or bytes in "ctx"/"input": keep what is plain and short.
-    return [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-            for e in errors[:20]]
+    return [
+        {
+            "loc": [str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
+        for e in errors[:20]
+    ]
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -50,17 +63,36 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _jsonable_errors(list(exc.errors()))
         detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5]) or "invalid request"
-        return problem_response(422, "invalid-request", "The request does not match the schema", detail,
-                                request.url.path, errors=errors)
+        return problem_response(
+            422,
+            "invalid-request",
+            "The request does not match the schema",
+            detail,
+            request.url.path,
+            errors=errors,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        title = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}.get(exc.status_code, "HTTP error")
-        return problem_response(exc.status_code, f"http-{exc.status_code}", title, str(exc.detail),
-                                request.url.path, headers=getattr(exc, "headers", None))
+        title = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}.get(
+            exc.status_code, "HTTP error"
+        )
+        return problem_response(
+            exc.status_code,
+            f"http-{exc.status_code}",
+            title,
+            str(exc.detail),
+            request.url.path,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled %s on %s: %s", type(exc).__name__, request.url.path, exc)
-        return problem_response(500, "internal", "Internal server error",
-                                "the server failed to handle this request; it has been logged", request.url.path)
+        return problem_response(
+            500,
+            "internal",
+            "Internal server error",
+            "the server failed to handle this request; it has been logged",
+            request.url.path,
+        )

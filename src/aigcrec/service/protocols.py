@@ -31,8 +31,9 @@ class AffectStateLike(Protocol):
 class AffectModel(Protocol):
     """Reads emotion and intent from any subset of text, voice (WAV bytes) and face (image bytes)."""
 
-    def predict(self, text: Optional[str] = None, voice: Optional[bytes] = None,
-                face: Optional[bytes] = None) -> AffectStateLike: ...
+    def predict(
+        self, text: Optional[str] = None, voice: Optional[bytes] = None, face: Optional[bytes] = None
+    ) -> AffectStateLike: ...
 
 
 @runtime_checkable
@@ -44,9 +45,13 @@ class Ranker(Protocol):
     Returns ``scores (n,)``, UMCM modality weights ``(n, M)`` and the ``M`` modality names.
     """
 
-    def score(self, user_id: str, item_ids: Sequence[str], affect_vector: Optional[np.ndarray] = None,
-              item_features: Optional[Mapping[str, np.ndarray]] = None,
-              ) -> tuple[np.ndarray, np.ndarray, list[str]]: ...
+    def score(
+        self,
+        user_id: str,
+        item_ids: Sequence[str],
+        affect_vector: Optional[np.ndarray] = None,
+        item_features: Optional[Mapping[str, np.ndarray]] = None,
+    ) -> tuple[np.ndarray, np.ndarray, list[str]]: ...
 
 
 @runtime_checkable
@@ -54,5 +59,6 @@ class ItemEncoder(Protocol):
     """Encodes one new item (image bytes, title, tags) into the feature-store vectors (name -> ``(d,)``),
     as ``aigcrec.content.ContentEncoder.encode_item`` does."""
 
-    def encode_item(self, image: bytes, title: str = "", tags: Sequence[Mapping[str, str]] = ()
-                    ) -> dict[str, np.ndarray]: ...
+    def encode_item(
+        self, image: bytes, title: str = "", tags: Sequence[Mapping[str, str]] = ()
+    ) -> dict[str, np.ndarray]: ...

@@ -35,11 +35,19 @@ class ServiceState:
     ready: bool = True
 
     @classmethod
-    def open(cls, config: ServiceConfig, store: ServiceStore, catalog_items: Sequence[Mapping[str, Any]],
-             catalog_vectors: Mapping[str, np.ndarray], ranker: Ranker, affect_model: Optional[AffectModel] = None,
-             encoder: Optional[ItemEncoder] = None, past_events: Iterable[Mapping[str, Any]] = (),
-             seed: int = 0, affect_context: Optional[Callable[[Any], Optional[np.ndarray]]] = None,
-             ) -> "ServiceState":
+    def open(
+        cls,
+        config: ServiceConfig,
+        store: ServiceStore,
+        catalog_items: Sequence[Mapping[str, Any]],
+        catalog_vectors: Mapping[str, np.ndarray],
+        ranker: Ranker,
+        affect_model: Optional[AffectModel] = None,
+        encoder: Optional[ItemEncoder] = None,
+        past_events: Iterable[Mapping[str, Any]] = (),
+        seed: int = 0,
+        affect_context: Optional[Callable[[Any], Optional[np.ndarray]]] = None,
+    ) -> "ServiceState":
         """Build the serving state; ``catalog_vectors`` rows align with ``catalog_items``."""
         if store.get_meta("catalog_imported") is None:
             store.import_catalog(catalog_items, past_events)
@@ -58,18 +66,33 @@ class ServiceState:
             metas.append(item)
         # Catalog rows first, then API items: the same order as `metas` because the store lists by rowid
         # and imported catalog items always precede API items.
-        vectors = {name: np.concatenate([np.asarray(mat, dtype=np.float32)[catalog_rows],
-                                         np.stack([api_vectors[i][name] for i in api_ids]).astype(np.float32)
-                                         if api_ids else np.zeros((0, np.asarray(mat).shape[1]), np.float32)])
-                   for name, mat in catalog_vectors.items()}
-        pipeline = RecommendPipeline.build(config, metas, vectors, ranker, affect_model, encoder, seed=seed,
-                                           affect_context=affect_context)
+        vectors = {
+            name: np.concatenate(
+                [
+                    np.asarray(mat, dtype=np.float32)[catalog_rows],
+                    np.stack([api_vectors[i][name] for i in api_ids]).astype(np.float32)
+                    if api_ids
+                    else np.zeros((0, np.asarray(mat).shape[1]), np.float32),
+                ]
+            )
+            for name, mat in catalog_vectors.items()
+        }
+        pipeline = RecommendPipeline.build(
+            config, metas, vectors, ranker, affect_model, encoder, seed=seed, affect_context=affect_context
+        )
         replayed = pipeline.observe(list(store.iter_events()))
         log.info("replayed %d logged events", replayed)
         api_key = os.environ.get(API_KEY_ENV) or config.api_key
         state = cls(config, store, pipeline, api_key)
-        state.metrics.gauge("aigcrec_catalog_items", "Items in the serving catalog.", lambda: len(pipeline.catalog))
-        state.metrics.gauge("aigcrec_index_vectors", "Vectors in the FAISS index.", lambda: pipeline.index.ntotal)
-        state.metrics.gauge("aigcrec_users_with_history", "Users with at least one logged event.",
-                            lambda: len(pipeline.users.seen))
+        state.metrics.gauge(
+            "aigcrec_catalog_items", "Items in the serving catalog.", lambda: len(pipeline.catalog)
+        )
+        state.metrics.gauge(
+            "aigcrec_index_vectors", "Vectors in the FAISS index.", lambda: pipeline.index.ntotal
+        )
+        state.metrics.gauge(
+            "aigcrec_users_with_history",
+            "Users with at least one logged event.",
+            lambda: len(pipeline.users.seen),
+        )
         return state

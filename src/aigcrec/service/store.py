@@ -36,7 +36,16 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_user ON events(user_id, seq);
 """
 
-ITEM_COLUMNS: tuple[str, ...] = ("item_id", "title", "tags", "creator_id", "style", "image_path", "created_at", "origin")
+ITEM_COLUMNS: tuple[str, ...] = (
+    "item_id",
+    "title",
+    "tags",
+    "creator_id",
+    "style",
+    "image_path",
+    "created_at",
+    "origin",
+)
 
 
 def _pack_vectors(vectors: Mapping[str, np.ndarray]) -> bytes:
@@ -98,14 +107,20 @@ class ServiceStore:
             try:
                 self._db.executemany(
                     f"INSERT OR IGNORE INTO items({', '.join(ITEM_COLUMNS)}) VALUES ({', '.join('?' * 8)})",
-                    ([_item_row(it)[c] for c in ITEM_COLUMNS] for it in items))
+                    ([_item_row(it)[c] for c in ITEM_COLUMNS] for it in items),
+                )
                 self._db.executemany(
                     "INSERT INTO events(user_id, item_id, type, value, ts, session_id, origin) "
                     "VALUES (?, ?, ?, ?, ?, ?, 'catalog')",
-                    ((e["user_id"], e["item_id"], e["type"], e.get("value"), e["ts"], e.get("session_id"))
-                     for e in events))
-                self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('catalog_imported', ?)",
-                                 (str(time.time()),))
+                    (
+                        (e["user_id"], e["item_id"], e["type"], e.get("value"), e["ts"], e.get("session_id"))
+                        for e in events
+                    ),
+                )
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('catalog_imported', ?)",
+                    (str(time.time()),),
+                )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -117,10 +132,14 @@ class ServiceStore:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute(f"INSERT INTO items({', '.join(ITEM_COLUMNS)}) VALUES ({', '.join('?' * 8)})",
-                                 [row[c] for c in ITEM_COLUMNS])
-                self._db.execute("INSERT INTO item_blobs(item_id, image, vectors) VALUES (?, ?, ?)",
-                                 (row["item_id"], image, _pack_vectors(vectors)))
+                self._db.execute(
+                    f"INSERT INTO items({', '.join(ITEM_COLUMNS)}) VALUES ({', '.join('?' * 8)})",
+                    [row[c] for c in ITEM_COLUMNS],
+                )
+                self._db.execute(
+                    "INSERT INTO item_blobs(item_id, image, vectors) VALUES (?, ?, ?)",
+                    (row["item_id"], image, _pack_vectors(vectors)),
+                )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -146,15 +165,24 @@ class ServiceStore:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany("INSERT OR IGNORE INTO users(user_id, first_seen) VALUES (?, ?)",
-                                     ((u, now) for u in {e["user_id"] for e in events}))
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO users(user_id, first_seen) VALUES (?, ?)",
+                    ((u, now) for u in {e["user_id"] for e in events}),
+                )
                 first = None
                 for e in events:
                     cur = self._db.execute(
                         "INSERT INTO events(user_id, item_id, type, value, ts, session_id, origin) "
                         "VALUES (?, ?, ?, ?, ?, ?, 'api')",
-                        (e["user_id"], e["item_id"], e["type"], e.get("value"), e.get("ts") or now,
-                         e.get("session_id")))
+                        (
+                            e["user_id"],
+                            e["item_id"],
+                            e["type"],
+                            e.get("value"),
+                            e.get("ts") or now,
+                            e.get("session_id"),
+                        ),
+                    )
                     first = cur.lastrowid if first is None else first
                 last = cur.lastrowid
                 self._db.execute("COMMIT")
@@ -165,7 +193,11 @@ class ServiceStore:
 
     def iter_events(self, origin: str | None = None) -> Iterator[dict[str, Any]]:
         cols = ("seq", "user_id", "item_id", "type", "value", "ts", "session_id", "origin")
-        sql = f"SELECT {', '.join(cols)} FROM events" + (" WHERE origin = ?" if origin else "") + " ORDER BY seq"
+        sql = (
+            f"SELECT {', '.join(cols)} FROM events"
+            + (" WHERE origin = ?" if origin else "")
+            + " ORDER BY seq"
+        )
         for r in self._query(sql, (origin,) if origin else ()):
             yield dict(zip(cols, r))
 
@@ -196,21 +228,27 @@ def events_to_interactions(events: Iterable[Mapping[str, Any]]):
     """
     import pandas as pd
 
-    frame = pd.DataFrame(list(events), columns=["seq", "user_id", "item_id", "type", "value", "ts", "session_id",
-                                                "origin"])
+    frame = pd.DataFrame(
+        list(events), columns=["seq", "user_id", "item_id", "type", "value", "ts", "session_id", "origin"]
+    )
     if frame.empty:
         return pd.DataFrame(columns=["user_id", "item_id", "label", "timestamp", "session_id"])
     frame["label"] = (frame["type"] == "bookmark").astype("int64")
-    out = frame.groupby(["user_id", "item_id"], sort=False).agg(
-        label=("label", "max"), timestamp=("ts", "max"), session_id=("session_id", "last")).reset_index()
+    out = (
+        frame.groupby(["user_id", "item_id"], sort=False)
+        .agg(label=("label", "max"), timestamp=("ts", "max"), session_id=("session_id", "last"))
+        .reset_index()
+    )
     return out
 
 
 def interactions_from_db(path: str | Path):
-    """The interactions frame of a service database's whole event log (for ``aigcrec train ranker --events``)."""
+    """Interactions frame of a service database's event log (for ``aigcrec train ranker --events``)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no service database (expected the SQLite file `aigcrec serve` writes)")
+        raise FileNotFoundError(
+            f"{path}: no service database (expected the SQLite file `aigcrec serve` writes)"
+        )
     store = ServiceStore(path)
     try:
         return events_to_interactions(store.iter_events())

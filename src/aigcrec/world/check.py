@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from aigcrec.world.io import World, load_world
 from aigcrec.world.vocab import EMOTIONS, INTENTS, NAMES, STYLES, SUBJECTS
@@ -120,10 +120,10 @@ def text_features(texts: list[str]):
 
 
 def face_features(paths: list[str], side: int = 48) -> np.ndarray:
-    """HOG of the grey face at ``side`` x ``side`` (where the brows, eyes and mouth lines run)."""
+    """HOG of the grey face at ``side`` x ``side`` (where the brows, eyes and mouth lines run), 144-d."""
     import cv2
 
-    hog = cv2.HOGDescriptor((side, side), (16, 16), (8, 8), (8, 8), 9)
+    hog = cv2.HOGDescriptor((side, side), (24, 24), (24, 24), (12, 12), 9)
     out = []
     for p in paths:
         g = np.asarray(Image.open(p).convert("L").resize((side, side), Image.BILINEAR), np.uint8)
@@ -207,7 +207,7 @@ def affect_oracle(w: World, feats: dict[str, Any] | None = None, folds: int = 5)
             out[np.ix_(te, np.setdiff1d(np.arange(out.shape[1]), clf.classes_))] = -30.0
         return out
 
-    C = {"text": 1.0, "face": 0.05, "voice": 0.5}
+    C = {"text": 1.0, "face": 0.05, "voice": 1.0}
     logp = {m: oof_logprob(m, y) for m in MODALITIES}
     prior = np.log(np.bincount(y, minlength=len(EMOTIONS)) / len(y) + 1e-9)
 
@@ -236,15 +236,16 @@ def contact_sheet(world: World | str | Path, thumb: int = 96, per_cell: int = 1)
     """A grid of item thumbnails: one row per style, one column per subject (labelled)."""
     w = world if isinstance(world, World) else load_world(world, check_files=False)
     items = w.items
-    label_w, label_h, pad = 110, 18, 2
+    label_w, label_h, pad = 140, 18, 2
     cols = len(SUBJECTS) * per_cell
     sheet = Image.new("RGB", (label_w + cols * (thumb + pad), label_h + len(STYLES) * (thumb + pad)), "white")
     d = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default(size=13)
     for j, subj in enumerate(SUBJECTS):
-        d.text((label_w + j * per_cell * (thumb + pad) + 4, 3), subj, fill=(0, 0, 0))
+        d.text((label_w + j * per_cell * (thumb + pad) + 4, 1), subj, fill=(0, 0, 0), font=font)
     for i, style in enumerate(STYLES):
         y = label_h + i * (thumb + pad)
-        d.text((4, y + thumb // 2 - 6), NAMES[style][0], fill=(0, 0, 0))
+        d.text((4, y + thumb // 2 - 7), NAMES[style][0], fill=(0, 0, 0), font=font)
         for j, subj in enumerate(SUBJECTS):
             cell = items[(items["style"] == style) & (items["subject"] == subj)]
             if cell.empty:

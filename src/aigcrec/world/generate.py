@@ -67,7 +67,7 @@ def _run_jobs(fn, jobs: list[tuple], workers: int, label: str) -> None:
     chunk = max(8, len(jobs) // (workers * 8))
     chunks = [jobs[i:i + chunk] for i in range(0, len(jobs), chunk)]
     t0 = time.perf_counter()
-    if workers == 1 or len(jobs) < 200:
+    if workers == 1 or len(jobs) < 400:   # below that, starting processes costs more than it saves
         for c in chunks:
             fn(c)
     else:

@@ -393,6 +393,7 @@ def render_pencil(slots, cols, rng):
     s = slots.shape[0]
     flat = _flat(slots, cols)
     tone = 1 - _lum(flat) / 255                                         # darkness 0..1
+    tone = np.where(slots == SKY, tone * 0.45, np.where(slots == GROUND, tone * 0.7, tone))  # subject first
     tone = ndimage.gaussian_filter(tone, 1.0) + _noise(rng, (s, s), s / 16) * 0.06
     yy, xx = np.mgrid[0:s, 0:s].astype(float)
     period = max(3.0, s / 48)
@@ -402,8 +403,8 @@ def render_pencil(slots, cols, rng):
         u = (xx * math.cos(ang) + yy * math.sin(ang)) / period + jitter
         line = np.abs(u - np.round(u)) < 0.22
         dark = np.maximum(dark, line * (tone > thr + rng.uniform(-0.04, 0.04)) * 0.55)
-    edge = _edges(slots) | np.roll(_edges(slots), 1, 1)
-    dark = np.maximum(dark, edge * 0.75)
+    edge = ndimage.binary_dilation(_edges(slots), iterations=max(1, s // 128))
+    dark = np.maximum(dark, edge * 0.85)
     paper = np.array([246, 243, 234], float) + (_noise(rng, (s, s), 0.8) * 4)[..., None]
     graphite = flat * 0.25 + np.array([70, 70, 78]) * 0.75              # a hint of the palette
     img = paper * (1 - dark[..., None]) + graphite * dark[..., None]
@@ -412,7 +413,7 @@ def render_pencil(slots, cols, rng):
 
 def render_pixel(slots, cols, rng):
     s = slots.shape[0]
-    b = max(4, s // 32)
+    b = max(3, s // 48)
     n = s // b
     small = slots[b // 2::b, b // 2::b][:n, :n]
     img = cols[small]
@@ -439,9 +440,9 @@ def render_impasto(slots, cols, rng):
     n = int(s * s / 28)
     ys, xs = rng.integers(0, s, n), rng.integers(0, s, n)
     ang = (_noise(rng, (s, s), s / 8) * 1.2 + 0.4 * slots)[ys, xs]   # strokes follow a flow field
-    half = rng.uniform(s / 90, s / 45, n)
+    half = rng.uniform(s / 110, s / 55, n)
     dx, dy = np.cos(ang) * half, np.sin(ang) * half
-    colors = np.clip(base[ys, xs] + rng.normal(0, 10, (n, 3)), 0, 255).astype(int).tolist()
+    colors = np.clip(base[ys, xs] + rng.normal(0, 8, (n, 3)), 0, 255).astype(int).tolist()
     ridge = (60 + rng.integers(0, 190, n)).tolist()
     width = max(3, s // 55)
     segs = np.stack([xs - dx, ys - dy, xs + dx, ys + dy], 1).tolist()
@@ -452,6 +453,9 @@ def render_impasto(slots, cols, rng):
     h = ndimage.gaussian_filter(np.asarray(height, float), 0.8)
     relief = (np.roll(h, 1, 1) - np.roll(h, -1, 1) + np.roll(h, 1, 0) - np.roll(h, -1, 0)) / 255
     img = img * (1 + 0.45 * relief)[..., None] + 30 * np.clip(relief, 0, None)[..., None]
+    # painters keep the big shapes: a soft dark band where the regions meet
+    edge = ndimage.gaussian_filter(_edges(slots).astype(float), s / 200)
+    img = img * (1 - np.clip(edge * 2.5, 0, 0.55))[..., None]
     return _u8(img)
 
 
@@ -494,8 +498,8 @@ def render_pointillism(slots, cols, rng):
         jy, jx = rng.uniform(-0.12, 0.12, (2, gh, gw))
         centre_y = ((cy + 0.5 + jy[cy, cx] - off) * step).clip(0, s - 1)
         centre_x = ((cx + 0.5 + jx[cy, cx] - off) * step).clip(0, s - 1)
-        inside = np.hypot(yy - centre_y, xx - centre_x) < step * rng.uniform(0.36, 0.44)
-        dot = flat[centre_y.astype(int), centre_x.astype(int)] + rng.normal(0, 22, (gh, gw, 3))[cy, cx]
+        inside = np.hypot(yy - centre_y, xx - centre_x) < step * rng.uniform(0.4, 0.46)
+        dot = flat[centre_y.astype(int), centre_x.astype(int)] + rng.normal(0, 13, (gh, gw, 3))[cy, cx]
         img = np.where(inside[..., None], dot, img)
     return _u8(img)
 

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Re-run the ranking benchmarks whose tables are in benchmarks/results/ranking-*.
+# Needs the bench extra (pip install -e '.[bench]') for --peers, and ../shared/datasets/movielens-100k.
+# The world run generates a "small" world under worlds/ (git-ignored); feature stores go to runs/cache/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1
+DATA=${AIGCREC_DATASETS:-../shared/datasets}
+OUT=benchmarks/results
+
+.venv/bin/aigcrec benchmark ranking --dataset movielens --data-dir "$DATA/movielens-100k" --seeds 3 --peers \
+  --out "$OUT/ranking-movielens" "$@"
+
+WORLD=worlds/small-0
+[ -f "$WORLD/world.json" ] || .venv/bin/aigcrec world --out "$WORLD" --size small --seed 0
+.venv/bin/aigcrec benchmark ranking --dataset world --data-dir "$WORLD" --seeds 3 --out "$OUT/ranking-world" "$@"

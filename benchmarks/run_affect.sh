@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Re-run every affect benchmark (3 seeds each). Usage: benchmarks/run_affect.sh [DATASETS_DIR] [WORLD_DIR]
+# DATASETS_DIR defaults to ../shared/datasets; WORLD_DIR to a world generated with `aigcrec world`.
+set -euo pipefail
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+DATA=${1:-../shared/datasets}
+WORLD=${2:-runs/cache/world}
+OUT=benchmarks/results
+CACHE=${AFFECT_CACHE:-runs/cache/affect}
+A=.venv/bin/aigcrec
+uptime
+$A benchmark affect --task fusion --data-dir "$WORLD" --seeds 3 --out $OUT/affect-fusion --cache-dir "$CACHE"
+$A benchmark affect --task face-emotion --data-dir "$DATA/fer2013" --seeds 3 --config benchmarks/affect_real.yaml \
+  --out $OUT/affect-face-emotion --cache-dir "$CACHE"
+$A benchmark affect --task intent --data-dir "$DATA/clinc150" --seeds 3 --config benchmarks/affect_real.yaml \
+  --out $OUT/affect-intent --cache-dir "$CACHE"
+$A benchmark affect --task text-emotion --data-dir "$DATA/meld" --seeds 3 --config benchmarks/affect_real.yaml \
+  --out $OUT/affect-text-emotion --cache-dir "$CACHE"
+.venv/bin/python benchmarks/affect_latency.py --threads 2 --repeats 50 --out $OUT/affect_latency.json
+uptime

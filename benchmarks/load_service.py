@@ -129,6 +129,7 @@ def build_state(args: argparse.Namespace):
         affect,
         encoder,
         past_events=synthetic_history(users, args.items),
+        affect_context=context,
     )
     return state, users
 
@@ -537,7 +538,10 @@ def main() -> None:
         "index": index_kind,
         "scenarios": scenarios,
         "freshness": fresh,
-        "command": " ".join(["python", "benchmarks/load_service.py", *sys.argv[1:]]),
+        # Paths of this machine stay out of the results: the artifacts file is named by its role.
+        "command": " ".join(
+            ["python", "benchmarks/load_service.py", *sys.argv[1:]]
+        ).replace(str(args.artifacts), "ARTIFACTS_JSON"),
     }
     write_results(args.out, result)
     print(f"wrote {args.out / 'service_load.json'} and {args.out / 'service_load.md'}")

@@ -63,6 +63,16 @@ def test_missing_ray_extra_is_one_clear_error(monkeypatch):
         require_ray()
 
 
+def test_too_many_workers_for_a_local_cluster_is_refused(ray_cluster):
+    from aigcrec.distributed.cluster import RayUnavailable, ray_session
+
+    with pytest.raises(RayUnavailable, match="has 2 CPUs but the job's workers need 3"), ray_session(need_cpus=3):
+        pass
+    with ray_session(need_cpus=2):  # and the fixture's cluster is left running
+        pass
+    assert ray_cluster.is_initialized()
+
+
 def test_autoscaling_settings_are_validated_and_passed_to_serve():
     from pydantic import ValidationError
 

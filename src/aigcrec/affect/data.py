@@ -50,7 +50,7 @@ class AffectData:
         return AffectData(feats, self.emotion, self.intent, self.ids)
 
     def save(self, path: str | Path) -> Path:
-        """One compressed .npz (features are derived vectors, never raw faces or audio)."""
+        """One .npz (features are derived vectors, never raw faces or audio)."""
         arrays: dict[str, np.ndarray] = {"emotion": self.emotion, "intent": self.intent,
                                          "ids": self.ids.astype(str)}
         for m, e in self.features.items():
@@ -58,7 +58,9 @@ class AffectData:
                            f"{m}.present": e.present})
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, **arrays)
+        tmp = path.with_name(path.stem + ".partial.npz")
+        np.savez(tmp, **arrays)  # uncompressed: float16 vectors barely compress and zlib is slow on 2 cores
+        tmp.replace(path)  # atomic: an interrupted run never leaves a truncated cache behind
         return path
 
     @classmethod

@@ -42,7 +42,6 @@ class Prediction:
 
 def to_batch(data: AffectData, modalities: list[str], idx: np.ndarray | None = None) -> dict:
     """Torch tensors of ``data`` rows ``idx`` for ``modalities`` (absent ones are all-missing placeholders)."""
-    n = len(data) if idx is None else len(idx)
     out = {}
     for m in modalities:
         enc = data.features.get(m)
@@ -54,7 +53,6 @@ def to_batch(data: AffectData, modalities: list[str], idx: np.ndarray | None = N
                   "mask": torch.from_numpy(enc.mask.astype(bool)),
                   "pooled": torch.from_numpy(np.ascontiguousarray(enc.pooled, dtype=np.float32)),
                   "present": torch.from_numpy(enc.present.astype(bool))}
-        assert len(out[m]["present"]) == n
     return out
 
 
@@ -129,7 +127,7 @@ class AffectModel:
     """
 
     def __init__(self, architecture: str, dims: dict[str, tuple[int, int]], intents: list[str],
-                 config: MMEIConfig | None = None, encoders: dict[str, str] | None = None) -> None:
+                 config: MMEIConfig | None = None, encoders: dict[str, Any] | None = None) -> None:
         if architecture not in ARCHITECTURES:
             raise ValueError(f"expected architecture in {ARCHITECTURES}, got {architecture!r}")
         if not dims:
@@ -156,13 +154,12 @@ class AffectModel:
 
     # ---- training -------------------------------------------------------------------------------------
     def _fit_standardizers(self, data: AffectData) -> None:
-        for m in self.modalities:
+        for m, (norm_seq, norm_pooled) in self.net.standardizers().items():
             enc = data.features[m]
-            proj = self.net.proj[m]
-            proj.norm_pooled.fit(torch.from_numpy(enc.pooled[enc.present].astype(np.float32)))
-            if proj.norm_seq is not None:
+            norm_pooled.fit(torch.from_numpy(enc.pooled[enc.present].astype(np.float32)))
+            if norm_seq is not None:
                 real = enc.mask & enc.present[:, None]
-                proj.norm_seq.fit(torch.from_numpy(enc.seq[real].astype(np.float32)))
+                norm_seq.fit(torch.from_numpy(enc.seq[real].astype(np.float32)))
 
     def fit(self, train: AffectData, dev: AffectData | None = None, seed: int = 0) -> "AffectModel":
         """Train on ``train``; early-stop and calibrate on ``dev`` (a 10 % hold-out of train if None)."""
@@ -305,15 +302,15 @@ class AffectModel:
 
 
 class MMEIModel(AffectModel):
-    """MMEI: cross-modal transformer (text queries voice and face) with attention fusion and joint heads."""
+    """MMEI: cross-modal transformer (text queries voice and face) with attention fusion and joint heads.
+
+    ``encoders``: the ``EncoderConfig`` settings the features came from (saved so a predictor can rebuild them).
+    Load a saved one with ``AffectModel.load(dir)``.
+    """
 
     def __init__(self, dims: dict[str, tuple[int, int]], intents: list[str], config: MMEIConfig | None = None,
-                 encoders: dict[str, str] | None = None, architecture: str = "mmei") -> None:
-        super().__init__(architecture, dims, intents, config, encoders)
-
-    @classmethod
-    def load(cls, directory: str | Path) -> "AffectModel":
-        return AffectModel.load(directory)
+                 encoders: dict[str, Any] | None = None) -> None:
+        super().__init__("mmei", dims, intents, config, encoders)
 
 
 class LateFusion:

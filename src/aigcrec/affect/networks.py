@@ -80,6 +80,10 @@ class MMEINetwork(nn.Module):
                                                        nn.Linear(2 * width, width), nn.LayerNorm(width))
                                       for m in self.modalities})
 
+    def standardizers(self) -> dict[str, tuple[Standardizer | None, Standardizer]]:
+        """modality -> (sequence standardizer, pooled standardizer), fitted on training rows."""
+        return {m: (self.proj[m].norm_seq, self.proj[m].norm_pooled) for m in self.modalities}
+
     def forward(self, batch: dict[str, dict[str, torch.Tensor]]):
         tokens = {m: self.proj[m](**batch[m]) for m in self.modalities}  # m -> ((B, L_m, d), (B, L_m))
         q, q_mask = tokens[self.query]
@@ -119,10 +123,9 @@ class PooledMLPNetwork(nn.Module):
                                  nn.Linear(2 * width, width), nn.LayerNorm(width))
         self.heads = JointHeads(width, n_intents, dropout)
 
-    @property
-    def proj(self) -> dict[str, nn.Module]:
-        """Standardizers by modality, fitted like MMEI's projections (same ``.norm_pooled`` attribute path)."""
-        return {m: _PooledOnly(self.norm[m]) for m in self.modalities}
+    def standardizers(self) -> dict[str, tuple[Standardizer | None, Standardizer]]:
+        """modality -> (sequence standardizer or None, pooled standardizer), fitted on training rows."""
+        return {m: (None, self.norm[m]) for m in self.modalities}
 
     def forward(self, batch: dict[str, dict[str, torch.Tensor]]):
         parts = []
@@ -133,9 +136,3 @@ class PooledMLPNetwork(nn.Module):
         e, i = self.heads(z)
         present = torch.stack([batch[m]["present"] for m in self.modalities], dim=1).to(torch.float32)
         return NetOutput(e, i, z, present / present.sum(1, keepdim=True).clamp(min=1.0))
-
-
-class _PooledOnly:
-    def __init__(self, norm: Standardizer) -> None:
-        self.norm_pooled = norm
-        self.norm_seq = None

@@ -26,7 +26,7 @@ class ImageEncoderConfig(StrictModel):
     )
     image_size: int = Field(224, ge=32, le=1024, description="Side of the square network input in pixels.")
     style_layers: list[int] = Field(
-        default_factory=lambda: [0, 1, 2],
+        default_factory=lambda: [1, 2, 3],
         description="Indices of the backbone's feature taps whose Gram matrices give e_sty (early taps).",
     )
     semantic_layer: int = Field(-1, description="Index of the feature tap pooled into e_sem (-1 = last).")

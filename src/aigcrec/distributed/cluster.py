@@ -30,16 +30,20 @@ def require_ray():
 
 
 @contextlib.contextmanager
-def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[None]:
+def ray_session(address: str | None = None, num_cpus: int | None = None,
+                need_cpus: float = 0.0) -> Iterator[None]:
     """Use the Ray cluster at ``address`` (``"auto"``, ``"ray://head:10001"``), or start a local one.
 
     If Ray is already initialised in this process (a test fixture, a notebook) that session is used and
     left running. A local cluster started here (``num_cpus`` CPUs, default all) is shut down on exit.
+    ``need_cpus``: CPUs the job's workers reserve; a local cluster (no ``address``: it cannot grow) with
+    fewer is refused at once instead of leaving the job waiting for resources forever.
     Usage statistics are off unless the user enabled them explicitly.
     """
     ray = require_ray()
     os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
     if ray.is_initialized():
+        _check_capacity(ray, address, need_cpus)
         yield
         return
     if num_cpus is not None and num_cpus < 1:
@@ -60,7 +64,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         ray.shutdown()
 
 
-def _check_capacity(ray, address: Optional[str], need_cpus: float) -> None:
+def _check_capacity(ray, address: str | None, need_cpus: float) -> None:
     have = float(ray.cluster_resources().get("CPU", 0.0))
     if address is None and need_cpus > have:
         raise RayUnavailable(f"the local Ray cluster has {have:g} CPUs but the job's workers need {need_cpus:g} "

@@ -24,7 +24,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 def _principal_axes(xc: np.ndarray, k: int, seed: int, power_iters: int = 3) -> np.ndarray:
-    """Top-``k`` principal axes ``(D, k)`` of centred rows ``xc (s, D)`` by randomised SVD (Halko et al. 2011).
+    """Top-``k`` principal axes ``(D, k)`` of centred rows ``xc (s, D)``, randomised SVD (Halko et al. 2011).
 
     Costs O(s D k) instead of the O(D^3) of an eigendecomposition of the covariance (D is ~2,600 here).
     """

@@ -11,8 +11,21 @@ from typing import Any
 from aigcrec.world.config import SIZES, WorldConfig
 from aigcrec.world.vocab import EMOTIONS, INTENTS, PALETTES, STYLES, SUBJECTS
 
-__all__ = ["EMOTIONS", "INTENTS", "PALETTES", "SIZES", "STYLES", "SUBJECTS", "World", "WorldConfig", "contact_sheet",
-           "ensure_world", "generate_world", "load_world", "check_world"]
+__all__ = [
+    "EMOTIONS",
+    "INTENTS",
+    "PALETTES",
+    "SIZES",
+    "STYLES",
+    "SUBJECTS",
+    "World",
+    "WorldConfig",
+    "check_world",
+    "contact_sheet",
+    "ensure_world",
+    "generate_world",
+    "load_world",
+]
 
 
 def __getattr__(name: str) -> Any:

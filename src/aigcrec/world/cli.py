@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,12 +16,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command("world")
     def world(
-        out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder to write the world into.")] = None,
-        size: Annotated[Optional[str], typer.Option("--size", help="tiny, small or default (the config's if unset).")]
+        out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder to write the world into.")] = None,
+        size: Annotated[str | None, typer.Option("--size", help="tiny, small or default (the config's if unset).")]
         = None,
-        check: Annotated[Optional[Path], typer.Option("--check", help="Check the world in this folder: print "
+        check: Annotated[Path | None, typer.Option("--check", help="Check the world in this folder: print "
                                                       "statistics, write check.json and contact_sheet.png.")] = None,
-        json_out: Annotated[Optional[Path], typer.Option("--json", help="With --check: where to write the "
+        json_out: Annotated[Path | None, typer.Option("--json", help="With --check: where to write the "
                                                          "statistics (default DIR/check.json).")] = None,
         no_affect: Annotated[bool, typer.Option("--no-affect", help="With --check: skip the affect classifiers.")]
         = False,

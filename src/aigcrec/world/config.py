@@ -7,7 +7,7 @@ image size, and the knobs of the generative model (click model, affect noise). E
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import Field
 
@@ -87,12 +87,12 @@ class WorldConfig(StrictModel):
     """Settings of the world stage: which size to build and the knobs of its generative model."""
 
     size: SizeName = Field("default", description="Size preset: tiny (tests), small, default (the demo).")
-    seed: Optional[int] = Field(None, description="Seed of the world; None uses the run's seed.")
-    image_size: Optional[int] = Field(None, ge=32, le=1024, description="Item image side in pixels; None uses "
+    seed: int | None = Field(None, description="Seed of the world; None uses the run's seed.")
+    image_size: int | None = Field(None, ge=32, le=1024, description="Item image side in pixels; None uses "
                                                                         "the size preset (tiny 128, else 256).")
-    n_items: Optional[int] = Field(None, ge=16, description="Override of the preset's item count.")
-    n_users: Optional[int] = Field(None, ge=4, description="Override of the preset's user count.")
-    n_sessions: Optional[int] = Field(None, ge=8, description="Override of the preset's session count.")
+    n_items: int | None = Field(None, ge=16, description="Override of the preset's item count.")
+    n_users: int | None = Field(None, ge=4, description="Override of the preset's user count.")
+    n_sessions: int | None = Field(None, ge=8, description="Override of the preset's session count.")
     workers: int = Field(2, ge=1, le=64, description="Processes used to draw images (output does not depend "
                                                      "on it).")
     click: ClickKnobs = Field(default_factory=ClickKnobs)

@@ -17,8 +17,18 @@ import numpy as np
 from aigcrec.world.config import WorldConfig
 from aigcrec.world.painting import illustration
 from aigcrec.world.signals import face_image, user_looks, voice_clip, wav_bytes
-from aigcrec.world.simulate import (FIND_SPECIFIC_BONUS, INTENT_MOOD, INTENT_POPULARITY, T0, TASTE_WEIGHTS,
-                                    make_catalog, make_users, mood_table, simulate, text_pairs)
+from aigcrec.world.simulate import (
+    FIND_SPECIFIC_BONUS,
+    INTENT_MOOD,
+    INTENT_POPULARITY,
+    T0,
+    TASTE_WEIGHTS,
+    make_catalog,
+    make_users,
+    mood_table,
+    simulate,
+    text_pairs,
+)
 from aigcrec.world.vocab import EMOTION_VA, EMOTIONS, INTENTS, PALETTE_VA, PALETTES, STYLES, SUBJECTS
 
 log = logging.getLogger("aigcrec.world")

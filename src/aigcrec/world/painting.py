@@ -11,7 +11,7 @@ Drawing happens in two steps so that the factors live where they do in real illu
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -64,7 +64,7 @@ class Canvas:
         self.d.polygon([self._p(x, y) for x, y in pts], fill=slot)
 
     def line(self, pts: list[tuple[float, float]], width: float, slot: int) -> None:
-        self.d.line([self._p(x, y) for x, y in pts], fill=slot, width=max(1, int(round(width * self.s))),
+        self.d.line([self._p(x, y) for x, y in pts], fill=slot, width=max(1, round(width * self.s)),
                     joint="curve")
 
     def array(self) -> np.ndarray:
@@ -508,7 +508,7 @@ def render_halftone(slots, cols, rng):
     s = slots.shape[0]
     flat = _flat(slots, cols)
     tone = 1 - _lum(flat) / 255
-    light = flat * 0.55 + 255 * 0.45                                     # screen-printed paper colour
+    light = flat * 0.5 + 255 * 0.5                                       # screen-printed paper colour
     cell = max(4.0, s / 40)
     ang = math.radians(rng.choice([15.0, 45.0, 75.0]))
     yy, xx = np.mgrid[0:s, 0:s].astype(float)

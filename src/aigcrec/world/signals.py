@@ -166,7 +166,7 @@ def face_image(shown: str, intensity: float, looks: Looks, rng: np.random.Genera
     bg = tuple(int(v) for v in rng.integers(150, 245, 3))
     img = Image.new("RGB", (ss, ss), bg)
     d = ImageDraw.Draw(img)
-    P = lambda x, y: (x * ss, y * ss)  # noqa: E731
+    P = lambda x, y: (x * ss, y * ss)
     cx, cy = 0.5 + rng.uniform(-0.04, 0.04), 0.52 + rng.uniform(-0.04, 0.04)
     fw, fh = looks.face_w, looks.face_w * 1.2
     dark = (30, 20, 20)

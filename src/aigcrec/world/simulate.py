@@ -16,9 +16,25 @@ import pandas as pd
 
 from aigcrec.world.config import SizePreset, WorldConfig
 from aigcrec.world.signals import confusable, target_phrase, utterance
-from aigcrec.world.vocab import (ADJECTIVES, CHARACTER_NAMES, CHARACTER_SUBJECTS, DEFINITIONS, EMOTION_VA, EMOTIONS,
-                                 EXTRA_TAGS, INTENTS, NAMES, PALETTE_VA, PALETTES, PLACES, SEASON_TAGS, SERIES_WORDS,
-                                 STYLES, SUBJECTS, TITLE_NOUNS)
+from aigcrec.world.vocab import (
+    ADJECTIVES,
+    CHARACTER_NAMES,
+    CHARACTER_SUBJECTS,
+    DEFINITIONS,
+    EMOTION_VA,
+    EMOTIONS,
+    EXTRA_TAGS,
+    INTENTS,
+    NAMES,
+    PALETTE_VA,
+    PALETTES,
+    PLACES,
+    SEASON_TAGS,
+    SERIES_WORDS,
+    STYLES,
+    SUBJECTS,
+    TITLE_NOUNS,
+)
 
 T0 = 1740787200.0  # 2025-03-01 00:00:00 UTC, start of the simulated period
 DAY = 86400.0
@@ -348,7 +364,7 @@ def simulate(preset: SizePreset, cat: Catalog, pop: Population, knobs: WorldConf
 def _user_splits(users: list[str], rng: np.random.Generator) -> dict[str, str]:
     """Affect splits by user (no speaker or face in two splits): 70 % train, 15 % dev, 15 % test."""
     perm = rng.permutation(len(users))
-    n_tr, n_dev = int(round(0.7 * len(users))), int(round(0.15 * len(users)))
+    n_tr, n_dev = round(0.7 * len(users)), round(0.15 * len(users))
     out = {}
     for rank, j in enumerate(perm):
         out[users[j]] = "train" if rank < n_tr else "dev" if rank < n_tr + n_dev else "test"

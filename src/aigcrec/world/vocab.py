@@ -7,8 +7,21 @@ from __future__ import annotations
 
 from aigcrec.data.schemas import EMOTIONS
 
-__all__ = ["EMOTIONS", "INTENTS", "SUBJECTS", "STYLES", "PALETTES", "NAMES", "DEFINITIONS", "EXTRA_TAGS",
-           "ADJECTIVES", "PLACES", "CHARACTER_SUBJECTS", "EMOTION_VA", "PALETTE_VA"]
+__all__ = [
+           "ADJECTIVES",
+           "CHARACTER_SUBJECTS",
+           "DEFINITIONS",
+           "EMOTIONS",
+           "EMOTION_VA",
+           "EXTRA_TAGS",
+           "INTENTS",
+           "NAMES",
+           "PALETTES",
+           "PALETTE_VA",
+           "PLACES",
+           "STYLES",
+           "SUBJECTS",
+]
 
 INTENTS: tuple[str, ...] = ("explore", "relax", "get_inspired", "find_specific", "share")
 """Default AIGC browsing intents (docs/world.md): what the user came for in this session."""

@@ -18,6 +18,7 @@ from aigcrec.config_base import ConfigError, StrictModel
 # Section models live next to the code they configure; imported here so one file describes a run.
 from aigcrec.affect.config import AffectConfig
 from aigcrec.content.config import ContentConfig
+from aigcrec.distributed.config import DistributedConfig
 from aigcrec.ranking.config import RankingConfig
 from aigcrec.service.config import ServiceConfig
 from aigcrec.world.config import WorldConfig
@@ -35,6 +36,7 @@ class AppConfig(StrictModel):
     affect: AffectConfig = Field(default_factory=AffectConfig)
     ranking: RankingConfig = Field(default_factory=RankingConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
 
 
 def _describe(err: dict[str, Any], model: type[BaseModel], source: str) -> str:

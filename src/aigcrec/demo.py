@@ -32,6 +32,7 @@ STAGES: list[str] = [
     "aigcrec.content.demo",
     "aigcrec.affect.demo",
     "aigcrec.ranking.demo",
+    "aigcrec.service.demo",
 ]
 
 
@@ -84,6 +85,9 @@ def run_demo(config: AppConfig) -> DemoContext:
         log.info("stage %s done in %.1fs", stage, timings[stage])
     ctx.metrics["timings_s"] = timings
     (run_dir / "metrics.json").write_text(json.dumps(ctx.metrics, indent=2, default=_jsonable), encoding="utf-8")
+    # What `aigcrec serve` (no arguments) loads: absolute paths of the world and the trained models.
+    artifacts = {k: str(Path(v).resolve()) if isinstance(v, (str, Path)) else v for k, v in ctx.artifacts.items()}
+    (run_dir / "artifacts.json").write_text(json.dumps(artifacts, indent=2, default=_jsonable), encoding="utf-8")
     ctx.report.section("Stage timings (seconds)")
     ctx.report.table([{"stage": k, "seconds": v} for k, v in timings.items()])
     ctx.report.write(run_dir / "report.html")

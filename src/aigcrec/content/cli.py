@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from aigcrec.cli.common import ConfigOpt, OutOpt, SeedOpt, VerboseOpt, app_config, encode_app, evaluate_app, fail
+from aigcrec.distributed.cli import AddressOpt, EngineOpt, WorkersOpt, check_engine
 
 CatalogOpt = Annotated[Optional[Path], typer.Option("--catalog", help="Catalog folder: an aigcrec world or "
                                                                       "MovieLens-100K with posters.")]
@@ -45,7 +46,8 @@ def register(app: typer.Typer) -> None:
 
     @encode_app.callback()
     def encode(ctx: typer.Context, catalog: CatalogOpt = None, encoder: EncoderOpt = None, config: ConfigOpt = None,
-               seed: SeedOpt = None, out: OutOpt = None, verbose: VerboseOpt = False) -> None:
+               seed: SeedOpt = None, out: OutOpt = None, verbose: VerboseOpt = False,
+               engine: EngineOpt = "local", address: AddressOpt = None, workers: WorkersOpt = 2) -> None:
         """Encode every item of --catalog into a feature store at --out (e_sem, e_sty, e_tsem; cached,
         resumable; bad inputs go to problems.csv)."""
         if ctx.invoked_subcommand is not None:
@@ -57,7 +59,17 @@ def register(app: typer.Typer) -> None:
         if catalog is None or out is None:
             fail("usage: aigcrec encode --catalog DIR --out DIR")
         try:
-            store = encode_catalog(catalog, out, cfg.content, _encoder(cfg, encoder))
+            if check_engine(engine) == "ray":
+                from aigcrec.distributed.cluster import RayUnavailable
+                from aigcrec.distributed.encode import encode_catalog_ray
+
+                try:
+                    store = encode_catalog_ray(catalog, out, cfg.content, address=address,
+                                               encoder=_encoder(cfg, encoder), workers=workers)
+                except RayUnavailable as exc:
+                    fail(str(exc), 2)
+            else:
+                store = encode_catalog(catalog, out, cfg.content, _encoder(cfg, encoder))
         except DataError as exc:
             fail(str(exc))
         typer.echo(f"{len(store.item_ids)} items, features {', '.join(store.names)}, "

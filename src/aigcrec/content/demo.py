@@ -85,7 +85,7 @@ def run(ctx) -> None:
         text_json.write_text(json.dumps(text, indent=2, ensure_ascii=False), encoding="utf-8")
     store = encode_catalog(world_dir, store_dir, cfg, encoder)
     ctx.artifacts["feature_store"] = str(store_dir)
-    ctx.artifacts["content_encoder_dir"] = str(enc_dir)
+    ctx.artifacts["content_dir"] = str(enc_dir)
 
     ctx.report.section("Content understanding", "Dual-output image encoder (e_sem: pooled late block; e_sty: "
                        f"{cfg.image.style_reduction} Gram statistics of early blocks, one pass) and the "

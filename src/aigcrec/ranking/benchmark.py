@@ -160,7 +160,8 @@ def run_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int], model
 def taste_table(result: dict[str, Any]) -> list[str]:
     """Markdown lines: warm test AUC per user taste type, and its change against the full model."""
     models = result["models"]
-    tastes = sorted({k[4:-5] for m in models.values() for k in m if k.startswith("auc_") and k.endswith("_mean")})
+    tastes = sorted({k[4:-5] for m in models.values() for k in m
+                     if k.startswith("auc_") and k.endswith("_mean") and k != "auc_mean"})
     if not tastes:
         return []
     full = models.get("umair_fps", {})

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from aigcrec.cli.common import ConfigOpt, OutOpt, SeedOpt, app_config, benchmark_app, evaluate_app, export_app, fail, train_app
+from aigcrec.distributed.cli import AddressOpt, EngineOpt, WorkersOpt, check_engine
 
 log = logging.getLogger("aigcrec.ranking")
 
@@ -50,8 +51,13 @@ def register(app: typer.Typer) -> None:
     def train_ranker(dataset: DatasetOpt = "movielens", data_dir: DataDirOpt = Path("../shared/datasets/movielens-100k"),
                      model: Annotated[str, typer.Option(help="Model variant (umair_fps, dcnv2, ...).")] = "umair_fps",
                      features: FeaturesOpt = None, affect: AffectOpt = None,
-                     config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None) -> None:
-        """Train a ranker on the warm split (early stopping on validation AUC); save it to OUT/ranker."""
+                     config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None,
+                     engine: EngineOpt = "local", address: AddressOpt = None, workers: WorkersOpt = 2) -> None:
+        """Train a ranker on the warm split (early stopping on validation AUC); save it to OUT/ranker.
+
+        ``--engine ray`` runs the same training as DDP on a Ray cluster (``--workers`` processes)."""
+        import functools
+
         from aigcrec.logs import progress
         from aigcrec.ranking.bundle import RankerBundle
         from aigcrec.ranking.data import warm_split
@@ -61,11 +67,17 @@ def register(app: typer.Typer) -> None:
         if model not in VARIANTS or model == "popularity":
             fail(f"--model: expected one of {sorted(set(VARIANTS) - {'popularity'})}, got {model!r}", code=2)
         dest = _out(cfg, "ranker")
+        runner = run_variant
+        if check_engine(engine) == "ray":
+            from aigcrec.distributed.train import run_variant_ray
+
+            runner = functools.partial(run_variant_ray, workers=workers, address=address,
+                                       storage_dir=dest / "ray_train")
         data = _dataset(dataset, data_dir, features, affect, cfg)
         prep = prepare(data, warm_split(data.frame))
         with progress() as bar:
             task = bar.add_task(f"train {model}", total=cfg.ranking.train.max_epochs)
-            result = run_variant(prep, model, cfg.ranking.model, cfg.ranking.train, cfg.seed,
+            result = runner(prep, model, cfg.ranking.model, cfg.ranking.train, cfg.seed,
                                  on_epoch=lambda e, row: bar.advance(task))
         meta = {"dataset": dataset, "data_dir": str(data_dir), "seed": cfg.seed, "variant": model,
                 "train_config": cfg.ranking.train.model_dump(), "test_metrics": result.metrics,

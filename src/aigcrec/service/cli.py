@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from aigcrec.cli.common import ConfigOpt, OutOpt, SeedOpt, VerboseOpt, app_config, export_app, fail
+from aigcrec.distributed.cli import AddressOpt, EngineOpt, check_engine
 
 log = logging.getLogger("aigcrec.service")
 
@@ -58,6 +59,8 @@ def register(app: typer.Typer) -> None:
         seed: SeedOpt = None,
         out: OutOpt = None,
         verbose: VerboseOpt = False,
+        engine: EngineOpt = "local",
+        address: AddressOpt = None,
     ) -> None:
         """Serve recommendations over HTTP (API at /v1, docs at /docs, web demo at /).
 
@@ -86,6 +89,15 @@ def register(app: typer.Typer) -> None:
             fail(str(exc), 2)
             return
         db_path = db or svc.db_path or Path(cfg.out) / "service" / f"service-{paths.digest()}.sqlite"
+        if check_engine(engine) == "ray":
+            from aigcrec.distributed.cluster import RayUnavailable
+            from aigcrec.distributed.serve import serve_on_ray
+
+            try:
+                serve_on_ray(cfg, paths, Path(db_path), address=address)
+            except RayUnavailable as exc:
+                fail(str(exc), 2)
+            return
         import torch
         import uvicorn
 

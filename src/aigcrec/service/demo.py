@@ -68,7 +68,9 @@ def run(ctx) -> None:
         )
         fresh_ok = False
         if new.status_code == 201:
-            cold = client.post("/v1/recommend", json={"user_id": "demo-cold-after-post", "k": 50}).json()
+            # Recommendable = among the ranked candidates of a cold user's very next request (ask for them all).
+            k_all = min(cfg.service.retrieval.candidates, cfg.service.limits.max_k)
+            cold = client.post("/v1/recommend", json={"user_id": "demo-cold-after-post", "k": k_all}).json()
             fresh_ok = "demo-new-item" in [i["item_id"] for i in cold["items"]]
         liked = first["items"][0]["item_id"]
         client.post(

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from aigcrec.affect.config import AffectConfig, EncoderConfig, MMEIConfig
+from aigcrec.affect.config import EncoderConfig, MMEIConfig
 from aigcrec.affect.data import AffectData
 from aigcrec.affect.encoders.base import MODALITIES, Encoded
 from aigcrec.affect.inputs import InputError, decode_face, decode_voice, level_dbfs

@@ -248,13 +248,8 @@ def _consolidate(out: Path, group: _Group, usable: list[tuple[str, str]], order:
     return info
 
 
-def encode_catalog(catalog_dir: str | Path, out_dir: str | Path, config: ContentConfig | None = None,
-                   encoder: ContentEncoder | None = None, show_progress: bool = True) -> FeatureStore:
-    """Encode every item of a catalog folder (world or MovieLens-with-posters) into the store ``out_dir``.
-
-    Items whose (item_id, content hash, encoder version) is already stored are not encoded again;
-    bad inputs are listed in ``problems.csv`` and skipped.
-    """
+def open_store_run(catalog_dir: str | Path, out_dir: str | Path, config, encoder=None):
+    """Start an encoding run (any engine): the catalog, the encoder, the store folder and its cached groups."""
     from aigcrec.data.catalog import load_catalog
 
     items = load_catalog(catalog_dir, check_images=False)
@@ -264,6 +259,17 @@ def encode_catalog(catalog_dir: str | Path, out_dir: str | Path, config: Content
     groups = {"image": _Group("image", encoder.image.version), "text": _Group("text", encoder.text.version)}
     for g in groups.values():
         _read_existing(out, g)
+    return items, encoder, out, groups
+
+
+def encode_catalog(catalog_dir: str | Path, out_dir: str | Path, config: ContentConfig | None = None,
+                   encoder: ContentEncoder | None = None, show_progress: bool = True) -> FeatureStore:
+    """Encode every item of a catalog folder (world or MovieLens-with-posters) into the store ``out_dir``.
+
+    Items whose (item_id, content hash, encoder version) is already stored are not encoded again;
+    bad inputs are listed in ``problems.csv`` and skipped.
+    """
+    items, encoder, out, groups = open_store_run(catalog_dir, out_dir, config, encoder)
     problems: list[dict] = []
     img_usable, img_stats = _encode_images(items, out, encoder, groups["image"], problems, show_progress)
     txt_usable, txt_stats = _encode_texts(items, out, encoder, groups["text"], problems, show_progress)

@@ -156,21 +156,13 @@ def encode_catalog_ray(catalog_dir: str | Path, out_dir: str | Path, config=None
     ``workers`` encoder actors (each holds one copy of the encoders) get ``batch_size`` rows per call.
     Returns the ``FeatureStore``, the same one ``aigcrec.content.store.encode_catalog`` writes.
     """
-    from aigcrec.content.encoder import ContentEncoder
-    from aigcrec.content.store import GROUPS, _Group, _read_existing, _write_shard, encode_catalog
-    from aigcrec.data.catalog import load_catalog
+    from aigcrec.content.store import GROUPS, _write_shard, encode_catalog, open_store_run
     from aigcrec.logs import progress
 
     ray = require_ray()
     if workers < 1 or batch_size < 1:
         raise ValueError(f"workers and batch_size must be at least 1, got {workers} and {batch_size}")
-    items = load_catalog(catalog_dir, check_images=False)
-    encoder = encoder or ContentEncoder(config)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    groups = {"image": _Group("image", encoder.image.version), "text": _Group("text", encoder.text.version)}
-    for g in groups.values():
-        _read_existing(out, g)
+    items, encoder, out, groups = open_store_run(catalog_dir, out_dir, config, encoder)
     cached = {name: {(i, h) for i, h, _ in g.vectors} for name, g in groups.items()}
     rows = _catalog_rows(items)
     warnings: list[dict] = []

@@ -109,7 +109,7 @@ def run(ctx) -> None:
 
     sessions = load_world_sessions(world_dir)
     frame = predict_sessions(sessions, AffectPredictor(model), features=data)
-    path = ctx.run_dir / "affect_context.parquet"
+    path = model_dir / "affect_context.parquet"  # beside the model: a stable input for the ranking cache
     frame.to_parquet(path)
     ctx.artifacts["mmei_dir"] = str(model_dir)
     ctx.artifacts["affect_context"] = str(path)

@@ -391,3 +391,142 @@ def test_predictor_never_writes_raw_media(predictor, tmp_path, monkeypatch):
     assert state.modalities_used == ["text", "voice", "face"]
     assert writes == []
     assert set(os.listdir(tmp_path)) == before
+
+
+# ---------------------------------------------------------------- real-data encoders we train
+
+def _tiny_bert():
+    """A random 3-layer BertModel with a word-level tokenizer, saved as a folder (no download)."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "i", "am", "happy", "sad", "angry", "so", "very", "not"]
+    tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(words)})
+    assert tok("i am happy")["input_ids"] == [2, 5, 6, 7, 3]
+    torch.manual_seed(0)
+    model = BertModel(BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
+                                 intermediate_size=32, max_position_embeddings=32), add_pooling_layer=False).eval()
+    return tok, model
+
+
+def test_frozen_states_plus_top_layers_equal_the_full_model(tmp_path):
+    from aigcrec.affect.finetune_text import FinetunedText, frozen_states, tokenize
+
+    tok, model = _tiny_bert()
+    texts = ["i am so happy", "not sad", "i am very very angry"]
+    tokens = tokenize(tok, texts, 16)
+    enc, _ = FinetunedText(model, torch.nn.Linear(16, 2), 2, []).encode_states(frozen_states(model, tokens, 2))
+    batch = tok(texts, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        full = model(**batch).last_hidden_state.numpy()
+    lengths = batch["attention_mask"].sum(1).numpy()
+    assert enc.mask.sum(1).tolist() == lengths.tolist() and enc.present.all()
+    for i, n in enumerate(lengths):
+        np.testing.assert_allclose(enc.seq[i, :n], full[i, :n], atol=2e-2)  # states stored as float16
+        np.testing.assert_allclose(enc.pooled[i], full[i, :n].mean(0), atol=2e-2)
+    plain = tok("i am happy")["input_ids"]  # [CLS] i am happy [SEP]
+    ctx = tokenize(tok, ["i am happy", "i am happy"], 8, contexts=["very very very sad", ""])
+    assert ctx[0]["input_ids"] == plain + tok("very very", add_special_tokens=False)["input_ids"] + [tok.sep_token_id]
+    assert ctx[0]["token_type_ids"] == [0] * 5 + [1] * 3 and ctx[1]["input_ids"] == plain
+    assert tokenize(tok, ["i am very happy"], 4, contexts=["sad"])[0]["input_ids"] == plain[:3] + [tok.sep_token_id]
+
+
+def test_text_finetune_learns_and_saves_a_readable_encoder(tmp_path):
+    from aigcrec.affect.config import TextFinetuneConfig
+    from aigcrec.affect.encoders.text import TextEncoder
+    from aigcrec.affect.finetune_text import class_weights, finetune, frozen_states, tokenize
+
+    tok, model = _tiny_bert()
+    texts = ["i am happy", "so happy", "very happy", "i am sad", "so sad", "very sad"] * 4
+    y = np.array([0, 0, 0, 1, 1, 1] * 4)
+    states = frozen_states(model, tokenize(tok, texts, 16), 2)
+    cfg = TextFinetuneConfig(enabled=True, train_layers=1, epochs=8, batch_size=4, lr=3e-3)
+    before = model.encoder.layer[2].output.dense.weight.clone()
+    tuned = finetune(model, states, y, states, y, 2, cfg, seed=0)
+    assert torch.equal(model.encoder.layer[2].output.dense.weight, before)  # the given model is not modified
+    assert len(tuned.history) == 8 and max(h["dev_accuracy"] for h in tuned.history) == 1.0
+    enc, logits = tuned.encode_states(states)
+    assert (logits.argmax(1) == y).all()
+    folder = tuned.save(tmp_path / "tuned", tok)
+    again = TextEncoder(f"hf:{folder}", max_tokens=16).encode(texts[:3])
+    np.testing.assert_allclose(again.pooled, enc.pooled[:3], atol=2e-2)
+    w = class_weights(np.array([0, 0, 0, 1]), 3)
+    assert w.mean() == pytest.approx(1.0) and w[1] > w[0] and w[2] >= w[1]
+
+
+def test_previous_utterances_follow_the_dialogue():
+    import pandas as pd
+
+    from aigcrec.affect.tasks import previous_utterances
+
+    frame = pd.DataFrame({"dialogue_id": [1, 0, 0, 1], "utterance_id": [0, 1, 0, 1], "text": ["c", "b", "a", "d"]},
+                         index=[10, 11, 12, 13])
+    assert previous_utterances(frame) == ["", "a", "", "c"]
+
+
+def test_text_splits_fine_tune_per_seed_and_cache(tmp_path, monkeypatch):
+    from aigcrec.affect import finetune_text
+    from aigcrec.affect.config import AffectConfig
+    from aigcrec.affect.tasks import text_splits
+
+    tok, model = _tiny_bert()
+    monkeypatch.setattr(finetune_text, "load_base", lambda path=None: (tok, model))
+    texts = {s: ["i am happy", "so sad", "very angry", "not happy"] * 2 for s in ("train", "dev", "test")}
+    labels = {s: np.array([0, 1, 2, 1] * 2) for s in texts}
+    cfg = AffectConfig(encoders={"max_tokens": 8, "text_finetune": {"enabled": True, "train_layers": 1,
+                                                                     "epochs": 1, "batch_size": 4}})
+    splits = text_splits("toy", "toy-root", texts, labels, "intent", 3, cfg, tmp_path / "cache")
+    d0 = splits(0)
+    assert set(d0) == {"train", "dev", "test"} and d0["test"].intent.tolist() == labels["test"].tolist()
+    assert (d0["test"].emotion == -1).all() and d0["test"].features["text"].seq.shape[2] == 16
+    assert len(list((tmp_path / "cache").glob("toy-ft-*-seed0.npz"))) == 3
+    assert (next((tmp_path / "cache").glob("text-finetune-toy-*-seed0")) / "config.json").is_file()
+    monkeypatch.setattr(finetune_text, "finetune", None)  # a cached seed must not train again
+    np.testing.assert_allclose(splits(0)["dev"].features["text"].pooled, d0["dev"].features["text"].pooled,
+                               atol=1e-6)
+
+
+def test_fer_cnn_training_and_augmentation(tmp_path):
+    from aigcrec.affect.config import FaceTrainConfig
+    from aigcrec.affect.encoders.face import FaceEncoder
+    from aigcrec.affect.face_train import EMOTION_TO_FER, accuracy, augment, train_fer_cnn
+    from aigcrec.affect.encoders.fer_cnn import FER_TO_EMOTIONS
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (4, 48, 48)).astype(np.uint8)
+    out = augment(img, np.random.default_rng(1), 0)
+    assert all(np.array_equal(o, i) or np.array_equal(o, i[:, ::-1]) for o, i in zip(out, img))
+    assert augment(img, rng, 4).shape == img.shape
+    assert (FER_TO_EMOTIONS[EMOTION_TO_FER] == np.arange(7)).all()
+    # two classes told apart by brightness
+    x = np.concatenate([np.full((16, 48, 48), 30), np.full((16, 48, 48), 220)]).astype(np.uint8)
+    x = np.clip(x + rng.integers(-20, 20, x.shape), 0, 255).astype(np.uint8)
+    y = np.array([EMOTIONS.index("sadness")] * 16 + [EMOTIONS.index("joy")] * 16)
+    net, history = train_fer_cnn(x, y, x, y, FaceTrainConfig(init_pretrained=False, epochs=3, batch_size=8,
+                                                             lr=3e-3, shift=2), seed=0)
+    assert len(history) == 3 and accuracy(net, x, y) == max(h["dev_accuracy"] for h in history) == 1.0
+    torch.save(net.state_dict(), tmp_path / "w.pt")
+    enc = FaceEncoder(f"fer-cnn:{tmp_path / 'w.pt'}", detect="none").encode([x[0], x[-1]])
+    scores = enc.pooled[:, -7:]  # EMOTIONS order
+    assert scores[0].argmax() == EMOTIONS.index("sadness") and scores[1].argmax() == EMOTIONS.index("joy")
+
+
+def test_intent_benchmark_with_a_fine_tuned_encoder_per_seed(tmp_path, monkeypatch):
+    from aigcrec.affect import finetune_text
+    from aigcrec.affect.config import AffectConfig
+    from aigcrec.affect.runner import run_benchmark
+    from aigcrec.data import samples
+
+    tok, model = _tiny_bert()
+    monkeypatch.setattr(finetune_text, "load_base", lambda path=None: (tok, model))
+    samples.write_clinc150_sample(tmp_path / "clinc150")
+    cfg = AffectConfig(encoders={"max_tokens": 12, "text_finetune": {"enabled": True, "train_layers": 1,
+                                                                      "epochs": 1, "batch_size": 8}},
+                       mmei={"epochs": 1, "width": 8, "heads": 2, "batch_size": 16})
+    path = run_benchmark("intent", tmp_path / "clinc150", cfg, [0, 1], tmp_path / "out", tmp_path / "cache")
+    result = json.loads(path.read_text())
+    assert {"mmei", "text-only"} <= set(result["models"])
+    for key in ("in_scope_accuracy_mean", "oos_recall_mean", "ece_mean", "macro_f1_std"):
+        assert key in result["models"]["mmei"]
+    assert result["config"]["encoders"]["text_finetune"]["enabled"] is True
+    assert "| in_scope_accuracy | oos_recall |" in (tmp_path / "out" / "affect.md").read_text()
+    assert sorted(p.name[-5:] for p in (tmp_path / "cache").glob("text-finetune-clinc-*")) == ["seed0", "seed1"]

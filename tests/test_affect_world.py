@@ -123,3 +123,83 @@ def test_demo_stage(run_dir, tiny_world):
     mtime = (Path(ctx.artifacts["mmei_dir"]) / "weights.pt").stat().st_mtime
     run(ctx)
     assert (Path(ctx.artifacts["mmei_dir"]) / "weights.pt").stat().st_mtime == mtime
+
+
+def _separable(n: int, seed: int):
+    """Voice carries the emotion, text is noise, face is present in half the rows and carries it weakly."""
+    from aigcrec.affect.data import AffectData
+    from aigcrec.affect.encoders.base import Encoded
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 7, n)
+    proto = np.random.default_rng(7).normal(size=(7, 6)) * 3
+    feats = {}
+    for m, (signal, p_present) in {"text": (0.0, 1.0), "voice": (1.0, 1.0), "face": (0.3, 0.5)}.items():
+        x = (signal * proto[y] + rng.normal(size=(n, 6))).astype(np.float32)
+        feats[m] = Encoded(x[:, None, :], np.ones((n, 1), bool), x, rng.random(n) < p_present)
+    return AffectData(feats, y, (y % 3).astype(np.int64))
+
+
+def test_mmei_evidence_is_a_robust_product_of_experts():
+    import torch
+
+    from aigcrec.affect.networks import MMEINetwork
+
+    net = MMEINetwork({"text": (4, 4), "voice": (3, 3)}, n_intents=2, width=8, heads=2)
+    u = torch.randn(5, 2, 7)
+    given = torch.tensor([[True, False]] * 5)
+    # eps -> 0, T = 1, one modality present: the evidence is that expert's log-probabilities
+    e = net.evidence(u, given, torch.zeros(2), torch.full((2,), -40.0))
+    torch.testing.assert_close(e, torch.log_softmax(u[:, 0], -1))
+    # two modalities: log-probabilities add up (uniform reference: minus log 1/7 once)
+    both = torch.ones(5, 2, dtype=torch.bool)
+    e2 = net.evidence(u, both, torch.zeros(2), torch.full((2,), -40.0))
+    expected = torch.log_softmax(u, -1).sum(1) + torch.log(torch.tensor(7.0))
+    torch.testing.assert_close(e2, expected)
+    # eps = 1: the modality says nothing, the evidence is the reference distribution
+    flat = net.evidence(u, both, torch.zeros(2), torch.full((2,), 40.0))
+    torch.testing.assert_close(flat.softmax(-1), torch.full((5, 7), 1 / 7))
+    # the residual head starts at zero: a fresh network outputs exactly the experts' product
+    batch = {m: {"seq": torch.randn(5, 2, d), "mask": torch.ones(5, 2, dtype=torch.bool), "pooled": torch.randn(5, d),
+                 "present": torch.tensor([True, True, False, True, True])} for m, d in (("text", 4), ("voice", 3))}
+    net.eval()
+    out = net(batch)
+    given = torch.stack([batch[m]["present"] for m in net.modalities], 1)
+    torch.testing.assert_close(out.emotion, net.evidence(out.unimodal, given))
+
+
+def test_mmei_pretrains_experts_then_freezes_them():
+    import torch
+
+    from aigcrec.affect.config import MMEIConfig
+    from aigcrec.affect.metrics import classification_report
+    from aigcrec.affect.model import MMEIModel
+
+    snapshots = {}
+
+    class Spy(MMEIModel):
+        def _calibrate_experts(self, dev):
+            super()._calibrate_experts(dev)
+            expert = {id(p) for m in self.modalities for p in self.net.expert_parameters(m)}
+            snapshots["experts"] = {k: v.detach().clone() for k, v in self.net.named_parameters() if id(v) in expert}
+            snapshots["text_seq"] = self.net.proj["text"].seq.weight.detach().clone()
+
+    train, dev, test = _separable(500, 0), _separable(150, 1), _separable(300, 2)
+    dims = {m: (6, 6) for m in ("text", "voice", "face")}
+    cfg = MMEIConfig(width=16, heads=2, epochs=8, batch_size=32, lr=5e-3)
+    model = Spy(dims, ["a", "b", "c"], cfg).fit(train, dev, seed=0)
+    final = dict(model.net.named_parameters())
+    assert len(snapshots["experts"]) >= 3 * 6  # per modality: pooled W, b, type embedding, LayerNorm, MLPs
+    assert all(torch.equal(v, final[k]) for k, v in snapshots["experts"].items())
+    assert not torch.equal(snapshots["text_seq"], final["proj.text.seq.weight"])  # tokens still learn (cross-modal)
+    assert model.stages["experts"]["epochs"] >= 1 and 0.0 <= model.stages["residual_gate"]["gate"] <= 1.0
+    assert model.history and all("train_loss" in h for h in model.history)  # joint-training epochs
+    # the noise-only text expert is calibrated to say little, the voice expert to be trusted
+    eps = torch.sigmoid(model.net.expert_mix)
+    t = model.net.expert_log_t.exp()
+    f1 = {s: classification_report(model.predict(test.with_modalities(s)).emotion_probs, test.emotion)["macro_f1"]
+          for s in (("voice",), ("text", "voice"), ("text", "voice", "face"), ("text",))}
+    assert f1[("voice",)] > 0.9 and f1[("text",)] < 0.4
+    assert f1[("text", "voice")] >= f1[("voice",)] - 0.03  # adding a noise modality does not hurt
+    assert f1[("text", "voice", "face")] >= f1[("voice",)] - 0.03
+    assert eps[0] > eps[1] or t[0] > t[1]

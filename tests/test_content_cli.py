@@ -55,7 +55,7 @@ def test_evaluate_content_writes_the_documented_json(tiny_world, tmp_path, cfg):
                                  "-c", str(cfg)])
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "content.json").read_text())
-    for key in ("style_p_at_10", "subject_p_at_10"):
+    for key in ("style_p_at_10", "subject_p_at_10", "style_p_at_10_across_subjects", "subject_p_at_10_across_styles"):
         assert set(data[key]) >= {"e_sty", "e_sem"}
         assert all(0.0 <= v <= 1.0 for v in data[key].values())
     tp = data["text_pairs"]

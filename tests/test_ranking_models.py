@@ -187,6 +187,18 @@ def test_every_variant_is_buildable():
     assert {"umair_fps", "dcnv2", "popularity", "umair_fps_no_affect", "xdeepfm"} <= set(VARIANTS)
 
 
+def test_models_start_from_the_peers_initialisation(prep):
+    """Embeddings N(0, 1e-4^2) for all; Xavier weights and zero biases for the tabular baselines (as FuxiCTR)."""
+    torch.manual_seed(0)
+    dcn = build_model("dcnv2", prep.spec, SMALL.model_copy(update={"structure": "parallel"}))
+    umair = build_model("umair_fps", prep.spec, SMALL, prep.tables)
+    for model in (dcn, umair):
+        assert 0.5e-4 < float(model.emb.table.weight.std()) < 2e-4
+    linears = [m for m in dcn.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(float(m.bias.abs().max()) == 0.0 for m in linears if m.bias is not None)
+    assert any(float(m.bias.abs().max()) > 0 for m in umair.modules() if isinstance(m, torch.nn.Linear))
+
+
 # -- bundle and export ---------------------------------------------------------------------------------
 def test_bundle_round_trip_cold_users_and_new_items(tmp_path, prep, trained):
     bundle = RankerBundle.from_training("umair_fps", trained.model, prep.data.frame.iloc[prep.rows["train"]])

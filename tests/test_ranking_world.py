@@ -106,6 +106,35 @@ def test_cli_train_evaluate_export(tiny_world, world_store, config_file, tmp_pat
     assert report["max_abs_diff"] <= 1e-5 and set(report["per_size"]) == {"1", "1000"}
 
 
+def test_cli_train_ranker_from_service_event_log(tiny_world, world_store, config_file, tmp_path):
+    from aigcrec.cli.main import app
+    from aigcrec.ranking.bundle import RankerBundle
+    from aigcrec.service.assemble import catalog_from_world
+    from aigcrec.service.store import ServiceStore, interactions_from_db
+
+    db = tmp_path / "service.sqlite"
+    store = ServiceStore(db)
+    items, events = catalog_from_world(tiny_world)
+    store.import_catalog(items, events[: len(events) // 2])  # the catalog's past, then live feedback
+    item_ids = [it["item_id"] for it in items]
+    live = [{"user_id": "live-user", "item_id": item_ids[k], "type": "bookmark" if k % 2 else "impression",
+             "ts": 1e10 + k, "session_id": "live-session"} for k in range(10)]
+    store.append_events(live)
+    store.close()
+    expected = interactions_from_db(db)
+
+    runner = CliRunner()
+    common = ["--dataset", "world", "--data-dir", str(tiny_world), "--features", str(world_store),
+              "--config", str(config_file)]
+    res = runner.invoke(app, ["train", "ranker", *common, "--events", str(db), "--out", str(tmp_path / "t")])
+    assert res.exit_code == 0, res.output
+    bundle = RankerBundle.load(tmp_path / "t" / "ranker")
+    assert bundle.meta["events"] == str(db) and bundle.meta["interactions"] == len(expected) < len(events)
+    assert "live-user" in bundle.spec.state["user_id"]["vocab"]  # the live user's feedback reached training
+    res = runner.invoke(app, ["train", "ranker", *common, "--events", str(tmp_path / "none.sqlite")])
+    assert res.exit_code == 2 and "none.sqlite" in res.output
+
+
 def test_cli_rejects_bad_arguments(tmp_path):
     from aigcrec.cli.main import app
 

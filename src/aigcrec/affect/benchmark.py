@@ -93,19 +93,25 @@ def fusion_benchmark(train: AffectData, dev: AffectData, test: AffectData, cfg: 
     }
 
 
-def single_modality_benchmark(task: str, modality: str, train: AffectData, dev: AffectData, test: AffectData,
+def single_modality_benchmark(task: str, modality: str, splits: Callable[[int], dict[str, AffectData]],
                               cfg: AffectConfig, intents: list[str], seeds: list[int], head: str = "emotion",
-                              extra: Callable[[Any, AffectData], dict[str, float]] | None = None,
+                              extra: Callable[[Any, AffectData, AffectData], dict[str, float]] | None = None,
                               fixed: dict[str, Callable[[AffectData], Prediction]] | None = None) -> dict[str, Any]:
-    """MMEI's path for one modality against the pooled-vector baseline (and ``fixed`` untrained models)."""
+    """MMEI's path for one modality against the pooled-vector baseline (and ``fixed`` untrained models).
+
+    ``splits(seed)`` gives that seed's train / dev / test data (features of an encoder fine-tuned with that
+    seed, or the same frozen features for every seed); ``extra(model, test, dev)`` adds task metrics.
+    """
     runs: dict[str, list] = {}
     for seed in seeds:
-        models = train_models(train, dev, cfg, intents, seed, (modality,))
+        d = splits(seed)
+        models = train_models(d["train"], d["dev"], cfg, intents, seed, (modality,))
         for name, model in models.items():
-            rep = _head_report(model.predict(test), test, head, cfg.ece_bins)
+            rep = _head_report(model.predict(d["test"]), d["test"], head, cfg.ece_bins)
             if extra is not None:
-                rep.update(extra(model, test))
+                rep.update(extra(model, d["test"], d["dev"]))
             runs.setdefault(name, []).append(rep)
+    test = splits(seeds[0])["test"]
     for name, predict in (fixed or {}).items():
         runs[name] = [_head_report(predict(test), test, head, cfg.ece_bins)]
     return {"task": task, "models": {name: summarize(r) for name, r in runs.items()}}
@@ -130,7 +136,7 @@ def markdown(result: dict[str, Any]) -> str:
     """The result as Markdown tables (models; modality subsets; intent head)."""
     cols = ["macro_f1", "weighted_f1", "accuracy", "nll", "ece"]
     if any("oos_recall_mean" in v for v in result["models"].values()):
-        cols.append("oos_recall")
+        cols += ["in_scope_accuracy", "oos_recall"]
     lines = [f"# affect benchmark: {result['task']}", "", "| model | " + " | ".join(cols) + " |",
              "|---" * (len(cols) + 1) + "|"]
     for name, v in result["models"].items():

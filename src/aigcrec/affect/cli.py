@@ -18,6 +18,8 @@ from aigcrec.cli.common import (
     fail,
     train_app,
 )
+from aigcrec.distributed.cli import AddressOpt, EngineOpt, WorkersOpt, check_engine
+from aigcrec.distributed.cluster import RayUnavailable
 
 log = logging.getLogger("aigcrec.affect")
 
@@ -32,11 +34,15 @@ def register(app: typer.Typer) -> None:
     def train_mmei(
         world: Annotated[Path, typer.Option("--world", "-w", help="World folder (aigcrec world generate).")],
         config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None, cache_dir: CacheOpt = None,
-        verbose: VerboseOpt = False,
+        verbose: VerboseOpt = False, engine: EngineOpt = "local", address: AddressOpt = None,
+        workers: WorkersOpt = None,
     ) -> None:
         """Train MMEI on a world's affect sessions (train split), calibrate on dev, evaluate on test.
 
         Writes <out>/mmei/ (model.json, weights.pt), <out>/mmei_metrics.json and <out>/problems.csv.
+        ``--engine ray`` runs the same training as DDP on a Ray cluster: ``--workers`` processes (default
+        ``distributed.train_workers``), checkpoints under ``distributed.storage_dir`` (default <out>/ray_train),
+        ``--address`` (default ``distributed.address``; none: a local cluster for this command).
         """
         import json
 
@@ -48,10 +54,21 @@ def register(app: typer.Typer) -> None:
         if not world.is_dir():
             fail(f"--world: expected a world folder, got {world}")
         out_dir = Path(cfg.out)
+        fit = None
+        if check_engine(engine) == "ray":
+            from aigcrec.distributed.train import mmei_fit_on_ray
+
+            dist = cfg.distributed
+            workers = workers or dist.train_workers
+            fit = mmei_fit_on_ray(workers, dist.storage_under(out_dir), address or dist.address, dist.num_cpus)
         out_dir.mkdir(parents=True, exist_ok=True)
         data, split, problems = fusion_data(world, cfg.affect, cache_dir or out_dir / "cache")
         problems.to_csv(out_dir / "problems.csv", index=False)
-        model, metrics = train_world_mmei(split_data(data, split), cfg.affect, cfg.seed)
+        try:
+            model, metrics = train_world_mmei(split_data(data, split), cfg.affect, cfg.seed, fit=fit)
+        except RayUnavailable as exc:
+            fail(str(exc), 2)
+        metrics["engine"] = {"name": engine, "workers": workers if fit is not None else 1}
         model.save(out_dir / "mmei")
         (out_dir / "mmei_metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
         typer.echo(json.dumps(metrics["test"], indent=2))

@@ -14,6 +14,47 @@ from pydantic import Field
 from aigcrec.config_base import StrictModel
 
 
+class TextFinetuneConfig(StrictModel):
+    """Fine-tuning the offline text encoder (MiniLM) on a benchmark's train split (``aigcrec.affect.finetune_text``).
+
+    Off by default; ``benchmarks/affect_real.yaml`` turns it on for ``text-emotion`` (MELD) and ``intent``
+    (CLINC150). The top ``train_layers`` layers and a linear head on the mean-pooled tokens are trained with
+    class-weighted CE; the epoch with the best dev weighted-F1 is kept; one fine-tuned encoder per seed
+    (or one shared by all seeds with ``per_seed: false``).
+    """
+
+    enabled: bool = False
+    train_layers: int = Field(default=2, ge=1, description="Top transformer layers trained (the rest frozen).")
+    epochs: int = Field(default=3, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    lr: float = Field(default=1e-4, gt=0, description="AdamW learning rate of the layers (the head uses 10x).")
+    weight_decay: float = Field(default=0.01, ge=0)
+    class_weighted: bool = Field(default=True, description="CE weights w_c = (n / (C n_c))^0.5, mean-normalised.")
+    context: bool = Field(default=False, description="MELD: encode the utterance paired with the previous "
+                          "utterance of its dialogue ([CLS] utterance [SEP] previous [SEP]).")
+    per_seed: bool = Field(default=True, description="Fine-tune one encoder per benchmark seed; False: one "
+                           "encoder (fine-tuned with ``seed``) shared by every seed, which then varies the heads only.")
+    seed: int = Field(default=0, description="Fine-tuning seed when per_seed is False.")
+
+
+class FaceTrainConfig(StrictModel):
+    """Training the FER2013 CNN ourselves (``aigcrec.affect.face_train``) for the ``face-emotion`` benchmark.
+
+    Off by default; ``benchmarks/affect_real.yaml`` turns it on. The network is trained once (``seed``) on the
+    train split, its weights cached under the benchmark's ``--cache-dir``, then read as ``fer-cnn:<weights.pt>``.
+    """
+
+    enabled: bool = False
+    init_pretrained: bool = Field(default=True, description="Start from the packaged FER2013 weights.")
+    epochs: int = Field(default=12, ge=1)
+    batch_size: int = Field(default=64, ge=1)
+    lr: float = Field(default=2e-3, gt=0, description="Peak AdamW learning rate (one-cycle).")
+    weight_decay: float = Field(default=1e-4, ge=0)
+    shift: int = Field(default=4, ge=0, description="Random shift augmentation, pixels.")
+    label_smoothing: float = Field(default=0.05, ge=0.0, lt=1.0)
+    seed: int = 0
+
+
 class EncoderConfig(StrictModel):
     """Which encoder reads each modality, and the limits applied to raw inputs."""
 
@@ -35,6 +76,8 @@ class EncoderConfig(StrictModel):
     face_margin: float = Field(default=0.1, ge=0.0, le=0.5, description="Crop margin around a detected face.")
     face_scale_factor: float = Field(default=1.05, gt=1.0, le=2.0, description="Haar detectMultiScale step.")
     face_min_neighbors: int = Field(default=3, ge=1, description="Haar detections needed to accept a face.")
+    text_finetune: TextFinetuneConfig = Field(default_factory=TextFinetuneConfig)
+    face_train: FaceTrainConfig = Field(default_factory=FaceTrainConfig)
 
 
 class MMEIConfig(StrictModel):
@@ -45,7 +88,6 @@ class MMEIConfig(StrictModel):
     layers: int = Field(default=1, ge=1, description="Cross-modal transformer layers.")
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     intent_weight: float = Field(default=1.0, ge=0.0, description="lambda in CE_e + lambda * CE_i.")
-    aux_weight: float = Field(default=0.5, ge=0.0, description="Weight of the per-modality emotion losses (MMEI).")
     modality_dropout: float = Field(
         default=0.3, ge=0.0, lt=1.0, description="Chance of dropping each present modality in training (one kept)."
     )
@@ -53,7 +95,7 @@ class MMEIConfig(StrictModel):
     batch_size: int = Field(default=64, ge=1)
     lr: float = Field(default=2e-3, gt=0)
     weight_decay: float = Field(default=1e-4, ge=0)
-    patience: int = Field(default=6, ge=1, description="Early stopping on dev NLL.")
+    patience: int = Field(default=6, ge=1, description="Early stopping on dev NLL (MMEI: per expert, then joint).")
     class_weighted: bool = True
     threads: int = Field(default=1, ge=1, description="torch threads while training.")
 

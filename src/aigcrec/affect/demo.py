@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -20,14 +20,25 @@ from aigcrec.data.schemas import EMOTIONS
 log = logging.getLogger("aigcrec.affect")
 
 
-def train_world_mmei(splits: tuple[AffectData, AffectData | None, AffectData], cfg: AffectConfig, seed: int
-                     ) -> tuple[AffectModel, dict[str, Any]]:
-    """MMEI on (train, dev, test): returns the calibrated model and its test metrics (emotion, intent)."""
+FitHook = Callable[[AffectModel, AffectData, AffectData | None, int], AffectModel]
+
+
+def train_world_mmei(splits: tuple[AffectData, AffectData | None, AffectData], cfg: AffectConfig, seed: int,
+                     fit: FitHook | None = None) -> tuple[AffectModel, dict[str, Any]]:
+    """MMEI on (train, dev, test): returns the calibrated model and its test metrics (emotion, intent).
+
+    ``fit(model, train, dev, seed) -> trained model`` trains the untrained ``MMEIModel`` built from ``cfg``
+    (default: ``model.fit`` in this process; ``aigcrec.distributed.train.mmei_fit_on_ray`` runs it on
+    Ray Train).
+    """
+    import torch
+
     from aigcrec.affect.sessions import intent_labels
 
     train, dev, test = splits
+    torch.manual_seed(seed)  # the initial weights come from the seed too, not from the process's RNG state
     model = MMEIModel(dims_of(train, MODALITIES), intent_labels(cfg), cfg.mmei, cfg.encoders.model_dump())
-    model.fit(train, dev, seed)
+    model = fit(model, train, dev, seed) if fit is not None else model.fit(train, dev, seed)
     pred = model.predict(test)
     metrics = {"test": {"emotion": classification_report(pred.emotion_probs, test.emotion, cfg.ece_bins),
                         "intent": classification_report(pred.intent_probs[test.intent >= 0],

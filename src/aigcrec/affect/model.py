@@ -4,11 +4,21 @@ Training (DESIGN.md section 2, MMEI): class-weighted CE_e + lambda * CE_i (unkno
 skipped), modality dropout (each present modality dropped with probability p, at least one kept),
 AdamW, early stopping on dev NLL; then one temperature per head fitted on dev:
 T* = argmin_T NLL(softmax(logits / T), y).
+
+MMEI is trained in two stages (modality-balanced training: jointly trained fusion models let the modality
+that fits the training set fastest starve the others):
+1. unimodal pre-training: each modality's expert (projection, summary, emotion head) alone on its own
+   rows, class-weighted CE_e, early-stopped on its own dev NLL; then the experts' temperatures T_m and
+   mixing weights eps_m (``MMEINetwork.evidence``) are fitted on dev, averaged over every modality subset;
+2. joint fine-tuning of the cross-modal layers, fusion and heads with the experts frozen (CE_e + lambda CE_i,
+   modality dropout).
+Data without emotion labels (intent only) skips stage 1 and trains everything jointly.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import logging
 from dataclasses import dataclass
@@ -78,19 +88,6 @@ def modality_dropout(batch: dict, p: float, gen: torch.Generator) -> dict:
     return batch
 
 
-def _unimodal_loss(u: torch.Tensor, batch: dict, modalities: list[str], y: torch.Tensor,
-                   weight: torch.Tensor | None) -> torch.Tensor:
-    """Mean over modalities of CE(u_m, y) on rows where modality m is present and y is known.
-
-    u: (B, M, 7) per-modality emotion logits in ``modalities`` order."""
-    losses = []
-    for j, m in enumerate(modalities):
-        rows = batch[m]["present"] & (y >= 0)
-        if rows.any():
-            losses.append(nn.functional.cross_entropy(u[rows, j], y[rows], weight=weight))
-    return torch.stack(losses).mean() if losses else u.sum() * 0.0
-
-
 def class_weights(y: np.ndarray, n: int) -> torch.Tensor:
     """Balanced weights w_c = N / (C * N_c) over known labels (absent classes get weight 1)."""
     y = y[y >= 0]
@@ -139,7 +136,8 @@ class AffectModel:
         self.encoders = dict(encoders or {})
         self.temperature = {"emotion": 1.0, "intent": 1.0}
         self.prior = {"emotion": np.full(7, 1 / 7), "intent": np.full(max(len(intents), 1), 1 / max(len(intents), 1))}
-        self.history: list[dict[str, float]] = []
+        self.history: list[dict[str, float]] = []  # one row per joint-training epoch
+        self.stages: dict[str, Any] = {}  # MMEI: what unimodal pre-training and the residual gate chose
         self.net = self._build()
 
     def _build(self) -> nn.Module:
@@ -172,6 +170,8 @@ class AffectModel:
             cut = max(1, len(train) // 10)
             dev, train = train.take(perm[:cut]), train.take(perm[cut:])
         torch.manual_seed(seed)
+        # initial weights from ``seed`` too, not from whatever ran before (in place: the network may be wrapped)
+        getattr(self.net, "module", self.net).load_state_dict(self._build().state_dict())
         gen = torch.Generator().manual_seed(seed)
         threads = torch.get_num_threads()
         torch.set_num_threads(c.threads)
@@ -181,45 +181,191 @@ class AffectModel:
             torch.set_num_threads(threads)
         self._calibrate(dev)
         for head, y in (("emotion", train.emotion), ("intent", train.intent)):
-            n = len(self.prior[head])
-            known = y[y >= 0]
-            if len(known):
-                self.prior[head] = (np.bincount(known, minlength=n) + 1.0) / (len(known) + n)
+            if (y >= 0).any():
+                self.prior[head] = self._label_prior(y, len(self.prior[head]))
         return self
 
     def _fit_loop(self, train: AffectData, dev: AffectData, rng: np.random.Generator, gen: torch.Generator) -> None:
         c = self.config
         self._fit_standardizers(train)
         w_e = class_weights(train.emotion, 7) if c.class_weighted else None
+        frozen: list[nn.Parameter] = []
+        if self.architecture == "mmei" and (train.emotion >= 0).any():
+            if not c.class_weighted:  # class-weighted experts are prior-free: keep the uniform reference
+                self.net.log_prior.copy_(torch.log(torch.from_numpy(self._label_prior(train.emotion, 7)).float()))
+            self._pretrain_experts(train, dev, rng, w_e)
+            self._calibrate_experts(dev)
+            frozen = [p for m in self.modalities for p in self.net.expert_parameters(m)]
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            self._joint_loop(train, dev, rng, gen, w_e, frozen)
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+        if frozen:
+            self._fit_residual_gate(dev)
+
+    def _fit_residual_gate(self, dev: AffectData, grid: int = 21) -> None:
+        """MMEI: the gate g in [0, 1] of the fused emotion residual minimising dev emotion NLL averaged over
+        every modality subset (grid search; each point with its own best temperature on all modalities, as
+        the head is calibrated afterwards)."""
+        known = dev.emotion >= 0
+        if known.sum() < 2:
+            return
+        dev = dev.take(np.flatnonzero(known))
+        y = torch.from_numpy(dev.emotion.astype(np.int64))
+        self.net.eval()
+        views = []  # (product, residual) per subset, the full set first
+        for k in range(len(self.modalities), 0, -1):
+            for subset in itertools.combinations(self.modalities, k):
+                view = dev.with_modalities(subset)
+                with torch.inference_mode():
+                    parts = [self.net.emotion_parts(_trim(to_batch(view, self.modalities,
+                                                                    np.arange(s, min(s + 256, len(view))))))
+                             for s in range(0, len(view), 256)]
+                views.append(tuple(torch.cat(x).double() for x in zip(*parts)))
+        best_g, best = 1.0, float("inf")
+        for g in np.linspace(0.0, 1.0, grid):
+            t = fit_temperature((views[0][0] + g * views[0][1]).numpy(), dev.emotion)
+            nll = float(np.mean([nn.functional.cross_entropy((p + g * r) / t, y).item() for p, r in views]))
+            if nll < best - 1e-6:
+                best_g, best = float(g), nll
+        self.net.residual_gate.fill_(best_g)
+        self.stages["residual_gate"] = {"gate": best_g, "dev_nll_emotion_subsets": best}
+        log.debug("residual gate %.2f (dev emotion NLL over subsets %.4f)", best_g, best)
+
+    @staticmethod
+    def _label_prior(y: np.ndarray, n: int) -> np.ndarray:
+        """Laplace-smoothed label frequencies over known labels (N,) -> (n,)."""
+        known = y[y >= 0]
+        return (np.bincount(known, minlength=n) + 1.0) / (len(known) + n)
+
+    def _expert_logits(self, data: AffectData, batch_size: int = 256) -> torch.Tensor:
+        """Per-modality expert logits (N, M, 7) in eval mode."""
+        self.net.eval()
+        with torch.inference_mode():
+            return torch.cat([self.net.experts(_trim(to_batch(data, self.modalities,
+                                                               np.arange(s, min(s + batch_size, len(data))))))
+                              for s in range(0, len(data), batch_size)])
+
+    def _pretrain_experts(self, train: AffectData, dev: AffectData, rng: np.random.Generator,
+                          w_e: torch.Tensor | None) -> None:
+        """Stage 1: every modality's expert on its own present, labelled rows; each keeps its best dev-NLL
+        state and stops after ``patience`` epochs without improvement."""
+        c, net, mods = self.config, self.net, self.modalities
+        params = [p for m in mods for p in net.expert_parameters(m)]
+        opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=c.lr, total_steps=c.epochs * max(
+            1, -(-len(train) // c.batch_size)), pct_start=0.1)
+        y, y_dev = torch.from_numpy(train.emotion.astype(np.int64)), torch.from_numpy(dev.emotion.astype(np.int64))
+        dev_rows = {m: torch.from_numpy(dev.features[m].present.astype(bool)) & (y_dev >= 0) for m in mods}
+        best = {m: float("inf") for m in mods}
+        state = {m: [copy.deepcopy(mod.state_dict()) for mod in net.expert_modules(m)] for m in mods}
+        bad = {m: 0 for m in mods}
+        epochs = 0
+        for _ in range(c.epochs):
+            active = [j for j, m in enumerate(mods) if bad[m] < c.patience]
+            if not active:
+                break
+            epochs += 1
+            net.train()
+            perm = rng.permutation(len(train))
+            for start in range(0, len(perm), c.batch_size):
+                idx = perm[start:start + c.batch_size]
+                batch = _trim(to_batch(train, mods, idx))
+                u = net(batch, experts_only=True)  # (B, M, 7)
+                losses = []
+                for j in active:
+                    rows = batch[mods[j]]["present"] & (y[idx] >= 0)
+                    if rows.any():  # a sum: the experts share no parameters
+                        losses.append(nn.functional.cross_entropy(u[rows, j], y[idx][rows], weight=w_e))
+                if losses:
+                    opt.zero_grad()
+                    torch.stack(losses).sum().backward()
+                    nn.utils.clip_grad_norm_(params, 5.0)
+                    opt.step()
+                sched.step()
+            u_dev = self._expert_logits(dev)
+            for j in active:
+                m = mods[j]
+                if not dev_rows[m].any():
+                    bad[m] = c.patience  # nothing to early-stop on: keep the last state
+                    state[m] = [copy.deepcopy(mod.state_dict()) for mod in net.expert_modules(m)]
+                    continue
+                nll = float(nn.functional.cross_entropy(u_dev[dev_rows[m], j], y_dev[dev_rows[m]]))
+                if nll < best[m] - 1e-4:
+                    best[m], bad[m] = nll, 0
+                    state[m] = [copy.deepcopy(mod.state_dict()) for mod in net.expert_modules(m)]
+                else:
+                    bad[m] += 1
+        for m in mods:
+            for mod, sd in zip(net.expert_modules(m), state[m]):
+                mod.load_state_dict(sd)
+        self.stages["experts"] = {"epochs": epochs, **{f"dev_nll_{m}": best[m] for m in mods}}
+        log.debug("experts pre-trained: dev NLL %s", best)
+
+    def _calibrate_experts(self, dev: AffectData) -> None:
+        """Fit the experts' log T_m and logit eps_m on dev: the NLL of the robust product, averaged over every
+        non-empty subset of each row's present modalities (so it holds when modalities are missing)."""
+        net, mods = self.net, self.modalities
+        known = dev.emotion >= 0
+        if known.sum() < 2:
+            return
+        u = self._expert_logits(dev)[torch.from_numpy(known)]
+        y = torch.from_numpy(dev.emotion[known].astype(np.int64))
+        present = torch.stack([torch.from_numpy(dev.features[m].present[known].astype(bool)) for m in mods], dim=1)
+        subsets = [torch.tensor([m in s for m in mods]) for k in range(1, len(mods) + 1)
+                   for s in itertools.combinations(mods, k)]
+        log_t = torch.zeros(len(mods), requires_grad=True)
+        mix = net.expert_mix.detach().clone().requires_grad_(True)
+        opt = torch.optim.LBFGS([log_t, mix], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = sum(nn.functional.cross_entropy(net.evidence(u, present & s, log_t, mix), y)
+                       for s in subsets) / len(subsets)
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        net.expert_log_t.copy_(log_t.detach().clamp(-3.0, 3.0))
+        net.expert_mix.copy_(mix.detach().clamp(-8.0, 8.0))
+        log.debug("experts: T %s, eps %s", net.expert_log_t.exp().tolist(), torch.sigmoid(net.expert_mix).tolist())
+
+    def _joint_loop(self, train: AffectData, dev: AffectData, rng: np.random.Generator, gen: torch.Generator,
+                    w_e: torch.Tensor | None, frozen: list[nn.Parameter]) -> None:
+        """CE_e + lambda CE_i with modality dropout on the trainable parameters; best dev-NLL state kept."""
+        c = self.config
         w_i = class_weights(train.intent, len(self.intents)) if c.class_weighted and self.intents else None
         ce_e = nn.CrossEntropyLoss(weight=w_e, ignore_index=-1)
         ce_i = nn.CrossEntropyLoss(weight=w_i, ignore_index=-1)
         y_e, y_i = torch.from_numpy(train.emotion.astype(np.int64)), torch.from_numpy(train.intent.astype(np.int64))
-        opt = torch.optim.AdamW(self.net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        params = [p for p in self.net.parameters() if p.requires_grad]
+        frozen_modules = [mod for m in self.modalities for mod in self.net.expert_modules(m)] if frozen else []
+        opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=c.lr, total_steps=c.epochs * max(
             1, -(-len(train) // c.batch_size)), pct_start=0.1)
         has_e, has_i = (train.emotion >= 0).any(), (train.intent >= 0).any() and bool(self.intents)
         best, best_state, bad = float("inf"), None, 0
         for epoch in range(c.epochs):
             self.net.train()
+            for mod in frozen_modules:
+                mod.eval()  # frozen experts: no dropout
             perm = rng.permutation(len(train))
             total = 0.0
             for start in range(0, len(perm), c.batch_size):
                 idx = perm[start:start + c.batch_size]
                 batch = modality_dropout(_trim(to_batch(train, self.modalities, idx)), c.modality_dropout, gen)
                 out = self.net(batch)
-                e, i = out.emotion, out.intent
                 loss = torch.zeros(())
                 if has_e and (y_e[idx] >= 0).any():
-                    loss = loss + ce_e(e, y_e[idx])
-                    if out.unimodal is not None and c.aux_weight > 0:
-                        loss = loss + c.aux_weight * _unimodal_loss(out.unimodal, batch, self.modalities,
-                                                                    y_e[idx], w_e)
+                    loss = loss + ce_e(out.emotion, y_e[idx])
                 if has_i and (y_i[idx] >= 0).any():
-                    loss = loss + c.intent_weight * ce_i(i, y_i[idx])
+                    loss = loss + c.intent_weight * ce_i(out.intent, y_i[idx])
                 opt.zero_grad()
                 loss.backward()
-                nn.utils.clip_grad_norm_(self.net.parameters(), 5.0)
+                nn.utils.clip_grad_norm_(params, 5.0)
                 opt.step()
                 sched.step()
                 total += loss.item() * len(idx)
@@ -280,7 +426,8 @@ class AffectModel:
         d.mkdir(parents=True, exist_ok=True)
         meta = {"architecture": self.architecture, "dims": self.dims, "intents": self.intents,
                 "config": self.config.model_dump(), "encoders": self.encoders, "temperature": self.temperature,
-                "prior": {k: v.tolist() for k, v in self.prior.items()}, "history": self.history}
+                "prior": {k: v.tolist() for k, v in self.prior.items()}, "history": self.history,
+                "stages": self.stages}
         (d / "model.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         torch.save(self.net.state_dict(), d / "weights.pt")
         return d
@@ -298,6 +445,7 @@ class AffectModel:
         model.temperature = meta["temperature"]
         model.prior = {k: np.asarray(v) for k, v in meta["prior"].items()}
         model.history = meta.get("history", [])
+        model.stages = meta.get("stages", {})
         return model
 
 

@@ -6,6 +6,8 @@ every modality the network was built with.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -18,7 +20,7 @@ N_EMOTIONS = 7
 
 class NetOutput(NamedTuple):
     """emotion (B, 7) and intent (B, K) logits, fused embedding (B, d), fusion weights (B, M) in the network's
-    modality order, and per-modality emotion logits (B, M, 7) for the auxiliary loss (None if unused)."""
+    modality order, and per-modality expert emotion logits (B, M, 7) (MMEI; None for the baselines)."""
 
     emotion: torch.Tensor
     intent: torch.Tensor
@@ -54,10 +56,21 @@ class MMEINetwork(nn.Module):
 
     Fusion attends over M + 1 summaries: one per modality (an MLP on its pooled token) and the cross-modal
     one (mean of the text stream after cross-attention); its weights (B, M + 1) are returned, the last column
-    being the cross-modal summary. Besides the fused emotion head, each modality summary s_m has a linear emotion head u_m = U_m s_m; the
-    final emotion logits are head(z) + sum_m present_m u_m (a product-of-experts residual: evidence from
-    independent modalities adds up in log space, and the cross-modal part learns what it cannot express).
-    The u_m also get their own loss (``aux_weight``), which keeps each modality's summary discriminative.
+    being the cross-modal summary.
+
+    Emotion logits are a robust product of modality experts plus the fused head (a residual):
+
+        u_m = U_m(s_m)  (a small MLP)                              (B, 7) per-modality expert logits
+        r_m = log((1 - eps_m) softmax(u_m / T_m) + eps_m pi) - log pi
+        e   = log pi + sum_m present_m r_m + g head(z)
+
+    Evidence from independent modalities adds up in log space; eps_m is the chance that modality m shows
+    nothing useful or another emotion (it caps how far one modality can overrule the others), T_m its
+    temperature, pi the reference distribution (uniform for class-weighted experts, whose outputs are
+    already prior-free). T_m and eps_m are buffers fitted on dev after the experts' unimodal pre-training
+    (``AffectModel``); ``head`` starts at zero, so joint training learns only what the product misses, and the
+    gate g in [0, 1] (a buffer, 1 while training) is fitted on dev afterwards: a residual that learned the
+    training set rather than the task is turned down instead of overruling the calibrated experts.
 
     Example::
 
@@ -74,17 +87,59 @@ class MMEINetwork(nn.Module):
         self.layers = nn.ModuleList([CrossModalLayer(width, heads, dropout) for _ in range(layers)])
         self.fusion = AttentionFusion(width)
         self.heads = JointHeads(width, n_intents, dropout)
+        nn.init.zeros_(self.heads.emotion[-1].weight)  # the residual starts at 0: e = the experts' product
+        nn.init.zeros_(self.heads.emotion[-1].bias)
         self.out_norm = nn.LayerNorm(width)
-        self.unimodal = nn.ModuleDict({m: nn.Linear(width, N_EMOTIONS) for m in self.modalities})
+        self.unimodal = nn.ModuleDict({m: nn.Sequential(nn.Linear(width, width), nn.GELU(), nn.Dropout(dropout),
+                                                        nn.Linear(width, N_EMOTIONS)) for m in self.modalities})
         self.summary = nn.ModuleDict({m: nn.Sequential(nn.Linear(width, 2 * width), nn.GELU(), nn.Dropout(dropout),
                                                        nn.Linear(2 * width, width), nn.LayerNorm(width))
                                       for m in self.modalities})
+        n = len(self.modalities)
+        self.register_buffer("log_prior", torch.full((N_EMOTIONS,), -math.log(N_EMOTIONS)))  # log pi
+        self.register_buffer("expert_log_t", torch.zeros(n))  # log T_m
+        self.register_buffer("expert_mix", torch.full((n,), -3.0))  # logit(eps_m)
+        self.register_buffer("residual_gate", torch.ones(()))  # g
 
     def standardizers(self) -> dict[str, tuple[Standardizer | None, Standardizer]]:
         """modality -> (sequence standardizer, pooled standardizer), fitted on training rows."""
         return {m: (self.proj[m].norm_seq, self.proj[m].norm_pooled) for m in self.modalities}
 
-    def forward(self, batch: dict[str, dict[str, torch.Tensor]]):
+    def expert_modules(self, modality: str) -> list[nn.Module]:
+        """The modules one modality's expert runs through (projection, summary, emotion head)."""
+        return [self.proj[modality], self.summary[modality], self.unimodal[modality]]
+
+    def expert_parameters(self, modality: str) -> list[nn.Parameter]:
+        """The parameters of one modality's expert: pre-trained alone, then frozen. The sequence projection
+        and the missing token are not part of it (the expert reads the pooled token of a present modality),
+        so the cross-modal layers still learn them in joint training."""
+        proj = self.proj[modality]
+        shared = {id(p) for p in (*proj.seq.parameters(), proj.missing)}
+        return [p for mod in self.expert_modules(modality) for p in mod.parameters() if id(p) not in shared]
+
+    def experts(self, batch: dict[str, dict[str, torch.Tensor]]) -> torch.Tensor:
+        """Per-modality expert logits u (B, M, 7), each from its own modality only."""
+        return torch.stack([self.unimodal[m](self.summary[m](self.proj[m](**batch[m])[0][:, 0]))
+                            for m in self.modalities], dim=1)
+
+    def evidence(self, u: torch.Tensor, given: torch.Tensor, log_t: torch.Tensor | None = None,
+                 mix: torch.Tensor | None = None) -> torch.Tensor:
+        """Robust product of experts: u (B, M, 7), given (B, M) bool -> log pi + sum_m given_m r_m  (B, 7).
+
+        ``log_t`` (M,) and ``mix`` (M,) default to the fitted buffers (passed explicitly while fitting them)."""
+        log_t = self.expert_log_t if log_t is None else log_t
+        mix = self.expert_mix if mix is None else mix
+        log_p = torch.log_softmax(u / log_t.exp()[None, :, None], dim=-1)  # (B, M, 7)
+        log_eps = nn.functional.logsigmoid(mix)[None, :, None]
+        log_keep = nn.functional.logsigmoid(-mix)[None, :, None]
+        r = torch.logaddexp(log_keep + log_p, log_eps + self.log_prior) - self.log_prior  # (B, M, 7)
+        return self.log_prior + (r * given.unsqueeze(-1).to(r.dtype)).sum(1)
+
+    def forward(self, batch: dict[str, dict[str, torch.Tensor]], experts_only: bool = False):
+        """NetOutput; with ``experts_only`` just the expert logits (B, M, 7) (unimodal pre-training goes
+        through ``forward`` so that a DDP wrapper still synchronises its gradients)."""
+        if experts_only:
+            return self.experts(batch)
         tokens = {m: self.proj[m](**batch[m]) for m in self.modalities}  # m -> ((B, L_m, d), (B, L_m))
         q, q_mask = tokens[self.query]
         others = [m for m in self.modalities if m != self.query]
@@ -103,8 +158,14 @@ class MMEINetwork(nn.Module):
         z, alpha = self.fusion(summaries, torch.cat([given, torch.ones_like(given[:, :1])], dim=1))
         z = self.out_norm(z)  # (B, d)
         u = torch.stack([self.unimodal[m](summaries[:, j]) for j, m in enumerate(self.modalities)], dim=1)
-        e = self.heads.emotion(z) + (u * given.unsqueeze(-1).to(u.dtype)).sum(1)  # (B, 7)
+        e = self.evidence(u, given) + self.residual_gate * self.heads.emotion(z)  # (B, 7)
         return NetOutput(e, self.heads.intent_from(z, e), z, alpha, u)
+
+    def emotion_parts(self, batch: dict[str, dict[str, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(experts' robust product (B, 7), ungated residual head(z) (B, 7)): e = product + g * residual."""
+        out = self(batch)
+        given = torch.stack([batch[m]["present"] for m in self.modalities], dim=1)
+        return self.evidence(out.unimodal, given), self.heads.emotion(out.embedding)
 
 
 class PooledMLPNetwork(nn.Module):

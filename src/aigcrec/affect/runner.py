@@ -25,7 +25,8 @@ log = logging.getLogger("aigcrec.affect")
 
 
 def fer_cnn_prediction(data: AffectData) -> Prediction:
-    """The packaged FER2013 CNN as is: its 7 sigmoid scores (last 7 pooled values) normalised to sum to 1."""
+    """The FER2013 CNN as is (packaged or trained by us): its 7 sigmoid scores (last 7 pooled values)
+    normalised to sum to 1."""
     enc = data.features["face"]
     scores = enc.pooled[:, -7:].astype(np.float64) + 1e-9
     probs = scores / scores.sum(1, keepdims=True)
@@ -51,21 +52,20 @@ def run_benchmark(task: str, data_dir: Path, cfg: AffectConfig, seeds: list[int]
                             **{f"test_{m}_present": int(e.present.sum()) for m, e in test.features.items()}}
     elif task == "face-emotion":
         d = face_emotion_data(data_dir, cfg, cache)
-        result = single_modality_benchmark(task, "face", d["train"], d["dev"], d["test"], cfg, [], seeds,
-                                           fixed={"fer-cnn-pretrained": fer_cnn_prediction})
+        cnn = "fer-cnn-trained" if cfg.encoders.face_train.enabled else "fer-cnn-pretrained"  # the CNN as is
+        result = single_modality_benchmark(task, "face", lambda seed: d, cfg, [], seeds,
+                                           fixed={cnn: fer_cnn_prediction})
     elif task == "text-emotion":
-        d = text_emotion_data(data_dir, cfg, cache)
-        result = single_modality_benchmark(task, "text", d["train"], d["dev"], d["test"], cfg, [], seeds)
+        result = single_modality_benchmark(task, "text", text_emotion_data(data_dir, cfg, cache), cfg, [], seeds)
     elif task == "intent":
-        d, labels = intent_data(data_dir, cfg, cache)
+        splits, labels = intent_data(data_dir, cfg, cache)
         oos = labels.index("oos")
 
-        def extra(model, test: AffectData) -> dict[str, float]:
-            tau = oos_threshold(model.predict(d["dev"]).intent_probs, d["dev"].intent, oos)
+        def extra(model, test: AffectData, dev: AffectData) -> dict[str, float]:
+            tau = oos_threshold(model.predict(dev).intent_probs, dev.intent, oos)
             return {**oos_metrics(model.predict(test).intent_probs, test.intent, oos, tau), "oos_threshold": tau}
 
-        result = single_modality_benchmark(task, "text", d["train"], d["dev"], d["test"], cfg, labels, seeds,
-                                           head="intent", extra=extra)
+        result = single_modality_benchmark(task, "text", splits, cfg, labels, seeds, head="intent", extra=extra)
     else:
         raise ValueError(f"expected a task in face-emotion, text-emotion, intent, fusion; got {task!r}")
     result["seeds"] = seeds

@@ -66,6 +66,15 @@ def face_emotion_data(root: Path, cfg: AffectConfig, cache: Path | None) -> dict
 
     cfg = cfg.model_copy(deep=True)
     cfg.encoders.face_detect = "none"
+    ft = cfg.encoders.face_train
+    if ft.enabled:
+        from aigcrec.affect.face_train import trained_weights
+
+        if cache is None:
+            raise ValueError("encoders.face_train: expected a cache folder (--cache-dir) for the trained weights")
+        key = cache_key(str(Path(root).resolve()), ft.model_dump())
+        weights = trained_weights(root, ft, ft.seed, cache / f"fer-cnn-trained-{key}.pt")
+        cfg.encoders.face = f"fer-cnn:{weights}"
     fer = load_fer2013(root)
     out = {}
     for split, name in (("train", "train"), ("val", "dev"), ("test", "test")):
@@ -76,34 +85,102 @@ def face_emotion_data(root: Path, cfg: AffectConfig, cache: Path | None) -> dict
     return out
 
 
-def text_emotion_data(root: Path, cfg: AffectConfig, cache: Path | None) -> dict[str, AffectData]:
+SeedSplits = Callable[[int], dict[str, AffectData]]
+"""seed -> {"train", "dev", "test"} AffectData (the same for every seed unless an encoder is trained per seed)."""
+
+
+def text_emotion_data(root: Path, cfg: AffectConfig, cache: Path | None) -> SeedSplits:
     """MELD splits as text-only AffectData (emotion labels, no intent)."""
     from aigcrec.data.meld import load_meld
 
     meld = load_meld(root)
-    out = {}
-    for split in ("train", "dev", "test"):
-        frame = meld.split(split)
-        path = cache / f"meld-{split}-{cache_key(str(root), cfg.encoders.model_dump())}.npz" if cache else None
-        out[split] = cached(path, lambda: _single("text", _encode("text", frame["text"].tolist(), cfg, f"MELD {split}"),
-                                                  frame["label"].to_numpy(), np.full(len(frame), -1)))
-    return out
+    frames = {s: meld.split(s) for s in ("train", "dev", "test")}
+    contexts = {s: previous_utterances(f) for s, f in frames.items()}
+    return text_splits("meld", str(Path(root).resolve()), {s: f["text"].tolist() for s, f in frames.items()},
+                       {s: f["label"].to_numpy() for s, f in frames.items()}, "emotion", len(meld.label_names),
+                       cfg, cache, contexts)
+
+
+def previous_utterances(frame: pd.DataFrame) -> list[str]:
+    """The previous utterance of the same dialogue (by Utterance_ID) for every row; '' for a dialogue's first."""
+    order = frame.sort_values(["dialogue_id", "utterance_id"])
+    prev = order.groupby("dialogue_id")["text"].shift(1).fillna("")
+    return prev.reindex(frame.index).tolist()
+
+
+def text_splits(name: str, root: str, texts: dict[str, list[str]], labels: dict[str, np.ndarray], head: str,
+                n_classes: int, cfg: AffectConfig, cache: Path | None,
+                contexts: dict[str, list[str]] | None = None) -> SeedSplits:
+    """Text-only splits: frozen encoder features (shared by all seeds) or, with ``encoders.text_finetune.enabled``,
+    features of a MiniLM fine-tuned on the train split for each seed, or once (``per_seed: false``); the model
+    folder is cached next to the features.
+    """
+    def wrap(split: str, encoded: Encoded) -> AffectData:
+        y, none = labels[split], np.full(len(labels[split]), -1)
+        return _single("text", encoded, y if head == "emotion" else none, y if head == "intent" else none)
+
+    ft = cfg.encoders.text_finetune
+    if not ft.enabled:
+        key = cache_key(root, cfg.encoders.model_dump(exclude={"text_finetune"}), head)
+        frozen = {s: cached(cache / f"{name}-{s}-{key}.npz" if cache else None,
+                            lambda s=s: wrap(s, _encode("text", texts[s], cfg, f"{name} {s}")))
+                  for s in texts}
+        return lambda seed: frozen
+    if cfg.encoders.text != "minilm":
+        raise ValueError(f"encoders.text_finetune: expected encoders.text 'minilm', got {cfg.encoders.text!r}")
+    settings = cfg.encoders.model_dump(include={"text", "max_tokens", "text_finetune"})
+    for k in ("per_seed", "seed"):  # the file name carries the fine-tuning seed
+        settings["text_finetune"].pop(k)
+    settings["text_finetune"]["context"] = ft.context and contexts is not None  # what the features depend on
+    key = cache_key(root, settings, head)
+    shared: dict[str, Any] = {}
+
+    def states() -> dict[str, Any]:
+        from aigcrec.affect.finetune_text import frozen_states, load_base, tokenize
+
+        if not shared:
+            tokenizer, model = load_base()
+            stop = model.config.num_hidden_layers - ft.train_layers
+            shared.update(tokenizer=tokenizer, model=model)
+            for s in texts:
+                log.info("frozen MiniLM layers 0-%d on %s %s (%d texts)", stop - 1, name, s, len(texts[s]))
+                ctx = contexts[s] if ft.context and contexts is not None else None
+                shared[s] = frozen_states(model, tokenize(tokenizer, texts[s], cfg.encoders.max_tokens, ctx), stop)
+        return shared
+
+    def for_seed(seed: int) -> dict[str, AffectData]:
+        seed = seed if ft.per_seed else ft.seed
+        paths = {s: cache / f"{name}-ft-{s}-{key}-seed{seed}.npz" for s in texts} if cache else None
+        if paths and all(p.is_file() for p in paths.values()):
+            log.info("fine-tuned features from cache (%s, seed %d)", name, seed)
+            return {s: AffectData.load(p) for s, p in paths.items()}
+        from aigcrec.affect.finetune_text import finetune
+
+        st = states()
+        tuned = finetune(st["model"], st["train"], labels["train"], st["dev"], labels["dev"], n_classes, ft, seed)
+        out = {s: wrap(s, tuned.encode_states(st[s])[0]) for s in texts}
+        if paths:
+            tuned.save(cache / f"text-finetune-{name}-{key}-seed{seed}", st["tokenizer"])
+            for s, p in paths.items():
+                out[s].save(p)
+        return out
+
+    return for_seed
 
 
 def intent_data(root: Path, cfg: AffectConfig, cache: Path | None, file: str = "data_full.json"
-                ) -> tuple[dict[str, AffectData], list[str]]:
-    """CLINC150 splits (in-scope + out-of-scope rows) as text-only AffectData with intent labels."""
+                ) -> tuple[SeedSplits, list[str]]:
+    """CLINC150 splits (in-scope + out-of-scope rows, ``oos`` the last class) as text-only AffectData."""
     from aigcrec.data.clinc150 import load_clinc150
 
     clinc = load_clinc150(root, file)
-    out = {}
-    for split, name in (("train", "train"), ("val", "dev"), ("test", "test")):
-        frame = clinc.split(split, with_oos=True)
-        path = cache / f"clinc-{split}-{cache_key(str(root), file, cfg.encoders.model_dump())}.npz" if cache else None
-        out[name] = cached(path, lambda: _single("text", _encode("text", frame["text"].tolist(), cfg,
-                                                                 f"CLINC150 {split}"),
-                                                 np.full(len(frame), -1), frame["label"].to_numpy()))
-    return out, list(clinc.label_names)
+    frames = {name: clinc.split(split, with_oos=True) for split, name in (("train", "train"), ("val", "dev"),
+                                                                          ("test", "test"))}
+    labels = list(clinc.label_names)
+    texts = {s: f["text"].tolist() for s, f in frames.items()}
+    return text_splits(f"clinc-{Path(file).stem}", str(Path(root).resolve()), texts,
+                       {s: f["label"].to_numpy() for s, f in frames.items()}, "intent", len(labels), cfg,
+                       cache), labels
 
 
 def oos_threshold(probs: np.ndarray, y: np.ndarray, oos: int) -> float:

@@ -2,7 +2,8 @@
 
 - ``precision_at_k(X, labels, k)``: for each item, the share of its k nearest neighbours (cosine, itself
   excluded) with the same label, averaged over items. Style P@10 with ``e_sty`` vs ``e_sem`` (and subject
-  P@10) tells whether the two image outputs are disentangled.
+  P@10) tells whether the two image outputs are disentangled; ``block=`` restricts neighbours to items
+  whose other label differs (style P@10 across subjects, subject P@10 across styles), the stricter test.
 - ``knn_multilabel_f1``: leave-one-out kNN vote over multi-label genres vs the majority baseline
   (the most frequent label set predicted for everyone), micro-F1.
 """
@@ -22,22 +23,35 @@ def normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def neighbours(x: np.ndarray, k: int) -> np.ndarray:
-    """Indices (N, k) of each row's k nearest other rows by cosine of centred features."""
+def neighbours(x: np.ndarray, k: int, block: Sequence[Any] | None = None) -> np.ndarray:
+    """Indices (N, k) of each row's k nearest other rows by cosine of centred features.
+
+    ``block`` (N,) optional: rows sharing a row's ``block`` value are never its neighbours (used to ask
+    "nearest item of a *different* subject")."""
     if len(x) <= k:
         raise ValueError(f"need more than k={k} items for {k} neighbours, got {len(x)}")
     z = normalise(x)
     sim = z @ z.T  # (N, N)
+    if block is not None:
+        block = np.asarray(block)
+        same = block[:, None] == block[None, :]  # (N, N)
+        if int((~same).sum(axis=1).min()) < k:
+            raise ValueError(f"some item has fewer than k={k} items with a different block label")
+        sim[same] = -np.inf
     np.fill_diagonal(sim, -np.inf)
     idx = np.argpartition(-sim, k, axis=1)[:, :k]  # (N, k) unordered
     order = np.argsort(-np.take_along_axis(sim, idx, axis=1), axis=1)
     return np.take_along_axis(idx, order, axis=1)  # (N, k) nearest first
 
 
-def precision_at_k(x: np.ndarray, labels: Sequence[Any], k: int = 10) -> float:
-    """Mean share of the k nearest neighbours that share the item's label."""
+def precision_at_k(x: np.ndarray, labels: Sequence[Any], k: int = 10, block: Sequence[Any] | None = None) -> float:
+    """Mean share of the k nearest neighbours that share the item's label.
+
+    With ``block`` (e.g. the subject when ``labels`` is the style), neighbours are drawn only from items
+    whose block label differs: style P@k *across subjects*, which a semantic embedding cannot pass by
+    finding the same subject drawn in the same style."""
     labels = np.asarray(labels)
-    nn = neighbours(x, k)
+    nn = neighbours(x, k, block)
     return float((labels[nn] == labels[:, None]).mean())
 
 

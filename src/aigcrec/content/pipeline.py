@@ -43,16 +43,19 @@ def finetune_text(encoder: ContentEncoder, pairs: pd.DataFrame, seed: int = 0, b
 
 
 def label_precision(store: FeatureStore, items: pd.DataFrame, k: int) -> dict[str, dict[str, float]]:
-    """P@k of e_sty / e_sem neighbours sharing the style / subject label (world catalogs)."""
+    """P@k of e_sty / e_sem neighbours sharing the style / subject label (world catalogs), over all
+    neighbours and over neighbours whose other label differs (``style_p_at_10_across_subjects``)."""
     labels = items.set_index("item_id")
     out: dict[str, dict[str, float]] = {}
-    for label in ("style", "subject"):
-        out[f"{label}_p_at_{k}"] = {}
+    for label, other in (("style", "subject"), ("subject", "style")):
+        out[f"{label}_p_at_{k}"], out[f"{label}_p_at_{k}_across_{other}s"] = {}, {}
         for name in ("e_sty", "e_sem", "e_sty_magenta", "e_tsem"):
             if name not in store.names:
                 continue
             ids, mat = store.load(name)
-            out[f"{label}_p_at_{k}"][name] = precision_at_k(mat, labels.loc[ids, label].to_numpy(), k)
+            y, block = labels.loc[ids, label].to_numpy(), labels.loc[ids, other].to_numpy()
+            out[f"{label}_p_at_{k}"][name] = precision_at_k(mat, y, k)
+            out[f"{label}_p_at_{k}_across_{other}s"][name] = precision_at_k(mat, y, k, block=block)
     return out
 
 

@@ -89,7 +89,7 @@ class FeatureStore:
 # ---------------------------------------------------------------------------------------------- writing
 
 @dataclass
-class _Group:
+class VectorGroup:
     """Vectors of one group (image or text) keyed by (item_id, content_hash, encoder)."""
 
     name: str
@@ -101,7 +101,7 @@ class _Group:
             self.vectors[(item_id, h, self.encoder)] = {k: v[i] for k, v in feats.items()}
 
 
-def _read_existing(out: Path, group: _Group) -> None:
+def _read_existing(out: Path, group: VectorGroup) -> None:
     """Load vectors of a previous finished run and of unfinished shards into ``group``."""
     index = out / f"{group.name}_index.parquet"
     if index.is_file():
@@ -118,7 +118,14 @@ def _read_existing(out: Path, group: _Group) -> None:
                 group.vectors[(str(item_id), str(h), str(enc))] = {k: v[i] for k, v in feats.items()}
 
 
-def _write_shard(out: Path, group: _Group, ids: list[str], hashes: list[str], feats: dict[str, np.ndarray]) -> None:
+def write_shard(out: Path, group: VectorGroup, ids: list[str], hashes: list[str],
+                feats: dict[str, np.ndarray]) -> None:
+    """Save a finished batch as ``out/shards/<group>-NNNNNN.npz`` (atomic rename) and add it to ``group``.
+
+    ``ids`` / ``hashes``: the batch's item ids and content hashes (``content_hash``); ``feats``: feature
+    name -> (len(ids), D) float32 matrix. Any engine's encoding run writes its batches this way, so an
+    interrupted run resumes from them and ``encode_catalog`` consolidates them into the store.
+    """
     shards = out / "shards"
     shards.mkdir(parents=True, exist_ok=True)
     n = len(list(shards.glob(f"{group.name}-*.npz")))
@@ -129,7 +136,8 @@ def _write_shard(out: Path, group: _Group, ids: list[str], hashes: list[str], fe
     group.add(ids, hashes, feats)
 
 
-def _sha(data: bytes) -> str:
+def content_hash(data: bytes) -> str:
+    """The store's content hash of an input (image file bytes or UTF-8 text): SHA-256, first 20 hex digits."""
     return hashlib.sha256(data).hexdigest()[:20]
 
 
@@ -141,7 +149,7 @@ def _progress(enabled: bool):
     return progress() if enabled else nullcontext()
 
 
-def _encode_images(items: pd.DataFrame, out: Path, encoder: ContentEncoder, group: _Group,
+def _encode_images(items: pd.DataFrame, out: Path, encoder: ContentEncoder, group: VectorGroup,
                    problems: list[dict], show_progress: bool) -> tuple[list[tuple[str, str]], dict[str, float]]:
     """Hash every image, encode the ones not cached; return (item_id, hash) of usable images and stats."""
     img_enc = encoder.image
@@ -159,7 +167,7 @@ def _encode_images(items: pd.DataFrame, out: Path, encoder: ContentEncoder, grou
             problems.append({"item_id": item_id, "group": "image", "reason": "missing_file",
                              "detail": f"{path}: {exc.strerror or exc}", "severity": "error"})
             continue
-        h = _sha(data)
+        h = content_hash(data)
         if (item_id, h, group.encoder) in group.vectors:
             usable.append((item_id, h))
         else:
@@ -187,7 +195,7 @@ def _encode_images(items: pd.DataFrame, out: Path, encoder: ContentEncoder, grou
                 feats = img_enc.forward_arrays(np.stack(arrays))
                 if cfg.magenta_style:
                     feats["e_sty_magenta"] = img_enc.magenta_vectors(pils, centred=False)
-                _write_shard(out, group, ids, hashes, feats)
+                write_shard(out, group, ids, hashes, feats)
                 usable += list(zip(ids, hashes))
                 n_done += len(ids)
             if bar:
@@ -197,7 +205,7 @@ def _encode_images(items: pd.DataFrame, out: Path, encoder: ContentEncoder, grou
                     "images_per_second": round(n_done / dt, 2) if n_done and dt > 0 else None}
 
 
-def _encode_texts(items: pd.DataFrame, out: Path, encoder: ContentEncoder, group: _Group,
+def _encode_texts(items: pd.DataFrame, out: Path, encoder: ContentEncoder, group: VectorGroup,
                   problems: list[dict], show_progress: bool) -> tuple[list[tuple[str, str]], dict[str, float]]:
     usable, pending = [], []
     for row in items.to_dict(orient="records"):
@@ -206,7 +214,7 @@ def _encode_texts(items: pd.DataFrame, out: Path, encoder: ContentEncoder, group
             problems.append({"item_id": row["item_id"], "group": "text", "reason": "empty_text",
                              "detail": "no title and no tags", "severity": "error"})
             continue
-        h = _sha(text.encode("utf-8"))
+        h = content_hash(text.encode("utf-8"))
         if (row["item_id"], h, group.encoder) in group.vectors:
             usable.append((row["item_id"], h))
         else:
@@ -217,7 +225,7 @@ def _encode_texts(items: pd.DataFrame, out: Path, encoder: ContentEncoder, group
         for start in range(0, len(pending), TEXT_CHUNK):
             chunk = pending[start:start + TEXT_CHUNK]
             vecs = encoder.text.encode([t for _, _, t in chunk])
-            _write_shard(out, group, [i for i, _, _ in chunk], [h for _, h, _ in chunk], {"e_tsem": vecs})
+            write_shard(out, group, [i for i, _, _ in chunk], [h for _, h, _ in chunk], {"e_tsem": vecs})
             usable += [(i, h) for i, h, _ in chunk]
             if bar:
                 bar.advance(task, len(chunk))
@@ -226,7 +234,7 @@ def _encode_texts(items: pd.DataFrame, out: Path, encoder: ContentEncoder, group
                     "texts_per_second": round(len(pending) / dt, 2) if pending and dt > 0 else None}
 
 
-def _consolidate(out: Path, group: _Group, usable: list[tuple[str, str]], order: dict[str, int]) -> dict[str, dict]:
+def _consolidate(out: Path, group: VectorGroup, usable: list[tuple[str, str]], order: dict[str, int]) -> dict[str, dict]:
     """Write the group's index and matrices for the current items (catalog order); return feature info."""
     usable = sorted(usable, key=lambda r: order[r[0]])
     index = pd.DataFrame({"item_id": [i for i, _ in usable], "content_hash": [h for _, h in usable],
@@ -249,14 +257,20 @@ def _consolidate(out: Path, group: _Group, usable: list[tuple[str, str]], order:
 
 
 def open_store_run(catalog_dir: str | Path, out_dir: str | Path, config, encoder=None):
-    """Start an encoding run (any engine): the catalog, the encoder, the store folder and its cached groups."""
+    """Start an encoding run (any engine): ``(items, encoder, out, groups)``.
+
+    ``items``: the catalog frame; ``encoder``: the given ``ContentEncoder`` or one built from ``config``;
+    ``out``: the store folder (created); ``groups``: ``{"image": VectorGroup, "text": VectorGroup}`` holding
+    every vector already stored or left in ``shards/`` by an unfinished run (what a run may skip).
+    """
     from aigcrec.data.catalog import load_catalog
 
     items = load_catalog(catalog_dir, check_images=False)
     encoder = encoder or ContentEncoder(config)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    groups = {"image": _Group("image", encoder.image.version), "text": _Group("text", encoder.text.version)}
+    groups = {"image": VectorGroup("image", encoder.image.version),
+              "text": VectorGroup("text", encoder.text.version)}
     for g in groups.values():
         _read_existing(out, g)
     return items, encoder, out, groups

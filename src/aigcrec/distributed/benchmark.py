@@ -6,7 +6,8 @@ Measured on one local Ray cluster (started once; its start-up time is reported a
   2 actors on the world's catalog, each into a fresh store; the largest difference of any vector from
   the local store;
 - train: UMAIR-FPS on the world's warm split with the content vectors, per seed: test AUC / logloss /
-  gAUC and wall seconds, single-process and on Ray Train with 1 and 2 DDP workers;
+  gAUC and wall seconds, single-process and on Ray Train with 1 and 2 DDP workers; MMEI on the world's
+  affect sessions the same way (test emotion macro-F1 / NLL, intent macro-F1);
 - serve: ``POST /v1/recommend`` through Ray Serve with 1 and 2 ``Ranking`` replicas (fixed), sequential
   and with concurrent clients: p50 / p95 latency and requests/s.
 
@@ -108,6 +109,41 @@ def bench_train(world: Path, store_dir: Path, out: Path, model_cfg, train_cfg, s
     return rows, bundle_dir
 
 
+def bench_mmei(world: Path, work: Path, affect_cfg, seeds: list[int], worker_counts: list[int]) -> list[dict]:
+    """MMEI (``train_world_mmei``, the ``aigcrec train mmei`` path) single-process vs Ray Train, per seed.
+
+    The world's affect features are encoded once (cached under ``work``); ``wall_s`` is the whole training
+    call (Ray: worker start-up and checkpointing included). Test emotion macro-F1 / NLL and intent macro-F1.
+    """
+    from aigcrec.affect.benchmark import split_data
+    from aigcrec.affect.demo import train_world_mmei
+    from aigcrec.affect.tasks import fusion_data
+    from aigcrec.distributed.train import mmei_fit_on_ray
+
+    data, split, _ = fusion_data(world, affect_cfg, work / "affect-cache")
+    splits = split_data(data, split)
+    results: dict[tuple[str, int], list[dict]] = {}
+    for seed in seeds:
+        runs = [("local", 1, None)] + [("ray", w, mmei_fit_on_ray(w, work / "ray_train"))
+                                       for w in worker_counts]
+        for engine, workers, fit in runs:
+            t0 = time.perf_counter()
+            _, metrics = train_world_mmei(splits, affect_cfg, seed, fit=fit)
+            wall = time.perf_counter() - t0
+            results.setdefault((engine, workers), []).append(
+                {"emotion_macro_f1": metrics["test"]["emotion"]["macro_f1"],
+                 "emotion_nll": metrics["test"]["emotion"]["nll"],
+                 "intent_macro_f1": metrics["test"]["intent"]["macro_f1"], "epochs": metrics["epochs"],
+                 "wall_s": wall})
+    rows = []
+    for (engine, workers), runs in results.items():
+        row: dict[str, Any] = {"engine": engine, "workers": workers, "seeds": len(runs)}
+        for key in runs[0]:
+            row[key] = _mean_std([r[key] for r in runs])
+        rows.append(row)
+    return rows
+
+
 def bench_serve(world: Path, store_dir: Path, ranker_dir: Path, out: Path, cfg, replica_counts: list[int],
                 requests: int, clients: int) -> list[dict]:
     """``POST /v1/recommend`` through Ray Serve with a fixed number of ``Ranking`` replicas."""
@@ -115,8 +151,7 @@ def bench_serve(world: Path, store_dir: Path, ranker_dir: Path, out: Path, cfg, 
     from ray import serve
 
     from aigcrec.distributed.config import Autoscaling, DistributedConfig
-    from aigcrec.distributed.serve import APP_NAME, build_application, open_served_state, start
-    from aigcrec.ranking.bundle import RankerBundle
+    from aigcrec.distributed.serve import APP_NAME, real_application, start
     from aigcrec.service.assemble import ServicePaths
 
     paths = ServicePaths(world, store_dir, ranker_dir)
@@ -127,9 +162,7 @@ def bench_serve(world: Path, store_dir: Path, ranker_dir: Path, out: Path, cfg, 
                                      ingress_cpus=0.25)
         db = out / f"serve-{replicas}.sqlite"
         db.unlink(missing_ok=True)
-        app = build_application(functools.partial(open_served_state, cfg, paths, db),
-                                functools.partial(RankerBundle.load, ranker_dir), None, settings)
-        url = start(app, port=8700)
+        url = start(real_application(cfg, paths, db, settings), port=8700)
         with httpx.Client(base_url=url, timeout=120) as client:
             def call(i: int) -> float:
                 t0 = time.perf_counter()
@@ -173,7 +206,7 @@ def run_benchmark(out: Path, work_dir: Path, size: str = "tiny", world_seed: int
     The world, the feature stores, checkpoints and SQLite files go to ``work_dir`` (reused across runs).
 
     Training uses the ranking section of ``config`` with ``batch_size`` and ``max_epochs`` overridden (the
-    default batch of 1024 is two steps per epoch on the tiny world).
+    default batch of 1024 is two steps per epoch on the tiny world); MMEI uses the affect section as is.
     """
     import ray
 
@@ -197,6 +230,7 @@ def run_benchmark(out: Path, work_dir: Path, size: str = "tiny", world_seed: int
         train_cfg = cfg.ranking.train.model_copy(update={"batch_size": batch_size, "max_epochs": max_epochs})
         train_rows, ranker_dir = bench_train(world, store_dir, work, cfg.ranking.model, train_cfg, seeds,
                                              worker_counts)
+        mmei_rows = bench_mmei(world, work, cfg.affect, seeds, worker_counts)
         serve_rows = bench_serve(world, store_dir, ranker_dir, work, cfg, worker_counts, serve_requests, clients)
         load_after = os.getloadavg()[0]
     finally:
@@ -208,8 +242,8 @@ def run_benchmark(out: Path, work_dir: Path, size: str = "tiny", world_seed: int
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "ray": ray.__version__,
                     "load_avg_1m_before": round(load_before, 2), "load_avg_1m_after": round(load_after, 2)},
         "world": {"size": size, "seed": world_seed}, "ray_start_s": round(ray_start, 2),
-        "train_config": train_cfg.model_dump(), "seeds": seeds,
-        "encode": encode_rows, "train": train_rows, "serve": serve_rows,
+        "train_config": train_cfg.model_dump(), "mmei_config": cfg.affect.mmei.model_dump(), "seeds": seeds,
+        "encode": encode_rows, "train": train_rows, "train_mmei": mmei_rows, "serve": serve_rows,
     }
     (out / "ray_scaleout.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     machine = result["machine"]
@@ -219,6 +253,8 @@ def run_benchmark(out: Path, work_dir: Path, size: str = "tiny", world_seed: int
     md = [title, "", load,
           "", "## Encode (catalog -> feature store)", "", _table(encode_rows),
           "", f"## Train UMAIR-FPS (warm split, seeds {seeds}; mean ± std)", "", _table(train_rows),
+          "", f"## Train MMEI (world affect sessions, test split, seeds {seeds}; mean ± std)", "",
+          _table(mmei_rows),
           "", "## Serve POST /v1/recommend (Ray Serve, fixed Ranking replicas)", "", _table(serve_rows), ""]
     (out / "ray_scaleout.md").write_text("\n".join(md), encoding="utf-8")
     log.info("wrote %s and %s", out / "ray_scaleout.json", out / "ray_scaleout.md")

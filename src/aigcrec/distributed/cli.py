@@ -18,8 +18,9 @@ EngineOpt = Annotated[str, typer.Option("--engine", help="local: this process; r
                                                          "(install the 'ray' extra).")]
 AddressOpt = Annotated[str | None, typer.Option(
     "--address", help="Ray cluster address ('auto', 'ray://head:10001'); default: start a local cluster.")]
-WorkersOpt = Annotated[int, typer.Option("--workers", min=1,
-                                         help="Ray workers (encoder actors / DDP workers).")]
+WorkersOpt = Annotated[int | None, typer.Option(
+    "--workers", min=1, help="Ray workers (encoder actors / DDP workers; default: 2, or for train mmei the "
+                             "config's distributed.train_workers).")]
 
 
 def check_engine(engine: str) -> Engine:
@@ -50,7 +51,7 @@ def register(app: typer.Typer) -> None:
         ] = Path("runs/cache/ray-benchmark"),
         config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None, verbose: VerboseOpt = False,
     ) -> None:
-        """Local engine vs Ray with 1 and 2 workers: encode, train (AUC, time) and serve (latency).
+        """Local engine vs Ray with 1 and 2 workers: encode, train UMAIR-FPS and MMEI (quality, time), serve.
 
         Writes ray_scaleout.json and ray_scaleout.md to --out (default benchmarks/results/ray).
         """

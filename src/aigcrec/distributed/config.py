@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, model_validator
 
 from aigcrec.config_base import StrictModel
@@ -44,3 +46,9 @@ class DistributedConfig(StrictModel):
     ranking: Autoscaling = Field(default_factory=Autoscaling)
     ingress_cpus: float = Field(0.5, gt=0, description="CPUs of the single HTTP ingress replica (it owns the "
                                                         "SQLite event log and the FAISS index).")
+
+    def storage_under(self, out: str | Path) -> str | Path:
+        """``storage_dir`` for a run writing to ``out``: a URI or absolute path as is, else under ``out``."""
+        if "://" in self.storage_dir or Path(self.storage_dir).is_absolute():
+            return self.storage_dir
+        return Path(out) / self.storage_dir

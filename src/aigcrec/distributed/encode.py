@@ -59,7 +59,7 @@ class CatalogBatchEncoder:
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         from aigcrec.content.images import ImageProblem, load_rgb, to_array
-        from aigcrec.content.store import _sha
+        from aigcrec.content.store import content_hash
 
         img_enc = self.encoder.image
         cfg = img_enc.config
@@ -74,7 +74,7 @@ class CatalogBatchEncoder:
                 data = Path(path).read_bytes()
             except OSError:
                 continue
-            h = _sha(data)
+            h = content_hash(data)
             if (item_id, h) in self.cached["image"]:
                 continue
             try:
@@ -100,7 +100,7 @@ class CatalogBatchEncoder:
         for r, (item_id, text) in enumerate(zip(batch["item_id"], batch["text"])):
             if not text:
                 continue
-            h = _sha(text.encode("utf-8"))
+            h = content_hash(text.encode("utf-8"))
             if (item_id, h) not in self.cached["text"]:
                 text_hash[r] = h
                 txt_rows.append(r)
@@ -156,7 +156,7 @@ def encode_catalog_ray(catalog_dir: str | Path, out_dir: str | Path, config=None
     ``workers`` encoder actors (each holds one copy of the encoders) get ``batch_size`` rows per call.
     Returns the ``FeatureStore``, the same one ``aigcrec.content.store.encode_catalog`` writes.
     """
-    from aigcrec.content.store import GROUPS, _write_shard, encode_catalog, open_store_run
+    from aigcrec.content.store import GROUPS, encode_catalog, open_store_run, write_shard
     from aigcrec.logs import progress
 
     ray = require_ray()
@@ -185,8 +185,8 @@ def encode_catalog_ray(catalog_dir: str | Path, out_dir: str | Path, config=None
                     names = [n for n in GROUPS[group] if n in part.columns]
                     if keep.any() and names:
                         sel = part[keep]
-                        _write_shard(out, groups[group], sel["item_id"].tolist(), sel[f"{group}_hash"].tolist(),
-                                     {n: np.stack(sel[n].to_list()).astype(np.float32) for n in names})
+                        write_shard(out, groups[group], sel["item_id"].tolist(), sel[f"{group}_hash"].tolist(),
+                                    {n: np.stack(sel[n].to_list()).astype(np.float32) for n in names})
                         n_new[group] += int(keep.sum())
                 warnings += [p for ps in part["problems"] for p in json.loads(ps)]
                 bar.advance(task, len(part))

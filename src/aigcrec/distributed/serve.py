@@ -13,7 +13,12 @@ Three deployments (``build_application``):
   wrapped as the service's ``AffectModel`` / ``Ranker`` protocols (``RemoteAffectModel``, ``RemoteRanker``).
 
 Model loaders are zero-argument callables (``functools.partial(RankerBundle.load, dir)``) so the
-deployments load their weights on the replica, wherever Ray places it.
+deployments load their weights on the replica, wherever Ray places it, once per replica; the ingress
+builds its state around the deployments' clients and loads no model.
+
+Entry points: ``serve_on_ray`` (``aigcrec serve --engine ray``), ``real_application`` (the real stack
+as an application) and ``app_builder`` (``serve run aigcrec.distributed.serve:app_builder catalog=...
+models=...``, or the ``import_path`` of a KubeRay ``RayService``).
 """
 
 from __future__ import annotations
@@ -53,10 +58,21 @@ class RemoteAffectModel:
 
 
 class RemoteRanker:
-    """The service's ``Ranker`` protocol, answered by the ``Ranking`` deployment."""
+    """The service's ``Ranker`` protocol, answered by the ``Ranking`` deployment.
+
+    ``spec`` (the ranker's feature spec, read once from the deployment) lets the ingress find the affect
+    context format the ranker was trained on (``aigcrec.service.assemble.affect_context_for``).
+    """
 
     def __init__(self, handle: Any) -> None:
         self.handle = handle
+        self._spec: Any = None
+
+    @property
+    def spec(self) -> Any:
+        if self._spec is None:
+            self._spec = _result(self.handle.spec.remote())
+        return self._spec
 
     def score(self, user_id: str, item_ids: Sequence[str], affect_vector: np.ndarray | None = None,
               item_features: Mapping[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -79,6 +95,10 @@ class RankingServer:
 
     def __init__(self, load: Callable[[], Any]) -> None:
         self.ranker = load()
+
+    def spec(self) -> Any:
+        """The loaded ranker's feature spec (a ``RankerBundle``'s ``spec``)."""
+        return self.ranker.spec
 
     def score(self, user_id: str, item_ids: list[str], affect_vector: np.ndarray | None = None,
               item_features: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -105,15 +125,13 @@ class IngressServer:
 def open_served_state(config: Any, paths: Any, db_path: Any, ranker: Any, affect_model: Any = None):
     """``aigcrec serve``'s state (``aigcrec.service.assemble.open_real_state``) with the given models.
 
-    ``open_real_state`` loads the ranker and affect model itself; the ingress then hands the pipeline the
-    remote ones, so scoring and affect run in their deployments.
+    The ingress passes the clients of its model deployments (``RemoteRanker``, ``RemoteAffectModel``), so
+    the ranker and the affect model are loaded once per deployment replica and never in the ingress;
+    scoring and affect run in their deployments.
     """
     from aigcrec.service.assemble import open_real_state
 
-    state = open_real_state(config, paths, db_path)
-    state.pipeline.ranker = ranker
-    state.pipeline.affect_model = affect_model
-    return state
+    return open_real_state(config, paths, db_path, ranker=ranker, affect=affect_model)
 
 
 def build_application(open_state: Callable[..., Any], load_ranker: Callable[[], Any],
@@ -144,31 +162,80 @@ def start(application: Any, host: str = "127.0.0.1", port: int = 8000, route_pre
     return url
 
 
-def serve_on_ray(config: Any, paths: Any, db_path: Any, address: str | None = None,
-                 num_cpus: int | None = None, settings: DistributedConfig | None = None) -> None:
-    """``aigcrec serve --engine ray``: the real stack of ``aigcrec serve`` on Ray Serve, until Ctrl-C.
+def real_application(config: Any, paths: Any, db_path: Any, settings: DistributedConfig | None = None):
+    """The Serve application of ``aigcrec serve``'s real stack.
 
-    ``config`` is the ``AppConfig`` (``service.host`` / ``service.port`` are where the Serve proxy listens),
-    ``paths`` the ``aigcrec.service.assemble.ServicePaths`` of the catalog and models, ``db_path`` the
-    SQLite file. The ``Affect`` deployment exists when ``paths.mmei_dir`` is set.
+    ``config``: the ``AppConfig``; ``paths``: ``aigcrec.service.assemble.ServicePaths`` of the catalog and
+    models (the ``Affect`` deployment exists when ``paths.mmei_dir`` is set); ``db_path``: the SQLite file;
+    ``settings``: autoscaling (default ``config.distributed``). Nothing is loaded here: each replica loads
+    its model by path when it starts.
     """
     import functools
-    import time
 
     from aigcrec.affect.predictor import AffectPredictor
     from aigcrec.ranking.bundle import RankerBundle
 
     load_affect = functools.partial(AffectPredictor.load, paths.mmei_dir) if paths.mmei_dir else None
-    with ray_session(address, num_cpus):
+    return build_application(functools.partial(open_served_state, config, paths, db_path),
+                             functools.partial(RankerBundle.load, paths.ranker_dir), load_affect,
+                             settings or config.distributed)
+
+
+BUILDER_ARGS = {"catalog": True, "models": True, "db": False, "config": False}  # name -> required
+
+
+def app_builder(args: dict[str, str]):
+    """Application builder for ``serve run`` and KubeRay's ``RayService``.
+
+    ``import_path: aigcrec.distributed.serve:app_builder`` with ``args``: ``catalog`` and ``models`` (the
+    folders of ``aigcrec serve --catalog/--models``), optionally ``db`` (the SQLite file, default
+    ``<models>/service.sqlite``) and ``config`` (a YAML config file: its ``service`` and ``distributed``
+    sections apply). The paths must be readable where the replicas run (shared storage).
+    """
+    from pathlib import Path
+
+    from aigcrec.config import load_config
+    from aigcrec.service.assemble import ServicePaths
+
+    missing = sorted(k for k, required in BUILDER_ARGS.items() if required and not args.get(k))
+    unknown = sorted(set(args) - set(BUILDER_ARGS))
+    if missing or unknown:
+        raise ValueError(f"aigcrec app_builder: expected args catalog, models (db, config optional); "
+                         f"missing {missing}, unknown {unknown}")
+    config = load_config(args.get("config"))
+    paths = ServicePaths.from_dirs(args["catalog"], args["models"])
+    db = Path(args.get("db") or Path(args["models"]) / "service.sqlite")
+    return real_application(config, paths, db)
+
+
+def serve_on_ray(config: Any, paths: Any, db_path: Any, address: str | None = None,
+                 num_cpus: int | None = None, settings: DistributedConfig | None = None) -> None:
+    """``aigcrec serve --engine ray``: the real stack of ``aigcrec serve`` on Ray Serve until Ctrl-C / SIGTERM.
+
+    On exit the application is deleted (other Serve applications on a shared cluster keep running) and a
+    local cluster started here is stopped.
+
+    ``config`` is the ``AppConfig`` (``service.host`` / ``service.port`` are where the Serve proxy listens;
+    ``distributed`` gives the autoscaling settings and, when ``address`` / ``num_cpus`` / ``settings`` are
+    not given, the cluster); ``paths`` and ``db_path`` as in ``real_application``.
+    """
+    import signal
+    import time
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # SIGTERM (Kubernetes, systemd, kill) stops like Ctrl-C
+
+    settings = settings or config.distributed
+    with ray_session(address or settings.address, num_cpus or settings.num_cpus):
         from ray import serve
 
-        app = build_application(functools.partial(open_served_state, config, paths, db_path),
-                                functools.partial(RankerBundle.load, paths.ranker_dir), load_affect, settings)
-        start(app, config.service.host, config.service.port)
+        previous = signal.signal(signal.SIGTERM, stop)
         try:
+            start(real_application(config, paths, db_path, settings), config.service.host, config.service.port)
             while True:
                 time.sleep(1.0)
         except KeyboardInterrupt:
             log.info("ray serve: stopping")
         finally:
-            serve.shutdown()
+            signal.signal(signal.SIGTERM, previous)
+            serve.delete(APP_NAME)

@@ -15,14 +15,16 @@ same config and seed, takes an equal shard of the training rows and runs the sta
   worker after each step, so all take the same early-stopping decision and keep the same best epoch;
   module buffers (MMEI's feature standardisers) are rank 0's, broadcast by DDP before each forward;
 - checkpoint: rank 0 saves the best model in the stage's own format — a ``RankerBundle`` (``ranker.json``,
-  ``weights.pt``, users / items parquet) or an affect model folder (``model.json``, ``weights.pt``) — and
-  reports that folder to Ray Train; the driver loads it back.
+  ``weights.pt``, users / items parquet; ``meta`` says engine and workers) or an affect model folder
+  (``model.json`` with the configured global batch, ``weights.pt``, ``ray_run.json``) — and reports that
+  folder to Ray Train; the driver loads it back.
 
 On one machine this shows that the engine is correct, not that it is faster: see docs/scale-out.md.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import time
@@ -36,6 +38,8 @@ import numpy as np
 from aigcrec.distributed.cluster import ray_session, require_ray
 
 log = logging.getLogger("aigcrec.distributed")
+
+RAY_RUN_FILE = "ray_run.json"  # next to an MMEI checkpoint's model.json: engine, workers, seed, shard size
 
 
 def equal_shards(n: int, workers: int, seed: int) -> list[np.ndarray]:
@@ -117,6 +121,7 @@ def _ranker_worker(cfg: dict[str, Any]) -> None:
         checkpoint = None
         if rank == 0:
             meta = {"variant": cfg["variant"], "seed": seed, "engine": "ray", "workers": world,
+                    "train_config": cfg["train"], "worker_batch_size": local_cfg.batch_size,
                     "best_epoch": result.best_epoch, "val_auc": float(result.best_val_auc)}
             RankerBundle.from_training(kind, model, data["frame"], meta).save(tmp)
             checkpoint = ray.train.Checkpoint.from_directory(tmp)
@@ -231,7 +236,8 @@ def _mmei_worker(cfg: dict[str, Any]) -> None:
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     data = ray.get(cfg["data"])
     model, train, dev, seed = data["model"], data["train"], data["dev"], cfg["seed"]
-    model.config = model.config.model_copy(update={"batch_size": max(1, model.config.batch_size // world)})
+    config = model.config  # the global batch; each worker trains with its share of it
+    model.config = config.model_copy(update={"batch_size": max(1, config.batch_size // world)})
     shard = equal_shards(len(train), world, seed)[rank]
     net = model.net  # the same initial weights on every worker: the driver's untrained model
     model.net = _synced(net)
@@ -239,7 +245,7 @@ def _mmei_worker(cfg: dict[str, Any]) -> None:
     try:
         model.fit(train.take(shard), dev, seed)
     finally:
-        model.net = net
+        model.net, model.config = net, config  # so model.json holds the configured (global) batch
     metrics = {"rank": rank, "workers": world, "weights_in_sync": weights_in_sync(model.net),
                "epochs": len(model.history), "history": model.history,
                "temperature": model.temperature, "loop_seconds": time.perf_counter() - t0,
@@ -248,6 +254,9 @@ def _mmei_worker(cfg: dict[str, Any]) -> None:
         checkpoint = None
         if rank == 0:
             model.save(tmp)
+            run = {"engine": "ray", "workers": world, "seed": seed, "shard_rows": len(shard),
+                   "worker_batch_size": max(1, config.batch_size // world)}
+            (Path(tmp) / RAY_RUN_FILE).write_text(json.dumps(run, indent=2), encoding="utf-8")
             checkpoint = ray.train.Checkpoint.from_directory(tmp)
         ray.train.report(metrics, checkpoint=checkpoint)
 
@@ -269,3 +278,20 @@ def train_mmei_ray(model, train, dev, seed: int = 0, workers: int = 2, storage_d
     result, ckpt, wall = _fit_on_ray(_mmei_worker, config, f"mmei-seed{seed}", workers, storage_dir, address,
                                      num_cpus)
     return RayFit(AffectModel.load(ckpt), dict(result.metrics), ckpt, wall)
+
+
+def mmei_fit_on_ray(workers: int = 2, storage_dir: str | Path = "runs/ray_train", address: str | None = None,
+                    num_cpus: int | None = None):
+    """A ``fit(model, train, dev, seed) -> AffectModel`` running ``train_mmei_ray`` on this cluster.
+
+    It is the ``fit`` hook of ``aigcrec.affect.demo.train_world_mmei`` (``aigcrec train mmei --engine ray``):
+    the same model, config and data as single-process training, trained by ``workers`` DDP workers.
+    """
+
+    def fit(model, train, dev, seed: int):
+        fitted = train_mmei_ray(model, train, dev, seed, workers, storage_dir, address, num_cpus)
+        log.info("ray MMEI training: checkpoint %s (%d workers, %.1fs)", fitted.checkpoint_dir, workers,
+                 fitted.wall_seconds)
+        return fitted.model
+
+    return fit

@@ -21,10 +21,14 @@ FeaturesOpt = Annotated[Optional[Path], typer.Option(
                        "runs/cache/ranking-content-<dataset>-<hash of DIR> (reused by later runs).")]
 AffectOpt = Annotated[Optional[Path], typer.Option(
     "--affect", help="World only: affect context per session (Parquet/CSV); default: the simulated session state.")]
+EventsOpt = Annotated[Optional[Path], typer.Option(
+    "--events", help="A service's SQLite file (aigcrec serve --db): retrain on its event log (bookmark = 1, "
+                     "seen = 0) instead of the folder's interactions; the folder still gives user/item fields.")]
 RankerOpt = Annotated[Path, typer.Option("--ranker", help="Folder of a trained ranker (aigcrec train ranker).")]
 
 
-def _dataset(dataset: str, data_dir: Path, features: Path | None, affect: Path | None, cfg):
+def _dataset(dataset: str, data_dir: Path, features: Path | None, affect: Path | None, cfg,
+             events: Path | None = None):
     import hashlib
 
     from aigcrec.ranking.sources import load_dataset
@@ -33,9 +37,16 @@ def _dataset(dataset: str, data_dir: Path, features: Path | None, affect: Path |
         fail(f"--dataset: expected 'movielens' or 'world', got {dataset!r}", code=2)
     if not data_dir.is_dir():
         fail(f"--data-dir: folder not found: {data_dir}", code=2)
+    if events is not None and not events.is_file():
+        fail(f"--events: no service database at {events} (expected the SQLite file `aigcrec serve` writes)", code=2)
     digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:10]
     cache = Path("runs") / "cache" / f"ranking-content-{dataset}-{digest}"
-    return load_dataset(dataset, data_dir, cache, features, affect, cfg.content)
+    try:
+        return load_dataset(dataset, data_dir, cache, features, affect, cfg.content, events)
+    except ValueError as exc:
+        if events is None:
+            raise
+        fail(str(exc), code=2)
 
 
 def _out(cfg, default: str) -> Path:
@@ -50,11 +61,12 @@ def register(app: typer.Typer) -> None:
     @train_app.command("ranker")
     def train_ranker(dataset: DatasetOpt = "movielens", data_dir: DataDirOpt = Path("../shared/datasets/movielens-100k"),
                      model: Annotated[str, typer.Option(help="Model variant (umair_fps, dcnv2, ...).")] = "umair_fps",
-                     features: FeaturesOpt = None, affect: AffectOpt = None,
+                     features: FeaturesOpt = None, affect: AffectOpt = None, events: EventsOpt = None,
                      config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None,
                      engine: EngineOpt = "local", address: AddressOpt = None, workers: WorkersOpt = 2) -> None:
         """Train a ranker on the warm split (early stopping on validation AUC); save it to OUT/ranker.
 
+        ``--events DB`` retrains from a running service's event log (its SQLite file).
         ``--engine ray`` runs the same training as DDP on a Ray cluster (``--workers`` processes)."""
         import functools
 
@@ -73,13 +85,14 @@ def register(app: typer.Typer) -> None:
 
             runner = functools.partial(run_variant_ray, workers=workers, address=address,
                                        storage_dir=dest / "ray_train")
-        data = _dataset(dataset, data_dir, features, affect, cfg)
+        data = _dataset(dataset, data_dir, features, affect, cfg, events)
         prep = prepare(data, warm_split(data.frame))
         with progress() as bar:
             task = bar.add_task(f"train {model}", total=cfg.ranking.train.max_epochs)
             result = runner(prep, model, cfg.ranking.model, cfg.ranking.train, cfg.seed,
                                  on_epoch=lambda e, row: bar.advance(task))
-        meta = {"dataset": dataset, "data_dir": str(data_dir), "seed": cfg.seed, "variant": model,
+        meta = {"dataset": dataset, "data_dir": str(data_dir), "events": str(events) if events else None,
+                "interactions": len(data.frame), "seed": cfg.seed, "variant": model,
                 "train_config": cfg.ranking.train.model_dump(), "test_metrics": result.metrics,
                 "history": result.fit.history}
         bundle = RankerBundle.from_training(model, result.model, data.frame.iloc[prep.rows["train"]], meta)

@@ -82,8 +82,37 @@ def cold_item_split(frame: pd.DataFrame, fraction: float = 0.1, seed: int = 0) -
             "cold_items": np.array(sorted(cold))}
 
 
-def movielens_dataset(root: str | Path, vectors: VectorTables | None = None) -> RankingData:
-    """MovieLens-with-posters -> impressions (label = rating >= 4) with user and item fields."""
+INTERACTION_COLUMNS = ("user_id", "item_id", "label", "timestamp")
+
+
+def check_interactions(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """An interactions frame given in place of a dataset's own (``--events``): columns, labels, ids as str.
+
+    Needs user_id, item_id, label (0/1) and timestamp; session_id is kept when present.
+    """
+    missing = [c for c in INTERACTION_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{source}: interactions lack columns {missing} (got {sorted(frame.columns)})")
+    if frame.empty:
+        raise ValueError(f"{source}: no interactions to train on")
+    bad = ~frame["label"].isin([0, 1])
+    if bad.any():
+        raise ValueError(f"{source}: label must be 0/1, row {int(np.flatnonzero(bad.to_numpy())[0])} has "
+                         f"{frame['label'][bad].iloc[0]!r}")
+    out = frame.copy()
+    out["user_id"], out["item_id"] = out["user_id"].astype(str), out["item_id"].astype(str)
+    out["label"] = out["label"].astype("int64")
+    out["timestamp"] = pd.to_numeric(out["timestamp"], errors="raise").astype("float64")
+    return out.reset_index(drop=True)
+
+
+def movielens_dataset(root: str | Path, vectors: VectorTables | None = None,
+                      interactions: pd.DataFrame | None = None) -> RankingData:
+    """MovieLens-with-posters -> impressions (label = rating >= 4) with user and item fields.
+
+    ``interactions`` (user_id, item_id, label, timestamp), e.g. a service's event log, replace the ratings;
+    users and items it names that the folder lacks get unknown field values.
+    """
     from aigcrec.data.movielens import load_movielens
 
     ml = load_movielens(root, check_posters=False)
@@ -92,7 +121,11 @@ def movielens_dataset(root: str | Path, vectors: VectorTables | None = None) -> 
     items = ml.items.copy()
     items["genre1"] = items["genres"].map(lambda g: g[0] if len(g) > 0 else "none")
     items["genre2"] = items["genres"].map(lambda g: g[1] if len(g) > 1 else "none")
-    frame = ml.interactions(threshold=4).merge(users, on="user_id", how="left").merge(
+    inter = ml.interactions(threshold=4) if interactions is None else check_interactions(interactions, "interactions")
+    if interactions is not None:
+        users["user_id"], items["item_id"] = users["user_id"].astype(str), items["item_id"].astype(str)
+        inter = inter[[c for c in inter.columns if c in (*INTERACTION_COLUMNS, "session_id")]]
+    frame = inter.merge(users, on="user_id", how="left").merge(
         items[["item_id", "release_year", "genre1", "genre2"]], on="item_id", how="left")
     frame["age"] = frame["age"].astype("float64")
     frame["release_year"] = frame["release_year"].astype("float64")
@@ -121,8 +154,11 @@ def session_oracle_affect(sessions: pd.DataFrame) -> pd.DataFrame:
 
 
 def world_dataset(world_dir: str | Path, vectors: VectorTables | None = None,
-                  affect: pd.DataFrame | None = None) -> RankingData:
+                  affect: pd.DataFrame | None = None, interactions: pd.DataFrame | None = None) -> RankingData:
     """A generated world -> impressions with user, item, session fields; ``affect`` indexed by session_id.
+
+    ``interactions`` (user_id, item_id, label, timestamp, session_id), e.g. the service's event log, replace
+    the world's own; users, items and sessions the world lacks get unknown field values and zero vectors.
 
     Without ``affect`` the simulated session state (``session_oracle_affect``) is used. Ground truth
     (the users' taste type, the items' style / subject / palette, the sessions' emotion and intent) is
@@ -134,7 +170,14 @@ def world_dataset(world_dir: str | Path, vectors: VectorTables | None = None,
     users = w.users.drop(columns=["taste_type"]).copy()
     items = w.items[["item_id", "creator_id", "series_id", "tags"]].copy()
     items["tags"] = items["tags"].map(lambda ts: [t["text"] if isinstance(t, dict) else str(t) for t in ts])
-    frame = w.interactions[["user_id", "item_id", "label", "timestamp", "session_id"]].merge(
+    if interactions is None:
+        inter = w.interactions[["user_id", "item_id", "label", "timestamp", "session_id"]]
+    else:
+        inter = check_interactions(interactions, "interactions")
+        inter = inter.assign(session_id=inter["session_id"].fillna("").astype(str) if "session_id" in inter else "")
+        inter = inter[["user_id", "item_id", "label", "timestamp", "session_id"]]
+        users["user_id"], items["item_id"] = users["user_id"].astype(str), items["item_id"].astype(str)
+    frame = inter.merge(
         users, on="user_id", how="left").merge(items, on="item_id", how="left")
     for c in ("user_id", "item_id", "session_id"):
         frame[c] = frame[c].astype(str)

@@ -17,6 +17,17 @@ from aigcrec.ranking.features import FeatureSpec
 from aigcrec.ranking.layers import CIN, MLP, ContributionMixture, CrossNetV1, CrossNetV2, FMInteraction, UMCM, UserAwareSENet
 
 Batch = dict[str, torch.Tensor]
+EMBEDDING_INIT_STD = 1e-4
+
+
+def reset_linear(module: nn.Module) -> nn.Module:
+    """Xavier-normal weights and zero biases for every ``nn.Linear`` (FuxiCTR ``BaseModel.reset_parameters``)."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_normal_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return module
 
 
 class FieldEmbedding(nn.Module):
@@ -24,6 +35,8 @@ class FieldEmbedding(nn.Module):
 
     Sparse: a row of one shared table (per-field offsets). Tags: mean of the non-padding rows.
     Numeric: ``x_f v_f`` with a learned v_f in R^d. With ``d = 1`` this is the wide (LR) part.
+    Rows and v_f start at N(0, 1e-4²), the initialiser of FuxiCTR's ``FeatureEmbedding`` and DeepCTR-Torch
+    (``init_std``): interactions start near zero and the ids' main effects are learnt first.
     """
 
     def __init__(self, spec: FeatureSpec, dim: int) -> None:
@@ -34,8 +47,8 @@ class FieldEmbedding(nn.Module):
         self.register_buffer("cat_offsets", torch.from_numpy(offsets[:n_cat].copy()), persistent=False)
         self.register_buffer("tag_offsets", torch.from_numpy(offsets[n_cat:].copy()), persistent=False)
         self.table = nn.Embedding(max(1, int(sum(sizes))), dim)
-        nn.init.normal_(self.table.weight, std=1e-2 if dim > 1 else 1e-4)
-        self.num = nn.Parameter(torch.randn(len(spec.dense), dim) * 1e-2)
+        nn.init.normal_(self.table.weight, std=EMBEDDING_INIT_STD)
+        self.num = nn.Parameter(torch.randn(len(spec.dense), dim) * EMBEDDING_INIT_STD)
         self.sides = [f.side for f in spec.sparse] + [f.side for f in spec.tags] + [f.side for f in spec.dense]
         self.num_fields = len(self.sides)
 
@@ -57,6 +70,7 @@ class Ranker(nn.Module):
     """Base of every neural ranker: the spec, the vector tables and the wide (LR) logit."""
 
     uses_vectors = False
+    peer_init = True  # build_model applies ``reset_linear``, as FuxiCTR's BaseModel does
 
     def __init__(self, spec: FeatureSpec, cfg: ModelConfig, tables: dict[str, np.ndarray] | None = None) -> None:
         super().__init__()
@@ -203,6 +217,9 @@ class UMAIRFPSRanker(Ranker):
     """
 
     uses_vectors = True
+    # torch's default Linear init (random biases): with zero biases the ReLU towers and the affect projection
+    # start near zero on 1e-4 embeddings, and on the synthetic mood x style data the affect path stayed unused.
+    peer_init = False
 
     def __init__(self, spec: FeatureSpec, cfg: ModelConfig, tables: dict[str, np.ndarray] | None = None) -> None:
         super().__init__(spec, cfg, tables)
@@ -267,10 +284,11 @@ MODELS: dict[str, type[Ranker]] = {
 
 
 def build_model(kind: str, spec: FeatureSpec, cfg: ModelConfig, tables: dict[str, np.ndarray] | None = None) -> Ranker:
-    """Instantiate ``MODELS[kind]``; tabular models get the spec without vector fields."""
+    """Instantiate ``MODELS[kind]`` (``reset_linear`` if ``peer_init``); tabular models get the spec without vectors."""
     if kind not in MODELS:
         raise ValueError(f"unknown model kind {kind!r}; expected one of {sorted(MODELS)}")
     cls = MODELS[kind]
     if not cls.uses_vectors:
         spec = spec.without({f.name for f in spec.vectors})
-    return cls(spec, cfg, tables)
+    model = cls(spec, cfg, tables)
+    return reset_linear(model) if cls.peer_init else model

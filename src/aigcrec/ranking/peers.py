@@ -7,7 +7,8 @@
 
 Both read the integer-encoded sparse fields of our ``FeatureSpec`` (same vocabularies, unknown = 0),
 use the same embedding width, cross depth, rank, experts, DNN and dropout as our ``dcnv2`` variant, and
-are early-stopped on the same validation AUC. Imports stay inside the functions: tests never need them.
+are early-stopped on the same validation AUC with the same ``TrainConfig.patience``. Their own
+initialisers are kept (embeddings N(0, 1e-4²); our models use the same, see ``models.EMBEDDING_INIT_STD``). Imports stay inside the functions: tests never need them.
 """
 
 from __future__ import annotations

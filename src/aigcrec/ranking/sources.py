@@ -49,13 +49,29 @@ def read_affect(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def read_events(db: str | Path) -> pd.DataFrame:
+    """Interactions (user_id, item_id, label, timestamp, session_id) of a service database's event log."""
+    from aigcrec.service.store import interactions_from_db
+
+    frame = interactions_from_db(db)
+    if frame.empty:
+        raise ValueError(f"{db}: the event log holds no events to train on")
+    log.info("%s: %d interactions (%d positive) from the event log", db, len(frame), int(frame["label"].sum()))
+    return frame
+
+
 def load_dataset(dataset: DatasetName, data_dir: str | Path, cache_dir: str | Path,
                  features_dir: str | Path | None = None, affect: str | Path | None = None,
-                 content_config=None) -> RankingData:
-    """A ``RankingData`` for ``aigcrec train/evaluate/benchmark`` (any folder in the dataset's format)."""
+                 content_config=None, events: str | Path | None = None) -> RankingData:
+    """A ``RankingData`` for ``aigcrec train/evaluate/benchmark`` (any folder in the dataset's format).
+
+    ``events``: a service's SQLite file; its event log replaces the folder's interactions (the folder
+    still gives the user and item fields and the catalog the content vectors are encoded from).
+    """
+    if dataset not in ("movielens", "world"):
+        raise ValueError(f"dataset: expected 'movielens' or 'world', got {dataset!r}")
+    interactions = read_events(events) if events is not None else None
     vectors = content_vectors(data_dir, features_dir, cache_dir, content_config)
     if dataset == "movielens":
-        return movielens_dataset(data_dir, vectors)
-    if dataset == "world":
-        return world_dataset(data_dir, vectors, read_affect(affect) if affect else None)
-    raise ValueError(f"dataset: expected 'movielens' or 'world', got {dataset!r}")
+        return movielens_dataset(data_dir, vectors, interactions)
+    return world_dataset(data_dir, vectors, read_affect(affect) if affect else None, interactions)

@@ -178,8 +178,13 @@ def affect_context_for(ranker, predictor) -> Optional[Callable[[Any], Optional[n
     return lambda s: None
 
 
-def open_real_state(config: AppConfig, paths: ServicePaths, db_path: Path) -> ServiceState:
-    """The served state: SQLite at ``db_path`` (created and filled on first start) plus the trained models."""
+def open_real_state(config: AppConfig, paths: ServicePaths, db_path: Path, ranker: Any = None,
+                    affect: Any = None) -> ServiceState:
+    """The served state: SQLite at ``db_path`` (created and filled on first start) plus the trained models.
+
+    ``ranker`` / ``affect``: models to serve instead of loading them from ``paths`` (Ray Serve passes
+    clients of its model deployments, so each model is loaded once, in its deployment).
+    """
     from aigcrec.affect.predictor import AffectPredictor
     from aigcrec.ranking.bundle import RankerBundle
 
@@ -188,8 +193,9 @@ def open_real_state(config: AppConfig, paths: ServicePaths, db_path: Path) -> Se
     names = list(dict.fromkeys([*svc.retrieval.features, "e_sem", "e_sty", "e_tsem"]))
     rows, vectors = aligned_vectors(paths.feature_store, [str(it["item_id"]) for it in items], names)
     items = [items[r] for r in rows]
-    ranker = RankerBundle.load(paths.ranker_dir)
-    affect = AffectPredictor.load(paths.mmei_dir) if paths.mmei_dir else None
+    ranker = ranker if ranker is not None else RankerBundle.load(paths.ranker_dir)
+    if affect is None and paths.mmei_dir:
+        affect = AffectPredictor.load(paths.mmei_dir)
     if affect is None:
         log.warning("no MMEI model given: requests with signals are refused (503)")
     encoder = load_content_encoder(paths, config)

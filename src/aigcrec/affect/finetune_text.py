@@ -29,6 +29,7 @@ import numpy as np
 
 from aigcrec.affect.config import TextFinetuneConfig
 from aigcrec.affect.encoders.base import Encoded
+from aigcrec.metrics import accuracy, weighted_f1
 
 log = logging.getLogger("aigcrec.affect")
 
@@ -156,12 +157,6 @@ def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     return w / w.mean()
 
 
-def weighted_f1(pred: np.ndarray, y: np.ndarray) -> float:
-    from sklearn.metrics import f1_score
-
-    return float(f1_score(y, pred, average="weighted", zero_division=0))
-
-
 @dataclass
 class FinetunedText:
     """A fine-tuned MiniLM: the BertModel (top layers trained), its head and the dev history."""
@@ -252,8 +247,8 @@ def finetune(model, train: TokenStates, y_train: np.ndarray, dev: TokenStates, y
             sched.step()
             total += loss.item() * len(idx)
         _, dev_logits = result.encode_states(dev)
-        score = weighted_f1(dev_logits.argmax(1), y_dev)
-        acc = float(np.mean(dev_logits.argmax(1) == y_dev))
+        score = weighted_f1(y_dev, dev_logits.argmax(1))
+        acc = accuracy(y_dev, dev_logits.argmax(1))
         result.history.append({"epoch": epoch + 1, "train_loss": total / len(train), "dev_weighted_f1": score,
                                "dev_accuracy": acc, "seconds": round(time.perf_counter() - t0, 1)})
         log.info("text fine-tune seed %d epoch %d: loss %.4f, dev weighted-F1 %.4f, accuracy %.4f (%.0fs)", seed,

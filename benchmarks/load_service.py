@@ -1,7 +1,8 @@
 """Load benchmark of the recommender service on loopback (bounded in requests and time).
 
 A 100,000-item catalog with synthetic content vectors (at the widths of the real feature store / ranker)
-is served by one uvicorn process; 50 concurrent keep-alive clients call POST /v1/recommend
+is served by ``--workers`` uvicorn processes (default 2, one per core of the target machine; they share
+the port and the SQLite file); 50 concurrent keep-alive clients call POST /v1/recommend
   1. without signals, 2. with a mood text, 3. with text + voice (WAV) + face (image),
 and we report p50 / p95 / p99 latency and requests/s for each, plus how soon an item posted to
 /v1/items is recommendable. Writes ``service_load.json`` and ``service_load.md`` under ``--out``.
@@ -99,9 +100,11 @@ def build_state(args: argparse.Namespace):
         from aigcrec.service.assemble import ServicePaths, affect_context_for, load_content_encoder
 
         paths = ServicePaths.from_artifacts(args.artifacts)
-        ranker = RankerBundle.load(paths.ranker_dir)
+        ranker = RankerBundle.load(paths.ranker_dir, cfg.service.model_runtime, cfg.service.torch_threads)
         dims = {f.name: f.dim for f in ranker.spec.vectors if f.modality}
-        affect = AffectPredictor.load(paths.mmei_dir) if paths.mmei_dir else None
+        svc = cfg.service
+        affect = (AffectPredictor.load(paths.mmei_dir, runtime=svc.model_runtime, threads=svc.torch_threads)
+                  if paths.mmei_dir else None)
         encoder = load_content_encoder(paths, cfg)
         users = [str(u) for u in ranker.users["user_id"]][:2000]
         context = affect_context_for(ranker, affect)
@@ -146,17 +149,28 @@ class _WidthMatched:
         return {n: rng.normal(size=d).astype(np.float32) for n, d in self.dims.items()}
 
 
-def serve(args: argparse.Namespace) -> None:
-    import torch
-    import uvicorn
-
+def bench_app():
+    """uvicorn factory (one call per server process): the benchmark state from the spec ``serve`` passed."""
     from aigcrec.service.app import create_app
+    from aigcrec.service.workers import current_spec, limit_threads
 
-    torch.set_num_threads(1)
+    args = argparse.Namespace(**current_spec())
+    args.artifacts = Path(args.artifacts)
+    limit_threads(1)
     state, users = build_state(args)
-    Path(args.users_file).write_text(json.dumps(users), encoding="utf-8")
-    uvicorn.run(create_app(state), host="127.0.0.1", port=args.port, log_level="warning", access_log=False,
-                timeout_keep_alive=60)
+    tmp = Path(f"{args.users_file}.{os.getpid()}")
+    tmp.write_text(json.dumps(users), encoding="utf-8")
+    tmp.replace(args.users_file)  # atomic: several processes write the same list
+    return create_app(state)
+
+
+def serve(args: argparse.Namespace) -> None:
+    from aigcrec.service.config import ServiceConfig
+    from aigcrec.service.workers import run
+
+    spec = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # spawned server processes import this module
+    run("load_service:bench_app", spec, ServiceConfig(port=args.port, workers=args.workers))
 
 
 # ------------------------------------------------------------------------------------------ client side
@@ -207,9 +221,20 @@ def percentiles(lat_ms: list[float]) -> dict[str, float]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (load-independent cost, unlike wall-clock latency)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds so far of a process and its descendants (the server's worker processes);
+    a load-independent cost, unlike wall-clock latency."""
+    stats = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        stats[int(stat.parent.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    tree, total = {pid}, 0
+    for _ in range(4):  # parent -> workers (-> their helpers): a few levels suffice
+        tree |= {p for p, (ppid, _) in stats.items() if ppid in tree}
+    total = sum(stats[p][1] for p in tree if p in stats)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def run_scenario(
@@ -304,9 +329,13 @@ async def freshness(port: int, image: bytes, rounds: int = 5) -> dict[str, Any]:
                 return {"error": f"POST /v1/items answered {status}: {text[:200]!r}"}
             post_ms.append((t1 - t0) * 1e3)
             while time.perf_counter() - t1 < 5:
-                _, rec = await conn.post(
-                    "/v1/recommend", json.dumps({"user_id": f"cold-{item_id}", "k": 50}).encode()
-                )
+                probe = Conn(port)  # a new connection: with several server processes it may reach another
+                try:
+                    _, rec = await probe.post(
+                        "/v1/recommend", json.dumps({"user_id": f"cold-{item_id}", "k": 50}).encode()
+                    )
+                finally:
+                    probe.close()
                 if item_id.encode() in rec:
                     visible_ms.append((time.perf_counter() - t1) * 1e3)
                     break
@@ -366,20 +395,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_ready(port: int, proc: subprocess.Popen, timeout: float) -> float:
+def wait_ready(port: int, proc: subprocess.Popen, timeout: float, processes: int = 1) -> float:
+    """Seconds until ``processes`` distinct server processes answer /readyz (each loads its own state)."""
     import urllib.request
 
     t0 = time.perf_counter()
+    ready: set[int] = set()
     while time.perf_counter() - t0 < timeout:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
                 if r.status == 200:
-                    return time.perf_counter() - t0
+                    ready.add(json.loads(r.read())["process"])
+                    if len(ready) >= processes:
+                        return time.perf_counter() - t0
+                    time.sleep(0.05)
         except OSError:
             time.sleep(0.5)
-    raise RuntimeError(f"server not ready after {timeout} s")
+    raise RuntimeError(f"{len(ready)} of {processes} server processes ready after {timeout} s")
 
 
 def write_results(out: Path, result: dict[str, Any]) -> None:
@@ -389,7 +423,8 @@ def write_results(out: Path, result: dict[str, Any]) -> None:
         f"# Service load benchmark ({result['stack']} stack)",
         "",
         f"{result['items']:,} items (synthetic vectors {result['dims']}), {result['clients']} concurrent "
-        f"keep-alive clients on loopback, one uvicorn process, torch threads 1; {result['cpus']} CPUs; "
+        f"keep-alive clients on loopback, {result['workers']} uvicorn server process(es), torch threads 1 "
+        f"each; {result['cpus']} CPUs; "
         f"load before: `{result['uptime_before']}`; after: `{result['uptime_after']}`; signals: "
         f"{result['signals']}.",
         "",
@@ -434,6 +469,7 @@ def main() -> None:
         help="Paced total req/s of the three scenarios (no signals, text, all three); 0 skips the "
         "paced run. Each scenario also runs closed-loop to find its saturation throughput.",
     )
+    p.add_argument("--workers", type=int, default=2, help="Server processes (service.workers).")
     p.add_argument("--stack", choices=("real", "test"), default="real")
     p.add_argument("--artifacts", type=Path, default=REPO / "runs" / "latest" / "artifacts.json")
     p.add_argument("--startup-timeout", type=float, default=300.0)
@@ -460,6 +496,8 @@ def main() -> None:
         str(args.items),
         "--stack",
         args.stack,
+        "--workers",
+        str(args.workers),
         "--artifacts",
         str(args.artifacts),
         "--db",
@@ -469,7 +507,7 @@ def main() -> None:
     ]
     proc = subprocess.Popen(cmd, env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
     try:
-        startup = wait_ready(port, proc, args.startup_timeout)
+        startup = wait_ready(port, proc, args.startup_timeout, args.workers)
         users = json.loads((tmp / "users.json").read_text(encoding="utf-8"))
         texts, voice, face, signal_source = load_signals(args.artifacts)
         voice_b64, face_b64 = base64.b64encode(voice).decode(), base64.b64encode(face).decode()
@@ -527,6 +565,7 @@ def main() -> None:
         "stack": args.stack,
         "items": args.items,
         "clients": args.clients,
+        "workers": args.workers,
         "duration_s": args.duration,
         "dims": "ranker/feature-store widths" if args.stack == "real" else "e_sem 1280, e_sty 64, e_tsem 384",
         "cpus": os.cpu_count(),

@@ -161,6 +161,19 @@ def test_text_encoder_tokens_mask_pooled(encoders):
     assert not enc.seq[3, enc.mask[3].sum():].any()  # padding is zero
 
 
+def test_text_encoder_on_onnx_runtime_equals_torch():
+    from aigcrec.affect.encoders.text import TextEncoder
+
+    texts = ["I am so happy today", "   ", "Je suis très fatigué ce soir...", None, "ok " * 60]
+    eager, fast = TextEncoder(max_tokens=32), TextEncoder(max_tokens=32).use_onnx(threads=1)
+    assert (eager.runtime, fast.runtime) == ("torch", "onnx")
+    a, b = eager.encode(texts), fast.encode(texts)
+    assert (a.present == b.present).all() and (a.mask == b.mask).all()  # batch padding and truncation alike
+    assert np.abs(a.seq - b.seq).max() <= 1e-5 and np.abs(a.pooled - b.pooled).max() <= 1e-5
+    one = fast.encode(["ok"])  # a single short text: other sequence lengths than the export example
+    assert np.abs(one.pooled - eager.encode(["ok"]).pooled).max() <= 1e-5
+
+
 def test_voice_encoder_silence_and_bad_input_are_missing(encoders):
     wav = _voice_wav()
     enc = encoders["voice"].encode([wav, (np.zeros(16000, np.float32), 16000), b"junk", None])
@@ -342,6 +355,19 @@ def test_predictor_any_subset(predictor, given):
     assert vec.shape == (7 + len(INTENTS) + state.embedding.shape[0],) and vec.dtype == np.float32
     assert 0 < state.confidence <= 1
     json.dumps(state.to_dict())
+
+
+def test_predictor_loads_with_the_onnx_text_runtime(predictor, tmp_path):
+    from aigcrec.affect.predictor import AffectPredictor
+
+    predictor.model.save(tmp_path / "m")
+    fast = AffectPredictor.load(tmp_path / "m", runtime="onnx")
+    assert fast.encoders["text"].runtime == "onnx"
+    a, b = predictor.predict(text="I'm so happy today"), fast.predict(text="I'm so happy today")
+    assert a.emotion == b.emotion and a.modalities_used == b.modalities_used == ["text"]
+    assert max(abs(a.emotion_probs[e] - b.emotion_probs[e]) for e in a.emotion_probs) <= 1e-4
+    with pytest.raises(ValueError, match="runtime: expected"):
+        AffectPredictor.load(tmp_path / "m", runtime="gpu")
 
 
 def test_predictor_missing_signals_are_not_guessed(predictor):

@@ -63,6 +63,20 @@ def test_missing_ray_extra_is_one_clear_error(monkeypatch):
         require_ray()
 
 
+def test_train_ranker_on_ray_without_ray_is_one_line_exit_2(monkeypatch, tiny_world, tmp_path):
+    import sys
+
+    from typer.testing import CliRunner
+
+    from aigcrec.cli.main import app
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    res = CliRunner().invoke(app, ["train", "ranker", "--dataset", "world", "--data-dir", str(tiny_world),
+                                   "--out", str(tmp_path), "--engine", "ray"])
+    assert res.exit_code == 2, res.output
+    assert "aigcrec[ray]" in res.output and "Traceback" not in res.output
+
+
 def test_too_many_workers_for_a_local_cluster_is_refused(ray_cluster):
     from aigcrec.distributed.cluster import RayUnavailable, ray_session
 

@@ -146,6 +146,23 @@ def test_umair_contribution_variants_batch_one(prep, contribution):
     assert alpha.shape == (1, 4) and torch.allclose(alpha.sum(-1), torch.ones(1), atol=1e-6)
 
 
+def test_umair_modality_dropout_acts_in_training_only(prep):
+    plain = build_model("umair_fps", prep.spec, SMALL, prep.tables)
+    assert not any(isinstance(m, torch.nn.Dropout) for m in plain.proj.modules())  # default: the authors' model
+    model = build_model("umair_fps", prep.spec, SMALL.model_copy(update={"modality_dropout": 0.5}), prep.tables)
+    batch = make_batch(model, to_tensors(prep.parts["test"]), torch.arange(64))
+    torch.manual_seed(0)
+    zeros = {}
+    for mode in ("train", "eval"):
+        getattr(model, mode)()
+        m = torch.cat([model.proj[f.name](batch[f.name]) for f in model.modalities], dim=-1)  # m_1..m_K
+        zeros[mode] = (m == 0).float().mean()
+    assert zeros["train"] > zeros["eval"] + 0.1
+    logit, _ = model.forward_with_weights(batch)
+    assert torch.equal(logit, model.forward_with_weights(batch)[0])  # deterministic in eval
+    assert logit.shape == (64,)
+
+
 def test_umair_learns_the_synthetic_signal_and_beats_popularity(prep, trained):
     pop = run_variant(prep, "popularity", SMALL, FAST, seed=0)
     assert trained.metrics["auc"] > 0.7

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 
 import numpy as np
 import pytest
@@ -248,9 +249,10 @@ def test_errors_are_problem_json(client, tmp_path):
 
 
 def test_ops_endpoints(client):
-    assert client.get("/healthz").json() == {"status": "ok", "items": None, "index": None}
+    assert client.get("/healthz").json() == {"status": "ok", "items": None, "index": None, "process": None}
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["items"] >= 300 and ready["index"] == "flat"
+    assert ready["process"] == os.getpid()  # TestClient runs the app in this process
     client.post("/v1/recommend", json={"user_id": "metrics-user"})
     text = client.get("/metrics").text
     assert client.get("/metrics").headers["content-type"].startswith("text/plain; version=0.0.4")
@@ -315,3 +317,24 @@ def test_events_to_interactions_labels(tmp_path):
     with pytest.raises(ValueError, match="empty batch"):
         store.append_events([])
     assert json.loads(json.dumps(store.counts())) == {"items": 0, "users": 2, "events": 4}
+
+
+def test_two_states_on_one_file_follow_each_others_writes(tmp_path):
+    """What several server processes do (``service.workers``), in one process: each follows the log."""
+    db = tmp_path / "shared.sqlite"
+    a, b = open_state(db, n_items=40), open_state(db, n_items=40)
+    assert a.store.counts()["items"] == 40  # the second open found the catalog imported
+    vectors = {name: np.asarray(m.values[0]) for name, m in a.pipeline.catalog.features.items()}
+    meta = {"item_id": "new-1", "title": "t", "tags": [], "creator_id": None, "style": None,
+            "image_path": None, "created_at": 1.0, "origin": "api"}
+    a.store.add_item(meta, png_bytes(), vectors)
+    a.store.append_events([{"user_id": "u-x", "item_id": "new-1", "type": "bookmark"}])
+    changes = b.changes()
+    assert b.apply(changes) == (1, 1) and b.apply(changes) == (0, 0)  # applied once, even if fetched twice
+    assert "new-1" in b.pipeline.catalog.row_of and b.pipeline.users.history("u-x")
+    assert b.pipeline.index.ntotal == 41
+    rec = b.pipeline.recommend("u-x", 5)
+    assert not rec.cold_start
+    assert a.sync() == (1, 1) and a.sync() == (0, 0)
+    a.store.close()
+    b.store.close()

@@ -1,5 +1,5 @@
 """A real uvicorn server in a subprocess: kill -9 during a feedback burst loses no acknowledged event;
-SIGTERM drains in-flight requests."""
+SIGTERM drains in-flight requests; several server processes on one SQLite file serve the same state."""
 
 from __future__ import annotations
 
@@ -137,3 +137,69 @@ def test_sigterm_drains_in_flight_requests(tmp_path):
             proc.kill()
     assert statuses and all(s == 200 for s in statuses), sorted(set(statuses))
     assert set(acked) <= logged_sessions(db)
+
+
+def answering_processes(url: str, tries: int = 40) -> set[int]:
+    """PIDs that answer /readyz over fresh connections (the kernel spreads connections over processes)."""
+    pids = set()
+    for _ in range(tries):
+        with httpx.Client(timeout=5) as c:
+            pids.add(c.get(url + "/readyz").json()["process"])
+    return pids
+
+
+@pytest.mark.slow
+def test_two_server_processes_share_items_and_feedback(tmp_path):
+    from test_service_support import png_bytes
+
+    db = tmp_path / "workers.sqlite"
+    proc, url = start_server(db, "--workers", "2")
+    try:
+        deadline = time.monotonic() + 30
+        while len(answering_processes(url, 10)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(answering_processes(url)) == 2, "expected both server processes to answer"
+        import base64
+
+        with httpx.Client(timeout=10) as c:
+            r = c.post(url + "/v1/items", headers=AUTH,
+                       json={"item_id": "fresh-1", "title": "new", "image": base64.b64encode(png_bytes()).decode()})
+            assert r.status_code == 201, r.text
+            r = c.post(url + "/v1/feedback", headers=AUTH,
+                       json={"user_id": "shared-user", "item_id": "fresh-1", "type": "bookmark"})
+            assert r.status_code == 200, r.text
+        posted = time.monotonic()
+        time.sleep(0.5)  # > the support server's sync_interval_s (0.1 s)
+        seen_by: dict[int, tuple[bool, bool]] = {}
+        for _ in range(40):  # fresh connections reach both processes
+            with httpx.Client(timeout=10) as c:
+                pid = c.get(url + "/readyz").json()["process"]
+                cold = c.post(url + "/v1/recommend", json={"user_id": "someone-new", "k": 50}).json()
+                warm = c.post(url + "/v1/recommend", json={"user_id": "shared-user", "k": 5}).json()
+            fresh = any(it["item_id"] == "fresh-1" for it in cold["items"])
+            seen_by[pid] = (fresh, warm["explanation"]["cold_start"] is False)
+        assert len(seen_by) == 2 and all(f and w for f, w in seen_by.values()), seen_by
+        assert time.monotonic() - posted < 30
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    store = ServiceStore(db)
+    try:
+        assert store.counts()["items"] == 301  # the catalog imported once, plus the new item
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_a_process_that_cannot_start_stops_the_server_with_its_reason(tmp_path):
+    """uvicorn's supervisor would restart a failing process forever; the server exits saying why."""
+    (tmp_path / "not-a-db").mkdir()  # a folder where the SQLite file should be: every process fails
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "test_service_support.py"), "--db", str(tmp_path / "not-a-db"),
+         "--port", str(port), "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert b"could not start" in out and b"OperationalError" in out, out[-2000:]

@@ -162,22 +162,28 @@ def open_state(
     )
 
 
-def main() -> None:  # pragma: no cover - runs in a subprocess
-    import uvicorn
-
+def support_app():  # pragma: no cover - runs in server processes
+    """uvicorn factory: the test models over the synthetic catalog (``aigcrec.service.workers`` spec)."""
     from aigcrec.service.app import create_app
+    from aigcrec.service.workers import current_spec
+
+    spec = current_spec()
+    extra = {"api_key": None, "demo_mode": True} if spec["demo"] else {}
+    return create_app(open_state(Path(spec["db"]), sync_interval_s=0.1, **extra))
+
+
+def main() -> None:  # pragma: no cover - runs in a subprocess
+    from aigcrec.service.config import ServiceConfig
+    from aigcrec.service.workers import run
 
     p = argparse.ArgumentParser()
     p.add_argument("--db", required=True)
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--workers", type=int, default=1)
     p.add_argument("--demo", action="store_true", help="no API key; loopback writes allowed")
     args = p.parse_args()
-    state = (
-        open_state(Path(args.db), api_key=None, demo_mode=True) if args.demo else open_state(Path(args.db))
-    )
-    uvicorn.run(
-        create_app(state), host="127.0.0.1", port=args.port, log_level="warning", timeout_graceful_shutdown=10
-    )
+    svc = ServiceConfig(port=args.port, workers=args.workers, graceful_shutdown_s=10)
+    run("test_service_support:support_app", {"db": args.db, "demo": args.demo}, svc)
 
 
 if __name__ == "__main__":

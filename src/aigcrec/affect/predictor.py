@@ -92,11 +92,20 @@ class AffectPredictor:
         return self._encoders
 
     @classmethod
-    def load(cls, directory: str | Path, warm: bool = True) -> "AffectPredictor":
-        """Model from ``directory``; ``warm`` builds the encoders now (else on first raw input)."""
+    def load(cls, directory: str | Path, warm: bool = True, runtime: str = "torch", threads: int = 1
+             ) -> "AffectPredictor":
+        """Model from ``directory``; ``warm`` builds the encoders now (else on first raw input).
+
+        ``runtime="onnx"`` runs the text encoder's transformer with ONNX Runtime on ``threads`` threads
+        (``TextEncoder.use_onnx``; implies ``warm``): the serving setting.
+        """
+        if runtime not in ("torch", "onnx"):
+            raise ValueError(f"runtime: expected 'torch' or 'onnx', got {runtime!r}")
         predictor = cls(AffectModel.load(directory))
-        if warm:
+        if warm or runtime == "onnx":
             predictor.encoders  # noqa: B018 - build them now so the first request is fast
+        if runtime == "onnx" and "text" in predictor.encoders:
+            predictor.encoders["text"].use_onnx(threads)
         return predictor
 
     def predict(self, text: str | None = None, voice: Any = None, face: Any = None) -> AffectState:

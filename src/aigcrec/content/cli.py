@@ -47,9 +47,10 @@ def register(app: typer.Typer) -> None:
     @encode_app.callback()
     def encode(ctx: typer.Context, catalog: CatalogOpt = None, encoder: EncoderOpt = None, config: ConfigOpt = None,
                seed: SeedOpt = None, out: OutOpt = None, verbose: VerboseOpt = False,
-               engine: EngineOpt = "local", address: AddressOpt = None, workers: WorkersOpt = 2) -> None:
+               engine: EngineOpt = "local", address: AddressOpt = None, workers: WorkersOpt = None) -> None:
         """Encode every item of --catalog into a feature store at --out (e_sem, e_sty, e_tsem; cached,
-        resumable; bad inputs go to problems.csv)."""
+        resumable; bad inputs go to problems.csv). With --engine ray, --address and --workers default to the
+        config's distributed.address and distributed.encode_workers (batches of distributed.encode_batch_size)."""
         if ctx.invoked_subcommand is not None:
             return
         from aigcrec.content.store import encode_catalog
@@ -64,8 +65,11 @@ def register(app: typer.Typer) -> None:
                 from aigcrec.distributed.encode import encode_catalog_ray
 
                 try:
-                    store = encode_catalog_ray(catalog, out, cfg.content, address=address,
-                                               encoder=_encoder(cfg, encoder), workers=workers)
+                    dist = cfg.distributed
+                    store = encode_catalog_ray(catalog, out, cfg.content, address=address or dist.address,
+                                               num_cpus=dist.num_cpus, encoder=_encoder(cfg, encoder),
+                                               workers=workers or dist.encode_workers,
+                                               batch_size=dist.encode_batch_size)
                 except RayUnavailable as exc:
                     fail(str(exc), 2)
             else:

@@ -175,9 +175,12 @@ def real_application(config: Any, paths: Any, db_path: Any, settings: Distribute
     from aigcrec.affect.predictor import AffectPredictor
     from aigcrec.ranking.bundle import RankerBundle
 
-    load_affect = functools.partial(AffectPredictor.load, paths.mmei_dir) if paths.mmei_dir else None
+    svc = config.service
+    load_affect = (functools.partial(AffectPredictor.load, paths.mmei_dir, runtime=svc.model_runtime,
+                                     threads=svc.torch_threads) if paths.mmei_dir else None)
     return build_application(functools.partial(open_served_state, config, paths, db_path),
-                             functools.partial(RankerBundle.load, paths.ranker_dir), load_affect,
+                             functools.partial(RankerBundle.load, paths.ranker_dir, svc.model_runtime,
+                                               svc.torch_threads), load_affect,
                              settings or config.distributed)
 
 

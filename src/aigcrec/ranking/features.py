@@ -104,6 +104,7 @@ class FeatureSpec:
 
     fields: list[Field]
     state: dict[str, Any] = field(default_factory=dict)
+    _scales: dict[str, tuple] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.fields]
@@ -197,8 +198,18 @@ class FeatureSpec:
             raise ValueError(f"vector field '{f.name}': expected shape (n, {f.dim}), got {x.shape}")
         st = self.state[f.name]
         if "mean" in st:
-            x = (x - np.asarray(st["mean"], np.float32)) / np.asarray(st["std"], np.float32)
+            mean, std = self._scale(f.name, st)
+            x = (x - mean) / std
         return x.astype(np.float32)
+
+    def _scale(self, name: str, st: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std) arrays of a standardized vector field, converted from the state's lists once (the
+        serving path calls ``prepare_vectors`` on every request); a refit replaces the lists and the cache."""
+        cached = self._scales.get(name)
+        if cached is None or cached[0] is not st["mean"]:
+            cached = (st["mean"], np.asarray(st["mean"], np.float32), np.asarray(st["std"], np.float32))
+            self._scales[name] = cached
+        return cached[1], cached[2]
 
     def encode(self, frame: pd.DataFrame) -> EncodedBatch:
         """Rows of ``frame`` to model inputs (unknown values -> index 0)."""

@@ -208,7 +208,8 @@ class UMAIRFPSRanker(Ranker):
     - user tower: ``e_u = MLP([user and context field embeddings; affect])`` (B, D_m) — the affect context
       (emotion/intent probabilities + fused embedding, any width) conditions UMCM's query through e_u;
     - item sparse tower: ``m_0 = MLP(item field embeddings)`` (B, D_m);
-    - modalities: ``m_k = ReLU(W_k e_k + b_k)`` for e_SEM, e_STY, e_TSEM (B, D_m); ``M = [m_0..m_K]`` (B, M, D_m);
+    - modalities: ``m_k = Dropout(ReLU(W_k e_k + b_k))`` for e_SEM, e_STY, e_TSEM (B, D_m) (``modality_dropout``,
+      none by default); ``M = [m_0..m_K]`` (B, M, D_m);
     - contribution: ``e_MM, α = UMCM(e_u, M)`` (or SENet / mixture; ``concat`` flattens M, α uniform);
     - ``z = [e_MM; e_u; ReLU(W_a a); E]`` -> ``CrossDeep`` -> Linear -> + wide logit, where E (B, F*d) are the
       flattened field embeddings (``cross_fields``; the paper's z stops at e_u).
@@ -238,7 +239,8 @@ class UMAIRFPSRanker(Ranker):
         towers = cfg.tower_units[:-1] + [dm]
         self.user_tower = MLP(len(self.user_idx) * d + affect_in, towers)
         self.item_tower = MLP(len(self.item_idx) * d, towers)
-        self.proj = nn.ModuleDict({f.name: nn.Sequential(nn.Linear(f.dim, dm), nn.ReLU()) for f in self.modalities})
+        drop = [nn.Dropout(cfg.modality_dropout)] if cfg.modality_dropout > 0 else []
+        self.proj = nn.ModuleDict({f.name: nn.Sequential(nn.Linear(f.dim, dm), nn.ReLU(), *drop) for f in self.modalities})
         m = 1 + len(self.modalities)
         self.contribution = {"attention": UMCM(), "senet": UserAwareSENet(m, dm), "mixture": ContributionMixture(m, dm),
                              "concat": None}[cfg.contribution]
@@ -255,12 +257,23 @@ class UMAIRFPSRanker(Ranker):
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.forward_with_weights(batch)[0]
 
-    def forward_with_weights(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def item_stack(self, batch: Batch, e: torch.Tensor | None = None) -> torch.Tensor:
+        """The item-side modality vectors ``M = [m_0..m_K]`` (B, M, D_m) from the item fields and vectors.
+
+        They depend on the item alone, so a server computes them once per item (``RankerBundle`` caches them
+        and passes them to ``forward_with_weights(batch, stack)``); ``e``: the batch's field embeddings.
+        """
+        e = self.emb(batch) if e is None else e  # (B, F, d)
+        m0 = self.item_tower(e.index_select(1, self.item_idx).flatten(1))  # (B, D_m)
+        return torch.stack([m0] + [self.proj[f.name](batch[f.name]) for f in self.modalities], dim=1)
+
+    def forward_with_weights(self, batch: Batch, stack: torch.Tensor | None = None
+                             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits (B,), α (B, M)); ``stack``: precomputed ``item_stack`` rows (then no item vector is read)."""
         e = self.emb(batch)  # (B, F, d)
         affect = [batch[f.name] for f in self.affect]  # each (B, d_a)
         e_u = self.user_tower(torch.cat([e.index_select(1, self.user_idx).flatten(1)] + affect, dim=-1))  # (B, D_m)
-        m0 = self.item_tower(e.index_select(1, self.item_idx).flatten(1))  # (B, D_m)
-        stack = torch.stack([m0] + [self.proj[f.name](batch[f.name]) for f in self.modalities], dim=1)  # (B, M, D_m)
+        stack = self.item_stack(batch, e) if stack is None else stack  # (B, M, D_m)
         if self.contribution is None:
             e_mm = stack.flatten(1)  # (B, M*D_m)
             alpha = torch.full(stack.shape[:2], 1.0 / stack.shape[1], dtype=stack.dtype, device=stack.device)

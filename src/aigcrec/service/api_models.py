@@ -142,3 +142,4 @@ class Health(BaseModel):
     status: str
     items: Optional[int] = None
     index: Optional[str] = None
+    process: Optional[int] = Field(None, description="PID of the server process that answered.")

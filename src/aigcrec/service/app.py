@@ -6,8 +6,11 @@ artifacts (or ``--catalog``/``--models``) and runs it under uvicorn.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import logging
+import os
 import sqlite3
 import time
 import uuid
@@ -97,10 +100,26 @@ def create_app(state: ServiceState) -> FastAPI:
             log.warning("demo mode: no API key set; writes are accepted from loopback clients only")
         else:
             log.warning("no API key set (AIGCREC_API_KEY or service.api_key): write endpoints are refused")
+        follower = asyncio.create_task(follow_store())
         state.ready = True
         yield
         state.ready = False  # /readyz turns 503 while uvicorn drains in-flight requests
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
         state.store.close()
+
+    async def sync() -> None:
+        """Apply what was written to the store (by this process or another) since the last sync."""
+        state.apply(await run_in_threadpool(state.changes))
+
+    async def follow_store() -> None:
+        while True:
+            await asyncio.sleep(cfg.sync_interval_s)
+            try:
+                await sync()
+            except Exception:  # a transient SQLite error must not stop the follower
+                log.exception("following the store failed; retrying in %.2f s", cfg.sync_interval_s)
 
     app = FastAPI(
         title="aigcrec",
@@ -277,12 +296,14 @@ def create_app(state: ServiceState) -> FastAPI:
             raise Problem(
                 409, "conflict", "Item exists", f"item_id: {item_id!r} is already in the catalog"
             ) from None
-        pipe.add_item(meta, vectors)
+        await sync()  # retrievable here now; other server processes follow within sync_interval_s
         state.metrics.inc("aigcrec_items_added_total", "Items added through POST /v1/items.")
         return _item_out(meta)
 
     @app.get("/v1/items/{item_id}", response_model=ItemOut, tags=["catalog"], responses={404: _PROBLEM})
     async def get_item(item_id: str) -> ItemOut:
+        if item_id not in pipe.catalog.row_of:
+            await sync()  # maybe just added through another server process
         row = pipe.catalog.row_of.get(item_id)
         if row is None:
             raise Problem(404, "not-found", "Not found", f"item_id: no item {item_id!r}")
@@ -324,6 +345,8 @@ def create_app(state: ServiceState) -> FastAPI:
                 "Batch too large",
                 f"events: expected at most {limits.max_feedback_batch}, got {len(events)}",
             )
+        if any(e.item_id not in pipe.catalog.row_of for e in events):
+            await sync()  # items added through another server process may not be here yet
         rows, rejected = [], []
         for i, e in enumerate(events):
             if e.item_id not in pipe.catalog.row_of:
@@ -348,7 +371,7 @@ def create_app(state: ServiceState) -> FastAPI:
                 rejected=[r.model_dump() for r in rejected],
             )
         first, last = await run_in_threadpool(state.store.append_events, rows)
-        pipe.observe(rows)
+        await sync()  # the next recommendation from this process sees the events
         state.metrics.inc("aigcrec_feedback_events_total", "Feedback events appended to the log.", len(rows))
         return FeedbackAck(accepted=len(rows), first_seq=first, last_seq=last, rejected=rejected)
 
@@ -360,7 +383,7 @@ def create_app(state: ServiceState) -> FastAPI:
     async def readyz() -> Health:
         if not state.ready:
             raise Problem(503, "not-ready", "Not ready", "the server is starting or shutting down")
-        return Health(status="ready", items=len(pipe.catalog), index=pipe.index.kind)
+        return Health(status="ready", items=len(pipe.catalog), index=pipe.index.kind, process=os.getpid())
 
     @app.get("/metrics", response_class=PlainTextResponse, tags=["ops"])
     async def metrics() -> PlainTextResponse:

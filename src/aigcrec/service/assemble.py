@@ -193,9 +193,10 @@ def open_real_state(config: AppConfig, paths: ServicePaths, db_path: Path, ranke
     names = list(dict.fromkeys([*svc.retrieval.features, "e_sem", "e_sty", "e_tsem"]))
     rows, vectors = aligned_vectors(paths.feature_store, [str(it["item_id"]) for it in items], names)
     items = [items[r] for r in rows]
-    ranker = ranker if ranker is not None else RankerBundle.load(paths.ranker_dir)
+    if ranker is None:
+        ranker = RankerBundle.load(paths.ranker_dir, svc.model_runtime, svc.torch_threads)
     if affect is None and paths.mmei_dir:
-        affect = AffectPredictor.load(paths.mmei_dir)
+        affect = AffectPredictor.load(paths.mmei_dir, runtime=svc.model_runtime, threads=svc.torch_threads)
     if affect is None:
         log.warning("no MMEI model given: requests with signals are refused (503)")
     encoder = load_content_encoder(paths, config)

@@ -13,9 +13,6 @@ from aigcrec.distributed.cli import AddressOpt, EngineOpt, check_engine
 
 log = logging.getLogger("aigcrec.service")
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
 def _demo_paths(cfg):
     """The latest demo's artifacts; run the demo first when there is none."""
     from aigcrec.service.assemble import ServicePaths
@@ -59,6 +56,10 @@ def register(app: typer.Typer) -> None:
         seed: SeedOpt = None,
         out: OutOpt = None,
         verbose: VerboseOpt = False,
+        workers: Annotated[
+            Optional[int],
+            typer.Option("--workers", min=1, help="Server processes (default service.workers; ~1 per core)."),
+        ] = None,
         engine: EngineOpt = "local",
         address: AddressOpt = None,
     ) -> None:
@@ -74,7 +75,9 @@ def register(app: typer.Typer) -> None:
             svc.host = host
         if port is not None:
             svc.port = port
-        from aigcrec.service.assemble import ServicePaths, open_real_state
+        if workers is not None:
+            svc.workers = workers
+        from aigcrec.service.assemble import ServicePaths
 
         try:
             if catalog is None and models is None:
@@ -98,25 +101,22 @@ def register(app: typer.Typer) -> None:
             except RayUnavailable as exc:
                 fail(str(exc), 2)
             return
-        import torch
-        import uvicorn
+        from aigcrec.service.workers import ServeError, ServeSpec, run
 
-        from aigcrec.service.app import create_app
-
-        torch.set_num_threads(svc.torch_threads)
-        log.info("loading catalog %s and models (db %s)", paths.world_dir, db_path)
-        state = open_real_state(cfg, paths, Path(db_path))
-        if svc.demo_mode and not state.api_key:
-            where = "loopback clients only" if svc.host in LOOPBACK else "nobody (not bound to loopback)"
-            log.warning("demo mode without an API key: writes accepted from %s", where)
-        log.info("serving on http://%s:%d  (docs /docs, demo /)", svc.host, svc.port)
-        uvicorn.run(
-            create_app(state),
-            host=svc.host,
-            port=svc.port,
-            log_level="warning",
-            timeout_graceful_shutdown=int(svc.graceful_shutdown_s),
+        spec = ServeSpec(
+            config=cfg.model_dump(mode="json"),
+            world_dir=str(paths.world_dir),
+            feature_store=str(paths.feature_store),
+            ranker_dir=str(paths.ranker_dir),
+            db_path=str(db_path),
+            mmei_dir=None if paths.mmei_dir is None else str(paths.mmei_dir),
+            content_dir=None if paths.content_dir is None else str(paths.content_dir),
+            verbose=verbose,
         )
+        try:
+            run("aigcrec.service.workers:real_app", spec, svc)
+        except ServeError as exc:
+            fail(str(exc), 1)
 
     @export_app.command("events")
     def export_events(

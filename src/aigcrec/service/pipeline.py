@@ -134,6 +134,11 @@ class RecommendPipeline:
         index.build(retr, rows, seed=seed)
         pipe = cls(config, catalog, space, index, ranker, affect_model, encoder, affect_context)
         pipe._retrieval.extend(retr)
+        cache_items = getattr(ranker, "cache_items", None)  # optional: precompute item-side model inputs
+        if cache_items is not None:
+            t0 = time.perf_counter()
+            cached = cache_items(catalog.item_ids, {n: m.values for n, m in catalog.features.items()})
+            log.info("ranker: item-side inputs of %d items cached in %.1f s", cached, time.perf_counter() - t0)
         log.info("catalog: %d items, retrieval %d-d %s index", len(catalog), space.dim, index.kind)
         return pipe
 

@@ -36,6 +36,12 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_user ON events(user_id, seq);
 """
 
+BUSY_WAIT_MS = 5000
+"""How long a write waits for another connection's write transaction."""
+IMPORT_WAIT_MS = 600_000
+"""How long a starting server process waits for another one's first-start catalog import."""
+
+EVENT_COLUMNS: tuple[str, ...] = ("seq", "user_id", "item_id", "type", "value", "ts", "session_id", "origin")
 ITEM_COLUMNS: tuple[str, ...] = (
     "item_id",
     "title",
@@ -69,7 +75,7 @@ class ServiceStore:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.execute(f"PRAGMA busy_timeout={BUSY_WAIT_MS}")
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -100,11 +106,25 @@ class ServiceStore:
         self._write("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [(key, value)])
 
     # -- catalog ------------------------------------------------------------------------------------
-    def import_catalog(self, items: Iterable[Mapping[str, Any]], events: Iterable[Mapping[str, Any]]) -> None:
-        """Load a catalog and its past interactions once, in one transaction (first start only)."""
+    def import_catalog(self, items: Iterable[Mapping[str, Any]], events: Iterable[Mapping[str, Any]]) -> bool:
+        """Load a catalog and its past interactions once, in one transaction (first start only).
+
+        Safe when several server processes start on one file at once: the check and the import share a
+        write transaction, so exactly one of them imports. Returns whether this call imported.
+        """
+        if self.get_meta("catalog_imported") is not None:
+            return False
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            # Another process may be importing a large catalog right now: wait for it, not 5 s.
+            self._db.execute(f"PRAGMA busy_timeout={IMPORT_WAIT_MS}")
             try:
+                self._db.execute("BEGIN IMMEDIATE")
+            finally:
+                self._db.execute(f"PRAGMA busy_timeout={BUSY_WAIT_MS}")
+            try:
+                if self._db.execute("SELECT 1 FROM meta WHERE key = 'catalog_imported'").fetchone():
+                    self._db.execute("ROLLBACK")
+                    return False
                 self._db.executemany(
                     f"INSERT OR IGNORE INTO items({', '.join(ITEM_COLUMNS)}) VALUES ({', '.join('?' * 8)})",
                     ([_item_row(it)[c] for c in ITEM_COLUMNS] for it in items),
@@ -125,6 +145,7 @@ class ServiceStore:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+        return True
 
     def add_item(self, item: Mapping[str, Any], image: bytes, vectors: Mapping[str, np.ndarray]) -> None:
         """Persist an item posted through the API with its image and content vectors."""
@@ -145,12 +166,45 @@ class ServiceStore:
                 self._db.execute("ROLLBACK")
                 raise
 
-    def items(self) -> list[dict[str, Any]]:
-        rows = self._query(f"SELECT {', '.join(ITEM_COLUMNS)} FROM items ORDER BY rowid")
-        return [{**dict(zip(ITEM_COLUMNS, r)), "tags": json.loads(r[2])} for r in rows]
+    def changes_since(
+        self, item_after: int = 0, event_after: int = 0
+    ) -> tuple[list[dict[str, Any]], dict[str, dict[str, np.ndarray]], list[dict[str, Any]]]:
+        """Items with ``rowid > item_after`` (each dict carries its ``rowid``), the vectors of those added
+        through the API (item_id -> name -> vector) and events with ``seq > event_after``, in log order.
 
-    def api_item_vectors(self) -> dict[str, dict[str, np.ndarray]]:
-        return {i: _unpack_vectors(v) for i, v in self._query("SELECT item_id, vectors FROM item_blobs")}
+        One read transaction: a consistent snapshot, so every returned event's item is among the returned
+        items or older than ``item_after`` (server processes sharing the file tail it this way).
+        """
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                items = self._items_after(item_after)
+                api = [it["item_id"] for it in items if it["origin"] == "api"]
+                vectors = {}
+                for chunk in range(0, len(api), 500):  # SQLite caps the number of bound parameters
+                    ids = api[chunk : chunk + 500]
+                    vectors.update(
+                        (i, _unpack_vectors(v))
+                        for i, v in self._db.execute(
+                            f"SELECT item_id, vectors FROM item_blobs WHERE item_id IN ({', '.join('?' * len(ids))})",
+                            ids,
+                        )
+                    )
+                events = self._events_after(event_after)
+            finally:
+                self._db.execute("COMMIT")
+        return items, vectors, events
+
+    def _items_after(self, rowid: int) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            f"SELECT rowid, {', '.join(ITEM_COLUMNS)} FROM items WHERE rowid > ? ORDER BY rowid", (rowid,)
+        ).fetchall()
+        return [{**dict(zip(ITEM_COLUMNS, r[1:])), "tags": json.loads(r[3]), "rowid": r[0]} for r in rows]
+
+    def _events_after(self, seq: int, origin: str | None = None) -> list[dict[str, Any]]:
+        sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE seq > ?" + (" AND origin = ?" if origin else "")
+        rows = self._db.execute(sql + " ORDER BY seq", (seq, origin) if origin else (seq,)).fetchall()
+        return [dict(zip(EVENT_COLUMNS, r)) for r in rows]
 
     def item_image(self, item_id: str) -> bytes | None:
         rows = self._query("SELECT image FROM item_blobs WHERE item_id = ?", (item_id,))
@@ -192,14 +246,10 @@ class ServiceStore:
         return int(first), int(last)
 
     def iter_events(self, origin: str | None = None) -> Iterator[dict[str, Any]]:
-        cols = ("seq", "user_id", "item_id", "type", "value", "ts", "session_id", "origin")
-        sql = (
-            f"SELECT {', '.join(cols)} FROM events"
-            + (" WHERE origin = ?" if origin else "")
-            + " ORDER BY seq"
-        )
-        for r in self._query(sql, (origin,) if origin else ()):
-            yield dict(zip(cols, r))
+        """Every event in log order (of one ``origin`` if given)."""
+        with self._lock:
+            rows = self._events_after(0, origin)
+        yield from rows
 
     def counts(self) -> dict[str, int]:
         return {t: self._query(f"SELECT COUNT(*) FROM {t}")[0][0] for t in ("items", "users", "events")}
@@ -228,9 +278,7 @@ def events_to_interactions(events: Iterable[Mapping[str, Any]]):
     """
     import pandas as pd
 
-    frame = pd.DataFrame(
-        list(events), columns=["seq", "user_id", "item_id", "type", "value", "ts", "session_id", "origin"]
-    )
+    frame = pd.DataFrame(list(events), columns=list(EVENT_COLUMNS))
     if frame.empty:
         return pd.DataFrame(columns=["user_id", "item_id", "label", "timestamp", "session_id"])
     frame["label"] = (frame["type"] == "bookmark").astype("int64")

@@ -1,0 +1,143 @@
+"""Run the HTTP app under uvicorn in ``service.workers`` processes that share one port and one SQLite file.
+
+uvicorn spawns the processes (spawn, not fork: torch, FAISS and SQLite handles do not survive a fork) and
+the kernel spreads connections over them. Each process builds its own ``ServiceState`` from the same
+``ServeSpec`` (passed in an environment variable, so it reaches spawned processes) and follows the shared
+SQLite log (``ServiceState.changes`` / ``apply``); the first to start imports the catalog, atomically.
+A Python process runs one request at a time, so one process per CPU core is what lets the model-bound
+request path use every core. With ``workers: 1`` the app runs in the calling process.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import signal
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+log = logging.getLogger("aigcrec.service")
+
+SPEC_ENV = "AIGCREC_SERVE_SPEC"
+
+
+@dataclass(frozen=True)
+class ServeSpec:
+    """Everything a server process needs to build its state: the config and where the artifacts are."""
+
+    config: dict[str, Any]  # AppConfig.model_dump(mode="json")
+    world_dir: str
+    feature_store: str
+    ranker_dir: str
+    db_path: str
+    mmei_dir: Optional[str] = None
+    content_dir: Optional[str] = None
+    verbose: bool = False
+
+
+class ServeError(RuntimeError):
+    """A server process could not start (its message says why); the others were stopped."""
+
+
+def run(factory: str, spec: ServeSpec | dict[str, Any], service_config) -> None:
+    """Serve ``factory`` (``"module:function"``, called once per process) with uvicorn.
+
+    ``spec`` is JSON-serialisable and read back in each process with ``current_spec()``. A process whose
+    factory fails stops them all (uvicorn's supervisor would restart it forever) and this raises
+    ``ServeError`` with the reason.
+    """
+    import uvicorn
+
+    svc = service_config
+    with tempfile.TemporaryDirectory(prefix="aigcrec-serve-") as tmp:
+        failure = Path(tmp) / "failure.txt"
+        os.environ[SPEC_ENV] = json.dumps({
+            "factory": factory, "workers": svc.workers, "failure_file": str(failure),
+            "spec": asdict(spec) if isinstance(spec, ServeSpec) else spec})
+        if svc.workers > 1:
+            log.info("starting %d server processes", svc.workers)
+        try:
+            uvicorn.run(
+                "aigcrec.service.workers:_guarded_app",
+                factory=True,
+                workers=svc.workers,
+                host=svc.host,
+                port=svc.port,
+                log_level="warning",
+                access_log=False,
+                timeout_graceful_shutdown=int(svc.graceful_shutdown_s),
+                timeout_keep_alive=60,
+            )
+        except SystemExit:
+            if not failure.is_file():
+                raise
+        if failure.is_file():
+            raise ServeError(failure.read_text(encoding="utf-8"))
+
+
+def _envelope() -> dict[str, Any]:
+    raw = os.environ.get(SPEC_ENV)
+    if not raw:
+        raise RuntimeError(f"{SPEC_ENV} is not set: start server processes through aigcrec.service.workers.run")
+    return json.loads(raw)
+
+
+def current_spec() -> dict[str, Any]:
+    """The ``spec`` given to ``run``, in a server process."""
+    return _envelope()["spec"]
+
+
+def _guarded_app():
+    """What uvicorn calls in each process: the factory named in the envelope, or a clean stop of all."""
+    env = _envelope()
+    module, _, name = env["factory"].partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)()
+    except Exception as exc:  # noqa: BLE001 - any failure to build the app stops the server
+        message = f"server process {os.getpid()} could not start: {type(exc).__name__}: {exc}"
+        log.error("%s", message)
+        Path(env["failure_file"]).write_text(message, encoding="utf-8")
+        if env["workers"] > 1:
+            os.kill(os.getppid(), signal.SIGTERM)  # the supervisor: it shuts the other processes down
+        raise SystemExit(1) from None
+
+
+def limit_threads(threads: int) -> None:
+    """Intra-op threads of everything that computes inside a server process: torch, OpenCV (face detector)
+    and the BLAS libraries numpy and OpenCV carry. With one process per core more threads only contend, and
+    idle OpenBLAS threads busy-wait after each call: at 10 requests/s with voice and face they burned
+    131 ms of CPU per request against 41 ms under full load (benchmarks/load_service.py)."""
+    import cv2
+    import threadpoolctl
+    import torch
+
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+    threadpoolctl.threadpool_limits(limits=threads)
+
+
+def real_app():
+    """uvicorn factory of ``aigcrec serve``: the trained models and the world catalog (``open_real_state``)."""
+    from aigcrec.config import AppConfig
+    from aigcrec.logs import setup_logging
+    from aigcrec.service.app import LOOPBACK_HOSTS, create_app
+    from aigcrec.service.assemble import ServicePaths, open_real_state
+
+    spec = ServeSpec(**current_spec())
+    setup_logging(spec.verbose)
+    cfg = AppConfig.model_validate(spec.config)
+    svc = cfg.service
+    limit_threads(svc.torch_threads)
+    opt = {k: Path(v) if v else None for k, v in (("mmei_dir", spec.mmei_dir), ("content_dir", spec.content_dir))}
+    paths = ServicePaths(Path(spec.world_dir), Path(spec.feature_store), Path(spec.ranker_dir), **opt)
+    log.info("process %d: loading catalog %s and models (db %s)", os.getpid(), paths.world_dir, spec.db_path)
+    state = open_real_state(cfg, paths, Path(spec.db_path))
+    if svc.demo_mode and not state.api_key:
+        where = "loopback clients only" if svc.host in LOOPBACK_HOSTS else "nobody (not bound to loopback)"
+        log.warning("demo mode without an API key: writes accepted from %s", where)
+    log.info("process %d serving on http://%s:%d  (docs /docs, demo /)", os.getpid(), svc.host, svc.port)
+    return create_app(state)

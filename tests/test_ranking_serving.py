@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -44,6 +46,11 @@ def test_load_picks_the_runtime(tmp_path, prep, trained):  # noqa: F811
     assert np.abs(fast.score("u2", items)[0] - bundle.score("u2", items)[0]).max() <= 1e-5
     with pytest.raises(ValueError, match="runtime: expected 'torch' or 'onnx'"):
         RankerBundle.load(tmp_path / "r", runtime="tensorrt")
+    info = json.loads((tmp_path / "r" / "ranker.json").read_text())
+    info["model_config"]["modality_norm"] = False  # a setting of another version
+    (tmp_path / "r" / "ranker.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match=r"does not know: \['modality_norm'\]"):
+        RankerBundle.load(tmp_path / "r")
 
 
 def test_cache_items_precomputes_a_catalog(prep, trained):  # noqa: F811

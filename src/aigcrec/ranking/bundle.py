@@ -236,6 +236,10 @@ class RankerBundle:
             raise FileNotFoundError(f"{path}: not a saved ranker (expected ranker.json, weights.pt)")
         info = json.loads((path / "ranker.json").read_text(encoding="utf-8"))
         spec = FeatureSpec.from_dict(info["spec"])
+        unknown = sorted(set(info["model_config"]) - set(ModelConfig.model_fields))
+        if unknown:
+            raise ValueError(f"{path / 'ranker.json'}: model_config has settings this version of aigcrec does not "
+                             f"know: {unknown} (saved by another version? retrain the ranker)")
         cfg = ModelConfig(**info["model_config"])
         tables = {f.name: np.zeros((len(spec.state[f.name]["keys"]) + 1, f.dim), np.float32) for f in spec.vectors}
         model = build_model(info["kind"], spec, cfg, tables)

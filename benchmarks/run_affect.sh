@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Re-run every affect benchmark (3 seeds each). Usage: benchmarks/run_affect.sh [DATASETS_DIR] [WORLD_DIR]
 # DATASETS_DIR defaults to ../shared/datasets; WORLD_DIR to a world generated with `aigcrec world`.
-# The real-data tasks use benchmarks/affect_real.yaml: MiniLM fine-tuned per seed for MELD and CLINC150
+# The real-data tasks use benchmarks/affect_real.yaml (MELD: affect_meld.yaml, 3 layers): MiniLM fine-tuned per seed for MELD and CLINC150
 # (affect.encoders.text_finetune; affect.encoders.face_train, a FER2013 CNN of our own, is off there);
 # the fine-tuned encoders and their features are cached under $CACHE (tens of minutes each on 1 CPU thread).
 set -euo pipefail
@@ -19,7 +19,7 @@ $A benchmark affect --task face-emotion --data-dir "$DATA/fer2013" --seeds 3 --c
   --out $OUT/affect-face-emotion --cache-dir "$CACHE"
 $A benchmark affect --task intent --data-dir "$DATA/clinc150" --seeds 3 --config benchmarks/affect_real.yaml \
   --out $OUT/affect-intent --cache-dir "$CACHE"
-$A benchmark affect --task text-emotion --data-dir "$DATA/meld" --seeds 3 --config benchmarks/affect_real.yaml \
+$A benchmark affect --task text-emotion --data-dir "$DATA/meld" --seeds 3 --config benchmarks/affect_meld.yaml \
   --out $OUT/affect-text-emotion --cache-dir "$CACHE"
 .venv/bin/python benchmarks/affect_latency.py --threads 2 --repeats 50 --out $OUT/affect_latency.json
 uptime

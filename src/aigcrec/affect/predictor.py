@@ -66,6 +66,24 @@ def states_from_prediction(pred: Prediction, intents: list[str], present: np.nda
     return states
 
 
+_BLAS = None
+
+
+def _one_blas_thread():
+    """Context: the BLAS libraries (numpy's, OpenCV's) on one thread while one request's inputs are encoded.
+
+    At batch size 1 their matrices are small and extra BLAS threads only synchronise and spin: with them,
+    text + 3 s voice took 32.5 ms p50 and all three signals 79.3 ms; on one thread 14.8 and 55.4 ms
+    (benchmarks/affect_latency.py, 2 torch threads). ~15 us per call.
+    """
+    global _BLAS
+    from threadpoolctl import ThreadpoolController
+
+    if _BLAS is None:
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
 class AffectPredictor:
     """Encoders + a trained affect model; ``predict`` serves one request, ``predict_many`` a batch.
 
@@ -121,7 +139,8 @@ class AffectPredictor:
         unused = [m for m, v in given.items() if v is not None and m not in self.encoders]
         if unused:
             log.warning("model %s does not use %s; ignored", self.model.modalities, unused)
-        feats = encode_inputs(self.encoders, {m: [v] for m, v in given.items()}, 1)
+        with _one_blas_thread():
+            feats = encode_inputs(self.encoders, {m: [v] for m, v in given.items()}, 1)
         problems = [msg for e in feats.values() for _, msg in e.problems]
         if problems:
             raise ValueError("; ".join(problems))

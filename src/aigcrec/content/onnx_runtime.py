@@ -56,14 +56,9 @@ def export_module(module: nn.Module, image_size: int, output_names: list[str], p
 def onnx_function(module: nn.Module, image_size: int, output_names: list[str], threads: int = 0,
                   path: Path | None = None) -> Callable[[np.ndarray], list[np.ndarray]] | None:
     """A numpy function running ``module`` in ONNX Runtime, or None (with a warning) if it disagrees."""
-    import onnxruntime as ort
+    from aigcrec.onnx_cpu import cpu_session
 
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    if threads:
-        opts.intra_op_num_threads = threads
-    session = ort.InferenceSession(export_module(module, image_size, output_names, path), opts,
-                                   providers=["CPUExecutionProvider"])
+    session = cpu_session(export_module(module, image_size, output_names, path), threads)
     x = np.random.default_rng(0).random((2, 3, image_size, image_size), dtype=np.float32)
     with torch.inference_mode():
         want = module(torch.from_numpy(x))

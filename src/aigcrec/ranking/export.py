@@ -76,13 +76,9 @@ def export_onnx(model: Ranker, example: dict[str, torch.Tensor], path: str | Pat
 
 def onnx_session(path: str | Path, threads: int = 0):
     """An onnxruntime CPU session for an exported ranker (``threads`` intra-op threads; 0 = ORT's default)."""
-    import onnxruntime as ort
+    from aigcrec.onnx_cpu import cpu_session
 
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return cpu_session(path, threads)
 
 
 def run_onnx(session, batch: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:

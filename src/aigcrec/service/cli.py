@@ -13,6 +13,7 @@ from aigcrec.distributed.cli import AddressOpt, EngineOpt, check_engine
 
 log = logging.getLogger("aigcrec.service")
 
+
 def _demo_paths(cfg):
     """The latest demo's artifacts; run the demo first when there is none."""
     from aigcrec.service.assemble import ServicePaths

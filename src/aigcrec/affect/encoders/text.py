@@ -51,8 +51,9 @@ class TextEncoder(ModalityEncoder):
         import io
         import warnings
 
-        import onnxruntime as ort
         import torch
+
+        from aigcrec.onnx_cpu import cpu_session
 
         class _States(torch.nn.Module):
             def __init__(self, model) -> None:
@@ -76,9 +77,7 @@ class TextEncoder(ModalityEncoder):
                                   opset_version=17, dynamo=False)
         finally:
             self.model.set_attn_implementation(previous)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        self._session = ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
+        self._session = cpu_session(buf.getvalue(), threads)
         return self
 
     @property

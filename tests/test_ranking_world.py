@@ -145,6 +145,25 @@ def test_cli_rejects_bad_arguments(tmp_path):
     assert res.exit_code == 2 and "bogus" in res.output
     res = runner.invoke(app, ["export", "ranker", "--ranker", str(tmp_path)])
     assert res.exit_code == 2 and "ranker.json" in res.output
+    res = runner.invoke(app, ["benchmark", "ranking", "--splits", "cold", "--data-dir", str(tmp_path)])
+    assert res.exit_code == 2 and "--splits" in res.output
+
+
+def test_benchmark_warm_split_only_and_no_visual_variant(tiny_world, world_store, config_file, tmp_path):
+    from aigcrec.cli.main import app
+    from aigcrec.ranking.experiment import variant_config
+    from aigcrec.ranking.config import ModelConfig
+
+    assert variant_config("umair_fps_no_visual", ModelConfig())[1].use_modalities == ["e_tsem"]
+    res = CliRunner().invoke(app, ["benchmark", "ranking", "--dataset", "world", "--data-dir", str(tiny_world),
+                                   "--features", str(world_store), "--config", str(config_file), "--seeds", "1",
+                                   "--models", "umair_fps_no_visual", "--splits", "warm", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    result = json.loads((tmp_path / "ranking.json").read_text())
+    m = result["models"]["umair_fps_no_visual"]
+    assert np.isfinite(m["auc_mean"]) and "cold_auc_mean" not in m and m["runs"]["cold"] == []
+    assert "cold_test" not in result["rows"] and not list((tmp_path / "runs").glob("*/cold-*.json"))
+    assert "| umair_fps_no_visual |" in (tmp_path / "ranking.md").read_text()
 
 
 def test_cli_benchmark_world_writes_json_and_table(tiny_world, world_store, config_file, tmp_path):

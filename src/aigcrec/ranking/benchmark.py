@@ -27,7 +27,7 @@ log = logging.getLogger("aigcrec.ranking")
 MOVIELENS_MODELS = ["umair_fps", "umair_fps_no_style", "umair_fps_no_image", "umair_fps_no_text",
                     "umair_fps_concat", "umair_fps_no_dcn", "dcnv2", "dcn", "deepfm", "xdeepfm", "fm", "lr",
                     "popularity"]
-WORLD_MODELS = ABLATIONS + ["dcnv2", "deepfm", "popularity"]
+WORLD_MODELS = ABLATIONS + ["umair_fps_no_visual", "dcnv2", "deepfm", "popularity"]
 
 
 def machine_load() -> dict[str, Any]:
@@ -73,9 +73,12 @@ def _run_key(data: RankingData, cfg: RankingConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+SPLITS = ("warm", "cold")
+
+
 def run_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int], models: list[str], peers: bool,
-                  out_dir: str | Path) -> dict[str, Any]:
-    """Train every model on both splits for every seed; write ``ranking.json`` and ``ranking.md``.
+                  out_dir: str | Path, splits: tuple[str, ...] = SPLITS) -> dict[str, Any]:
+    """Train every model on the splits (both by default) for every seed; write ``ranking.json`` and ``ranking.md``.
 
     Each (split, model, seed) result is kept in ``out_dir/runs/<config key>/`` and reused by a later call
     with the same data and config, so an interrupted benchmark resumes, and seeds can run in separate
@@ -88,8 +91,12 @@ def run_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int], model
     cache = out / "runs" / _run_key(data, cfg)
     cache.mkdir(parents=True, exist_ok=True)
     names = list(models) + (list(PEERS) if peers else [])
-    splits = {"warm": warm_split(data.frame),
-              "cold": cold_item_split(data.frame, cfg.cold_item_fraction, cfg.split_seed)}
+    unknown = [s for s in splits if s not in SPLITS]
+    if unknown or "warm" not in splits:
+        raise ValueError(f"splits: expected 'warm' and optionally 'cold', got {list(splits)}")
+    makers = {"warm": lambda: warm_split(data.frame),
+              "cold": lambda: cold_item_split(data.frame, cfg.cold_item_fraction, cfg.split_seed)}
+    splits = {name: makers[name]() for name in SPLITS if name in splits}
     runs: dict[str, dict[str, list[dict[str, float]]]] = {n: {"warm": [], "cold": []} for n in names}
     load_before = machine_load()
     t_start = time.perf_counter()
@@ -119,11 +126,13 @@ def run_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int], model
     result = {
         "dataset": data.name,
         "split": {"warm": "per-user temporal 80/10/10",
-                  "cold": f"{cfg.cold_item_fraction:.0%} of items (split seed {cfg.split_seed}) and all their "
-                          "impressions held out; the rest per-user temporal 90/10 train/val"},
+                  **({"cold": f"{cfg.cold_item_fraction:.0%} of items (split seed {cfg.split_seed}) and all their "
+                              "impressions held out; the rest per-user temporal 90/10 train/val"}
+                     if "cold" in splits else {})},
         "rows": {"impressions": len(data.frame), "warm_train": int(len(splits["warm"]["train"])),
-                 "warm_test": int(len(splits["warm"]["test"])), "cold_test": int(len(splits["cold"]["test"])),
-                 "cold_items": int(len(splits["cold"]["cold_items"]))},
+                 "warm_test": int(len(splits["warm"]["test"])),
+                 **({"cold_test": int(len(splits["cold"]["test"])), "cold_items": int(len(splits["cold"]["cold_items"]))}
+                    if "cold" in splits else {})},
         "seeds": list(seeds),
         "batch_size": cfg.train.batch_size,
         "machine": {"before": load_before, "after": machine_load(),
@@ -136,7 +145,7 @@ def run_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int], model
         entry: dict[str, Any] = {}
         for key in ("auc", "logloss", "gauc"):
             entry[f"{key}_mean"], entry[f"{key}_std"] = _summary([r[key] for r in warm])
-        for key in ("auc", "gauc"):
+        for key in ("auc", "gauc") if cold else ():
             entry[f"cold_{key}_mean"], entry[f"cold_{key}_std"] = _summary([r[key] for r in cold])
         for key in sorted(k for k in warm[0] if k.startswith("auc_")):
             entry[f"{key}_mean"], entry[f"{key}_std"] = _summary([r[key] for r in warm if key in r])
@@ -181,14 +190,15 @@ def markdown_table(result: dict[str, Any]) -> str:
     """The benchmark as a Markdown table (mean ± std over seeds)."""
     lines = [f"# Ranking benchmark: {result['dataset']}", "",
              f"Seeds {result['seeds']}, batch size {result['batch_size']}. Warm split: {result['split']['warm']}. "
-             f"Cold-item split: {result['split']['cold']}.", "",
+             + (f"Cold-item split: {result['split']['cold']}." if "cold" in result["split"] else "Cold-item split: not run."),
+             "",
              "| model | AUC | logloss | gAUC | cold-item AUC | train samples/s |",
              "|---|---|---|---|---|---|"]
     for name, m in result["models"].items():
         tput = f"{m['train_samples_per_s']:.0f}" if "train_samples_per_s" in m else "-"
+        cold = f"{m['cold_auc_mean']:.4f} ± {m['cold_auc_std']:.4f}" if "cold_auc_mean" in m else "-"
         lines.append(f"| {name} | {m['auc_mean']:.4f} ± {m['auc_std']:.4f} | {m['logloss_mean']:.4f} ± "
-                     f"{m['logloss_std']:.4f} | {m['gauc_mean']:.4f} ± {m['gauc_std']:.4f} | "
-                     f"{m['cold_auc_mean']:.4f} ± {m['cold_auc_std']:.4f} | {tput} |")
+                     f"{m['logloss_std']:.4f} | {m['gauc_mean']:.4f} ± {m['gauc_std']:.4f} | {cold} | {tput} |")
     lines += taste_table(result)
     mach = result["machine"]
     loads = [r["load_1m"] for m in result["models"].values() for part in m["runs"].values() for r in part

@@ -159,6 +159,7 @@ def register(app: typer.Typer) -> None:
                           seeds: Annotated[int, typer.Option(help="Number of seeds (0..N-1).")] = 3,
                           peers: Annotated[bool, typer.Option("--peers", help="Also DeepCTR-Torch DCNMix and FuxiCTR DCNv2.")] = False,
                           models: Annotated[Optional[str], typer.Option(help="Comma-separated variants (default: all for the dataset).")] = None,
+                          splits: Annotated[str, typer.Option(help="Comma-separated splits: warm (required) and cold.")] = "warm,cold",
                           features: FeaturesOpt = None, affect: AffectOpt = None,
                           config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None) -> None:
         """UMAIR-FPS, ablations and baselines (and peers) on the warm and cold-item splits; ranking.json + ranking.md."""
@@ -168,6 +169,9 @@ def register(app: typer.Typer) -> None:
         cfg = app_config(config, seed, out)
         if seeds < 1:
             fail(f"--seeds: expected at least 1, got {seeds}", code=2)
+        split_names = tuple(s.strip() for s in splits.split(",") if s.strip())
+        if "warm" not in split_names or set(split_names) - {"warm", "cold"}:
+            fail(f"--splits: expected 'warm' or 'warm,cold', got {splits!r}", code=2)
         names = models.split(",") if models else (MOVIELENS_MODELS if dataset == "movielens" else WORLD_MODELS)
         unknown = [n for n in names if n not in VARIANTS]
         if unknown:
@@ -180,7 +184,9 @@ def register(app: typer.Typer) -> None:
                 fail(f"--peers needs the bench extra (pip install -e '.[bench]'): {exc}")
         dest = _out(cfg, f"ranking-{dataset}")
         data = _dataset(dataset, data_dir, features, affect, cfg)
-        result = run_benchmark(data, cfg.ranking, [cfg.seed + i for i in range(seeds)], names, peers, dest)
+        result = run_benchmark(data, cfg.ranking, [cfg.seed + i for i in range(seeds)], names, peers, dest,
+                               split_names)
         log.info("wrote %s and %s", dest / "ranking.json", dest / "ranking.md")
         for name, m in result["models"].items():
-            log.info("%-22s auc %.4f ± %.4f  cold auc %.4f", name, m["auc_mean"], m["auc_std"], m["cold_auc_mean"])
+            log.info("%-22s auc %.4f ± %.4f  cold auc %.4f", name, m["auc_mean"], m["auc_std"],
+                     m.get("cold_auc_mean", float("nan")))

@@ -25,6 +25,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "umair_fps_no_style": ("umair_fps", {"drop_modality": "e_sty"}),
     "umair_fps_no_image": ("umair_fps", {"drop_modality": "e_sem"}),
     "umair_fps_no_text": ("umair_fps", {"drop_modality": "e_tsem"}),
+    "umair_fps_no_visual": ("umair_fps", {"drop_modality": ["e_sem", "e_sty"]}),
     "umair_fps_concat": ("umair_fps", {"contribution": "concat"}),
     "umair_fps_senet": ("umair_fps", {"contribution": "senet"}),
     "umair_fps_mixture": ("umair_fps", {"contribution": "mixture"}),
@@ -48,10 +49,11 @@ def variant_config(name: str, base: ModelConfig) -> tuple[str, ModelConfig]:
         raise ValueError(f"unknown model variant {name!r}; expected one of {sorted(VARIANTS)}")
     kind, over = VARIANTS[name]
     over = dict(over)
-    drop = over.pop("drop_modality", None)
+    drop = over.pop("drop_modality", [])
+    drop = [drop] if isinstance(drop, str) else drop
     cfg = base.model_copy(update=over)
     if drop:
-        cfg = cfg.model_copy(update={"use_modalities": [m for m in cfg.use_modalities if m != drop]})
+        cfg = cfg.model_copy(update={"use_modalities": [m for m in cfg.use_modalities if m not in drop]})
     return kind, cfg
 
 

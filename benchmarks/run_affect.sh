@@ -2,8 +2,8 @@
 # Re-run every affect benchmark (3 seeds each). Usage: benchmarks/run_affect.sh [DATASETS_DIR] [WORLD_DIR]
 # DATASETS_DIR defaults to ../shared/datasets; WORLD_DIR to a world generated with `aigcrec world`.
 # The real-data tasks use benchmarks/affect_real.yaml (MELD: affect_meld.yaml, 3 layers): MiniLM fine-tuned per seed for MELD and CLINC150
-# (affect.encoders.text_finetune; affect.encoders.face_train, a FER2013 CNN of our own, is off there);
-# the fine-tuned encoders and their features are cached under $CACHE (tens of minutes each on 1 CPU thread).
+# (affect.encoders.text_finetune) and our face-net trained once on FER2013 (affect.encoders.face_train, ~33 min on
+# one core); the trained encoders and their features are cached under $CACHE (tens of minutes each on 1 CPU thread).
 set -euo pipefail
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 DATA=${1:-../shared/datasets}
@@ -17,6 +17,11 @@ $A benchmark affect --task fusion --data-dir "$WORLD" --seeds 3 --out $OUT/affec
 .venv/bin/python benchmarks/affect_fusion_ceiling.py --world "$WORLD" --cache-dir "$CACHE" --seeds 3 --out $OUT/affect-fusion
 $A benchmark affect --task face-emotion --data-dir "$DATA/fer2013" --seeds 3 --config benchmarks/affect_real.yaml \
   --out $OUT/affect-face-emotion --cache-dir "$CACHE"
+# Fusion again with the face network the face-emotion run trained (encoders.face: face-net:<its weights>)
+FACENET=$(ls -t "$CACHE"/face-net-trained-*.pt | head -1)
+printf 'affect:\n  encoders:\n    face: face-net:%s\n' "$FACENET" > "$CACHE/fusion-face-net.yaml"
+$A benchmark affect --task fusion --data-dir "$WORLD" --seeds 3 --config "$CACHE/fusion-face-net.yaml" \
+  --out $OUT/affect-fusion-face-net --cache-dir "$CACHE"
 $A benchmark affect --task intent --data-dir "$DATA/clinc150" --seeds 3 --config benchmarks/affect_real.yaml \
   --out $OUT/affect-intent --cache-dir "$CACHE"
 $A benchmark affect --task text-emotion --data-dir "$DATA/meld" --seeds 3 --config benchmarks/affect_meld.yaml \

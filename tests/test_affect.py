@@ -203,6 +203,23 @@ def test_face_encoder_detects_or_reports_missing(encoders):
     assert ((scores >= 0) & (scores <= 1)).all()
 
 
+def test_face_detection_padding_finds_faces_that_fill_the_frame():
+    from aigcrec.affect.encoders.face import detect_face
+    from aigcrec.world.signals import face_image, user_looks
+
+    faces = []
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        faces.append(np.asarray(face_image(EMOTIONS[seed % 7], 0.8, user_looks(rng), rng, size=96)))
+    found = {pad: sum(detect_face(f, pad=pad) is not None for f in faces) for pad in (0.0, 1 / 6)}
+    assert found[1 / 6] > found[0.0], found
+    rng = np.random.default_rng(0)
+    for empty in (np.full((96, 96, 3), 128, np.uint8), rng.integers(0, 255, (96, 96, 3)).astype(np.uint8)):
+        assert detect_face(empty) is None
+    crop = detect_face(faces[0], size=48)
+    assert crop is None or crop.shape == (48, 48)
+
+
 def test_fer_cnn_loads_without_importing_the_package():
     import sys
 
@@ -556,3 +573,80 @@ def test_intent_benchmark_with_a_fine_tuned_encoder_per_seed(tmp_path, monkeypat
     assert result["config"]["encoders"]["text_finetune"]["enabled"] is True
     assert "| in_scope_accuracy | oos_recall |" in (tmp_path / "out" / "affect.md").read_text()
     assert sorted(p.name[-5:] for p in (tmp_path / "cache").glob("text-finetune-clinc-*")) == ["seed0", "seed1"]
+
+
+def test_face_net_shapes_and_batch_of_one():
+    from aigcrec.affect.encoders.face_net import FaceNet
+
+    torch.manual_seed(0)
+    net = FaceNet(width=4)
+    x = torch.randn(1, 1, 48, 48)
+    net.train()
+    assert net(x).shape == (1, 7)  # BatchNorm still has 3x3 values per channel at batch 1
+    net.eval()
+    seq, hidden, logits = net.features(x)
+    assert seq.shape == (1, 9, 32) and hidden.shape == (1, 256) and logits.shape == (1, 7)
+    torch.testing.assert_close(logits, net(x))
+
+
+def test_face_net_training_checkpoint_and_encoder(tmp_path):
+    from aigcrec.affect.config import FaceTrainConfig
+    from aigcrec.affect.encoders.face import FaceEncoder
+    from aigcrec.affect.encoders.face_net import save_face_net
+    from aigcrec.affect.face_train import affine_augment, face_net_probs, train_face_net
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.full((16, 48, 48), 30), np.full((16, 48, 48), 220)]).astype(np.uint8)
+    x = np.clip(x + rng.integers(-20, 20, x.shape), 0, 255).astype(np.uint8)
+    y = np.array([EMOTIONS.index("sadness")] * 16 + [EMOTIONS.index("joy")] * 16)
+    img = torch.rand(3, 1, 48, 48)
+    same = affine_augment(img, torch.Generator().manual_seed(0), 0.0, 0.0, 0.0)
+    assert all(torch.allclose(s, i, atol=1e-5) or torch.allclose(s, i.flip(-1), atol=1e-5)
+               for s, i in zip(same, img))
+    # eval-mode BatchNorm needs a few dozen steps of running statistics: batch 4, 8 epochs
+    cfg = FaceTrainConfig(width=8, epochs=8, batch_size=4, lr=3e-3, bf16=False, threads=1)
+    net, history = train_face_net(x, y, x, y, cfg, seed=0)
+    assert len(history) == 8 and max(h["dev_accuracy"] for h in history) == 1.0
+    assert np.mean(face_net_probs(net, x).argmax(1) == y) == 1.0
+    path = save_face_net(net, tmp_path / "face.pt")
+    enc = FaceEncoder(f"face-net:{path}", detect="none")
+    assert (enc.seq_dim, enc.pooled_dim) == (64, 263)
+    out = enc.encode([x[0], x[-1]])
+    assert out.seq.shape == (2, 9, 64) and out.pooled.shape == (2, 263)
+    probs = out.pooled[:, -7:]  # EMOTIONS order, softmax
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+    assert probs[0].argmax() == EMOTIONS.index("sadness") and probs[1].argmax() == EMOTIONS.index("joy")
+
+
+def test_face_net_bad_checkpoint_is_one_clear_line(tmp_path):
+    from aigcrec.affect.encoders.face import FaceEncoder
+    from aigcrec.affect.encoders.face_net import FaceNet
+
+    torch.save(FaceNet(4).state_dict(), tmp_path / "plain.pt")  # a bare state dict, not a checkpoint
+    (tmp_path / "junk.pt").write_bytes(b"not a torch file")
+    torch.save({"network": "face-net", "width": 8, "state_dict": FaceNet(4).state_dict()}, tmp_path / "wide.pt")
+    for name in ("plain.pt", "junk.pt", "wide.pt"):
+        with pytest.raises(ValueError) as err:
+            FaceEncoder(f"face-net:{tmp_path / name}", detect="none")
+        msg = str(err.value)
+        assert "\n" not in msg and name in msg and "face-net" in msg
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        FaceEncoder(f"face-net:{tmp_path / 'missing.pt'}", detect="none")
+
+
+def test_face_emotion_benchmark_trains_and_reads_a_face_net(tmp_path):
+    from aigcrec.affect.config import AffectConfig
+    from aigcrec.affect.runner import run_benchmark
+    from aigcrec.data import samples
+
+    root = samples.write_fer2013_sample(tmp_path / "fer", per_class=4)
+    cfg = AffectConfig(encoders={"face_train": {"enabled": True, "width": 4, "epochs": 1, "batch_size": 16,
+                                                "bf16": False, "threads": 1}},
+                       mmei={"epochs": 1, "width": 8, "heads": 2, "batch_size": 16})
+    path = run_benchmark("face-emotion", root, cfg, [0], tmp_path / "out", tmp_path / "cache")
+    result = json.loads(path.read_text())
+    assert {"mmei", "face-only", "face-net-trained"} <= set(result["models"])
+    ckpt = next((tmp_path / "cache").glob("face-net-trained-*.pt"))
+    meta = json.loads(ckpt.with_suffix(".json").read_text())
+    assert meta["network"] == "face-net" and len(meta["history"]) == 1 and 0 <= meta["test_accuracy"] <= 1
+    assert torch.load(ckpt, weights_only=True)["width"] == 4

@@ -38,20 +38,36 @@ class TextFinetuneConfig(StrictModel):
 
 
 class FaceTrainConfig(StrictModel):
-    """Training the FER2013 CNN ourselves (``aigcrec.affect.face_train``) for the ``face-emotion`` benchmark.
+    """Training a FER2013 face network ourselves (``aigcrec.affect.face_train``) for the ``face-emotion`` benchmark.
 
     Off by default; ``benchmarks/affect_real.yaml`` turns it on. The network is trained once (``seed``) on the
-    train split, its weights cached under the benchmark's ``--cache-dir``, then read as ``fer-cnn:<weights.pt>``.
+    train split (best dev-accuracy epoch kept), its weights cached under the benchmark's ``--cache-dir``, then
+    read as ``face-net:<file.pt>`` (``network: face-net``, the VGG-style ``encoders/face_net.py``) or
+    ``fer-cnn:<file.pt>`` (``network: fer-cnn``, the packaged CNN's architecture). The defaults are the face-net
+    recipe: random affine augmentation (rotation, scale, shift, flip), unweighted CE with label smoothing,
+    AdamW with a one-cycle schedule. ``fer-cnn`` keeps its own recipe: class-weighted CE, flips and integer
+    pixel shifts (``shift``), optionally from the packaged weights (``init_pretrained``).
     """
 
     enabled: bool = False
-    init_pretrained: bool = Field(default=True, description="Start from the packaged FER2013 weights.")
-    epochs: int = Field(default=12, ge=1)
-    batch_size: int = Field(default=64, ge=1)
+    network: Literal["face-net", "fer-cnn"] = Field(default="face-net", description="Which network is trained.")
+    width: int = Field(default=32, ge=4, description="face-net: channels of its first stage (then 2x, 4x, 8x).")
+    init_pretrained: bool = Field(default=True, description="fer-cnn: start from the packaged FER2013 weights.")
+    epochs: int = Field(default=30, ge=1)
+    batch_size: int = Field(default=128, ge=1)
     lr: float = Field(default=2e-3, gt=0, description="Peak AdamW learning rate (one-cycle).")
-    weight_decay: float = Field(default=1e-4, ge=0)
-    shift: int = Field(default=4, ge=0, description="Random shift augmentation, pixels.")
-    label_smoothing: float = Field(default=0.05, ge=0.0, lt=1.0)
+    weight_decay: float = Field(default=5e-4, ge=0)
+    warmup: float = Field(default=0.2, gt=0, lt=1, description="face-net: share of steps the one-cycle LR rises.")
+    rotate_deg: float = Field(default=10.0, ge=0, description="face-net: random rotation, +- degrees.")
+    scale: float = Field(default=0.1, ge=0, lt=1, description="face-net: random zoom, +- this fraction.")
+    translate: float = Field(default=0.1, ge=0, lt=1, description="face-net: random shift, +- this fraction of "
+                             "half the image side (affine_grid units: 0.1 = 2.4 px at 48 px).")
+    shift: int = Field(default=4, ge=0, description="fer-cnn: random shift augmentation, pixels.")
+    label_smoothing: float = Field(default=0.1, ge=0.0, lt=1.0)
+    bf16: bool = Field(default=True, description="face-net: train under torch.autocast('cpu', bfloat16) when the "
+                       "CPU has AMX tiles or AVX512-BF16 (else fp32 anyway); evaluation and features stay fp32.")
+    channels_last: bool = Field(default=True, description="face-net: NHWC memory format in training.")
+    threads: int = Field(default=2, ge=1, description="torch threads while training (restored afterwards).")
     seed: int = 0
 
 
@@ -76,6 +92,9 @@ class EncoderConfig(StrictModel):
     face_margin: float = Field(default=0.1, ge=0.0, le=0.5, description="Crop margin around a detected face.")
     face_scale_factor: float = Field(default=1.05, gt=1.0, le=2.0, description="Haar detectMultiScale step.")
     face_min_neighbors: int = Field(default=3, ge=1, description="Haar detections needed to accept a face.")
+    face_pad: float = Field(default=1 / 6, ge=0.0, le=1.0, description="Border (edge pixels repeated) added "
+                            "around the image before detection, as a fraction of its shorter side, so faces "
+                            "that fill the frame are found.")
     text_finetune: TextFinetuneConfig = Field(default_factory=TextFinetuneConfig)
     face_train: FaceTrainConfig = Field(default_factory=FaceTrainConfig)
 

@@ -25,8 +25,8 @@ log = logging.getLogger("aigcrec.affect")
 
 
 def fer_cnn_prediction(data: AffectData) -> Prediction:
-    """The FER2013 CNN as is (packaged or trained by us): its 7 sigmoid scores (last 7 pooled values)
-    normalised to sum to 1."""
+    """The face network as is (packaged or trained by us): its 7 class scores (last 7 pooled values: the FER
+    CNN's sigmoid outputs, face-net's softmax) normalised to sum to 1."""
     enc = data.features["face"]
     scores = enc.pooled[:, -7:].astype(np.float64) + 1e-9
     probs = scores / scores.sum(1, keepdims=True)
@@ -52,7 +52,8 @@ def run_benchmark(task: str, data_dir: Path, cfg: AffectConfig, seeds: list[int]
                             **{f"test_{m}_present": int(e.present.sum()) for m, e in test.features.items()}}
     elif task == "face-emotion":
         d = face_emotion_data(data_dir, cfg, cache)
-        cnn = "fer-cnn-trained" if cfg.encoders.face_train.enabled else "fer-cnn-pretrained"  # the CNN as is
+        ft = cfg.encoders.face_train  # the face network as is (its own class scores)
+        cnn = f"{ft.network}-trained" if ft.enabled else "fer-cnn-pretrained"
         result = single_modality_benchmark(task, "face", lambda seed: d, cfg, [], seeds,
                                            fixed={cnn: fer_cnn_prediction})
     elif task == "text-emotion":

@@ -1,6 +1,7 @@
 """The benchmark tasks: a dataset folder to train / dev / test :class:`AffectData` (features cached on disk).
 
-- ``face-emotion``: FER2013 (``fer2013.npz``), aligned 48x48 crops, so no face detection; splits train/val/test.
+- ``face-emotion``: FER2013 (``fer2013.npz``), aligned 48x48 crops, so no face detection; splits train/val/test;
+  with ``encoders.face_train.enabled`` the face network is first trained on train (``face-net:`` / ``fer-cnn:``).
 - ``text-emotion``: MELD-format CSVs (``{train,dev,test}_sent_emo.csv``).
 - ``intent``: CLINC150-format JSON; 150 intents + ``oos`` as the last class; out-of-scope is also
   predicted when the top in-scope probability is below a threshold tuned on val.
@@ -73,8 +74,8 @@ def face_emotion_data(root: Path, cfg: AffectConfig, cache: Path | None) -> dict
         if cache is None:
             raise ValueError("encoders.face_train: expected a cache folder (--cache-dir) for the trained weights")
         key = cache_key(str(Path(root).resolve()), ft.model_dump())
-        weights = trained_weights(root, ft, ft.seed, cache / f"fer-cnn-trained-{key}.pt")
-        cfg.encoders.face = f"fer-cnn:{weights}"
+        weights = trained_weights(root, ft, ft.seed, cache / f"{ft.network}-trained-{key}.pt")
+        cfg.encoders.face = f"{ft.network}:{weights}"
     fer = load_fer2013(root)
     out = {}
     for split, name in (("train", "train"), ("val", "dev"), ("test", "test")):

@@ -148,5 +148,5 @@ def build_encoder(modality: str, name: str, cfg: Any) -> ModalityEncoder:
         from aigcrec.affect.encoders.face import FaceEncoder
 
         return FaceEncoder(name, detect=cfg.face_detect, margin=cfg.face_margin, scale_factor=cfg.face_scale_factor,
-                           min_neighbors=cfg.face_min_neighbors)
+                           min_neighbors=cfg.face_min_neighbors, pad=cfg.face_pad)
     raise ValueError(f"expected a modality in {MODALITIES}, got {modality!r}")

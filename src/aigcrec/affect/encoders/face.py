@@ -2,7 +2,10 @@
 
 ``fer-cnn``: the FER2013 CNN of ``facial-emotion-recognition`` (48x48 grey); seq = its last feature map as
 9 tokens of 256-d (3x3 grid), pooled = [hidden (256), class scores (7)] (263-d).
-``fer-cnn:<file.pt>``: the same network with weights we trained (``aigcrec.affect.face_train``).
+``fer-cnn:<file.pt>``: the same network with weights we trained (``aigcrec.affect.face_train``, network fer-cnn).
+``face-net:<file.pt>``: the VGG-style network we train on FER2013 (``encoders/face_net.py``, width w); seq = its
+last stage's 3x3 map as 9 tokens of 8w-d, pooled = [hidden (256), class probabilities (softmax, 7)] (263-d),
+computed in fp32. Both offline paths read 48x48 grey crops, x = grey / 127.5 - 1, scores in EMOTIONS order.
 ``hf:<ViT name or folder>`` (e.g. ``hf:trpakov/vit-face-expression``): seq = patch tokens, pooled = [CLS].
 An image without a detectable face is a missing modality.
 """
@@ -29,16 +32,22 @@ def _cascade(name: str):
 
 
 def detect_face(rgb: np.ndarray, margin: float = 0.1, size: int = 48, scale_factor: float = 1.05,
-                min_neighbors: int = 3) -> np.ndarray | None:
+                min_neighbors: int = 3, pad: float = 1 / 6) -> np.ndarray | None:
     """Largest frontal face of an (H, W, 3) uint8 image as a (size, size) uint8 grey crop, or None.
 
-    Alignment: if two eyes are found in the upper half of the face box, the image is rotated about the
-    face centre by atan2(dy, dx) of the eye centres so the eye line is horizontal.
+    Padding: the grey image first gets a border of ``pad`` x its shorter side (edge pixels repeated), so a
+    face that fills the frame or touches its edge is still inside a detection window (on the world's 96 px
+    faces: found in 74 % instead of 59 %, at the same 18 % false-positive rate on its non-portrait
+    illustrations). Alignment: if two eyes are found in the upper half of the face box, the image is rotated
+    about the face centre by atan2(dy, dx) of the eye centres so the eye line is horizontal.
     """
     import cv2
 
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     min_side = max(24, min(grey.shape) // 10)
+    border = int(round(pad * min(grey.shape)))
+    if border > 0:
+        grey = cv2.copyMakeBorder(grey, border, border, border, border, cv2.BORDER_REPLICATE)
     faces = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
         grey, scaleFactor=scale_factor, minNeighbors=min_neighbors, minSize=(min_side, min_side))
     if len(faces) == 0:
@@ -63,9 +72,9 @@ class FaceEncoder(ModalityEncoder):
     modality = "face"
 
     def __init__(self, name: str = "fer-cnn", detect: str = "haar", margin: float = 0.1, scale_factor: float = 1.05,
-                 min_neighbors: int = 3) -> None:
+                 min_neighbors: int = 3, pad: float = 1 / 6) -> None:
         self.name, self.detect, self.margin = name, detect, margin
-        self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
+        self.scale_factor, self.min_neighbors, self.pad = scale_factor, min_neighbors, pad
         hub = hf_name(name)
         if hub is not None:
             from transformers import AutoImageProcessor, AutoModel
@@ -84,8 +93,15 @@ class FaceEncoder(ModalityEncoder):
                 self.model.load_state_dict(torch.load(name[len("fer-cnn:"):], map_location="cpu", weights_only=True))
             self.processor = None
             self.seq_dim, self.pooled_dim, self.crop_size = 256, 256 + 7, 48
+        elif name.startswith("face-net:"):
+            from aigcrec.affect.encoders.face_net import HIDDEN, load_face_net
+
+            self.model = load_face_net(name[len("face-net:"):])
+            self.processor = None
+            self.seq_dim, self.pooled_dim, self.crop_size = 8 * self.model.width, HIDDEN + 7, 48
         else:
-            raise ValueError(f"expected face encoder 'fer-cnn', 'fer-cnn:<weights.pt>' or 'hf:<name>', got {name!r}")
+            raise ValueError("expected face encoder 'fer-cnn', 'fer-cnn:<weights.pt>', 'face-net:<checkpoint.pt>' "
+                             f"or 'hf:<name>', got {name!r}")
 
     def _prepare(self, item: Any) -> np.ndarray | None:
         rgb = decode_face(item)
@@ -94,7 +110,7 @@ class FaceEncoder(ModalityEncoder):
 
             grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
             return cv2.resize(grey, (self.crop_size, self.crop_size), interpolation=cv2.INTER_AREA)
-        return detect_face(rgb, self.margin, self.crop_size, self.scale_factor, self.min_neighbors)
+        return detect_face(rgb, self.margin, self.crop_size, self.scale_factor, self.min_neighbors, self.pad)
 
     def _encode_present(self, items: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
         import torch
@@ -102,10 +118,14 @@ class FaceEncoder(ModalityEncoder):
         grey = np.stack(items)  # (B, S, S) uint8
         with torch.inference_mode():
             if self.processor is None:
-                from aigcrec.affect.encoders.fer_cnn import fer_features
-
                 x = torch.from_numpy(grey).float().unsqueeze(1) / 127.5 - 1.0  # (B, 1, 48, 48)
-                seq, hidden, scores = fer_features(self.model, x)
+                if self.name.startswith("face-net:"):
+                    seq, hidden, logits = self.model.features(x)  # (B, 9, 8w), (B, 256), (B, 7)
+                    scores = logits.softmax(1)
+                else:
+                    from aigcrec.affect.encoders.fer_cnn import fer_features
+
+                    seq, hidden, scores = fer_features(self.model, x)  # (B, 9, 256), (B, 256), (B, 7)
                 pooled = torch.cat([hidden, scores], dim=1)  # (B, 263)
             else:
                 rgb = np.repeat(grey[..., None], 3, axis=3)  # (B, S, S, 3)

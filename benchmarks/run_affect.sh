@@ -22,6 +22,12 @@ FACENET=$(ls -t "$CACHE"/face-net-trained-*.pt | head -1)
 printf 'affect:\n  encoders:\n    face: face-net:%s\n' "$FACENET" > "$CACHE/fusion-face-net.yaml"
 $A benchmark affect --task fusion --data-dir "$WORLD" --seeds 3 --config "$CACHE/fusion-face-net.yaml" \
   --out $OUT/affect-fusion-face-net --cache-dir "$CACHE"
+# Fusion on the default-size world (5,000 sessions), with the packaged face CNN and with our face-net
+DEFAULT_WORLD=${DEFAULT_WORLD:-worlds/default-0}
+[ -f "$DEFAULT_WORLD/world.json" ] || $A world --out "$DEFAULT_WORLD" --size default --seed 0
+$A benchmark affect --task fusion --data-dir "$DEFAULT_WORLD" --seeds 3 --out $OUT/affect-fusion-default --cache-dir "$CACHE"
+$A benchmark affect --task fusion --data-dir "$DEFAULT_WORLD" --seeds 3 --config "$CACHE/fusion-face-net.yaml" \
+  --out $OUT/affect-fusion-default-face-net --cache-dir "$CACHE"
 $A benchmark affect --task intent --data-dir "$DATA/clinc150" --seeds 3 --config benchmarks/affect_real.yaml \
   --out $OUT/affect-intent --cache-dir "$CACHE"
 $A benchmark affect --task text-emotion --data-dir "$DATA/meld" --seeds 3 --config benchmarks/affect_meld.yaml \

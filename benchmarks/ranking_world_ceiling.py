@@ -71,7 +71,7 @@ def main() -> None:
             ("usual fields, batch 256", data, "umair_fps", small_batch)]
     prep = None
     for label, d, model, train_cfg in runs:
-        if d is not None:
+        if d is not None:  # None: the same data as the previous run, already prepared
             prep = prepare(d, rows)
         per_seed = []
         for seed in range(args.seeds):

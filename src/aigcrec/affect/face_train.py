@@ -76,6 +76,41 @@ def accuracy(net, images: np.ndarray, labels: np.ndarray, batch_size: int = 512)
     return float(np.mean(np.concatenate(pred) == EMOTION_TO_FER[labels]))
 
 
+def fit_epochs(net, n: int, cfg: FaceTrainConfig, permutation, batch_loss, dev_accuracy, pct_start: float,
+               label: str) -> list[dict]:
+    """The training loop both networks share: AdamW with a one-cycle schedule over ``cfg.epochs`` epochs of
+    ``n`` rows in batches of ``cfg.batch_size``; ``permutation()`` gives each epoch's row order,
+    ``batch_loss(idx)`` the loss of a batch, ``dev_accuracy()`` the score after each epoch. The best epoch's
+    weights are restored at the end; returns the per-epoch history."""
+    import torch
+
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, pct_start=pct_start,
+                                                total_steps=cfg.epochs * math.ceil(n / cfg.batch_size))
+    history, best, best_state = [], -1.0, None
+    for epoch in range(cfg.epochs):
+        t0 = time.perf_counter()
+        net.train()
+        order = permutation()
+        total = 0.0
+        for start in range(0, n, cfg.batch_size):
+            idx = order[start: start + cfg.batch_size]
+            loss = batch_loss(idx)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+        acc = dev_accuracy()
+        seconds = time.perf_counter() - t0
+        history.append({"epoch": epoch + 1, "train_loss": total / n, "dev_accuracy": acc, "seconds": round(seconds, 1)})
+        log.info("%s epoch %d: loss %.4f, dev accuracy %.4f (%.0fs)", label, epoch + 1, total / n, acc, seconds)
+        if acc > best:
+            best, best_state = acc, copy.deepcopy(net.state_dict())
+    net.load_state_dict(best_state)
+    return history
+
+
 def train_fer_cnn(train_x: np.ndarray, train_y: np.ndarray, dev_x: np.ndarray, dev_y: np.ndarray,
                   cfg: FaceTrainConfig, seed: int):
     """Train the CNN on (N, 48, 48) uint8 faces with labels in EMOTIONS order; returns (network, history)."""
@@ -88,34 +123,14 @@ def train_fer_cnn(train_x: np.ndarray, train_y: np.ndarray, dev_x: np.ndarray, d
     counts = np.bincount(y.numpy(), minlength=7).astype(np.float64)
     w = np.sqrt(len(y) / (7 * np.maximum(counts, 1.0)))
     weight = torch.tensor(w / w.mean(), dtype=torch.float32)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = int(np.ceil(len(y) / cfg.batch_size))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
-                                                pct_start=0.15)
-    history, best, best_state = [], -1.0, None
-    for epoch in range(cfg.epochs):
-        t0 = time.perf_counter()
-        net.train()
-        order = rng.permutation(len(y))
-        total = 0.0
-        for start in range(0, len(order), cfg.batch_size):
-            idx = order[start: start + cfg.batch_size]
-            x = to_input(augment(train_x[idx], rng, cfg.shift))
-            loss = torch.nn.functional.cross_entropy(logits_of(net, x), y[idx], weight=weight,
-                                                     label_smoothing=cfg.label_smoothing)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(idx)
-        acc = accuracy(net, dev_x, dev_y)
-        history.append({"epoch": epoch + 1, "train_loss": total / len(y), "dev_accuracy": acc,
-                        "seconds": round(time.perf_counter() - t0, 1)})
-        log.info("FER CNN seed %d epoch %d: loss %.4f, dev accuracy %.4f (%.0fs)", seed, epoch + 1,
-                 total / len(y), acc, time.perf_counter() - t0)
-        if acc > best:
-            best, best_state = acc, copy.deepcopy(net.state_dict())
-    net.load_state_dict(best_state)
+
+    def batch_loss(idx):
+        x = to_input(augment(train_x[idx], rng, cfg.shift))
+        return torch.nn.functional.cross_entropy(logits_of(net, x), y[idx], weight=weight,
+                                                 label_smoothing=cfg.label_smoothing)
+
+    history = fit_epochs(net, len(y), cfg, lambda: rng.permutation(len(y)), batch_loss,
+                         lambda: accuracy(net, dev_x, dev_y), 0.15, f"FER CNN seed {seed}")
     return net.eval(), history
 
 
@@ -189,39 +204,18 @@ def train_face_net(train_x: np.ndarray, train_y: np.ndarray, dev_x: np.ndarray, 
     net = net.to(memory_format=fmt)
     bf16 = cfg.bf16 and bf16_supported()
     y = torch.as_tensor(np.asarray(train_y), dtype=torch.long)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(y) / cfg.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
-                                                pct_start=cfg.warmup)
     log.info("face-net width %d: %d train faces, %d epochs, %s, %d threads", cfg.width, len(y), cfg.epochs,
              "bf16 autocast" if bf16 else "fp32", torch.get_num_threads())
-    history, best, best_state = [], -1.0, None
-    for epoch in range(cfg.epochs):
-        t0 = time.perf_counter()
-        net.train()
-        order = torch.randperm(len(y), generator=gen)
-        total = 0.0
-        for start in range(0, len(order), cfg.batch_size):
-            idx = order[start: start + cfg.batch_size]
-            x = affine_augment(to_input(train_x[idx.numpy()]), gen, cfg.rotate_deg, cfg.scale, cfg.translate)
-            x = x.contiguous(memory_format=fmt)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                logits = net(x)
-            loss = F.cross_entropy(logits.float(), y[idx], label_smoothing=cfg.label_smoothing)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(idx)
-        acc = float(np.mean(face_net_probs(net, dev_x).argmax(1) == np.asarray(dev_y)))
-        seconds = time.perf_counter() - t0
-        history.append({"epoch": epoch + 1, "train_loss": total / len(y), "dev_accuracy": acc,
-                        "seconds": round(seconds, 1)})
-        log.info("face-net seed %d epoch %d: loss %.4f, dev accuracy %.4f (%.0fs)", seed, epoch + 1,
-                 total / len(y), acc, seconds)
-        if acc > best:
-            best, best_state = acc, copy.deepcopy(net.state_dict())
-    net.load_state_dict(best_state)
+
+    def batch_loss(idx):
+        x = affine_augment(to_input(train_x[idx.numpy()]), gen, cfg.rotate_deg, cfg.scale, cfg.translate)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = net(x.contiguous(memory_format=fmt))
+        return F.cross_entropy(logits.float(), y[idx], label_smoothing=cfg.label_smoothing)
+
+    history = fit_epochs(net, len(y), cfg, lambda: torch.randperm(len(y), generator=gen), batch_loss,
+                         lambda: float(np.mean(face_net_probs(net, dev_x).argmax(1) == np.asarray(dev_y))),
+                         cfg.warmup, f"face-net seed {seed}")
     return net.to(memory_format=torch.contiguous_format).eval(), history
 
 

@@ -77,7 +77,7 @@ SPLITS = ("warm", "cold")
 
 
 def run_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int], models: list[str], peers: bool,
-                  out_dir: str | Path, splits: tuple[str, ...] = SPLITS) -> dict[str, Any]:
+                  out_dir: str | Path, split_names: tuple[str, ...] = SPLITS) -> dict[str, Any]:
     """Train every model on the splits (both by default) for every seed; write ``ranking.json`` and ``ranking.md``.
 
     Each (split, model, seed) result is kept in ``out_dir/runs/<config key>/`` and reused by a later call
@@ -91,12 +91,11 @@ def run_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int], model
     cache = out / "runs" / _run_key(data, cfg)
     cache.mkdir(parents=True, exist_ok=True)
     names = list(models) + (list(PEERS) if peers else [])
-    unknown = [s for s in splits if s not in SPLITS]
-    if unknown or "warm" not in splits:
-        raise ValueError(f"splits: expected 'warm' and optionally 'cold', got {list(splits)}")
+    if set(split_names) - set(SPLITS) or "warm" not in split_names:
+        raise ValueError(f"split_names: expected 'warm' and optionally 'cold', got {list(split_names)}")
     makers = {"warm": lambda: warm_split(data.frame),
               "cold": lambda: cold_item_split(data.frame, cfg.cold_item_fraction, cfg.split_seed)}
-    splits = {name: makers[name]() for name in SPLITS if name in splits}
+    splits = {name: makers[name]() for name in SPLITS if name in split_names}
     runs: dict[str, dict[str, list[dict[str, float]]]] = {n: {"warm": [], "cold": []} for n in names}
     load_before = machine_load()
     t_start = time.perf_counter()

@@ -5,6 +5,12 @@ Writes ``OUT/ceiling.json`` (default ``benchmarks/results/affect-fusion``) with,
 - ``shown_vote``: macro-F1 of a vote over the emotions each modality *shows* (the world's signal truth;
   a modality votes when its strength exceeds the threshold, text when it has emotion words), per threshold:
   what a perfect reader of each modality could reach;
+- ``subset_oracle``: per modality subset and threshold, macro-F1 of a logistic regression trained (train
+  split) on what the subset's modalities show and how strongly (the signal truth: one-hot shown emotion x
+  strength, text's "no emotion words" and faces / voices fainter than the threshold as 'none'): about the
+  most a reader of exactly those modalities could expect, so the
+  drop from all three to a two-modality subset is the part of a model's drop that the world's information
+  imposes;
 - ``face_probe``: macro-F1 on the test rows with a detected face of a logistic regression on the FER CNN's
   pooled vector and on its flattened 3x3 conv map (how much the face features hold);
 - ``fusion_rules``: macro-F1 and NLL of the calibrated unimodal MLPs combined by mean (late fusion) and by
@@ -60,6 +66,39 @@ def shown_vote(world: Path, thresholds: list[float]) -> dict[str, float]:
     return out
 
 
+def truth_features(truth: pd.DataFrame, modalities: tuple[str, ...], threshold: float) -> np.ndarray:
+    """(N, F): per modality, one-hot of the shown emotion (text: or 'none') times its strength, and the strength;
+    a face or voice shown more weakly than ``threshold`` shows 'none' (too faint to read)."""
+    cols = []
+    for m in modalities:
+        strength = (truth["intensity"] if m == "text" else truth[f"{m}_strength"]).to_numpy(float)
+        shown = truth[f"{m}_shows"].to_numpy()
+        if m != "text":
+            shown = np.where(strength > threshold, shown, "none")
+        for e in (*EMOTIONS, "none"):
+            cols.append((shown == e) * (strength if e != "none" else 1.0))
+        cols.append(strength)
+    return np.stack(cols, 1)
+
+
+def subset_oracle(world: Path, thresholds: list[float]) -> dict[str, dict[str, float]]:
+    from aigcrec.affect.benchmark import SUBSETS, subset_name
+
+    sessions = load_world_sessions(world)
+    truth = pd.read_csv(world / "affect" / "signal_truth.csv").merge(
+        sessions[["session_id", "emotion", "split"]], on="session_id")
+    y = np.array([EMOTIONS.index(e) for e in truth["emotion"]])
+    train, test = (truth["split"] == "train").to_numpy(), (truth["split"] == "test").to_numpy()
+    out: dict[str, dict[str, float]] = {}
+    for th in thresholds:
+        for subset in SUBSETS:
+            x = truth_features(truth, tuple(subset), th)
+            clf = LogisticRegression(C=10.0, max_iter=5000).fit(x[train], y[train])
+            out.setdefault(str(th), {})[subset_name(subset)] = metrics.macro_f1(
+                y[test], clf.predict(x[test]), labels=np.unique(y[test]))
+    return out
+
+
 def face_probe(train, test) -> dict[str, float]:
     views = {"pooled": lambda d: d.features["face"].pooled,
              "conv_map_flat": lambda d: d.features["face"].seq.reshape(len(d), -1)}
@@ -100,19 +139,23 @@ def main() -> None:
     ap.add_argument("--cache-dir", type=Path, default=Path("runs/cache/affect"))
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/affect-fusion"))
+    ap.add_argument("--signal-only", action="store_true",
+                    help="Only the signal-truth parts (shown_vote, subset_oracle): no features, no training.")
     args = ap.parse_args()
     if not (args.world / "affect" / "signal_truth.csv").is_file():
         raise SystemExit(f"expected a world folder with affect/signal_truth.csv, got {args.world}")
     torch.set_num_threads(1)
-    cfg = AffectConfig()
-    data, split, _ = fusion_data(args.world, cfg, args.cache_dir)
-    train, dev, test = split_data(data, split)
-    result = {"world": args.world.name, "test_sessions": len(test),
-              "shown_vote": shown_vote(args.world, [0.05, 0.1, 0.2, 0.3]),
-              "face_probe": face_probe(train, test),
-              "fusion_rules": fusion_rules(train, dev, test, cfg, list(range(args.seeds)))}
+    result = {"world": args.world.name, "shown_vote": shown_vote(args.world, [0.05, 0.1, 0.2, 0.3]),
+              "subset_oracle": subset_oracle(args.world, [0.1, 0.2, 0.3])}
+    if not args.signal_only:
+        cfg = AffectConfig()
+        data, split, _ = fusion_data(args.world, cfg, args.cache_dir)
+        train, dev, test = split_data(data, split)
+        result.update(test_sessions=len(test), face_probe=face_probe(train, test),
+                      fusion_rules=fusion_rules(train, dev, test, cfg, list(range(args.seeds))))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ceiling.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    name = "ceiling-signal.json" if args.signal_only else "ceiling.json"
+    (args.out / name).write_text(json.dumps(result, indent=2), encoding="utf-8")
     print(json.dumps(result, indent=2))
 
 

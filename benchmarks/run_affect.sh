@@ -28,6 +28,11 @@ DEFAULT_WORLD=${DEFAULT_WORLD:-worlds/default-0}
 $A benchmark affect --task fusion --data-dir "$DEFAULT_WORLD" --seeds 3 --out $OUT/affect-fusion-default --cache-dir "$CACHE"
 $A benchmark affect --task fusion --data-dir "$DEFAULT_WORLD" --seeds 3 --config "$CACHE/fusion-face-net.yaml" \
   --out $OUT/affect-fusion-default-face-net --cache-dir "$CACHE"
+# ... and with a face-net trained on the world's own train faces (benchmarks/affect_world.yaml; what the demo does),
+# then what a perfect reader of each modality subset could reach (signal truth only)
+$A benchmark affect --task fusion --data-dir "$DEFAULT_WORLD" --seeds 3 --config benchmarks/affect_world.yaml \
+  --out $OUT/affect-fusion-default-world-face-net --cache-dir "$CACHE"
+.venv/bin/python benchmarks/affect_fusion_ceiling.py --world "$DEFAULT_WORLD" --signal-only --out $OUT/affect-fusion-default
 $A benchmark affect --task intent --data-dir "$DATA/clinc150" --seeds 3 --config benchmarks/affect_real.yaml \
   --out $OUT/affect-intent --cache-dir "$CACHE"
 $A benchmark affect --task text-emotion --data-dir "$DATA/meld" --seeds 3 --config benchmarks/affect_meld.yaml \

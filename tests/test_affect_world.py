@@ -203,3 +203,42 @@ def test_mmei_pretrains_experts_then_freezes_them():
     assert f1[("text", "voice")] >= f1[("voice",)] - 0.03  # adding a noise modality does not hurt
     assert f1[("text", "voice", "face")] >= f1[("voice",)] - 0.03
     assert eps[0] > eps[1] or t[0] > t[1]
+
+
+def test_fusion_trains_the_face_network_on_the_world_train_faces(tmp_path, tiny_world):
+    from aigcrec.affect.config import AffectConfig
+    from aigcrec.affect.tasks import fusion_data, load_world_sessions, world_face_splits
+
+    cfg = AffectConfig(encoders={"face_train": {"enabled": True, "width": 4, "epochs": 1, "batch_size": 16,
+                                                "bf16": False, "threads": 1}})
+    sessions = load_world_sessions(tiny_world)
+    splits = world_face_splits(sessions, tiny_world, cfg)
+    for name, (x, y) in splits.items():
+        assert x.shape == (len(y), 48, 48) and x.dtype == np.uint8, name
+        assert len(y) <= int((sessions["split"] == name).sum()) and set(y.tolist()) <= set(range(7))
+    assert len(splits["train"][1]) > len(splits["test"][1]) > 0
+
+    data, split, _ = fusion_data(tiny_world, cfg, tmp_path)
+    ckpt = next(tmp_path.glob("world-face-net-trained-*.pt"))
+    meta = json.loads(ckpt.with_suffix(".json").read_text())
+    assert meta["faces"] == {name: len(y) for name, (_, y) in splits.items()} and len(meta["history"]) == 1
+    face = data.features["face"]
+    assert face.pooled.shape[1] == 256 + 7
+    # the trained network's class probabilities (face-net: softmax) close every present face's pooled vector
+    np.testing.assert_allclose(face.pooled[face.present, -7:].sum(1), 1.0, rtol=1e-4)
+    assert int(face.present[split == "train"].sum()) == len(splits["train"][1])
+    # the config a model records: the trained network as the face encoder, which rebuilds the same features
+    from aigcrec.affect.predictor import build_encoders
+    from aigcrec.affect.sessions import session_inputs
+    from aigcrec.affect.tasks import with_world_face_net
+
+    resolved = with_world_face_net(tiny_world, cfg, tmp_path)
+    assert resolved.encoders.face == f"face-net:{ckpt.resolve()}" and not resolved.encoders.face_train.enabled
+    assert with_world_face_net(tiny_world, resolved, tmp_path) is resolved
+    row = int(np.flatnonzero(face.present)[0])
+    photo = session_inputs(sessions.iloc[[row]], tiny_world)["face"]
+    again = build_encoders(resolved.encoders, ["face"])["face"].encode(photo)
+    np.testing.assert_allclose(again.pooled[0], face.pooled[row], atol=1e-5)
+    # without a cache folder there is nowhere to keep the weights: a clear error, not a silent untrained net
+    with pytest.raises(ValueError, match="cache folder"):
+        fusion_data(tiny_world, cfg, None)

@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
 
         from aigcrec.affect.benchmark import split_data
         from aigcrec.affect.demo import train_world_mmei
-        from aigcrec.affect.tasks import fusion_data
+        from aigcrec.affect.tasks import fusion_data, with_world_face_net
 
         cfg = app_config(config, seed, out, verbose)
         if not world.is_dir():
@@ -62,10 +62,12 @@ def register(app: typer.Typer) -> None:
             workers = workers or dist.train_workers
             fit = mmei_fit_on_ray(workers, dist.storage_under(out_dir), address or dist.address, dist.num_cpus)
         out_dir.mkdir(parents=True, exist_ok=True)
-        data, split, problems = fusion_data(world, cfg.affect, cache_dir or out_dir / "cache")
+        cache = cache_dir or out_dir / "cache"
+        affect = with_world_face_net(world, cfg.affect, cache)  # the model records the face encoder it read
+        data, split, problems = fusion_data(world, affect, cache)
         problems.to_csv(out_dir / "problems.csv", index=False)
         try:
-            model, metrics = train_world_mmei(split_data(data, split), cfg.affect, cfg.seed, fit=fit)
+            model, metrics = train_world_mmei(split_data(data, split), affect, cfg.seed, fit=fit)
         except RayUnavailable as exc:
             fail(str(exc), 2)
         metrics["engine"] = {"name": engine, "workers": workers if fit is not None else 1}

@@ -38,10 +38,12 @@ class TextFinetuneConfig(StrictModel):
 
 
 class FaceTrainConfig(StrictModel):
-    """Training a FER2013 face network ourselves (``aigcrec.affect.face_train``) for the ``face-emotion`` benchmark.
+    """Training a face network ourselves (``aigcrec.affect.face_train``): on FER2013 for the ``face-emotion``
+    benchmark, on a world's train-session faces for ``fusion``, ``train mmei`` and the demo.
 
-    Off by default; ``benchmarks/affect_real.yaml`` turns it on. The network is trained once (``seed``) on the
-    train split (best dev-accuracy epoch kept), its weights cached under the benchmark's ``--cache-dir``, then
+    Off by default; ``benchmarks/affect_real.yaml`` (FER2013), ``benchmarks/affect_world.yaml`` and the demo's
+    config (world) turn it on. The network is trained once (``seed``) on the train split (best dev-accuracy
+    epoch kept), its weights cached under the benchmark's ``--cache-dir``, then
     read as ``face-net:<file.pt>`` (``network: face-net``, the VGG-style ``encoders/face_net.py``) or
     ``fer-cnn:<file.pt>`` (``network: fer-cnn``, the packaged CNN's architecture). The defaults are the face-net
     recipe: random affine augmentation (rotation, scale, shift, flip), unweighted CE with label smoothing,

@@ -72,11 +72,11 @@ def run(ctx) -> None:
     """Train (or reuse from the cache) MMEI on the world, report it and write the affect context."""
     from aigcrec.affect.predictor import AffectPredictor
     from aigcrec.affect.sessions import predict_sessions
-    from aigcrec.affect.tasks import cache_key, fusion_data, load_world_sessions
+    from aigcrec.affect.tasks import cache_key, fusion_data, load_world_sessions, with_world_face_net
 
-    cfg: AffectConfig = ctx.config.affect
     world_dir = Path(ctx.artifacts["world_dir"])
     cache = ctx.cache_dir / "affect"
+    cfg: AffectConfig = with_world_face_net(world_dir, ctx.config.affect, cache)
     data, split, problems = fusion_data(world_dir, cfg, cache)
     if len(problems):
         problems.to_csv(ctx.run_dir / "affect_problems.csv", index=False)

@@ -28,6 +28,7 @@ import logging
 import math
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -219,26 +220,39 @@ def train_face_net(train_x: np.ndarray, train_y: np.ndarray, dev_x: np.ndarray, 
     return net.to(memory_format=torch.contiguous_format).eval(), history
 
 
-def trained_weights(root: Path, cfg: FaceTrainConfig, seed: int, path: Path) -> Path:
-    """``path``, trained on FER2013's train split at ``root`` if absent: a face-net checkpoint
-    (``network: face-net``) or a state dict for ``fer-cnn:<path>``; ``path.json`` holds the config, the
-    per-epoch dev history, the best epoch, its test accuracy and the training time."""
-    import torch
+Splits = dict[str, tuple[np.ndarray, np.ndarray]]
+"""{"train", "dev", "test"} -> ((N, 48, 48) uint8 faces, labels in EMOTIONS order)."""
 
+
+def fer2013_splits(root: Path) -> Splits:
+    """FER2013's train / val / test at ``root`` as face-training splits."""
     from aigcrec.data.fer2013 import load_fer2013
+
+    fer = load_fer2013(root)
+    return {name: fer.subset(split) for split, name in (("train", "train"), ("val", "dev"), ("test", "test"))}
+
+
+def trained_weights(splits: Callable[[], Splits], cfg: FaceTrainConfig, seed: int, path: Path) -> Path:
+    """``path``, trained on ``splits()["train"]`` (best ``dev`` epoch) if absent: a face-net checkpoint
+    (``network: face-net``) or a state dict for ``fer-cnn:<path>``; ``path.json`` holds the config, the
+    per-epoch dev history, the best epoch, its test accuracy, the split sizes and the training time."""
+    import torch
 
     if path.is_file():
         log.info("trained %s from cache %s", cfg.network, path)
         return path
-    fer = load_fer2013(root)
+    data = splits()
+    for name in ("train", "dev", "test"):
+        x, y = data[name]
+        if len(x) == 0 or len(x) != len(y):
+            raise ValueError(f"face training: expected a non-empty {name} split with one label per face, "
+                             f"got {len(x)} faces and {len(y)} labels")
     t0 = time.perf_counter()
     with torch_threads(cfg.threads):
-        if cfg.network == "face-net":
-            net, history = train_face_net(*fer.subset("train"), *fer.subset("val"), cfg, seed)
-        else:
-            net, history = train_fer_cnn(*fer.subset("train"), *fer.subset("val"), cfg, seed)
+        train = train_face_net if cfg.network == "face-net" else train_fer_cnn
+        net, history = train(*data["train"], *data["dev"], cfg, seed)
     train_s = time.perf_counter() - t0
-    test_x, test_y = fer.subset("test")
+    test_x, test_y = data["test"]
     if cfg.network == "face-net":
         from aigcrec.affect.encoders.face_net import save_face_net
 
@@ -256,6 +270,7 @@ def trained_weights(root: Path, cfg: FaceTrainConfig, seed: int, path: Path) -> 
     path.with_suffix(".json").write_text(json.dumps(
         {"network": cfg.network, "config": cfg.model_dump(), "seed": seed, "train_seconds": round(train_s, 1),
          "bf16": cfg.network == "face-net" and cfg.bf16 and bf16_supported(), "best_epoch": best["epoch"],
-         "best_dev_accuracy": best["dev_accuracy"], "test_accuracy": test_acc, "history": history},
+         "best_dev_accuracy": best["dev_accuracy"], "test_accuracy": test_acc,
+         "faces": {name: len(y) for name, (_, y) in data.items()}, "history": history},
         indent=2), encoding="utf-8")
     return path

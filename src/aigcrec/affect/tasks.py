@@ -5,7 +5,8 @@
 - ``text-emotion``: MELD-format CSVs (``{train,dev,test}_sent_emo.csv``).
 - ``intent``: CLINC150-format JSON; 150 intents + ``oos`` as the last class; out-of-scope is also
   predicted when the top in-scope probability is below a threshold tuned on val.
-- ``fusion``: a world's affect sessions (text, voice, face), split by user into train/dev/test.
+- ``fusion``: a world's affect sessions (text, voice, face), split by user into train/dev/test; with
+  ``encoders.face_train.enabled`` the face network is first trained on the train sessions' faces.
 """
 
 from __future__ import annotations
@@ -69,12 +70,12 @@ def face_emotion_data(root: Path, cfg: AffectConfig, cache: Path | None) -> dict
     cfg.encoders.face_detect = "none"
     ft = cfg.encoders.face_train
     if ft.enabled:
-        from aigcrec.affect.face_train import trained_weights
+        from aigcrec.affect.face_train import fer2013_splits, trained_weights
 
         if cache is None:
             raise ValueError("encoders.face_train: expected a cache folder (--cache-dir) for the trained weights")
         key = cache_key(str(Path(root).resolve()), ft.model_dump())
-        weights = trained_weights(root, ft, ft.seed, cache / f"{ft.network}-trained-{key}.pt")
+        weights = trained_weights(lambda: fer2013_splits(root), ft, ft.seed, cache / f"{ft.network}-trained-{key}.pt")
         cfg.encoders.face = f"{ft.network}:{weights}"
     fer = load_fer2013(root)
     out = {}
@@ -211,10 +212,69 @@ def load_world_sessions(root: Path) -> pd.DataFrame:
     return load_world(root).sessions
 
 
+def world_face_splits(sessions: pd.DataFrame, root: Path, cfg: AffectConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The faces of a world's sessions, detected and cropped as the face encoder does (48x48 grey, in memory
+    only), with the session's emotion as label, by the sessions' split (train / dev / test). Photos without a
+    detectable face or that cannot be read are left out (the encoder treats them as missing)."""
+    from aigcrec.affect.encoders.face import detect_face
+    from aigcrec.affect.inputs import InputError, decode_face
+    from aigcrec.affect.sessions import label_index, session_inputs
+    from aigcrec.data.schemas import EMOTIONS
+
+    e = cfg.encoders
+    photos = session_inputs(sessions, root)["face"]
+    labels = label_index(sessions["emotion"], EMOTIONS)
+    split = sessions["split"].astype(str).to_numpy()
+    faces: dict[str, tuple[list[np.ndarray], list[int]]] = {s: ([], []) for s in ("train", "dev", "test")}
+    unreadable = 0
+    for photo, y, s in zip(photos, labels, split):
+        if photo is None or y < 0 or s not in faces:
+            continue
+        try:
+            crop = detect_face(decode_face(photo), e.face_margin, 48, e.face_scale_factor, e.face_min_neighbors,
+                               e.face_pad)
+        except InputError:
+            unreadable += 1
+            continue
+        if crop is not None:
+            faces[s][0].append(crop)
+            faces[s][1].append(int(y))
+    log.info("world faces for face training: %s (%d photos unreadable)",
+             ", ".join(f"{s} {len(v[1])}" for s, v in faces.items()), unreadable)
+    return {s: (np.stack(x) if x else np.zeros((0, 48, 48), np.uint8), np.asarray(y, dtype=np.int64))
+            for s, (x, y) in faces.items()}
+
+
+def with_world_face_net(root: Path, cfg: AffectConfig, cache: Path | None) -> AffectConfig:
+    """``cfg`` itself, or with ``encoders.face_train.enabled`` a copy whose face encoder is a network trained on
+    the faces of the world's train sessions (best dev epoch; :func:`world_face_splits`), cached under ``cache``
+    (``encoders.face: <network>:<weights>``, ``face_train.enabled`` off, so calling it again changes nothing).
+    Models trained on the features record this config, so a predictor rebuilds the same face encoder."""
+    ft = cfg.encoders.face_train
+    if not ft.enabled:
+        return cfg
+    from aigcrec.affect.face_train import trained_weights
+
+    if cache is None:
+        raise ValueError("encoders.face_train: expected a cache folder (--cache-dir) for the trained weights")
+    sessions = load_world_sessions(root)
+    e = cfg.encoders
+    key = cache_key(str(Path(root).resolve()), len(sessions), ft.model_dump(exclude={"threads"}),
+                    e.model_dump(include={"face_margin", "face_scale_factor", "face_min_neighbors", "face_pad"}))
+    weights = trained_weights(lambda: world_face_splits(sessions, Path(root), cfg), ft, ft.seed,
+                              Path(cache).resolve() / f"world-{ft.network}-trained-{key}.pt")
+    cfg = cfg.model_copy(deep=True)  # an absolute path: a saved model finds its face encoder from any folder
+    cfg.encoders.face = f"{ft.network}:{weights}"
+    cfg.encoders.face_train.enabled = False
+    return cfg
+
+
 def fusion_data(root: Path, cfg: AffectConfig, cache: Path | None) -> tuple[AffectData, np.ndarray, pd.DataFrame]:
-    """All world sessions encoded (cached), their split column and the problems frame."""
+    """All world sessions encoded (cached), their split column and the problems frame (the face network
+    trained on the world first when ``encoders.face_train.enabled``: :func:`with_world_face_net`)."""
     from aigcrec.affect.sessions import encode_sessions
 
+    cfg = with_world_face_net(root, cfg, cache)
     sessions = load_world_sessions(root)
     key = cache_key(str(Path(root).resolve()), len(sessions), cfg.encoders.model_dump(), cfg.intents)
     path = cache / f"world-{key}.npz" if cache else None

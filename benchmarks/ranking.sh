@@ -15,11 +15,12 @@ WORLD=worlds/small-0
 [ -f "$WORLD/world.json" ] || .venv/bin/aigcrec world --out "$WORLD" --size small --seed 0
 .venv/bin/aigcrec benchmark ranking --dataset world --data-dir "$WORLD" --seeds 3 --out "$OUT/ranking-world" "$@"
 
-# The default-size world (50,085 impressions): warm split only, the ablations incl. umair_fps_no_visual, then
+# The default-size world (50,085 impressions): warm split only, the ablations incl. umair_fps_no_visual (patience 8,
+# 30 epochs: benchmarks/ranking_world.yaml), then
 # what limits the models there (true-probability AUC, true item attributes as fields, batch size 256).
 WORLD=worlds/default-0
 [ -f "$WORLD/world.json" ] || .venv/bin/aigcrec world --out "$WORLD" --size default --seed 0
 .venv/bin/aigcrec benchmark ranking --dataset world --data-dir "$WORLD" --seeds 3 --splits warm \
   --models umair_fps,umair_fps_no_style,umair_fps_no_visual,umair_fps_no_affect,umair_fps_no_image,umair_fps_no_text,umair_fps_concat,umair_fps_no_dcn,popularity \
-  --out "$OUT/ranking-world-default"
+  --config benchmarks/ranking_world.yaml --out "$OUT/ranking-world-default"
 .venv/bin/python benchmarks/ranking_world_ceiling.py --world "$WORLD" --seeds 3 --out "$OUT/ranking-world-default"

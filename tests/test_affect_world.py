@@ -242,3 +242,29 @@ def test_fusion_trains_the_face_network_on_the_world_train_faces(tmp_path, tiny_
     # without a cache folder there is nowhere to keep the weights: a clear error, not a silent untrained net
     with pytest.raises(ValueError, match="cache folder"):
         fusion_data(tiny_world, cfg, None)
+
+
+def test_train_mmei_with_world_face_training_saves_a_model_that_reads_faces_the_same_way(tmp_path, tiny_world):
+    from aigcrec.affect.model import AffectModel
+    from aigcrec.affect.predictor import AffectPredictor
+    from aigcrec.cli.main import app
+    from aigcrec.world import load_world
+
+    cfg = {"affect": {**TINY["affect"], "encoders": {"face_train": {
+        "enabled": True, "width": 4, "epochs": 1, "batch_size": 16, "bf16": False, "threads": 1}}}}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    res = CliRunner().invoke(app, ["train", "mmei", "--world", str(tiny_world), "--config", str(tmp_path / "cfg.yaml"),
+                                   "--out", str(tmp_path / "train"), "--cache-dir", str(tmp_path / "cache")])
+    assert res.exit_code == 0, res.output
+    model = AffectModel.load(tmp_path / "train" / "mmei")
+    face = model.encoders["face"]
+    assert face.startswith("face-net:") and Path(face[len("face-net:"):]).is_file()
+    assert not model.encoders["face_train"]["enabled"]
+    from aigcrec.affect.encoders.face import detect_face
+    from aigcrec.affect.inputs import decode_face
+
+    photos = [tiny_world / p for p in load_world(tiny_world).sessions["face_path"]]
+    photo = next(p for p in photos if detect_face(decode_face(p)) is not None)
+    state = AffectPredictor(model).predict(face=photo)
+    assert state.modalities_used == ["face"]
+    assert sum(state.emotion_probs.values()) == pytest.approx(1.0, abs=1e-4)

@@ -268,3 +268,15 @@ def test_train_mmei_with_world_face_training_saves_a_model_that_reads_faces_the_
     state = AffectPredictor(model).predict(face=photo)
     assert state.modalities_used == ["face"]
     assert sum(state.emotion_probs.values()) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_demo_report_names_the_face_encoder_and_its_training_record(tmp_path):
+    from aigcrec.affect.demo import _face_encoder_text
+
+    assert _face_encoder_text("fer-cnn") == "Face encoder: fer-cnn."
+    assert _face_encoder_text("hf:trpakov/vit-face-expression") == "Face encoder: hf:trpakov/vit-face-expression."
+    weights = tmp_path / "world-face-net-trained-abc.pt"
+    weights.with_suffix(".json").write_text(json.dumps(
+        {"best_dev_accuracy": 0.8474, "best_epoch": 26, "test_accuracy": 0.8514, "faces": {"train": 2585, "test": 592}}))
+    text = _face_encoder_text(f"face-net:{weights}")
+    assert "2585 faces" in text and "0.847 at epoch 26" in text and "0.851 on 592 test faces" in text

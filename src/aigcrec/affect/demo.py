@@ -3,6 +3,7 @@ ranker one affect-context row per session (``ctx.artifacts['affect_context']``).
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any, Callable
@@ -68,6 +69,19 @@ def _confusion_figure(y: np.ndarray, pred: np.ndarray):
     return fig
 
 
+def _face_encoder_text(face: str) -> str:
+    """One sentence on the face encoder, with the training record (``<weights>.json``) of a network we trained."""
+    name, _, weights = face.partition(":")
+    meta = Path(weights).with_suffix(".json") if name in ("face-net", "fer-cnn") and weights else None
+    if meta is None or not meta.is_file():
+        return f"Face encoder: {face}."
+    m = json.loads(meta.read_text(encoding="utf-8"))
+    faces = m.get("faces", {})
+    return (f"Face encoder: {name} trained on {faces.get('train', '?')} faces (best dev accuracy "
+            f"{m['best_dev_accuracy']:.3f} at epoch {m['best_epoch']}; {m['test_accuracy']:.3f} on "
+            f"{faces.get('test', '?')} test faces).")
+
+
 def run(ctx) -> None:
     """Train (or reuse from the cache) MMEI on the world, report it and write the affect context."""
     from aigcrec.affect.predictor import AffectPredictor
@@ -111,7 +125,8 @@ def run(ctx) -> None:
                        f"{len(dev) if dev is not None else 0}, tested on {len(test)}. Temperatures "
                        f"{ {k: round(v, 3) for k, v in model.temperature.items()} }. Faces detected in "
                        f"{int(data.features['face'].present.sum())} of {len(data)} sessions (the rest count as "
-                       f"missing), voices usable in {int(data.features['voice'].present.sum())}.")
+                       f"missing), voices usable in {int(data.features['voice'].present.sum())}. "
+                       f"{_face_encoder_text(cfg.encoders.face)}")
     ctx.report.table([{"head": "emotion", **emo}, {"head": "intent", **intent}], caption="MMEI on the test split")
     ctx.report.table(rows, caption="Emotion macro-F1 on the test split by modality subset (other modalities "
                                    "marked missing)")

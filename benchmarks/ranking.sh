@@ -9,7 +9,7 @@ DATA=${AIGCREC_DATASETS:-../shared/datasets}
 OUT=benchmarks/results
 
 .venv/bin/aigcrec benchmark ranking --dataset movielens --data-dir "$DATA/movielens-100k" --seeds 3 --peers \
-  --out "$OUT/ranking-movielens" "$@"
+  --models umair_fps,umair_fps_no_history,dcnv2,popularity --out "$OUT/ranking-movielens" "$@"
 
 WORLD=worlds/small-0
 [ -f "$WORLD/world.json" ] || .venv/bin/aigcrec world --out "$WORLD" --size small --seed 0
@@ -21,6 +21,6 @@ WORLD=worlds/small-0
 WORLD=worlds/default-0
 [ -f "$WORLD/world.json" ] || .venv/bin/aigcrec world --out "$WORLD" --size default --seed 0
 .venv/bin/aigcrec benchmark ranking --dataset world --data-dir "$WORLD" --seeds 3 --splits warm \
-  --models umair_fps,umair_fps_no_style,umair_fps_no_visual,umair_fps_no_affect,umair_fps_no_image,umair_fps_no_text,umair_fps_concat,umair_fps_no_dcn,popularity \
+  --models umair_fps,umair_fps_no_history,umair_fps_no_match,umair_fps_no_style,umair_fps_no_image,umair_fps_no_visual,umair_fps_no_affect,umair_fps_no_text,umair_fps_concat,umair_fps_no_dcn,popularity \
   --config benchmarks/ranking_world.yaml --out "$OUT/ranking-world-default"
 .venv/bin/python benchmarks/ranking_world_ceiling.py --world "$WORLD" --seeds 3 --out "$OUT/ranking-world-default"

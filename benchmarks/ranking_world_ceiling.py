@@ -5,7 +5,8 @@ test rows (per-user temporal 80/10/10, as ``aigcrec benchmark ranking``):
 
 - ``true_probability_auc``: AUC of the world's true bookmark probability (``impressions_truth.csv``), the
   ceiling any model can reach given the click noise;
-- ``models``: AUC (overall and per user taste type) of ``umair_fps`` and ``fm`` trained as the benchmark
+- ``models``: AUC (overall and per user taste type) of ``umair_fps`` without its content profile and match
+  terms (``use_history``, ``match`` off: the model this analysis was made for) and ``fm``, trained as the benchmark
   trains them, (a) on the usual fields, (b) with the items' true style, subject and palette added as
   categorical fields (ground truth the benchmark never gives), and (c) ``umair_fps`` with batch size 256
   (4x the optimiser steps) instead of 1024. If (b) is no better than (a), the content vectors are not what
@@ -63,7 +64,10 @@ def main() -> None:
     y_test = data.frame["label"].to_numpy()[rows["test"]]
     result = {"world": args.world.name, "warm_test_rows": int(len(rows["test"])),
               "true_probability_auc": auc(y_test, truth["p_click"].to_numpy()[rows["test"]]), "models": {}}
+    # The model as it was before the content profile and the match terms (what ceiling.json measured): the
+    # question here is whether per-user id embeddings learn the users' affinities; the profile was the answer.
     base = RankingConfig()
+    base = base.model_copy(update={"model": base.model.model_copy(update={"use_history": False, "match": False})})
     small_batch = base.train.model_copy(update={"batch_size": 256})
     runs = [("usual fields", data, "umair_fps", base.train), ("usual fields", data, "fm", base.train),
             ("+ true style/subject/palette", with_truth_fields(data, args.world), "umair_fps", base.train),

@@ -49,6 +49,7 @@ def synthetic(n_users=40, n_items=60, n=3000, seed=0) -> RankingData:
               Field("creator", "categorical", "item", hash_buckets=16), Field("tags", "tags", "item", max_len=3)]
     fields += [Field(m, "vector", "item", modality=True) for m in ("e_sem", "e_sty", "e_tsem")]
     fields.append(Field("affect", "vector", "context", key="session_id"))
+    fields.append(Field("history", "history", "user", max_len=5))
     return RankingData("synthetic", frame, fields, vectors)
 
 

@@ -72,6 +72,8 @@ class ContentDotRanker:
         item_ids: Sequence[str],
         affect_vector: Optional[np.ndarray] = None,
         item_features: Optional[Mapping[str, np.ndarray]] = None,
+        history: Optional[Sequence[str]] = None,
+        history_features: Optional[Mapping[str, np.ndarray]] = None,
     ):
         assert item_features is not None and len(item_features["e_sem"]) == len(item_ids)
         shift = 0.0 if affect_vector is None else float(affect_vector[3])  # joy makes everything brighter

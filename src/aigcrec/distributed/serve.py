@@ -75,9 +75,11 @@ class RemoteRanker:
         return self._spec
 
     def score(self, user_id: str, item_ids: Sequence[str], affect_vector: np.ndarray | None = None,
-              item_features: Mapping[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        return _result(self.handle.score.remote(user_id, list(item_ids), affect_vector,
-                                                None if item_features is None else dict(item_features)))
+              item_features: Mapping[str, np.ndarray] | None = None, history: Sequence[str] | None = None,
+              history_features: Mapping[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        return _result(self.handle.score.remote(
+            user_id, list(item_ids), affect_vector, None if item_features is None else dict(item_features),
+            None if history is None else list(history), None if history_features is None else dict(history_features)))
 
 
 class AffectServer:
@@ -101,8 +103,10 @@ class RankingServer:
         return self.ranker.spec
 
     def score(self, user_id: str, item_ids: list[str], affect_vector: np.ndarray | None = None,
-              item_features: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        return self.ranker.score(user_id, item_ids, affect_vector, item_features)
+              item_features: dict[str, np.ndarray] | None = None, history: list[str] | None = None,
+              history_features: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        return self.ranker.score(user_id, item_ids, affect_vector, item_features, history=history,
+                                 history_features=history_features)
 
 
 class IngressServer:

@@ -41,7 +41,7 @@ def _run_peer(name: str, prep: Prepared, cfg: RankingConfig, seed: int) -> dict[
     from aigcrec.ranking.peers import RUNNERS
 
     _, mcfg = variant_config("dcnv2", cfg.model)
-    tab = prep.spec.without({f.name for f in prep.spec.vectors})
+    tab = prep.spec.tabular_only()
     out = RUNNERS[name](tab, prep.parts, prep.labels, mcfg, cfg.train, seed)
     y, p = prep.labels["test"], np.clip(out["probs"], 0.0, 1.0)
     return {"auc": auc(y, p), "logloss": logloss(y, p), "gauc": gauc(prep.users["test"], y, p),

@@ -2,7 +2,8 @@
 
 Files: ``ranker.json`` (model kind, model config, fitted feature spec, metadata), ``weights.pt`` (state dict,
 vector tables included), ``users.parquet`` / ``items.parquet`` (raw user-side / item-side field values of
-the known users and items, encoded once at load).
+the known users and items, encoded once at load; a ``history`` field holds each user's last positive items
+of the training rows, ``|``-separated).
 
 ``score(user_id, item_ids, affect, item_features)`` ranks ~100 candidates in a few milliseconds (eager torch,
 or ONNX Runtime after ``use_onnx()``, as the service does); unknown users get the unknown index on every user
@@ -22,10 +23,12 @@ import pandas as pd
 import torch
 
 from aigcrec.ranking.config import ModelConfig
-from aigcrec.ranking.features import FeatureSpec
+from aigcrec.ranking.features import HISTORY_SEP, FeatureSpec
 from aigcrec.ranking.models import Ranker, build_model
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Settings added after a format version, with the values that rebuild what that version saved.
+LEGACY_MODEL_CONFIG = {1: {"use_history": False, "match": False}}
 
 
 def _side_frame(spec: FeatureSpec, table: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -53,11 +56,17 @@ class RankerBundle:
     def from_training(cls, kind: str, model: Ranker, frame: pd.DataFrame, meta: dict[str, Any] | None = None
                       ) -> "RankerBundle":
         """Collect the user-side and item-side raw columns of ``frame`` (the training impressions)."""
+        from aigcrec.ranking.data import latest_histories
+
         spec = model.spec
-        ucols = sorted({f.column for f in spec.fields if f.kind != "vector" and f.side == "user"} | {"user_id"})
-        icols = sorted({f.column for f in spec.fields if f.kind != "vector" and f.side == "item"} | {"item_id"})
-        users = frame[ucols].drop_duplicates("user_id", keep="last")
+        raw = [f for f in spec.fields if f.kind not in ("vector", "history")]
+        ucols = sorted({f.column for f in raw if f.side == "user"} | {"user_id"})
+        icols = sorted({f.column for f in raw if f.side == "item"} | {"item_id"})
+        users = frame[ucols].drop_duplicates("user_id", keep="last").copy()
         items = frame[icols].drop_duplicates("item_id", keep="last")
+        for f in spec.history:  # the history a request is scored with: the user's last training positives
+            last = latest_histories(frame, f.max_len)
+            users[f.column] = users["user_id"].astype(str).map(lambda u: "|".join(last.get(u, [])))
         return cls(kind, model, users, items, meta)
 
     def _index(self) -> None:
@@ -85,10 +94,16 @@ class RankerBundle:
                 raise ValueError(f"item_features['{f.name}']: expected shape ({n}, {f.dim}), got {np.shape(given)}")
 
     def encode_request(self, user_id: str, item_ids: list[str], affect: np.ndarray | None = None,
-                       item_features: dict[str, np.ndarray] | None = None, item_vectors: bool = True
+                       item_features: dict[str, np.ndarray] | None = None, item_vectors: bool = True,
+                       history: list[str] | None = None, history_features: dict[str, np.ndarray] | None = None
                        ) -> dict[str, torch.Tensor]:
         """The model batch for one user and n candidate items (dense vectors included; the item-side
-        modality vectors only with ``item_vectors``)."""
+        modality vectors only with ``item_vectors``).
+
+        ``history``: the user's positive items, oldest first (e.g. the service's live feedback); without it
+        the user's last training positives are used. ``history_features`` rows align with ``history`` and
+        give the vectors of items the ranker was not trained with (others are ignored).
+        """
         spec, n = self.spec, len(item_ids)
         self._check_item_features(n, item_features)
         cat = np.zeros((n, len(spec.sparse)), np.int64)
@@ -129,7 +144,34 @@ class RankerBundle:
                     raise ValueError(f"affect: expected a vector of {f.dim} values, got {a.shape[1]}")
                 vec = torch.from_numpy(spec.prepare_vectors(f, a)).expand(n, f.dim)
             batch[f.name] = vec
+        for key in self.model.history_keys:  # the user's content profiles: one row for every candidate
+            if history is not None:
+                profile = self._live_profile(key, [str(i) for i in history], history_features)
+            else:
+                known_user = up is not None and self._u is not None
+                rows = torch.from_numpy(self._u.vec_idx[key][up: up + 1]) if known_user else torch.zeros((1, 1), dtype=torch.long)
+                profile = self.model.history_profile(key, rows).detach()
+            batch[key] = profile.expand(n, -1)
         return batch
+
+    def _live_profile(self, key: str, history: list[str], features: dict[str, np.ndarray] | None) -> torch.Tensor:
+        """(1, d) mean of the last ``max_len`` history items' vectors: table rows for items the ranker knows,
+        ``features`` rows (prepared as at training) for the others; zeros when none has a vector."""
+        field_name, table_name = key.split(HISTORY_SEP, 1)
+        max_len = next(f.max_len for f in self.spec.history if f.name == field_name)
+        vf = next(f for f in self.spec.vectors if f.name == table_name)
+        table = self.model.tables[table_name].weight.detach()
+        keys = self.spec.state[table_name]["keys"]
+        given = None if features is None or features.get(table_name) is None else np.asarray(features[table_name], np.float32)
+        if given is not None and given.shape != (len(history), vf.dim):
+            raise ValueError(f"history_features['{table_name}']: expected shape ({len(history)}, {vf.dim}), "
+                             f"got {given.shape}")
+        start = max(0, len(history) - max_len)
+        rows = [table[keys[i]] for i in history[start:] if keys.get(i, 0)]
+        new = [j for j in range(start, len(history)) if not keys.get(history[j], 0)]
+        if given is not None and new:
+            rows += list(torch.from_numpy(self.spec.prepare_vectors(vf, given[new])))
+        return torch.stack(rows).mean(0, keepdim=True) if rows else torch.zeros(1, vf.dim)
 
     def use_onnx(self, threads: int = 1) -> "RankerBundle":
         """Score with ONNX Runtime instead of eager torch from now on (the service's setting).
@@ -165,8 +207,10 @@ class RankerBundle:
 
     @torch.no_grad()
     def score(self, user_id: str, item_ids: list[str], affect: np.ndarray | None = None,
-              item_features: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """(probabilities (n,), modality weights (n, M), modality names) for one user's candidates."""
+              item_features: dict[str, np.ndarray] | None = None, history: list[str] | None = None,
+              history_features: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(probabilities (n,), modality weights (n, M), modality names) for one user's candidates;
+        ``history`` / ``history_features``: the user's live positives (``encode_request``)."""
         if not isinstance(item_ids, (list, tuple)) or not item_ids:
             raise ValueError(f"item_ids: expected a non-empty list of item ids, got {item_ids!r}")
         from aigcrec.ranking.export import run_onnx
@@ -174,13 +218,17 @@ class RankerBundle:
         item_ids = [str(i) for i in item_ids]
         if self._stacks is not None:
             self._check_item_features(len(item_ids), item_features)
-            batch = self.encode_request(user_id, item_ids, affect, item_vectors=False)
+            batch = self.encode_request(user_id, item_ids, affect, item_vectors=False, history=history,
+                                        history_features=history_features)
             batch["stack"] = torch.from_numpy(self._item_stacks(user_id, item_ids, item_features))
             prob, alpha = run_onnx(self._session, batch)
         elif self._session is not None:
-            prob, alpha = run_onnx(self._session, self.encode_request(user_id, item_ids, affect, item_features))
+            prob, alpha = run_onnx(self._session, self.encode_request(user_id, item_ids, affect, item_features,
+                                                                      history=history, history_features=history_features))
         else:
-            logit, alpha = self.model.forward_with_weights(self.encode_request(user_id, item_ids, affect, item_features))
+            batch = self.encode_request(user_id, item_ids, affect, item_features, history=history,
+                                        history_features=history_features)
+            logit, alpha = self.model.forward_with_weights(batch)
             prob, alpha = torch.sigmoid(logit).numpy(), alpha.numpy()
         return prob, alpha, self.modality_names
 
@@ -240,7 +288,8 @@ class RankerBundle:
         if unknown:
             raise ValueError(f"{path / 'ranker.json'}: model_config has settings this version of aigcrec does not "
                              f"know: {unknown} (saved by another version? retrain the ranker)")
-        cfg = ModelConfig(**info["model_config"])
+        legacy = LEGACY_MODEL_CONFIG.get(int(info.get("format_version", 1)), {})
+        cfg = ModelConfig(**{**legacy, **info["model_config"]})
         tables = {f.name: np.zeros((len(spec.state[f.name]["keys"]) + 1, f.dim), np.float32) for f in spec.vectors}
         model = build_model(info["kind"], spec, cfg, tables)
         model.load_state_dict(torch.load(path / "weights.pt", map_location="cpu", weights_only=True))

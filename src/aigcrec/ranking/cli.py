@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
 
         from aigcrec.metrics import auc, gauc, logloss
         from aigcrec.ranking.bundle import RankerBundle
-        from aigcrec.ranking.data import warm_split
+        from aigcrec.ranking.data import add_history, warm_split
         from aigcrec.ranking.trainer import predict
 
         cfg = app_config(config, seed, out)
@@ -128,7 +128,11 @@ def register(app: typer.Typer) -> None:
             fail(str(exc), code=2)
         dest = _out(cfg, "ranker-eval")
         data = _dataset(dataset, data_dir, features, affect, cfg)
-        test = data.frame.iloc[warm_split(data.frame)["test"]]
+        rows = warm_split(data.frame)
+        frame = data.frame
+        for f in bundle.spec.history:  # the users' earlier positives among the split's training rows
+            frame = add_history(frame, rows["train"], f.max_len, f.column)
+        test = frame.iloc[rows["test"]]
         probs = predict(bundle.model, bundle.spec.encode(test))
         y, users = test["label"].to_numpy(np.float32), test["user_id"].astype(str).to_numpy()
         metrics = {"auc": auc(y, probs), "logloss": logloss(y, probs), "gauc": gauc(users, y, probs), "rows": len(test)}

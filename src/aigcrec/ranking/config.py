@@ -43,6 +43,13 @@ class ModelConfig(StrictModel):
         description="Pretrained item vectors stacked with the item-id tower in UMCM (ablations drop some).",
     )
     use_affect: bool = Field(True, description="Feed the affect context (if the data has one) to the user side.")
+    use_history: bool = Field(
+        True, description="UMAIR-FPS: feed the user's content profile (the mean of each used modality's vectors "
+                          "over the user's earlier positive items, a ``history`` field) to the user side.")
+    match: bool = Field(
+        True, description="UMAIR-FPS: add explicit match terms to the cross network's input: each candidate "
+                          "modality vector times the user's profile of that modality, and times the projected "
+                          "affect context (false: the cross network alone has to learn those products).")
     cross_fields: bool = Field(
         True,
         description="Also feed the flattened sparse-field embeddings to the cross network, z = [e_MM; e_u; a; E], "

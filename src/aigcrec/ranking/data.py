@@ -21,6 +21,47 @@ from aigcrec.ranking.features import Field
 
 VectorTables = dict[str, tuple[list[str], np.ndarray]]
 MODALITIES = ("e_sem", "e_sty", "e_tsem")
+HISTORY_LEN = 50  # the user's most recent positive items a content profile averages
+
+
+def history_field(max_len: int = HISTORY_LEN) -> Field:
+    """The user-side ``history`` field: the user's earlier positive items (``add_history`` fills it)."""
+    return Field("history", "history", "user", max_len=max_len)
+
+
+def _positives_by_user(frame: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
+    """Per user: the timestamps and item ids of the positive rows of ``frame``, in time order."""
+    pos = frame[frame["label"] == 1].sort_values("timestamp", kind="stable")
+    times, items = {}, {}
+    for user, group in pos.groupby(pos["user_id"].astype(str), sort=False):
+        times[user] = group["timestamp"].to_numpy(np.float64)
+        items[user] = group["item_id"].astype(str).tolist()
+    return times, items
+
+
+def add_history(frame: pd.DataFrame, train_rows: np.ndarray, max_len: int = HISTORY_LEN,
+                column: str = "history") -> pd.DataFrame:
+    """A copy of ``frame`` with ``column``: per row, the user's positive items among the *training* rows
+    with a timestamp strictly before the row's (most recent last, at most ``max_len``).
+
+    Only training labels are read, so validation and test rows see the user's history as of the end of
+    training, and a training row never sees its own label (nor any label of the same second).
+    """
+    times, items = _positives_by_user(frame.iloc[np.asarray(train_rows, dtype=np.int64)])
+    users = frame["user_id"].astype(str).to_numpy()
+    stamps = pd.to_numeric(frame["timestamp"]).to_numpy(np.float64)
+    history: list[list[str]] = []
+    for user, t in zip(users, stamps):
+        seen = times.get(user)
+        k = 0 if seen is None else int(np.searchsorted(seen, t, side="left"))
+        history.append(items[user][max(0, k - max_len):k] if k else [])
+    return frame.assign(**{column: history})
+
+
+def latest_histories(frame: pd.DataFrame, max_len: int = HISTORY_LEN) -> dict[str, list[str]]:
+    """Per user: the last ``max_len`` positive items of ``frame`` (the history a model serves with)."""
+    _, items = _positives_by_user(frame)
+    return {user: ids[-max_len:] for user, ids in items.items()}
 
 
 @dataclass
@@ -39,7 +80,7 @@ class RankingData:
 
     @property
     def tabular(self) -> list[Field]:
-        return [f for f in self.fields if f.kind != "vector"]
+        return [f for f in self.fields if f.kind not in ("vector", "history")]
 
     def validate(self) -> None:
         need = {"user_id", "item_id", "label", "timestamp"}
@@ -141,6 +182,7 @@ def movielens_dataset(root: str | Path, vectors: VectorTables | None = None,
         Field("genre2", "categorical", "item"),
     ]
     fields += [Field(name, "vector", "item", key="item_id", modality=True) for name in (vectors or {})]
+    fields += [history_field()] if vectors else []
     return RankingData("movielens", frame.reset_index(drop=True), fields, dict(vectors or {}), users)
 
 
@@ -189,6 +231,7 @@ def world_dataset(world_dir: str | Path, vectors: VectorTables | None = None,
                Field("series_id", "categorical", "item"), Field("tags", "tags", "item", max_len=8)]
     tables = dict(vectors or {})
     fields += [Field(name, "vector", "item", key="item_id", modality=True) for name in tables]
+    fields += [history_field()] if tables else []
     aff = affect if affect is not None else session_oracle_affect(w.sessions)
     tables["affect"] = (aff.index.astype(str).tolist(), aff.to_numpy(np.float32))
     fields.append(Field("affect", "vector", "context", key="session_id", modality=False))

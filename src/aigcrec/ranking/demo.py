@@ -17,7 +17,8 @@ import numpy as np
 log = logging.getLogger("aigcrec.ranking")
 
 DEMO_MODELS = ["umair_fps", "umair_fps_no_style", "umair_fps_no_image", "umair_fps_no_text", "umair_fps_concat",
-               "umair_fps_no_dcn", "umair_fps_no_affect", "dcnv2", "popularity"]
+               "umair_fps_no_dcn", "umair_fps_no_affect", "umair_fps_no_history", "umair_fps_no_match", "dcnv2",
+               "popularity"]
 
 
 def _key(ctx) -> str:

@@ -6,7 +6,7 @@ baselines, each as (model kind, overrides of ``ModelConfig``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -14,7 +14,7 @@ import torch
 
 from aigcrec.metrics import auc, gauc, logloss
 from aigcrec.ranking.config import ModelConfig, TrainConfig
-from aigcrec.ranking.data import RankingData
+from aigcrec.ranking.data import RankingData, add_history
 from aigcrec.ranking.features import EncodedBatch, FeatureSpec
 from aigcrec.ranking.models import Ranker, build_model
 from aigcrec.ranking.trainer import FitResult, Popularity, fit, predict
@@ -31,6 +31,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "umair_fps_mixture": ("umair_fps", {"contribution": "mixture"}),
     "umair_fps_no_dcn": ("umair_fps", {"cross_layers": 0}),
     "umair_fps_no_affect": ("umair_fps", {"use_affect": False}),
+    "umair_fps_no_history": ("umair_fps", {"use_history": False}),
+    "umair_fps_no_match": ("umair_fps", {"match": False}),
     "dcnv2": ("dcnv2", {"structure": "parallel"}),
     "dcn": ("dcn", {"structure": "parallel"}),
     "deepfm": ("deepfm", {}),
@@ -40,7 +42,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "popularity": ("popularity", {}),
 }
 ABLATIONS = ["umair_fps", "umair_fps_no_style", "umair_fps_no_image", "umair_fps_no_text", "umair_fps_concat",
-             "umair_fps_no_dcn", "umair_fps_no_affect"]
+             "umair_fps_no_dcn", "umair_fps_no_affect", "umair_fps_no_history", "umair_fps_no_match"]
 
 
 def variant_config(name: str, base: ModelConfig) -> tuple[str, ModelConfig]:
@@ -78,6 +80,9 @@ class Prepared:
 def prepare(data: RankingData, rows: dict[str, np.ndarray]) -> Prepared:
     """Fit the spec on the training rows and encode train / val / test."""
     data.validate()
+    history = [f for f in data.fields if f.kind == "history"]
+    if history:  # the users' earlier positives, from the training rows only
+        data = replace(data, frame=add_history(data.frame, rows["train"], history[0].max_len, history[0].column))
     frame = data.frame
     spec = FeatureSpec([type(f)(**vars(f)) for f in data.fields]).fit(frame.iloc[rows["train"]], data.vectors)
     parts, labels, users = {}, {}, {}

@@ -1,8 +1,9 @@
 """ONNX export of a ranker with a dynamic batch axis (``aigcrec export ranker``).
 
-Inputs: ``cat`` (B, F_cat) int64, ``tags`` (B, F_tag, L) int64, ``num`` (B, F_num) float32 and one
-(B, d) float32 input per vector field the model reads (named after the field). Outputs: ``prob`` (B,)
-and ``modality_weights`` (B, M).
+Inputs: ``cat`` (B, F_cat) int64, ``tags`` (B, F_tag, L) int64, ``num`` (B, F_num) float32, one
+(B, d) float32 input per vector field the model reads (named after the field) and one per history
+profile (``"history:<table>"``, the mean of the table rows of the user's history items, as
+``Ranker.lookup`` computes it). Outputs: ``prob`` (B,) and ``modality_weights`` (B, M).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ class _Exportable(nn.Module):
     def __init__(self, model: Ranker) -> None:
         super().__init__()
         self.model = model
-        self.vector_names = list(model.tables)
+        self.vector_names = model.vector_inputs
 
     def forward(self, cat, tags, num, *vectors):
         batch = {"cat": cat, "tags": tags, "num": num, **dict(zip(self.vector_names, vectors))}
@@ -30,12 +31,13 @@ class _Exportable(nn.Module):
 
 class _StackScorer(nn.Module):
     """UMAIR-FPS scoring from precomputed item stacks: inputs are the tabular fields, the user-side vectors
-    (the affect context) and ``stack`` (B, M, D_m); no item vector is read (``RankerBundle``'s serving path)."""
+    (the affect context, the history profiles) and ``stack`` (B, M, D_m); no item vector is read
+    (``RankerBundle``'s serving path)."""
 
     def __init__(self, model: Ranker) -> None:
         super().__init__()
         self.model = model
-        self.vector_names = [f.name for f in model.affect]
+        self.vector_names = [f.name for f in model.affect] + model.history_keys
 
     def forward(self, cat, tags, num, *rest):
         *vectors, stack = rest
@@ -58,7 +60,7 @@ def export_stack_scorer(model: Ranker, example: dict[str, torch.Tensor], stack: 
 
 
 def input_names(model: Ranker) -> list[str]:
-    return ["cat", "tags", "num"] + list(model.tables)
+    return ["cat", "tags", "num"] + model.vector_inputs
 
 
 def export_onnx(model: Ranker, example: dict[str, torch.Tensor], path: str | Path) -> Path:

@@ -13,6 +13,10 @@ Field kinds:
 - ``vector``: a pretrained vector looked up by a key column (``item_id`` for e_SEM, e_STY, e_TSEM;
   ``session_id`` for the affect context). ``freeze`` says whether training may change the vectors;
   ``standardize`` z-scores each dimension over the table (pretrained encoders differ in scale by 100x).
+- ``history``: the user's earlier positive items (a list of item ids, most recent last, truncated to the
+  last ``max_len``), encoded once per item-side modality table as rows of that table; the model reads
+  the mean of those rows (``Ranker.lookup``), the user's content profile. ``aigcrec.ranking.data.add_history``
+  builds the column from the training rows only.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 Side = Literal["user", "item", "context"]
-Kind = Literal["categorical", "numeric", "tags", "vector"]
+Kind = Literal["categorical", "numeric", "tags", "vector", "history"]
+HISTORY_SEP = ":"
 
 
 @dataclass
@@ -48,8 +53,9 @@ class Field:
     id_dropout: bool = False
 
     def __post_init__(self) -> None:
-        if self.kind not in ("categorical", "numeric", "tags", "vector"):
-            raise ValueError(f"field '{self.name}': kind must be categorical/numeric/tags/vector, got {self.kind!r}")
+        if self.kind not in ("categorical", "numeric", "tags", "vector", "history"):
+            raise ValueError(f"field '{self.name}': kind must be categorical/numeric/tags/vector/history, "
+                             f"got {self.kind!r}")
         if self.side not in ("user", "item", "context"):
             raise ValueError(f"field '{self.name}': side must be user/item/context, got {self.side!r}")
         if self.column is None:
@@ -67,7 +73,8 @@ class EncodedBatch:
 
     ``cat`` (N, F_cat) int64 indices per sparse field (0 = unknown); ``tags`` (N, F_tag, L) int64 (0 = pad);
     ``num`` (N, F_num) float32 scaled values; ``vec_idx`` name -> (N,) int64 row in the vector table
-    (0 = missing, zeros).
+    (0 = missing, zeros), and ``"<history field>:<table>"`` -> (N, L) int64 rows of the user's earlier
+    positive items in that table (0 = padding).
     """
 
     cat: np.ndarray
@@ -133,6 +140,21 @@ class FeatureSpec:
     def vectors(self) -> list[Field]:
         return self.of(kind="vector")
 
+    @property
+    def history(self) -> list[Field]:
+        return self.of(kind="history")
+
+    def history_keys(self, tables: list[str] | None = None) -> list[str]:
+        """``"<history field>:<table>"`` for each modality table a history field is encoded against
+        (restricted to ``tables`` when given)."""
+        have = {f.name for f in self.vectors if f.modality}
+        return [f"{h.name}{HISTORY_SEP}{t}" for h in self.history for t in self.state.get(h.name, {}).get("tables", [])
+                if t in have and (tables is None or t in tables)]
+
+    def tabular_only(self) -> "FeatureSpec":
+        """A copy without vector and history fields: what the tabular baselines and the peers read."""
+        return self.without({f.name for f in self.fields if f.kind in ("vector", "history")})
+
     def cardinality(self, f: Field) -> int:
         """Rows of the embedding table of a sparse or tags field (index 0 = unknown / padding)."""
         return int(self.state[f.name]["size"])
@@ -170,6 +192,8 @@ class FeatureSpec:
                         counts[t] = counts.get(t, 0) + 1
                 kept = sorted(t for t, c in counts.items() if c >= f.min_count)
                 self.state[f.name] = {"vocab": {v: i + 1 for i, v in enumerate(kept)}, "size": len(kept) + 1}
+            elif f.kind == "history":
+                self.state[f.name] = {"tables": [v.name for v in self.fields if v.kind == "vector" and v.modality]}
             else:
                 if f.name not in vector_tables:
                     raise ValueError(f"vector field '{f.name}': no table given (have {sorted(vector_tables)})")
@@ -234,7 +258,20 @@ class FeatureSpec:
         for f in self.vectors:
             keys = self.state[f.name]["keys"]
             vec_idx[f.name] = frame[f.key].astype(str).map(keys).fillna(0).to_numpy(np.int64)
+        history = {f.name: f for f in self.history}
+        for key in self.history_keys():
+            name, table = key.split(HISTORY_SEP, 1)
+            vec_idx[key] = self._encode_history(history[name], frame, self.state[table]["keys"])
         return EncodedBatch(cat, tags, num, vec_idx)
+
+    @staticmethod
+    def _encode_history(f: Field, frame: pd.DataFrame, keys: dict[str, int]) -> np.ndarray:
+        """(N, max_len) rows of the most recent ``max_len`` history items in a table (0 = padding / unknown)."""
+        out = np.zeros((len(frame), f.max_len), np.int64)
+        for i, row in enumerate(_as_tag_lists(frame[f.column])):
+            ids = [keys.get(t, 0) for t in row[-f.max_len:]]
+            out[i, : len(ids)] = ids
+        return out
 
     def _encode_sparse(self, f: Field, col: pd.Series) -> np.ndarray:
         st = self.state[f.name]

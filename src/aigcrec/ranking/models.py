@@ -11,9 +11,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from aigcrec.ranking.config import ModelConfig
-from aigcrec.ranking.features import FeatureSpec
+from aigcrec.ranking.features import HISTORY_SEP, FeatureSpec
+
+ROWS_SUFFIX = "@rows"  # batch key suffix of a history profile passed as item rows (B, L)
 from aigcrec.ranking.layers import CIN, MLP, ContributionMixture, CrossNetV1, CrossNetV2, FMInteraction, UMCM, UserAwareSENet
 
 Batch = dict[str, torch.Tensor]
@@ -88,9 +91,26 @@ class Ranker(nn.Module):
     def modality_names(self) -> list[str]:
         return ["tabular"]
 
+    @property
+    def history_keys(self) -> list[str]:
+        """``"<history field>:<table>"`` profiles the model reads (none for models without vectors)."""
+        return []
+
+    @property
+    def vector_inputs(self) -> list[str]:
+        """Batch keys of the dense vector inputs: one per vector table, then one per history profile."""
+        return list(self.tables) + self.history_keys
+
     def lookup(self, vec_idx: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Vector-table rows for the batch: name -> (B, d)."""
-        return {name: table(vec_idx[name]) for name, table in self.tables.items()}
+        """Vector inputs of the batch: table name -> rows (B, d); ``"<history>:<table>"`` -> the mean of the
+        table rows of the user's history items (B, L) -> (B, d), zeros for an empty history."""
+        out = {name: table(vec_idx[name]) for name, table in self.tables.items()}
+        out.update({key: self.history_profile(key, vec_idx[key]) for key in self.history_keys})
+        return out
+
+    def history_profile(self, key: str, rows: torch.Tensor) -> torch.Tensor:
+        """Mean of the rows (B, L) (0 = padding, skipped) of the table ``key`` names: (B, d); zeros if empty."""
+        return F.embedding_bag(rows, self.tables[key.split(HISTORY_SEP, 1)[1]].weight, mode="mean", padding_idx=0)
 
     def wide_logit(self, batch: Batch) -> torch.Tensor:
         return self.wide(batch).sum(dim=(1, 2)) + self.bias  # (B,)
@@ -211,7 +231,14 @@ class UMAIRFPSRanker(Ranker):
     - modalities: ``m_k = Dropout(ReLU(W_k e_k + b_k))`` for e_SEM, e_STY, e_TSEM (B, D_m) (``modality_dropout``,
       none by default); ``M = [m_0..m_K]`` (B, M, D_m);
     - contribution: ``e_MM, α = UMCM(e_u, M)`` (or SENet / mixture; ``concat`` flattens M, α uniform);
-    - ``z = [e_MM; e_u; ReLU(W_a a); E]`` -> ``CrossDeep`` -> Linear -> + wide logit, where E (B, F*d) are the
+    - content profile (``use_history`` and a ``history`` field; not in the paper): for each used modality k,
+      ``p_k = ReLU(V_k h_k + c_k)`` (B, D_m), h_k the mean of e_k over the user's earlier positive items
+      (``Ranker.lookup``); P = [p_k] joins the user tower's input and z, where the cross network can match
+      the candidate's m_k against it;
+    - match terms (``match``; not in the paper): ``p_k ⊙ m_k`` for each profile (does the candidate look like
+      what the user liked?) and ``q ⊙ m_k`` for each modality with ``q = W_q a`` (does it fit the current
+      mood?) (B, D_m) each, X = all of them;
+    - ``z = [e_MM; e_u; ReLU(W_a a); P; E; X]`` -> ``CrossDeep`` -> Linear -> + wide logit, where E (B, F*d) are the
       flattened field embeddings (``cross_fields``; the paper's z stops at e_u).
 
     Output logits (B,); ``forward_with_weights`` adds α (B, M) in the order of ``modality_names``.
@@ -236,8 +263,13 @@ class UMAIRFPSRanker(Ranker):
         self.modalities = [f for f in spec.vectors if f.modality and f.name in cfg.use_modalities]
         self.affect = [f for f in spec.vectors if not f.modality] if cfg.use_affect else []
         affect_in = sum(f.dim for f in self.affect)
+        used = [f.name for f in self.modalities]
+        self._history_keys = spec.history_keys(used) if cfg.use_history else []
+        self.hist_proj = nn.ModuleDict({self._table(key): nn.Linear(self.tables[self._table(key)].embedding_dim, dm)
+                                        for key in self._history_keys})
+        hist_dim = len(self._history_keys) * dm
         towers = cfg.tower_units[:-1] + [dm]
-        self.user_tower = MLP(len(self.user_idx) * d + affect_in, towers)
+        self.user_tower = MLP(len(self.user_idx) * d + affect_in + hist_dim, towers)
         self.item_tower = MLP(len(self.item_idx) * d, towers)
         drop = [nn.Dropout(cfg.modality_dropout)] if cfg.modality_dropout > 0 else []
         self.proj = nn.ModuleDict({f.name: nn.Sequential(nn.Linear(f.dim, dm), nn.ReLU(), *drop) for f in self.modalities})
@@ -245,14 +277,49 @@ class UMAIRFPSRanker(Ranker):
         self.contribution = {"attention": UMCM(), "senet": UserAwareSENet(m, dm), "mixture": ContributionMixture(m, dm),
                              "concat": None}[cfg.contribution]
         self.affect_proj = nn.Sequential(nn.Linear(affect_in, cfg.affect_dim), nn.ReLU()) if affect_in else None
+        self.affect_match = nn.Linear(affect_in, dm) if affect_in and cfg.match and self.modalities else None
         z_dim = (m * dm if cfg.contribution == "concat" else dm) + dm + (cfg.affect_dim if affect_in else 0)
-        z_dim += self.emb.num_fields * d if cfg.cross_fields else 0
+        z_dim += hist_dim + (self.emb.num_fields * d if cfg.cross_fields else 0)
+        if cfg.match:  # p_k ⊙ m_k per profile, q ⊙ m_k per modality
+            z_dim += hist_dim + (len(self.modalities) * dm if self.affect_match is not None else 0)
         self.net = CrossDeep(z_dim, cfg)
         self.head = nn.Linear(self.net.out_dim, 1)
 
     @property
     def modality_names(self) -> list[str]:
         return ["item_id"] + [f.name for f in self.modalities]
+
+    @property
+    def history_keys(self) -> list[str]:
+        return list(self._history_keys)
+
+    @staticmethod
+    def _table(key: str) -> str:
+        return key.split(HISTORY_SEP, 1)[1]
+
+    def lookup(self, vec_idx: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """As ``Ranker.lookup``, but the history profiles stay as item rows (``"<key>@rows"``, (B, L)):
+        ``profiles`` then averages the *projected* table, ``V_k mean(e) = mean(V_k e)``, which moves D_m
+        instead of d values per history item (the training path; serving passes the raw means)."""
+        out = {name: table(vec_idx[name]) for name, table in self.tables.items()}
+        out.update({f"{key}{ROWS_SUFFIX}": vec_idx[key] for key in self._history_keys})
+        return out
+
+    def profiles(self, batch: Batch) -> list[torch.Tensor]:
+        """p_k = ReLU(V_k h_k + c_k) (B, D_m) per history key, from the raw mean h_k (``batch[key]``, (B, d))
+        or from the history rows (``batch[key + "@rows"]``, (B, L)); the two are equal (tested)."""
+        out = []
+        for key in self._history_keys:
+            lin = self.hist_proj[self._table(key)]
+            if key in batch:
+                out.append(torch.relu(lin(batch[key])))
+            else:  # project only the items the batch's histories name (row 0, the padding, first)
+                rows = batch[f"{key}{ROWS_SUFFIX}"]  # (B, L)
+                items, local = torch.unique(torch.cat([rows.new_zeros(1), rows.reshape(-1)]), return_inverse=True)
+                projected = self.tables[self._table(key)].weight.index_select(0, items) @ lin.weight.T  # (U, D_m)
+                mean = F.embedding_bag(local[1:].view_as(rows), projected, mode="mean", padding_idx=0)
+                out.append(torch.relu(mean + lin.bias))
+        return out
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.forward_with_weights(batch)[0]
@@ -272,7 +339,8 @@ class UMAIRFPSRanker(Ranker):
         """(logits (B,), α (B, M)); ``stack``: precomputed ``item_stack`` rows (then no item vector is read)."""
         e = self.emb(batch)  # (B, F, d)
         affect = [batch[f.name] for f in self.affect]  # each (B, d_a)
-        e_u = self.user_tower(torch.cat([e.index_select(1, self.user_idx).flatten(1)] + affect, dim=-1))  # (B, D_m)
+        profile = self.profiles(batch)  # each (B, D_m)
+        e_u = self.user_tower(torch.cat([e.index_select(1, self.user_idx).flatten(1)] + affect + profile, dim=-1))
         stack = self.item_stack(batch, e) if stack is None else stack  # (B, M, D_m)
         if self.contribution is None:
             e_mm = stack.flatten(1)  # (B, M*D_m)
@@ -280,7 +348,13 @@ class UMAIRFPSRanker(Ranker):
         else:
             e_mm, alpha = self.contribution(e_u, stack)  # (B, D_m), (B, M)
         z = [e_mm, e_u] + ([self.affect_proj(torch.cat(affect, dim=-1))] if self.affect_proj is not None else [])
-        z += [e.flatten(1)] if self.cfg.cross_fields else []  # (B, F*d)
+        z += profile + ([e.flatten(1)] if self.cfg.cross_fields else [])  # (B, F*d)
+        if self.cfg.match:
+            names = [f.name for f in self.modalities]
+            z += [p * stack[:, 1 + names.index(self._table(k))] for p, k in zip(profile, self._history_keys)]
+            if self.affect_match is not None:
+                q = self.affect_match(torch.cat(affect, dim=-1))  # (B, D_m)
+                z += [q * stack[:, 1 + j] for j in range(len(self.modalities))]
         logit = self.wide_logit(batch) + self.head(self.net(torch.cat(z, dim=-1))).squeeze(-1)
         return logit, alpha
 
@@ -302,6 +376,6 @@ def build_model(kind: str, spec: FeatureSpec, cfg: ModelConfig, tables: dict[str
         raise ValueError(f"unknown model kind {kind!r}; expected one of {sorted(MODELS)}")
     cls = MODELS[kind]
     if not cls.uses_vectors:
-        spec = spec.without({f.name for f in spec.vectors})
+        spec = spec.tabular_only()
     model = cls(spec, cfg, tables)
     return reset_linear(model) if cls.peer_init else model

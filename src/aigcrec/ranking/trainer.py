@@ -35,7 +35,7 @@ def make_batch(model: Ranker, data: dict[str, torch.Tensor], rows: torch.Tensor 
     """Slice rows (all when None) and look up the model's vector fields."""
     part = {k: (v if rows is None else v.index_select(0, rows)) for k, v in data.items()}
     batch = {k: part[k] for k in ("cat", "tags", "num")}
-    batch.update(model.lookup({name: part[f"idx:{name}"] for name in model.tables}))
+    batch.update(model.lookup({name: part[f"idx:{name}"] for name in model.vector_inputs}))
     return batch
 
 

@@ -226,8 +226,14 @@ class RecommendPipeline:
         item_ids = [self.catalog.item_ids[r] for r in rows]
         context = None if affect is None else self.affect_context(affect)
         affect_vec = None if context is None else np.array(context, dtype=np.float32)  # writable copy
+        liked = np.asarray(self.users.history(user_id), dtype=np.int64)  # live positives, oldest first
         scores, weights, names = self.ranker.score(
-            user_id, item_ids, affect_vec, self.catalog.features_of(rows)
+            user_id,
+            item_ids,
+            affect_vec,
+            self.catalog.features_of(rows),
+            history=[self.catalog.item_ids[r] for r in liked],
+            history_features=self.catalog.features_of(liked),
         )
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)  # (n,)
         weights = np.asarray(weights, dtype=np.float64).reshape(len(rows), -1)  # (n, M)

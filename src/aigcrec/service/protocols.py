@@ -41,7 +41,9 @@ class Ranker(Protocol):
     """Scores candidate items for a user, optionally in an affect context.
 
     ``item_features`` carries the content vectors (name -> ``(n, d)`` rows aligned with ``item_ids``) so
-    items the ranker never saw in training (added live) are scored from their content.
+    items the ranker never saw in training (added live) are scored from their content. ``history`` is the
+    user's recent positive items (oldest first) and ``history_features`` their content vectors, for a
+    ranker that reads the user's content profile (``RankerBundle``); others ignore them.
     Returns ``scores (n,)``, UMCM modality weights ``(n, M)`` and the ``M`` modality names.
     A ranker may also have ``cache_items(item_ids, item_features) -> int``: the pipeline then hands it the
     whole catalog once at start, to precompute what depends on the item alone (``RankerBundle`` does).
@@ -53,6 +55,8 @@ class Ranker(Protocol):
         item_ids: Sequence[str],
         affect_vector: Optional[np.ndarray] = None,
         item_features: Optional[Mapping[str, np.ndarray]] = None,
+        history: Optional[Sequence[str]] = None,
+        history_features: Optional[Mapping[str, np.ndarray]] = None,
     ) -> tuple[np.ndarray, np.ndarray, list[str]]: ...
 
 

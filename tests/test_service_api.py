@@ -112,6 +112,30 @@ def test_feedback_changes_next_recommendations(client):
     assert np.mean(same) >= 0.8
 
 
+def test_the_ranker_reads_the_users_live_positives(tmp_path):
+    """After a bookmark the ranker gets the item in ``history`` with its content vectors."""
+    seen: list[tuple[list[str], dict]] = []
+
+    class SpyRanker(ContentDotRanker):
+        def score(self, user_id, item_ids, affect_vector=None, item_features=None, history=None,
+                  history_features=None):
+            seen.append((list(history or []), dict(history_features or {})))
+            return super().score(user_id, item_ids, affect_vector, item_features)
+
+    state = open_state(tmp_path / "spy.sqlite", n_items=30)
+    state.pipeline.ranker = SpyRanker()
+    with TestClient(create_app(state)) as c:
+        liked = c.post("/v1/recommend", json={"user_id": "u-live", "k": 3}).json()["items"][0]["item_id"]
+        assert seen[-1][0] == []  # no positives yet
+        c.post("/v1/feedback", headers=AUTH, json={"user_id": "u-live", "item_id": liked, "type": "bookmark"})
+        c.post("/v1/recommend", json={"user_id": "u-live", "k": 3})
+    history, feats = seen[-1]
+    assert history == [liked]
+    catalog = state.pipeline.catalog
+    row = catalog.row_of[liked]
+    assert np.allclose(feats["e_sem"], catalog.features_of(np.array([row]))["e_sem"])
+
+
 def test_feedback_batch_reports_and_skips_bad_events(client):
     events = [
         {"user_id": "u-b", "item_id": "i1", "type": "impression"},

@@ -116,3 +116,27 @@ def test_encode_item_matches_the_store(catalog, tmp_path, encoder):
 def test_not_a_store(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a feature store"):
         FeatureStore(tmp_path)
+
+
+def test_store_files_are_replaced_atomically(catalog, tmp_path, encoder, monkeypatch):
+    """A re-run writes each matrix, index and manifest beside the old one and renames it over: a process
+    reading the store meanwhile (a benchmark, a server) never loads a half-written file."""
+    import aigcrec.content.store as store_module
+
+    first = encode_catalog(catalog, tmp_path / "fs", encoder=encoder, show_progress=False)
+    real = store_module._replace_atomically
+    whole_while_writing = []
+
+    def spy(target, write):
+        def write_then_read_the_old(tmp):
+            write(tmp)
+            if target.suffix == ".npy":
+                np.load(target)  # what a reader sees now: the previous file, complete
+            whole_while_writing.append(target.name)
+        real(target, write_then_read_the_old)
+
+    monkeypatch.setattr(store_module, "_replace_atomically", spy)
+    again = encode_catalog(catalog, tmp_path / "fs", encoder=encoder, show_progress=False)
+    assert {"e_sem.npy", "e_sty.npy", "e_tsem.npy", "manifest.json"} <= set(whole_while_writing)
+    assert not [p.name for p in again.path.iterdir() if ".tmp-" in p.name]
+    np.testing.assert_array_equal(again.load("e_sem")[1], first.load("e_sem")[1])

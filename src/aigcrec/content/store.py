@@ -234,6 +234,25 @@ def _encode_texts(items: pd.DataFrame, out: Path, encoder: ContentEncoder, group
                     "texts_per_second": round(len(pending) / dt, 2) if pending and dt > 0 else None}
 
 
+def _replace_atomically(path: Path, write) -> None:
+    """``write(tmp)`` then rename over ``path``: a process reading the store meanwhile (another benchmark, a
+    server) sees the old file or the new one, never a half-written one."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+
+    _replace_atomically(path, write)
+
+
 def _consolidate(out: Path, group: VectorGroup, usable: list[tuple[str, str]], order: dict[str, int]) -> dict[str, dict]:
     """Write the group's index and matrices for the current items (catalog order); return feature info."""
     usable = sorted(usable, key=lambda r: order[r[0]])
@@ -247,12 +266,12 @@ def _consolidate(out: Path, group: VectorGroup, usable: list[tuple[str, str]], o
         mat = np.stack([r[name] for r in rows]).astype(np.float32) if rows else np.zeros((0, 0), np.float32)
         if name == "e_sty_magenta" and len(mat):
             mean = mat.mean(axis=0)
-            np.save(out / "magenta_mean.npy", mean)
+            _save_npy(out / "magenta_mean.npy", mean)
             mat = mat - mean  # the raw vectors are not centred (DESIGN.md section 4)
-        np.save(out / f"{name}.npy", mat)
+        _save_npy(out / f"{name}.npy", mat)
         info[name] = {"group": group.name, "dim": int(mat.shape[1]) if mat.ndim == 2 else 0, "count": len(mat),
                       "file": f"{name}.npy"}
-    index.to_parquet(out / f"{group.name}_index.parquet", index=False)
+    _replace_atomically(out / f"{group.name}_index.parquet", lambda tmp: index.to_parquet(tmp, index=False))
     return info
 
 
@@ -303,7 +322,8 @@ def encode_catalog(catalog_dir: str | Path, out_dir: str | Path, config: Content
         "n_problems": {sev: sum(p["severity"] == sev for p in problems) for sev in ("error", "warning")},
         "last_run": {**img_stats, **txt_stats},
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    text = json.dumps(manifest, indent=2, ensure_ascii=False)
+    _replace_atomically(out / "manifest.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
     shutil.rmtree(out / "shards", ignore_errors=True)
     log.info("feature store %s: %d items, %d images and %d texts encoded this run, %d problems", out,
              len(manifest["item_ids"]), img_stats["images_encoded"], txt_stats["texts_encoded"], len(problems))

@@ -15,7 +15,7 @@ Field kinds:
   ``standardize`` z-scores each dimension over the table (pretrained encoders differ in scale by 100x).
 - ``history``: the user's earlier positive items (a list of item ids, most recent last, truncated to the
   last ``max_len``), encoded once per item-side modality table as rows of that table; the model reads
-  the mean of those rows (``Ranker.lookup``), the user's content profile. ``aigcrec.ranking.data.add_history``
+  the mean of those rows (``Ranker.history_profile``), the user's content profile. ``aigcrec.ranking.data.add_history``
   builds the column from the training rows only.
 """
 

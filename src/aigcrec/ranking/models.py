@@ -102,14 +102,12 @@ class Ranker(nn.Module):
         return list(self.tables) + self.history_keys
 
     def lookup(self, vec_idx: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Vector inputs of the batch: table name -> rows (B, d); ``"<history>:<table>"`` -> the mean of the
-        table rows of the user's history items (B, L) -> (B, d), zeros for an empty history."""
-        out = {name: table(vec_idx[name]) for name, table in self.tables.items()}
-        out.update({key: self.history_profile(key, vec_idx[key]) for key in self.history_keys})
-        return out
+        """Vector-table rows for the batch: name -> (B, d)."""
+        return {name: table(vec_idx[name]) for name, table in self.tables.items()}
 
     def history_profile(self, key: str, rows: torch.Tensor) -> torch.Tensor:
-        """Mean of the rows (B, L) (0 = padding, skipped) of the table ``key`` names: (B, d); zeros if empty."""
+        """The raw profile ``"<history>:<table>"`` of history rows (B, L) (0 = padding, skipped): the mean of
+        those table rows (B, d), zeros for an empty history (what serving and the ONNX graph take)."""
         return F.embedding_bag(rows, self.tables[key.split(HISTORY_SEP, 1)[1]].weight, mode="mean", padding_idx=0)
 
     def wide_logit(self, batch: Batch) -> torch.Tensor:
@@ -298,10 +296,10 @@ class UMAIRFPSRanker(Ranker):
         return key.split(HISTORY_SEP, 1)[1]
 
     def lookup(self, vec_idx: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """As ``Ranker.lookup``, but the history profiles stay as item rows (``"<key>@rows"``, (B, L)):
-        ``profiles`` then averages the *projected* table, ``V_k mean(e) = mean(V_k e)``, which moves D_m
-        instead of d values per history item (the training path; serving passes the raw means)."""
-        out = {name: table(vec_idx[name]) for name, table in self.tables.items()}
+        """``Ranker.lookup`` plus the history rows (``"<key>@rows"``, (B, L)) of each profile: ``profiles``
+        then averages the *projected* rows, ``V_k mean(e) = mean(V_k e)``, which moves D_m instead of d values
+        per history item (the training path; serving passes the raw means, ``history_profile``)."""
+        out = super().lookup(vec_idx)
         out.update({f"{key}{ROWS_SUFFIX}": vec_idx[key] for key in self._history_keys})
         return out
 

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from aigcrec.ranking.config import ModelConfig
-from aigcrec.ranking.features import HISTORY_SEP, FeatureSpec
+from aigcrec.ranking.features import FeatureSpec, split_history_key
 from aigcrec.ranking.models import Ranker, build_model
 
 FORMAT_VERSION = 2
@@ -157,7 +157,7 @@ class RankerBundle:
     def _live_profile(self, key: str, history: list[str], features: dict[str, np.ndarray] | None) -> torch.Tensor:
         """(1, d) mean of the last ``max_len`` history items' vectors: table rows for items the ranker knows,
         ``features`` rows (prepared as at training) for the others; zeros when none has a vector."""
-        field_name, table_name = key.split(HISTORY_SEP, 1)
+        field_name, table_name = split_history_key(key)
         max_len = next(f.max_len for f in self.spec.history if f.name == field_name)
         vf = next(f for f in self.spec.vectors if f.name == table_name)
         table = self.model.tables[table_name].weight.detach()

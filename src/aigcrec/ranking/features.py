@@ -33,6 +33,12 @@ Kind = Literal["categorical", "numeric", "tags", "vector", "history"]
 HISTORY_SEP = ":"
 
 
+def split_history_key(key: str) -> tuple[str, str]:
+    """``"<history field>:<table>"`` -> (history field, table)."""
+    field_name, table = key.split(HISTORY_SEP, 1)
+    return field_name, table
+
+
 @dataclass
 class Field:
     """One input field. ``column`` defaults to ``name``; ``side`` says which tower reads it."""
@@ -260,7 +266,7 @@ class FeatureSpec:
             vec_idx[f.name] = frame[f.key].astype(str).map(keys).fillna(0).to_numpy(np.int64)
         history = {f.name: f for f in self.history}
         for key in self.history_keys():
-            name, table = key.split(HISTORY_SEP, 1)
+            name, table = split_history_key(key)
             vec_idx[key] = self._encode_history(history[name], frame, self.state[table]["keys"])
         return EncodedBatch(cat, tags, num, vec_idx)
 

@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from aigcrec.ranking.config import ModelConfig
-from aigcrec.ranking.features import HISTORY_SEP, FeatureSpec
+from aigcrec.ranking.features import FeatureSpec, split_history_key
 
 ROWS_SUFFIX = "@rows"  # batch key suffix of a history profile passed as item rows (B, L)
 from aigcrec.ranking.layers import CIN, MLP, ContributionMixture, CrossNetV1, CrossNetV2, FMInteraction, UMCM, UserAwareSENet
@@ -108,7 +108,7 @@ class Ranker(nn.Module):
     def history_profile(self, key: str, rows: torch.Tensor) -> torch.Tensor:
         """The raw profile ``"<history>:<table>"`` of history rows (B, L) (0 = padding, skipped): the mean of
         those table rows (B, d), zeros for an empty history (what serving and the ONNX graph take)."""
-        return F.embedding_bag(rows, self.tables[key.split(HISTORY_SEP, 1)[1]].weight, mode="mean", padding_idx=0)
+        return F.embedding_bag(rows, self.tables[split_history_key(key)[1]].weight, mode="mean", padding_idx=0)
 
     def wide_logit(self, batch: Batch) -> torch.Tensor:
         return self.wide(batch).sum(dim=(1, 2)) + self.bias  # (B,)
@@ -293,7 +293,7 @@ class UMAIRFPSRanker(Ranker):
 
     @staticmethod
     def _table(key: str) -> str:
-        return key.split(HISTORY_SEP, 1)[1]
+        return split_history_key(key)[1]
 
     def lookup(self, vec_idx: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``Ranker.lookup`` plus the history rows (``"<key>@rows"``, (B, L)) of each profile: ``profiles``

@@ -53,7 +53,11 @@ def test_overrides_win_and_none_keeps_file_value(tmp_path):
     assert cfg.seed == 5 and cfg.out == tmp_path / "o"
 
 
-@pytest.mark.parametrize("text,needle", [("- 1\n- 2\n", "expected a mapping"), ("a: [1,\n", "not valid YAML")])
+@pytest.mark.parametrize("text,needle", [
+    ("- 1\n- 2\n", "expected a mapping"), ("a: [1,\n", "not valid YAML"),
+    ("seed: 1\nranking:\n  seeds: [0]\nranking:\n  split_seed: 2\n",
+     r"'ranking' given twice in one mapping \(first on line 2\)"),
+])
 def test_malformed_files(tmp_path, text, needle):
     f = tmp_path / "c.yaml"
     f.write_text(text)

@@ -62,6 +62,26 @@ def validate_config(data: dict[str, Any], model: type[BaseModel] = AppConfig, so
         raise ConfigError("\n".join(_describe(e, model, source) for e in exc.errors())) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (YAML itself keeps the last one
+    silently, so a second ``ranking:`` section would quietly replace the first)."""
+
+    def construct_mapping(self, node, deep=False):
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                seen = key in first
+            except TypeError:  # an unhashable key: the base class reports it
+                continue
+            if seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice in one mapping (first on line {first[key] + 1})",
+                    key_node.start_mark)
+            first[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path | None = None, model: type[BaseModel] = AppConfig, **overrides: Any) -> Any:
     """Load ``path`` (YAML) into ``model``; ``overrides`` (e.g. ``seed=3``) win over the file.
 
@@ -75,7 +95,7 @@ def load_config(path: str | Path | None = None, model: type[BaseModel] = AppConf
         if not p.is_file():
             raise ConfigError(f"{source}: config file not found")
         try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+            loaded = yaml.load(p.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{source}: not valid YAML: {exc}") from None
         if loaded is None:

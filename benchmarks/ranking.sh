@@ -13,10 +13,11 @@ OUT=benchmarks/results
 
 WORLD=worlds/small-0
 [ -f "$WORLD/world.json" ] || .venv/bin/aigcrec world --out "$WORLD" --size small --seed 0
-.venv/bin/aigcrec benchmark ranking --dataset world --data-dir "$WORLD" --seeds 3 --out "$OUT/ranking-world" "$@"
+.venv/bin/aigcrec benchmark ranking --dataset world --data-dir "$WORLD" --seeds 3 --config benchmarks/ranking_world.yaml \
+  --out "$OUT/ranking-world" "$@"
 
-# The default-size world (50,085 impressions): warm split only, the ablations incl. umair_fps_no_visual (patience 8,
-# 30 epochs: benchmarks/ranking_world.yaml), then
+# Both worlds run with benchmarks/ranking_world.yaml (the paper's cross-network input, patience 8, 30 epochs).
+# The default-size world (50,085 impressions): warm split only, the ablations incl. umair_fps_no_visual, then
 # what limits the models there (true-probability AUC, true item attributes as fields, batch size 256).
 WORLD=worlds/default-0
 [ -f "$WORLD/world.json" ] || .venv/bin/aigcrec world --out "$WORLD" --size default --seed 0

@@ -66,8 +66,10 @@ def main() -> None:
               "true_probability_auc": auc(y_test, truth["p_click"].to_numpy()[rows["test"]]), "models": {}}
     # The model as it was before the content profile and the match terms (what ceiling.json measured): the
     # question here is whether per-user id embeddings learn the users' affinities; the profile was the answer.
+    # Its settings then: stacked cross network and DNN, no modality dropout, the field crosses in z.
     base = RankingConfig()
-    base = base.model_copy(update={"model": base.model.model_copy(update={"use_history": False, "match": False})})
+    then = {"use_history": False, "match": False, "structure": "stacked", "modality_dropout": 0.0, "cross_fields": True}
+    base = base.model_copy(update={"model": base.model.model_copy(update=then)})
     small_batch = base.train.model_copy(update={"batch_size": 256})
     runs = [("usual fields", data, "umair_fps", base.train), ("usual fields", data, "fm", base.train),
             ("+ true style/subject/palette", with_truth_fields(data, args.world), "umair_fps", base.train),

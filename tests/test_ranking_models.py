@@ -148,8 +148,8 @@ def test_umair_contribution_variants_batch_one(prep, contribution):
 
 
 def test_umair_modality_dropout_acts_in_training_only(prep):
-    plain = build_model("umair_fps", prep.spec, SMALL, prep.tables)
-    assert not any(isinstance(m, torch.nn.Dropout) for m in plain.proj.modules())  # default: the authors' model
+    plain = build_model("umair_fps", prep.spec, SMALL.model_copy(update={"modality_dropout": 0.0}), prep.tables)
+    assert not any(isinstance(m, torch.nn.Dropout) for m in plain.proj.modules())  # 0: the authors' model
     model = build_model("umair_fps", prep.spec, SMALL.model_copy(update={"modality_dropout": 0.5}), prep.tables)
     batch = make_batch(model, to_tensors(prep.parts["test"]), torch.arange(64))
     torch.manual_seed(0)

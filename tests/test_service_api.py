@@ -136,6 +136,28 @@ def test_the_ranker_reads_the_users_live_positives(tmp_path):
     assert np.allclose(feats["e_sem"], catalog.features_of(np.array([row]))["e_sem"])
 
 
+def test_the_ranker_gets_as_many_positives_as_its_profile_reads(tmp_path, monkeypatch):
+    """The service keeps the ranker's history length of positives even when the retrieval query reads fewer."""
+    seen: list[list[str]] = []
+    monkeypatch.setattr(ContentDotRanker, "history_len", 4, raising=False)
+
+    class SpyRanker(ContentDotRanker):
+        def score(self, user_id, item_ids, affect_vector=None, item_features=None, history=None,
+                  history_features=None):
+            seen.append(list(history or []))
+            return super().score(user_id, item_ids, affect_vector, item_features)
+
+    state = open_state(tmp_path / "len.sqlite", n_items=30, retrieval={"history_len": 2})
+    state.pipeline.ranker = SpyRanker()
+    liked = list(state.pipeline.catalog.item_ids[:6])
+    with TestClient(create_app(state)) as c:
+        for item in liked:
+            c.post("/v1/feedback", headers=AUTH, json={"user_id": "u-len", "item_id": item, "type": "bookmark"})
+        c.post("/v1/recommend", json={"user_id": "u-len", "k": 3})
+    assert seen[-1] == liked[-4:]
+    assert state.pipeline.users.history("u-len", 2) == [state.pipeline.catalog.row_of[i] for i in liked[-2:]]
+
+
 def test_feedback_batch_reports_and_skips_bad_events(client):
     events = [
         {"user_id": "u-b", "item_id": "i1", "type": "impression"},

@@ -66,10 +66,12 @@ def _summary(values: list[float]) -> tuple[float, float]:
 
 
 def _run_key(data: RankingData, cfg: RankingConfig) -> str:
-    """Runs are reused only for the same dataset size and the same ranking config."""
+    """Runs are reused only for the same dataset size, history length and ranking config."""
     import hashlib
 
-    blob = json.dumps({"data": [data.name, len(data.frame)], "cfg": cfg.model_dump(exclude={"seeds"})}, sort_keys=True)
+    history = [[f.name, f.max_len] for f in data.fields if f.kind == "history"]
+    blob = json.dumps({"data": [data.name, len(data.frame)], "history": history,
+                       "cfg": cfg.model_dump(exclude={"seeds"})}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

@@ -83,6 +83,11 @@ class RankerBundle:
         self._user_masks = (sides == "user", tag_sides == "user", num_sides == "user")
 
     @property
+    def history_len(self) -> int:
+        """How many of the user's latest positives the content profile averages (0: the model reads none)."""
+        return max((f.max_len for f in self.spec.history), default=0) if self.model.history_keys else 0
+
+    @property
     def modality_names(self) -> list[str]:
         return self.model.modality_names
 

@@ -27,9 +27,9 @@ class ModelConfig(StrictModel):
     modality_dim: int = Field(64, ge=1, description="Each modality vector is projected to this width (ReLU).")
     modality_dropout: float = Field(
         0.2, ge=0.0, lt=1.0,
-        description="UMAIR-FPS: dropout on each projected modality vector m_k (training only; not in the authors' "
-                    "code). With the content profile and the parallel structure: MovieLens warm 0.7934 ± 0.0003 "
-                    "vs 0.7922 / 0.7902 without (seeds 0 / 1); see docs/ranking.md.")
+        description="UMAIR-FPS: dropout on each projected modality vector m_k (training only; not in the "
+                    "authors' code). With the content profile (history 50) and the parallel structure: MovieLens "
+                    "warm 0.7934 ± 0.0003 vs 0.7922 / 0.7902 without (seeds 0 / 1); see docs/ranking.md.")
     contribution: Contribution = Field("attention", description="UMCM variant; 'concat' is the ablation.")
     cross_kind: CrossKind = "mix"
     cross_layers: int = Field(2, ge=0, description="0 removes the cross network (the 'without DCN' ablation).")

@@ -21,7 +21,9 @@ from aigcrec.ranking.features import Field
 
 VectorTables = dict[str, tuple[list[str], np.ndarray]]
 MODALITIES = ("e_sem", "e_sty", "e_tsem")
-HISTORY_LEN = 50  # the user's most recent positive items a content profile averages
+# The user's most recent positive items a content profile averages. On MovieLens (warm, seed 0) 20 / 50 / 200
+# items gave 0.7883 / 0.7934 / 0.7942 AUC (200 over 3 seeds: 0.7962): a long-term taste needs the long history.
+HISTORY_LEN = 200
 
 
 def history_field(max_len: int = HISTORY_LEN) -> Field:

@@ -130,8 +130,10 @@ class UserActivity:
         if event_type in POSITIVE_EVENTS:
             self.positives.setdefault(user_id, deque(maxlen=self.history_len)).append(row)
 
-    def history(self, user_id: str) -> list[int]:
-        return list(self.positives.get(user_id, ()))
+    def history(self, user_id: str, last: int | None = None) -> list[int]:
+        """The user's recent positive rows, oldest first (the ``last`` ones when given)."""
+        rows = list(self.positives.get(user_id, ()))
+        return rows[-last:] if last else rows
 
     def seen_rows(self, user_id: str) -> set[int]:
         return self.seen.get(user_id, set())

@@ -104,7 +104,8 @@ class RecommendPipeline:
         self.encoder = encoder
         # How an AffectState becomes the ranker's context vector (the ranker's training format).
         self.affect_context = affect_context or (lambda state: state.as_vector())
-        self.users = UserActivity(config.retrieval.history_len)
+        # Keep as many recent positives as the retrieval query or the ranker's content profile reads.
+        self.users = UserActivity(max(config.retrieval.history_len, int(getattr(ranker, "history_len", 0) or 0)))
         self._retrieval = GrowableMatrix(
             space.dim, capacity=len(catalog) + 1024
         )  # (n, dim), grows with the catalog
@@ -199,7 +200,7 @@ class RecommendPipeline:
                     rows.append(r)
                     sources.append(source)
 
-        history = self.users.history(user_id)
+        history = self.users.history(user_id, self.config.retrieval.history_len)
         cold = not history
         extra = len(exclude) + n
         if not cold:

@@ -22,7 +22,9 @@ DEMO_MODELS = ["umair_fps", "umair_fps_no_style", "umair_fps_no_image", "umair_f
 
 
 def _key(ctx) -> str:
-    parts = {"ranking": ctx.config.ranking.model_dump(), "seed": ctx.config.seed,
+    from aigcrec.ranking.data import HISTORY_LEN
+
+    parts = {"ranking": ctx.config.ranking.model_dump(), "seed": ctx.config.seed, "history_len": HISTORY_LEN,
              "inputs": {k: str(ctx.artifacts.get(k)) for k in ("world_dir", "feature_store", "affect_context")}}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 

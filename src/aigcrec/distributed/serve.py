@@ -74,6 +74,11 @@ class RemoteRanker:
             self._spec = _result(self.handle.spec.remote())
         return self._spec
 
+    @property
+    def history_len(self) -> int:
+        """How many of a user's latest positives the ranker's content profile reads (from its ``spec``)."""
+        return int(getattr(self.spec, "history_len", 0) or 0)
+
     def score(self, user_id: str, item_ids: Sequence[str], affect_vector: np.ndarray | None = None,
               item_features: Mapping[str, np.ndarray] | None = None, history: Sequence[str] | None = None,
               history_features: Mapping[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -99,8 +104,8 @@ class RankingServer:
         self.ranker = load()
 
     def spec(self) -> Any:
-        """The loaded ranker's feature spec (a ``RankerBundle``'s ``spec``)."""
-        return self.ranker.spec
+        """The loaded ranker's feature spec (a ``RankerBundle``'s ``spec``; None for a ranker without one)."""
+        return getattr(self.ranker, "spec", None)
 
     def score(self, user_id: str, item_ids: list[str], affect_vector: np.ndarray | None = None,
               item_features: dict[str, np.ndarray] | None = None, history: list[str] | None = None,

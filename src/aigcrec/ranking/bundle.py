@@ -85,7 +85,7 @@ class RankerBundle:
     @property
     def history_len(self) -> int:
         """How many of the user's latest positives the content profile averages (0: the model reads none)."""
-        return max((f.max_len for f in self.spec.history), default=0) if self.model.history_keys else 0
+        return self.spec.history_len if self.model.history_keys else 0
 
     @property
     def modality_names(self) -> list[str]:

@@ -150,6 +150,11 @@ class FeatureSpec:
     def history(self) -> list[Field]:
         return self.of(kind="history")
 
+    @property
+    def history_len(self) -> int:
+        """The most earlier positives a ``history`` field keeps (0 without one)."""
+        return max((f.max_len for f in self.history), default=0)
+
     def history_keys(self, tables: list[str] | None = None) -> list[str]:
         """``"<history field>:<table>"`` for each modality table a history field is encoded against
         (restricted to ``tables`` when given)."""

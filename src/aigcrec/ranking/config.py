@@ -59,8 +59,8 @@ class ModelConfig(StrictModel):
         True,
         description="Also feed the flattened sparse-field embeddings to the cross network, z = [e_MM; e_u; a; E], "
                     "as tabular DCN-V2 does (a departure from the paper's z = [e_MM; e_u]; false = the paper). "
-                    "Worth ~0.005 AUC on MovieLens; on the worlds the field crosses overfit, so their configs "
-                    "(benchmarks/ranking_world.yaml, the demo's) set false.",
+                    "MovieLens warm (seed 0, history 50): 0.7934 with them, 0.7883 without; on the worlds the "
+                    "field crosses overfit, so their configs (benchmarks/ranking_world.yaml, the demo's) set false.",
     )
 
 

@@ -57,6 +57,32 @@ def test_tiny_world_has_the_promised_tables(world: World):
     assert set(world.truth["users"]) == set(world.users["user_id"])
 
 
+def test_uploaders_leave_descriptive_tags_and_titles_out_by_the_text_knobs():
+    from aigcrec.world.config import TextKnobs
+    from aigcrec.world.simulate import make_catalog
+    from aigcrec.world.vocab import NAMES
+
+    preset = WorldConfig(size="small").preset()
+    full = make_catalog(preset, 3, TextKnobs(descriptive_tag_rate=1.0, untitled_rate=0.0)).items
+    sparse = make_catalog(preset, 3, TextKnobs(descriptive_tag_rate=0.5, untitled_rate=0.4)).items
+    # the knobs change only titles and tags: the catalog's other draws are on another random stream
+    cols = ["item_id", "subject", "style", "palette", "creator_id", "series_id", "created_at", "character"]
+    pd.testing.assert_frame_equal(full[cols], sparse[cols])
+
+    def names(items: pd.DataFrame, role: str) -> pd.Series:
+        return pd.Series([any(t["text"] in NAMES[label] for t in json.loads(tags))
+                          for tags, label in zip(items["tags"], items[role])])
+    for role in ("subject", "style", "palette"):
+        assert names(full, role).all(), role
+        assert 0.4 < names(sparse, role).mean() < 0.6, role
+    assert not (full["title"] == "Untitled").any()
+    assert 0.3 < (sparse["title"] == "Untitled").mean() < 0.5
+    untitled = sparse["title"] == "Untitled"
+    assert (sparse.loc[untitled, "title_ja"] == "無題").all() and (sparse.loc[untitled, "title_zh"] == "无题").all()
+    # tags that say nothing about the picture's content stay
+    assert all(any(t["text"] in NAMES["AI art"] for t in json.loads(tags)) for tags in sparse["tags"])
+
+
 def test_media_files_are_what_the_encoders_expect(world: World):
     img = Image.open(world.items["image_path"].iloc[0])
     assert img.size == (128, 128) and img.mode == "RGB"
@@ -125,6 +151,31 @@ def test_ground_truth_of_clicks_is_recoverable(world: World):
     assert loss["mood"]["auc_loss_without_mood"] > loss["mood"]["auc_loss_without_style"]
 
 
+def test_click_terms_take_attributes_read_from_features_as_distributions(world: World):
+    from aigcrec.world.check import ATTRIBUTES, CLICK_TERMS, click_terms
+
+    true = click_terms(world)
+    items = world.items.set_index("item_id")
+    onehot = {r: pd.get_dummies(items[r]).astype(float) for r in ATTRIBUTES}
+    pd.testing.assert_frame_equal(click_terms(world, onehot), true)
+    # a feature that says nothing about the style: the style term is the user's mean affinity
+    labels = sorted(items["style"].unique())
+    blind = pd.DataFrame(1 / len(labels), index=items.index, columns=labels)
+    terms = click_terms(world, {"style": blind})
+    users = world.truth["users"]
+    expect = [users[u]["w_style"] * np.mean([users[u]["style_affinity"][s] for s in labels])
+              for u in world.interactions["user_id"]]
+    np.testing.assert_allclose(terms["style"], expect)
+    # ... and a find_specific session that named a style matches it with probability 1/8
+    pd.testing.assert_frame_equal(terms.drop(columns=["style", "target"]), true.drop(columns=["style", "target"]))
+    assert set(np.round(terms["target"][terms["target"] != true["target"]], 6)) == {round(1 / len(labels), 6)}
+    # without the session's affect the find_specific target is unknown and the mood term is an expectation
+    blind_session = click_terms(world, session_known=False)
+    assert (blind_session["target"] == 0).all() and (true["target"] > 0).any()
+    assert not np.allclose(blind_session["mood"], true["mood"])
+    assert list(blind_session.columns) == list(CLICK_TERMS)
+
+
 def test_each_affect_modality_is_informative_but_below_all_together(world: World):
     from aigcrec.world.check import affect_oracle
 
@@ -151,6 +202,10 @@ def test_contact_sheet_and_check_command(tiny_world: Path, tmp_path: Path):
     assert res.exit_code == 0, res.output
     stats = json.loads(out.read_text())
     assert stats["clicks"]["auc_true_terms_lr"] > 0.8
+    # the text knobs' defaults: descriptive tags given half the time, 40 % untitled
+    names = stats["text_names"]
+    assert 0.6 < names["subject"] < 0.95 and 0.3 < names["style"] < 0.7 and 0.3 < names["palette"] < 0.7
+    assert "names their subject" in res.output
     res = CliRunner().invoke(app, ["world", "--check", str(tmp_path / "nothing")])
     assert res.exit_code != 0
 
@@ -168,3 +223,14 @@ def test_world_command_generates(tmp_path: Path):
     w = load_world(tmp_path / "w")
     assert len(w.items) == 24 and w.manifest["seed"] == 3
     assert Image.open(w.items["image_path"].iloc[0]).size == (64, 64)
+
+
+def test_world_identity_changes_when_a_world_is_regenerated_in_the_same_folder(tiny_world: Path, tmp_path: Path):
+    from aigcrec.world.io import world_identity
+
+    manifest = json.loads((tiny_world / "world.json").read_text())
+    (tmp_path / "world.json").write_text(json.dumps(manifest))
+    before = world_identity(tmp_path)
+    assert before.endswith("@" + manifest["config_digest"]) and before == world_identity(tmp_path)
+    (tmp_path / "world.json").write_text(json.dumps({**manifest, "config_digest": "another"}))
+    assert world_identity(tmp_path) != before

@@ -4,6 +4,7 @@
   popularity, target) reaches nearly the AUC of the true click probabilities; dropping a term costs AUC.
   A second regression on one-hot crosses (user x style, user x subject, emotion x intent x palette) shows
   the same structure is learnable from the logs without knowing the weights.
+* Text: the share of items whose title or tags name their subject, style and palette.
 * Affect: simple hand-crafted features per modality (bag of words; face pixels and gradients; pitch, energy,
   rate and voice quality) with a logistic regression, for every subset of modalities, by user-grouped
   cross-validation: each modality alone beats chance and stays below all of them together.
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import re
 import wave
 from itertools import combinations
 from pathlib import Path
@@ -22,16 +24,44 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from aigcrec.world.io import World, load_world
-from aigcrec.world.vocab import EMOTIONS, INTENTS, NAMES, STYLES, SUBJECTS
+from aigcrec.world.vocab import EMOTIONS, INTENTS, NAMES, STYLES, SUBJECTS, TITLE_NOUNS
 
 MODALITIES = ("text", "face", "voice")
 CLICK_TERMS = ("style", "subject", "mood", "creator", "series", "popularity", "target")
 
 
+# ---------------------------------------------------------------- text
+
+def text_coverage(w: World) -> dict[str, float]:
+    """Share of items whose text names their subject, style and palette (a tag in any language, or for the
+    subject the English title's noun); the rest are described by their picture alone."""
+    out = {}
+    for role in ("subject", "style", "palette"):
+        named = []
+        for title, tags, label in zip(w.items["title"], w.items["tags"], w.items[role]):
+            said = any(t["text"] in NAMES[label] for t in tags)
+            if role == "subject":
+                said |= re.search(rf"\b{TITLE_NOUNS[label][0]}\b", title, re.IGNORECASE) is not None
+            named.append(said)
+        out[role] = round(float(np.mean(named)), 4)
+    return out
+
+
 # ---------------------------------------------------------------- clicks
 
-def click_terms(w: World) -> pd.DataFrame:
-    """The true terms of the click logit for every impression (before their scale factors)."""
+ATTRIBUTES = ("style", "subject", "palette")
+
+
+def click_terms(w: World, attributes: dict[str, pd.DataFrame] | None = None,
+                session_known: bool = True) -> pd.DataFrame:
+    """The true terms of the click logit for every impression (before their scale factors).
+
+    ``attributes`` replaces the items' true style, subject or palette by a distribution over the labels
+    (role -> frame indexed by item_id, one column per label, rows summing to 1), as read from some features;
+    each term is then its expectation. ``session_known=False`` replaces the session's emotion and intent by
+    the user's priors (the mood term becomes its expectation over them; the find_specific term, whose target
+    only the utterance names, becomes 0).
+    """
     t, inter = w.truth, w.interactions
     items = w.items.set_index("item_id")
     users = t["users"]
@@ -40,17 +70,29 @@ def click_terms(w: World) -> pd.DataFrame:
     it = items.loc[inter["item_id"]]
     sess = w.sessions.set_index("session_id")
     target = pd.read_csv(w.root / "affect" / "signal_truth.csv", dtype=str).set_index("session_id")["target"]
+    dist = {r: pd.get_dummies(items[r]).astype(float) for r in ATTRIBUTES}
+    dist.update(attributes or {})
+    p = {r: dist[r].loc[inter["item_id"]].to_numpy() for r in ATTRIBUTES}       # (N, labels of r)
+    col = {r: {label: j for j, label in enumerate(dist[r].columns)} for r in ATTRIBUTES}
     rows = np.zeros((len(inter), len(CLICK_TERMS)))
-    for k, (u, sid, e, i, style, subj, pal, cr, se, iid) in enumerate(zip(
+    for k, (u, sid, e, i, cr, se, iid) in enumerate(zip(
             inter["user_id"], inter["session_id"], sess.loc[inter["session_id"], "emotion"],
-            sess.loc[inter["session_id"], "intent"], it["style"], it["subject"], it["palette"], it["creator_id"],
-            it["series_id"], inter["item_id"])):
+            sess.loc[inter["session_id"], "intent"], it["creator_id"], it["series_id"], inter["item_id"])):
         ut = users[u]
-        kind, label = target[sid].split(":", 1)
-        rows[k] = (ut["w_style"] * ut["style_affinity"][style], ut["w_subject"] * ut["subject_affinity"][subj],
-                   ut["w_mood"] * mood[e][i][pal], cr in ut["follows"], se in ut["fan_series"],
-                   ut["popularity_bias"] * t["intent_popularity"][i] * pop[iid],
-                   i == "find_specific" and (style if kind == "style" else subj) == label)
+        style = sum(ut["style_affinity"][s] * p["style"][k, j] for s, j in col["style"].items())
+        subject = sum(ut["subject_affinity"][s] * p["subject"][k, j] for s, j in col["subject"].items())
+        if session_known:
+            kind, label = target[sid].split(":", 1)
+            mood_term = sum(mood[e][i][c] * p["palette"][k, j] for c, j in col["palette"].items())
+            hit = p[kind][k, col[kind][label]] if i == "find_specific" and label in col[kind] else 0.0
+            popularity = t["intent_popularity"][i]
+        else:
+            pe, pi = ut["emotion_prior"], ut["intent_prior"]
+            mood_term = sum(pe[e2] * pi[i2] * mood[e2][i2][c] * p["palette"][k, j]
+                            for e2 in pe for i2 in pi for c, j in col["palette"].items())
+            hit, popularity = 0.0, sum(pi[i2] * t["intent_popularity"][i2] for i2 in pi)
+        rows[k] = (ut["w_style"] * style, ut["w_subject"] * subject, ut["w_mood"] * mood_term, cr in ut["follows"],
+                   se in ut["fan_series"], ut["popularity_bias"] * popularity * pop[iid], hit)
     return pd.DataFrame(rows, columns=list(CLICK_TERMS))
 
 
@@ -263,6 +305,7 @@ def check_world(root: str | Path, out_json: str | Path | None = None, sheet_png:
     stats: dict[str, Any] = {"root": str(w.root), "manifest": w.manifest}
     it = w.items
     stats["catalog"] = {k: it[k].value_counts().to_dict() for k in ("style", "subject", "palette")}
+    stats["text_names"] = text_coverage(w)
     stats["sessions"] = {"emotion": w.sessions["emotion"].value_counts().to_dict(),
                          "intent": w.sessions["intent"].value_counts().to_dict(),
                          "split": w.sessions["split"].value_counts().to_dict()}

@@ -64,6 +64,7 @@ def _print_check(stats: dict) -> None:
     m = stats["manifest"]
     con.print(f"world {stats['root']} · size {m['size']} · seed {m['seed']} · " +
               ", ".join(f"{v} {k}" for k, v in m["counts"].items()))
+    con.print("items whose text names their " + ", ".join(f"{k} {v:.0%}" for k, v in stats["text_names"].items()))
     c = stats["clicks"]
     t = Table(title="Clicks: logistic regression on the true terms (last 20 % of impressions by time)")
     t.add_column("model")

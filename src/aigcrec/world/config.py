@@ -65,6 +65,19 @@ class ExposureKnobs(StrictModel):
     fresh_days: float = Field(10.0, description="Window of 'fresh' items in days.")
 
 
+class TextKnobs(StrictModel):
+    """How completely uploaders describe their items (titles and tags), as on real AIGC platforms."""
+
+    descriptive_tag_rate: float = Field(
+        0.5, ge=0, le=1,
+        description="P(each descriptive tag is given): subject, painting style, palette and the subject-related "
+                    "tag are kept or left out independently per item.")
+    untitled_rate: float = Field(
+        0.4, ge=0, le=1,
+        description="P(an item is titled 'Untitled' / '無題' / '无题' instead of a descriptive title; its "
+                    "character, if any, is still a tag).")
+
+
 class AffectKnobs(StrictModel):
     """Noise of the simulated affect signals (each modality alone informative but imperfect)."""
 
@@ -97,6 +110,7 @@ class WorldConfig(StrictModel):
                                                      "on it).")
     click: ClickKnobs = Field(default_factory=ClickKnobs)
     exposure: ExposureKnobs = Field(default_factory=ExposureKnobs)
+    text: TextKnobs = Field(default_factory=TextKnobs)
     affect: AffectKnobs = Field(default_factory=AffectKnobs)
 
     def preset(self) -> SizePreset:

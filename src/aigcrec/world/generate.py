@@ -32,7 +32,7 @@ from aigcrec.world.simulate import (
 from aigcrec.world.vocab import EMOTION_VA, EMOTIONS, INTENTS, PALETTE_VA, PALETTES, STYLES, SUBJECTS
 
 log = logging.getLogger("aigcrec.world")
-WORLD_VERSION = "1.0"
+WORLD_VERSION = "1.1"
 CLICK_EQUATION = (
     "P(bookmark) = sigmoid(bias + style_scale*w_style[u]*A_style[u,style_i] + subject_scale*w_subject[u]*"
     "A_subject[u,subject_i] + mood_scale*w_mood[u]*M[emotion_s,intent_s,palette_i] + creator_bonus*follows(u,creator_i)"
@@ -110,7 +110,7 @@ def generate_world(out_dir: str | Path, size: str = "tiny", seed: int = 0,
         (tmp / sub).mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
 
-    cat = make_catalog(preset, seed)
+    cat = make_catalog(preset, seed, cfg.text)
     pop = make_users(preset, cat, cfg, seed)
     act = simulate(preset, cat, pop, cfg, seed)
     pairs = text_pairs(cat, seed)

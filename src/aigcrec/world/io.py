@@ -94,6 +94,17 @@ def _exists(root: Path) -> Callable[[pd.Series], np.ndarray]:
     return lambda s: s.map(lambda v: bool(v) and (root / v).is_file()).to_numpy()
 
 
+def world_identity(root: str | Path) -> str:
+    """The folder and its manifest's ``config_digest``: what keys caches of things derived from a world, so a
+    world regenerated in the same folder with other knobs or another version is not mistaken for the old one."""
+    root = Path(root).resolve()
+    try:
+        digest = json.loads((root / "world.json").read_text(encoding="utf-8")).get("config_digest", "")
+    except (OSError, ValueError):
+        digest = ""
+    return f"{root}@{digest}"
+
+
 def load_world(root: str | Path, check_files: bool = True) -> World:
     """Load the world at ``root``; raise ``DataError`` naming file, row and field on bad input.
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from aigcrec.world.config import SizePreset, WorldConfig
+from aigcrec.world.config import SizePreset, TextKnobs, WorldConfig
 from aigcrec.world.signals import confusable, target_phrase, utterance
 from aigcrec.world.vocab import (
     ADJECTIVES,
@@ -113,7 +113,7 @@ class Catalog:
     popularity: np.ndarray  # standardised log-popularity per item (row order of items)
 
 
-def make_catalog(preset: SizePreset, seed: int) -> Catalog:
+def make_catalog(preset: SizePreset, seed: int, text: TextKnobs | None = None) -> Catalog:
     rng = rng_for(seed, "catalog")
     nc, ns, ni = preset.n_creators, preset.n_series, preset.n_items
     # creators: prompt authors (people) or generator models, each with a signature style mix
@@ -162,7 +162,7 @@ def make_catalog(preset: SizePreset, seed: int) -> Catalog:
     fame = creators_df["fame"].to_numpy()
     cw = fame ** 0.5 / (fame ** 0.5).sum()
     created = np.sort(rng.uniform(T0 - 30 * DAY, T0 + 0.9 * preset.days * DAY, ni))
-    rows, quality = [], rng.normal(0, 0.6, ni)
+    rows, described, quality = [], [], rng.normal(0, 0.6, ni)
     for i in range(ni):
         c = int(rng.choice(nc, p=cw)) if i >= nc else i            # every creator has at least one item
         cid = creators[c]["creator_id"]
@@ -183,12 +183,13 @@ def make_catalog(preset: SizePreset, seed: int) -> Catalog:
         style = STYLES[int(rng.choice(len(STYLES), p=m["style"]))]
         palette = PALETTES[int(rng.choice(len(PALETTES), p=m["palette"]))]
         title_en, title_ja, title_zh = _title(subject, ch, rng)
-        tags = _tags(subject, style, palette, ch, creators[c]["lang"], rng)
+        described.append(_tags(subject, style, palette, ch, creators[c]["lang"], rng))
         rows.append({"item_id": f"i{i + 1:06d}", "title": title_en, "title_ja": title_ja, "title_zh": title_zh,
-                     "tags": json.dumps(tags, ensure_ascii=False), "creator_id": cid, "series_id": sid,
+                     "tags": None, "creator_id": cid, "series_id": sid,
                      "image": f"images/i{i + 1:06d}.png", "created_at": round(float(created[i]), 3),
                      "subject": subject, "style": style, "palette": palette,
                      "character": ch["name"] if ch else ""})
+    _leave_undescribed(rows, described, text or TextKnobs(), rng_for(seed, "text"))
     items = pd.DataFrame(rows)
     logpop = np.log(fame[items["creator_id"].str[1:].astype(int).to_numpy() - 1]) + quality
     popularity = (logpop - logpop.mean()) / (logpop.std() + 1e-8)
@@ -208,21 +209,43 @@ def _title(subject: str, ch: dict | None, rng: np.random.Generator) -> tuple[str
     return en, ja, zh
 
 
+DESCRIPTIVE_TAGS = ("subject", "style", "palette", "subject_related")
+UNTITLED = ("Untitled", "無題", "无题")
+
+
 def _tags(subject: str, style: str, palette: str, ch: dict | None, lang: str,
-          rng: np.random.Generator) -> list[dict[str, str]]:
-    """Tags in the creator's language, each also in English half the time (as on real platforms)."""
-    concepts = [subject, style, palette, str(rng.choice(EXTRA_TAGS[subject])), "AI art"]
+          rng: np.random.Generator) -> list[tuple[str | None, dict[str, str]]]:
+    """Tags in the creator's language, each also in English half the time (as on real platforms).
+
+    Each tag comes with the descriptive role it plays (one of ``DESCRIPTIVE_TAGS``) or None (always given).
+    """
+    concepts: list[tuple[str | None, str]] = [
+        ("subject", subject), ("style", style), ("palette", palette),
+        ("subject_related", str(rng.choice(EXTRA_TAGS[subject]))), (None, "AI art")]
     if rng.random() < 0.4:
-        concepts.append(str(rng.choice(SEASON_TAGS)))
+        concepts.append((None, str(rng.choice(SEASON_TAGS))))
     li = {"en": 0, "ja": 1, "zh": 2}[lang]
-    out: list[dict[str, str]] = []
-    for c in concepts:
-        out.append({"text": NAMES[c][li], "lang": lang})
+    out: list[tuple[str | None, dict[str, str]]] = []
+    for role, c in concepts:
+        out.append((role, {"text": NAMES[c][li], "lang": lang}))
         if lang != "en" and rng.random() < 0.5:
-            out.append({"text": NAMES[c][0], "lang": "en"})
+            out.append((role, {"text": NAMES[c][0], "lang": "en"}))
     if ch is not None:
-        out.append({"text": [ch["name"], ch["name_ja"], ch["name_zh"]][li], "lang": lang})
+        out.append((None, {"text": [ch["name"], ch["name_ja"], ch["name_zh"]][li], "lang": lang}))
     return out
+
+
+def _leave_undescribed(rows: list[dict], described: list[list[tuple[str | None, dict[str, str]]]],
+                       knobs: TextKnobs, rng: np.random.Generator) -> None:
+    """Set each row's ``tags`` from its described tags, leaving out descriptive tags and titles by ``knobs``.
+
+    Its own random stream (``rng``), five draws per item: the catalog's other draws do not depend on the knobs.
+    """
+    for row, tags in zip(rows, described):
+        kept = {role: rng.random() < knobs.descriptive_tag_rate for role in DESCRIPTIVE_TAGS}
+        row["tags"] = json.dumps([t for role, t in tags if role is None or kept[role]], ensure_ascii=False)
+        if rng.random() < knobs.untitled_rate:
+            row["title"], row["title_ja"], row["title_zh"] = UNTITLED
 
 
 @dataclass

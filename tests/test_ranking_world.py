@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -217,3 +218,20 @@ def test_movielens_dataset_fields_and_label():
                                                "release_year", "genre1", "genre2"}
     rows = warm_split(data.frame)
     assert len(rows["train"]) + len(rows["val"]) + len(rows["test"]) == 100000
+
+
+def test_benchmark_runs_are_reused_only_for_the_same_data():
+    from aigcrec.ranking.benchmark import _run_key
+    from aigcrec.ranking.config import RankingConfig
+    from aigcrec.ranking.data import RankingData
+
+    def data(tags: str, vec: float) -> RankingData:
+        frame = pd.DataFrame({"user_id": ["u1", "u2"], "item_id": ["i1", "i2"], "label": [1, 0],
+                              "timestamp": [1.0, 2.0], "tags": [["cat"], [tags]]})
+        return RankingData("world", frame, [], {"e_tsem": (["i1", "i2"], np.full((2, 3), vec, np.float32))})
+
+    cfg = RankingConfig()
+    key = _run_key(data("dog", 0.5), cfg)
+    assert key == _run_key(data("dog", 0.5), cfg)
+    # same size, other content (a regenerated world): its runs are not reused
+    assert key != _run_key(data("robot", 0.5), cfg) and key != _run_key(data("dog", 0.25), cfg)

@@ -87,6 +87,7 @@ def run(ctx) -> None:
     from aigcrec.affect.predictor import AffectPredictor
     from aigcrec.affect.sessions import predict_sessions
     from aigcrec.affect.tasks import cache_key, fusion_data, load_world_sessions, with_world_face_net
+    from aigcrec.world.io import world_identity
 
     world_dir = Path(ctx.artifacts["world_dir"])
     cache = ctx.cache_dir / "affect"
@@ -95,7 +96,7 @@ def run(ctx) -> None:
     if len(problems):
         problems.to_csv(ctx.run_dir / "affect_problems.csv", index=False)
     train, dev, test = split_data(data, split)
-    model_dir = cache / f"mmei-{cache_key(str(world_dir.resolve()), cfg.model_dump(), ctx.config.seed)}"
+    model_dir = cache / f"mmei-{cache_key(world_identity(world_dir), cfg.model_dump(), ctx.config.seed)}"
     if (model_dir / "model.json").is_file():
         model = AffectModel.load(model_dir)
     else:

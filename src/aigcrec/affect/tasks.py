@@ -23,6 +23,7 @@ import pandas as pd
 from aigcrec.affect.config import AffectConfig
 from aigcrec.affect.data import AffectData
 from aigcrec.affect.encoders.base import Encoded, build_encoder
+from aigcrec.world.io import world_identity
 
 log = logging.getLogger("aigcrec.affect")
 
@@ -259,7 +260,7 @@ def with_world_face_net(root: Path, cfg: AffectConfig, cache: Path | None) -> Af
         raise ValueError("encoders.face_train: expected a cache folder (--cache-dir) for the trained weights")
     sessions = load_world_sessions(root)
     e = cfg.encoders
-    key = cache_key(str(Path(root).resolve()), len(sessions), ft.model_dump(exclude={"threads"}),
+    key = cache_key(world_identity(root), len(sessions), ft.model_dump(exclude={"threads"}),
                     e.model_dump(include={"face_margin", "face_scale_factor", "face_min_neighbors", "face_pad"}))
     weights = trained_weights(lambda: world_face_splits(sessions, Path(root), cfg), ft, ft.seed,
                               Path(cache).resolve() / f"world-{ft.network}-trained-{key}.pt")
@@ -276,7 +277,7 @@ def fusion_data(root: Path, cfg: AffectConfig, cache: Path | None) -> tuple[Affe
 
     cfg = with_world_face_net(root, cfg, cache)
     sessions = load_world_sessions(root)
-    key = cache_key(str(Path(root).resolve()), len(sessions), cfg.encoders.model_dump(), cfg.intents)
+    key = cache_key(world_identity(root), len(sessions), cfg.encoders.model_dump(), cfg.intents)
     path = cache / f"world-{key}.npz" if cache else None
     problems = pd.DataFrame(columns=["session_id", "problem"])
     if path is not None and path.is_file():

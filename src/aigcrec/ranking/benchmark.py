@@ -66,11 +66,11 @@ def _summary(values: list[float]) -> tuple[float, float]:
 
 
 def _run_key(data: RankingData, cfg: RankingConfig) -> str:
-    """Runs are reused only for the same dataset size, history length and ranking config."""
+    """Runs are reused only for the same data (impressions, fields, vectors), history length and ranking config."""
     import hashlib
 
     history = [[f.name, f.max_len] for f in data.fields if f.kind == "history"]
-    blob = json.dumps({"data": [data.name, len(data.frame)], "history": history,
+    blob = json.dumps({"data": [data.name, data.fingerprint()], "history": history,
                        "cfg": cfg.model_dump(exclude={"seeds"})}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 

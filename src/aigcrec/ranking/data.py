@@ -10,6 +10,7 @@ or a generated world; content vectors come in as ``{name: (item_ids, matrix)}``.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,6 +84,15 @@ class RankingData:
     @property
     def tabular(self) -> list[Field]:
         return [f for f in self.fields if f.kind not in ("vector", "history")]
+
+    def fingerprint(self) -> str:
+        """A short hash of the impressions, their joined fields and the vector tables (not the field specs)."""
+        h = hashlib.sha256(self.frame.to_csv(index=False).encode("utf-8"))
+        for name in sorted(self.vectors):
+            ids, matrix = self.vectors[name]
+            h.update(name.encode() + "\0".join(ids).encode("utf-8"))
+            h.update(np.ascontiguousarray(matrix).tobytes())
+        return h.hexdigest()[:16]
 
     def validate(self) -> None:
         need = {"user_id", "item_id", "label", "timestamp"}

@@ -12,16 +12,20 @@ OUT=benchmarks/results
   --models umair_fps,umair_fps_no_history,dcnv2,popularity --out "$OUT/ranking-movielens" "$@"
 
 WORLD=worlds/small-0
-[ -f "$WORLD/world.json" ] || .venv/bin/aigcrec world --out "$WORLD" --size small --seed 0
-.venv/bin/aigcrec benchmark ranking --dataset world --data-dir "$WORLD" --seeds 3 --config benchmarks/ranking_world.yaml \
+.venv/bin/aigcrec world --out "$WORLD" --size small --seed 0   # reused when its manifest matches this version
+.venv/bin/aigcrec benchmark ranking --dataset world --data-dir "$WORLD" --seeds 4 --config benchmarks/ranking_world.yaml \
   --out "$OUT/ranking-world" "$@"
+.venv/bin/python benchmarks/ranking_world_prediction.py --world "$WORLD" --out "$OUT/ranking-world"
 
 # Both worlds run with benchmarks/ranking_world.yaml (the paper's cross-network input, patience 8, 30 epochs).
 # The default-size world (50,085 impressions): warm split only, the ablations incl. umair_fps_no_visual, then
-# what limits the models there (true-probability AUC, true item attributes as fields, batch size 256).
+# what the ground truth predicts each ablation costs each taste type (an oracle on the true click terms with
+# the item attributes decoded from each variant's features), and what limits the models there
+# (true-probability AUC, true item attributes as fields, batch size 256).
 WORLD=worlds/default-0
-[ -f "$WORLD/world.json" ] || .venv/bin/aigcrec world --out "$WORLD" --size default --seed 0
+.venv/bin/aigcrec world --out "$WORLD" --size default --seed 0
 .venv/bin/aigcrec benchmark ranking --dataset world --data-dir "$WORLD" --seeds 3 --splits warm \
   --models umair_fps,umair_fps_no_history,umair_fps_no_match,umair_fps_no_style,umair_fps_no_image,umair_fps_no_visual,umair_fps_no_affect,umair_fps_no_text,umair_fps_concat,umair_fps_no_dcn,popularity \
   --config benchmarks/ranking_world.yaml --out "$OUT/ranking-world-default"
+.venv/bin/python benchmarks/ranking_world_prediction.py --world "$WORLD" --out "$OUT/ranking-world-default"
 .venv/bin/python benchmarks/ranking_world_ceiling.py --world "$WORLD" --seeds 3 --out "$OUT/ranking-world-default"

@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE=1
 DATA=${AIGCREC_DATASETS:-../shared/datasets}
 OUT=benchmarks/results
 
-.venv/bin/aigcrec benchmark ranking --dataset movielens --data-dir "$DATA/movielens-100k" --seeds 3 --peers \
+.venv/bin/aigcrec benchmark ranking --dataset movielens --data-dir "$DATA/movielens-100k" --seeds 5 --peers \
   --models umair_fps,umair_fps_no_history,dcnv2,popularity --out "$OUT/ranking-movielens" "$@"
 
 WORLD=worlds/small-0

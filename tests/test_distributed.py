@@ -358,3 +358,31 @@ def test_app_builder_for_serve_run_and_rayservice(tmp_path):
         (tmp_path / "models" / sub).mkdir(parents=True)
     app = app_builder({"catalog": str(tmp_path / "world"), "models": str(tmp_path / "models")})
     assert isinstance(app, serve.Application)
+
+
+def test_remote_ranker_reports_the_served_rankers_history_length_once():
+    from types import SimpleNamespace
+
+    from aigcrec.distributed.serve import RankingServer, RemoteRanker
+
+    class Reply:
+        def __init__(self, value):
+            self.value = value
+
+        def result(self, _skip_asyncio_check=False):
+            return self.value
+
+    class Handle:  # what a Ray Serve handle to the Ranking deployment answers, without Ray
+        def __init__(self, server):
+            self.server, self.calls = server, 0
+            self.history_len = SimpleNamespace(remote=self._history_len)
+
+        def _history_len(self):
+            self.calls += 1
+            return Reply(self.server.history_len())
+
+    handle = Handle(RankingServer(lambda: SimpleNamespace(history_len=200)))
+    remote = RemoteRanker(handle)
+    assert remote.history_len == 200 and remote.history_len == 200 and handle.calls == 1
+    # a ranker that reads no content profile (no history_len) asks the pipeline for none
+    assert RemoteRanker(Handle(RankingServer(lambda: object()))).history_len == 0

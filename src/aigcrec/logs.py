@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -33,3 +35,17 @@ def progress(**kwargs):
         transient=False,
         **kwargs,
     )
+
+
+@contextlib.contextmanager
+def timed(label: str, into: dict[str, dict[str, float]] | None = None):
+    """Log how long the block took, in wall and in this process's CPU seconds (all threads), and store both
+    under ``into[label]`` (``{"wall_s", "cpu_s"}``): CPU seconds say what a step costs on a busy machine too."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    try:
+        yield
+    finally:
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if into is not None:
+            into[label] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2)}
+        logging.getLogger("aigcrec").info("%s: %.1fs wall, %.1fs CPU", label, wall, cpu)

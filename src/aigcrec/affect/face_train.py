@@ -34,6 +34,7 @@ import numpy as np
 
 from aigcrec.affect.config import FaceTrainConfig
 from aigcrec.affect.encoders.fer_cnn import FER_TO_EMOTIONS, load_fer_cnn
+from aigcrec.logs import progress
 
 log = logging.getLogger("aigcrec.affect")
 
@@ -82,32 +83,36 @@ def fit_epochs(net, n: int, cfg: FaceTrainConfig, permutation, batch_loss, dev_a
     """The training loop both networks share: AdamW with a one-cycle schedule over ``cfg.epochs`` epochs of
     ``n`` rows in batches of ``cfg.batch_size``; ``permutation()`` gives each epoch's row order,
     ``batch_loss(idx)`` the loss of a batch, ``dev_accuracy()`` the score after each epoch. The best epoch's
-    weights are restored at the end; returns the per-epoch history."""
+    weights are restored at the end; returns the per-epoch history. A progress bar counts the epochs."""
     import torch
 
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, pct_start=pct_start,
                                                 total_steps=cfg.epochs * math.ceil(n / cfg.batch_size))
     history, best, best_state = [], -1.0, None
-    for epoch in range(cfg.epochs):
-        t0 = time.perf_counter()
-        net.train()
-        order = permutation()
-        total = 0.0
-        for start in range(0, n, cfg.batch_size):
-            idx = order[start: start + cfg.batch_size]
-            loss = batch_loss(idx)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(idx)
-        acc = dev_accuracy()
-        seconds = time.perf_counter() - t0
-        history.append({"epoch": epoch + 1, "train_loss": total / n, "dev_accuracy": acc, "seconds": round(seconds, 1)})
-        log.info("%s epoch %d: loss %.4f, dev accuracy %.4f (%.0fs)", label, epoch + 1, total / n, acc, seconds)
-        if acc > best:
-            best, best_state = acc, copy.deepcopy(net.state_dict())
+    with progress() as bar:
+        task = bar.add_task(f"{label}: epochs", total=cfg.epochs)
+        for epoch in range(cfg.epochs):
+            t0 = time.perf_counter()
+            net.train()
+            order = permutation()
+            total = 0.0
+            for start in range(0, n, cfg.batch_size):
+                idx = order[start: start + cfg.batch_size]
+                loss = batch_loss(idx)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                total += loss.item() * len(idx)
+            acc = dev_accuracy()
+            seconds = time.perf_counter() - t0
+            history.append({"epoch": epoch + 1, "train_loss": total / n, "dev_accuracy": acc,
+                            "seconds": round(seconds, 1)})
+            log.info("%s epoch %d: loss %.4f, dev accuracy %.4f (%.0fs)", label, epoch + 1, total / n, acc, seconds)
+            if acc > best:
+                best, best_state = acc, copy.deepcopy(net.state_dict())
+            bar.advance(task)
     net.load_state_dict(best_state)
     return history
 

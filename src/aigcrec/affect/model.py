@@ -32,6 +32,7 @@ from torch import nn
 from aigcrec.affect.config import MMEIConfig
 from aigcrec.affect.data import AffectData
 from aigcrec.affect.networks import MMEINetwork, PooledMLPNetwork
+from aigcrec.logs import progress
 
 log = logging.getLogger("aigcrec.affect")
 
@@ -348,36 +349,39 @@ class AffectModel:
             1, -(-len(train) // c.batch_size)), pct_start=0.1)
         has_e, has_i = (train.emotion >= 0).any(), (train.intent >= 0).any() and bool(self.intents)
         best, best_state, bad = float("inf"), None, 0
-        for epoch in range(c.epochs):
-            self.net.train()
-            for mod in frozen_modules:
-                mod.eval()  # frozen experts: no dropout
-            perm = rng.permutation(len(train))
-            total = 0.0
-            for start in range(0, len(perm), c.batch_size):
-                idx = perm[start:start + c.batch_size]
-                batch = modality_dropout(_trim(to_batch(train, self.modalities, idx)), c.modality_dropout, gen)
-                out = self.net(batch)
-                loss = torch.zeros(())
-                if has_e and (y_e[idx] >= 0).any():
-                    loss = loss + ce_e(out.emotion, y_e[idx])
-                if has_i and (y_i[idx] >= 0).any():
-                    loss = loss + c.intent_weight * ce_i(out.intent, y_i[idx])
-                opt.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(params, 5.0)
-                opt.step()
-                sched.step()
-                total += loss.item() * len(idx)
-            dev_nll = self._dev_nll(dev)
-            self.history.append({"epoch": epoch + 1, "train_loss": total / len(train), "dev_nll": dev_nll})
-            log.debug("epoch %d train %.4f dev nll %.4f", epoch + 1, total / len(train), dev_nll)
-            if dev_nll < best - 1e-4:
-                best, best_state, bad = dev_nll, copy.deepcopy(self.net.state_dict()), 0
-            else:
-                bad += 1
-                if bad >= c.patience:
-                    break
+        with progress() as bar:
+            task = bar.add_task(f"{self.architecture}: epochs (early stop on dev NLL)", total=c.epochs)
+            for epoch in range(c.epochs):
+                self.net.train()
+                for mod in frozen_modules:
+                    mod.eval()  # frozen experts: no dropout
+                perm = rng.permutation(len(train))
+                total = 0.0
+                for start in range(0, len(perm), c.batch_size):
+                    idx = perm[start:start + c.batch_size]
+                    batch = modality_dropout(_trim(to_batch(train, self.modalities, idx)), c.modality_dropout, gen)
+                    out = self.net(batch)
+                    loss = torch.zeros(())
+                    if has_e and (y_e[idx] >= 0).any():
+                        loss = loss + ce_e(out.emotion, y_e[idx])
+                    if has_i and (y_i[idx] >= 0).any():
+                        loss = loss + c.intent_weight * ce_i(out.intent, y_i[idx])
+                    opt.zero_grad()
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(params, 5.0)
+                    opt.step()
+                    sched.step()
+                    total += loss.item() * len(idx)
+                dev_nll = self._dev_nll(dev)
+                self.history.append({"epoch": epoch + 1, "train_loss": total / len(train), "dev_nll": dev_nll})
+                log.debug("epoch %d train %.4f dev nll %.4f", epoch + 1, total / len(train), dev_nll)
+                if dev_nll < best - 1e-4:
+                    best, best_state, bad = dev_nll, copy.deepcopy(self.net.state_dict()), 0
+                else:
+                    bad += 1
+                    if bad >= c.patience:
+                        break
+                bar.advance(task)
         if best_state is not None:
             self.net.load_state_dict(best_state)
 

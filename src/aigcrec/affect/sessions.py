@@ -71,10 +71,14 @@ def session_inputs(sessions: pd.DataFrame, root: Path) -> dict[str, list[Any]]:
     return out
 
 
-def encode_sessions(sessions: pd.DataFrame, root: Path, cfg: AffectConfig, chunk: int = 64
+def encode_sessions(sessions: pd.DataFrame, root: Path, cfg: AffectConfig, chunk: int = 64,
+                    face_crops: tuple[list[np.ndarray | None], list[tuple[int, str]]] | None = None
                     ) -> tuple[AffectData, pd.DataFrame]:
     """Encode every session's text, voice and face once; returns the features and a problems frame
-    (session_id, modality message) for inputs that could not be read (treated as missing)."""
+    (session_id, modality message) for inputs that could not be read (treated as missing).
+
+    ``face_crops``: the faces already detected and cropped as the face encoder would (``(crops, problems)`` of
+    ``affect.tasks.world_face_crops``), read without detecting them again (the same features)."""
     from aigcrec.logs import progress
 
     missing = [c for c in ("session_id", "emotion", "intent") if c not in sessions]
@@ -82,6 +86,9 @@ def encode_sessions(sessions: pd.DataFrame, root: Path, cfg: AffectConfig, chunk
         raise ValueError(f"expected session columns session_id, emotion, intent, ...; missing {missing}")
     encoders = build_encoders(cfg.encoders)
     inputs = session_inputs(sessions, root)
+    if face_crops is not None:
+        encoders["face"] = build_encoders(cfg.encoders.model_copy(update={"face_detect": "none"}), ("face",))["face"]
+        inputs["face"] = face_crops[0]
     n = len(sessions)
     parts: dict[str, list[Encoded]] = {m: [] for m in MODALITIES}
     with progress() as bar:
@@ -94,6 +101,8 @@ def encode_sessions(sessions: pd.DataFrame, root: Path, cfg: AffectConfig, chunk
                 parts[m].append(enc)
             bar.advance(task, stop - start)
     feats = {m: Encoded.concat(p) for m, p in parts.items()}
+    if face_crops is not None:
+        feats["face"].problems = list(face_crops[1]) + feats["face"].problems
     ids = sessions["session_id"].astype(str).to_numpy(dtype=object)
     problems = pd.DataFrame([(ids[i], msg) for e in feats.values() for i, msg in e.problems],
                             columns=["session_id", "problem"])

@@ -213,36 +213,62 @@ def load_world_sessions(root: Path) -> pd.DataFrame:
     return load_world(root).sessions
 
 
-def world_face_splits(sessions: pd.DataFrame, root: Path, cfg: AffectConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The faces of a world's sessions, detected and cropped as the face encoder does (48x48 grey, in memory
-    only), with the session's emotion as label, by the sessions' split (train / dev / test). Photos without a
-    detectable face or that cannot be read are left out (the encoder treats them as missing)."""
+_CROPS: dict[str, tuple[list[np.ndarray | None], list[tuple[int, str]]]] = {}
+"""Face crops detected in this process, by world and detection settings (memory only, never written)."""
+
+
+def world_face_crops(sessions: pd.DataFrame, root: Path, cfg: AffectConfig
+                     ) -> tuple[list[np.ndarray | None], list[tuple[int, str]]]:
+    """Every session's face photo detected and cropped as the face encoder does (48x48 grey, in memory only;
+    ``None`` without a photo or a detectable face) and the problems ``(row, "face: <why>")`` of photos that
+    cannot be read. Memoised in this process, so the demo's face training and session encoding detect each
+    photo once."""
     from aigcrec.affect.encoders.face import detect_face
     from aigcrec.affect.inputs import InputError, decode_face
-    from aigcrec.affect.sessions import label_index, session_inputs
-    from aigcrec.data.schemas import EMOTIONS
+    from aigcrec.affect.sessions import session_inputs
 
     e = cfg.encoders
-    photos = session_inputs(sessions, root)["face"]
+    key = cache_key(world_identity(root), sessions["session_id"].astype(str).tolist(),
+                    e.model_dump(include={"face_margin", "face_scale_factor", "face_min_neighbors", "face_pad"}))
+    if key not in _CROPS:
+        crops: list[np.ndarray | None] = []
+        problems: list[tuple[int, str]] = []
+        for row, photo in enumerate(session_inputs(sessions, root)["face"]):
+            crop = None
+            if photo is not None:
+                try:
+                    crop = detect_face(decode_face(photo), e.face_margin, FACE_CROP, e.face_scale_factor,
+                                       e.face_min_neighbors, e.face_pad)
+                except InputError as exc:
+                    problems.append((row, f"face: {exc}"))
+            crops.append(crop)
+        _CROPS.clear()  # one world at a time: the memo stays a few MB
+        _CROPS[key] = (crops, problems)
+    return _CROPS[key]
+
+
+FACE_CROP = 48
+"""Side of the grey face crops the trained face networks read (``face-net``, ``fer-cnn``)."""
+
+
+def world_face_splits(sessions: pd.DataFrame, root: Path, cfg: AffectConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The faces of a world's sessions (:func:`world_face_crops`) with the session's emotion as label, by the
+    sessions' split (train / dev / test). Photos without a detectable face or that cannot be read are left out
+    (the encoder treats them as missing)."""
+    from aigcrec.affect.sessions import label_index
+    from aigcrec.data.schemas import EMOTIONS
+
+    crops, problems = world_face_crops(sessions, root, cfg)
     labels = label_index(sessions["emotion"], EMOTIONS)
     split = sessions["split"].astype(str).to_numpy()
     faces: dict[str, tuple[list[np.ndarray], list[int]]] = {s: ([], []) for s in ("train", "dev", "test")}
-    unreadable = 0
-    for photo, y, s in zip(photos, labels, split):
-        if photo is None or y < 0 or s not in faces:
-            continue
-        try:
-            crop = detect_face(decode_face(photo), e.face_margin, 48, e.face_scale_factor, e.face_min_neighbors,
-                               e.face_pad)
-        except InputError:
-            unreadable += 1
-            continue
-        if crop is not None:
+    for crop, y, s in zip(crops, labels, split):
+        if crop is not None and y >= 0 and s in faces:
             faces[s][0].append(crop)
             faces[s][1].append(int(y))
     log.info("world faces for face training: %s (%d photos unreadable)",
-             ", ".join(f"{s} {len(v[1])}" for s, v in faces.items()), unreadable)
-    return {s: (np.stack(x) if x else np.zeros((0, 48, 48), np.uint8), np.asarray(y, dtype=np.int64))
+             ", ".join(f"{s} {len(v[1])}" for s, v in faces.items()), len(problems))
+    return {s: (np.stack(x) if x else np.zeros((0, FACE_CROP, FACE_CROP), np.uint8), np.asarray(y, dtype=np.int64))
             for s, (x, y) in faces.items()}
 
 
@@ -283,7 +309,9 @@ def fusion_data(root: Path, cfg: AffectConfig, cache: Path | None) -> tuple[Affe
     if path is not None and path.is_file():
         data = AffectData.load(path)
     else:
-        data, problems = encode_sessions(sessions, Path(root), cfg)
+        reuse = cfg.encoders.face_detect == "haar" and cfg.encoders.face.split(":")[0] in ("face-net", "fer-cnn")
+        crops = world_face_crops(sessions, Path(root), cfg) if reuse else None  # 48 px crops: what these read
+        data, problems = encode_sessions(sessions, Path(root), cfg, face_crops=crops)
         if path is not None:
             data.save(path)
     return data, sessions["split"].to_numpy(), problems

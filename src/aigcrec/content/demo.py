@@ -80,10 +80,12 @@ def run(ctx) -> None:
         encoder = ContentEncoder(cfg.model_copy(update={"text": cfg.text.model_copy(update={"epochs": DEMO_TEXT_EPOCHS})}))
         text = None
         if cfg.finetune_text_in_demo and encoder.text.trainable:
-            text = finetune_text(encoder, load_pairs(world_dir, items, ctx.config.seed), ctx.config.seed)
+            with ctx.step("content", "fine-tune the text encoder"):
+                text = finetune_text(encoder, load_pairs(world_dir, items, ctx.config.seed), ctx.config.seed)
         encoder.save(enc_dir)
         text_json.write_text(json.dumps(text, indent=2, ensure_ascii=False), encoding="utf-8")
-    store = encode_catalog(world_dir, store_dir, cfg, encoder)
+    with ctx.step("content", "encode the catalog"):
+        store = encode_catalog(world_dir, store_dir, cfg, encoder)
     ctx.artifacts["feature_store"] = str(store_dir)
     ctx.artifacts["content_dir"] = str(enc_dir)
 

@@ -16,7 +16,8 @@ def run(ctx: Any) -> None:
 
     wcfg = ctx.config.world
     seed = wcfg.seed if wcfg.seed is not None else ctx.config.seed
-    path = ensure_world(ctx.cache_dir / f"world-{wcfg.size}-seed{seed}", wcfg.size, seed, wcfg)
+    with ctx.step("world", "generate"):
+        path = ensure_world(ctx.cache_dir / f"world-{wcfg.size}-seed{seed}", wcfg.size, seed, wcfg)
     ctx.artifacts["world_dir"] = str(path)
     w = load_world(path)
     counts = w.manifest["counts"]
@@ -26,7 +27,8 @@ def run(ctx: Any) -> None:
     stats_file = path / "check.json"
     stats = json.loads(stats_file.read_text(encoding="utf-8")) if stats_file.is_file() else {}
     if "clicks" not in stats or "affect" not in stats:
-        stats = {"clicks": click_oracle(w), "affect": affect_oracle(w)}
+        with ctx.step("world", "click and affect oracles"):
+            stats = {"clicks": click_oracle(w), "affect": affect_oracle(w)}
         stats_file.write_text(json.dumps(stats, indent=1), encoding="utf-8")
     c, a = stats["clicks"], stats["affect"]
     ctx.record("world", "oracle_click_auc_true_terms", c["auc_true_terms_lr"], headline=True)

@@ -85,14 +85,29 @@ def run_demo(config: AppConfig) -> DemoContext:
         log.info("stage %s done in %.1fs", stage, timings[stage])
     ctx.metrics["timings_s"] = timings
     (run_dir / "metrics.json").write_text(json.dumps(ctx.metrics, indent=2, default=_jsonable), encoding="utf-8")
-    # What `aigcrec serve` (no arguments) loads: absolute paths of the world and the trained models.
-    artifacts = {k: str(Path(v).resolve()) if isinstance(v, (str, Path)) else v for k, v in ctx.artifacts.items()}
-    (run_dir / "artifacts.json").write_text(json.dumps(artifacts, indent=2, default=_jsonable), encoding="utf-8")
+    _manifest(ctx, timings).save(run_dir)  # what `aigcrec serve` (no arguments) loads
     ctx.report.section("Stage timings (seconds)")
     ctx.report.table([{"stage": k, "seconds": v} for k, v in timings.items()])
     ctx.report.write(run_dir / "report.html")
     _point_latest(out, run_dir)
     return ctx
+
+
+def _manifest(ctx: DemoContext, timings: dict[str, float]):
+    """The typed artifacts manifest of a demo run: the world as the catalog, the stages' models and figures."""
+    from aigcrec import __version__
+    from aigcrec.service.artifacts import ArtifactsManifest, StepRecord
+
+    art = dict(ctx.artifacts)
+    rel = {k: ArtifactsManifest.relative(art.pop(k), ctx.run_dir)
+           for k in ("feature_store", "ranker_dir", "content_dir", "mmei_dir") if art.get(k)}
+    catalog = ArtifactsManifest.relative(art.pop("world_dir"), ctx.run_dir)
+    steps = [StepRecord(name=stage, seconds=seconds,
+                        figures={r["metric"]: r["value"] if isinstance(r["value"], (int, float, str, bool)) else
+                                 str(r["value"]) for r in ctx.summary if r["stage"] == stage})
+             for stage, seconds in timings.items()]
+    return ArtifactsManifest(catalog_dir=catalog, layout="world", **rel, versions={"aigcrec": __version__},
+                             steps=steps, extra={k: str(v) if isinstance(v, Path) else v for k, v in art.items()})
 
 
 def _jsonable(v: Any) -> Any:

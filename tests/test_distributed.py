@@ -352,7 +352,7 @@ def test_app_builder_for_serve_run_and_rayservice(tmp_path):
 
     with pytest.raises(ValueError, match=r"missing \['models'\], unknown \['port'\]"):
         app_builder({"catalog": "world", "port": "8000"})
-    with pytest.raises(FileNotFoundError, match="expected a 'features/' folder"):
+    with pytest.raises(FileNotFoundError, match="or a 'features/' folder"):
         app_builder({"catalog": str(tmp_path), "models": str(tmp_path)})
     for sub in ("features", "ranker", "mmei"):  # empty: the replicas would load them, the builder does not
         (tmp_path / "models" / sub).mkdir(parents=True)

@@ -237,3 +237,20 @@ def test_the_demo_writes_the_typed_manifest(tmp_path):
     assert manifest.catalog_dir == "../cache/world" and manifest.steps[1].figures == {"auc": 0.8}
     paths = ServicePaths.from_models(tmp_path / "runs" / "latest")
     assert paths.catalog_dir == (cache / "world").resolve() and paths.mmei_dir == (cache / "mmei").resolve()
+
+
+def test_a_catalog_without_any_usable_image_fails_the_build_saying_why(config_file, tmp_path):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from aigcrec.cli.main import app
+    from aigcrec.data import samples
+
+    cat = samples.write_catalog_layout_sample(tmp_path / "cat", n_items=6, n_users=3, per_user=4)
+    shutil.rmtree(cat / "images")
+    result = CliRunner().invoke(app, ["build", "--catalog", str(cat), "--out", str(tmp_path / "M"),
+                                      "--config", str(config_file)])
+    assert result.exit_code == 1
+    assert "no item has both a usable image and a text" in result.output and "problems.csv" in result.output
+    assert not (tmp_path / "M" / "artifacts.json").exists()

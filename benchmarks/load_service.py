@@ -99,7 +99,7 @@ def build_state(args: argparse.Namespace):
         from aigcrec.ranking.bundle import RankerBundle
         from aigcrec.service.assemble import ServicePaths, affect_context_for, load_content_encoder
 
-        paths = ServicePaths.from_artifacts(args.artifacts)
+        paths = ServicePaths.from_manifest(args.artifacts)
         ranker = RankerBundle.load(paths.ranker_dir, cfg.service.model_runtime, cfg.service.torch_threads)
         dims = {f.name: f.dim for f in ranker.spec.vectors if f.modality}
         svc = cfg.service
@@ -355,7 +355,7 @@ def load_signals(artifacts: Path) -> tuple[list[str], bytes, bytes, str]:
     try:
         from aigcrec.service.assemble import ServicePaths
 
-        world = ServicePaths.from_artifacts(artifacts).world_dir
+        world = ServicePaths.from_manifest(artifacts).catalog_dir
         import pandas as pd
 
         sessions = pd.read_csv(world / "affect" / "utterances.csv", dtype=str, keep_default_na=False)

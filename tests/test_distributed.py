@@ -273,7 +273,7 @@ def test_served_state_takes_the_deployments_models_and_loads_none(monkeypatch, t
     items, vectors = synthetic_catalog(40)
     monkeypatch.setattr(RankerBundle, "load", refuse)
     monkeypatch.setattr(AffectPredictor, "load", refuse)
-    monkeypatch.setattr(assemble, "catalog_from_world", lambda world_dir: (items, []))
+    monkeypatch.setattr(assemble, "read_serving_catalog", lambda catalog_dir: ("catalog", items, []))
     monkeypatch.setattr(assemble, "aligned_vectors", lambda store, ids, names: (list(range(len(ids))), vectors))
     monkeypatch.setattr(assemble, "load_content_encoder", lambda paths, config: PixelHashEncoder())
     ranker, affect = ContentDotRanker(), KeywordAffect()
@@ -352,7 +352,7 @@ def test_app_builder_for_serve_run_and_rayservice(tmp_path):
 
     with pytest.raises(ValueError, match=r"missing \['models'\], unknown \['port'\]"):
         app_builder({"catalog": "world", "port": "8000"})
-    with pytest.raises(FileNotFoundError, match="expected a 'features/' folder"):
+    with pytest.raises(FileNotFoundError, match="or a 'features/' folder"):
         app_builder({"catalog": str(tmp_path), "models": str(tmp_path)})
     for sub in ("features", "ranker", "mmei"):  # empty: the replicas would load them, the builder does not
         (tmp_path / "models" / sub).mkdir(parents=True)

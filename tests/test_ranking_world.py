@@ -110,12 +110,12 @@ def test_cli_train_evaluate_export(tiny_world, world_store, config_file, tmp_pat
 def test_cli_train_ranker_from_service_event_log(tiny_world, world_store, config_file, tmp_path):
     from aigcrec.cli.main import app
     from aigcrec.ranking.bundle import RankerBundle
-    from aigcrec.service.assemble import catalog_from_world
+    from aigcrec.service.assemble import read_serving_catalog
     from aigcrec.service.store import ServiceStore, interactions_from_db
 
     db = tmp_path / "service.sqlite"
     store = ServiceStore(db)
-    items, events = catalog_from_world(tiny_world)
+    _, items, events = read_serving_catalog(tiny_world)
     store.import_catalog(items, events[: len(events) // 2])  # the catalog's past, then live feedback
     item_ids = [it["item_id"] for it in items]
     live = [{"user_id": "live-user", "item_id": item_ids[k], "type": "bookmark" if k % 2 else "impression",

@@ -70,7 +70,7 @@ def client(real_paths, tmp_path_factory):
 def test_real_stack_round_trip(client, real_paths):
     from aigcrec.world import load_world
 
-    world = load_world(real_paths.world_dir, check_files=False)
+    world = load_world(real_paths.catalog_dir, check_files=False)
     session = world.sessions[(world.sessions["face_path"] != "") & (world.sessions["voice_path"] != "")].iloc[
         0
     ]

@@ -98,9 +98,7 @@ def run_demo(config: AppConfig) -> DemoContext:
     if installs is not None:
         ctx.metrics["install_s"] = installs
     (run_dir / "metrics.json").write_text(json.dumps(ctx.metrics, indent=2, default=_jsonable), encoding="utf-8")
-    # What `aigcrec serve` (no arguments) loads: absolute paths of the world and the trained models.
-    artifacts = {k: str(Path(v).resolve()) if isinstance(v, (str, Path)) else v for k, v in ctx.artifacts.items()}
-    (run_dir / "artifacts.json").write_text(json.dumps(artifacts, indent=2, default=_jsonable), encoding="utf-8")
+    _manifest(ctx, timings).save(run_dir)  # what `aigcrec serve` (no arguments) loads
     ctx.report.section("Stage timings (seconds)",
                        "Wall-clock and CPU seconds (this process, all threads) of each stage and of its main steps; a "
                        "stage served from the cache (runs/cache) takes a second or two. "
@@ -123,6 +121,23 @@ def install_seconds() -> float | None:
         return float(path.read_text(encoding="utf-8").split()[0])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _manifest(ctx: DemoContext, timings: dict[str, float]):
+    """The typed artifacts manifest of a demo run: the world as the catalog, the stages' models and figures."""
+    from aigcrec import __version__
+    from aigcrec.service.artifacts import ArtifactsManifest, StepRecord
+
+    art = dict(ctx.artifacts)
+    rel = {k: ArtifactsManifest.relative(art.pop(k), ctx.run_dir)
+           for k in ("feature_store", "ranker_dir", "content_dir", "mmei_dir") if art.get(k)}
+    catalog = ArtifactsManifest.relative(art.pop("world_dir"), ctx.run_dir)
+    steps = [StepRecord(name=stage, seconds=seconds,
+                        figures={r["metric"]: r["value"] if isinstance(r["value"], (int, float, str, bool)) else
+                                 str(r["value"]) for r in ctx.summary if r["stage"] == stage})
+             for stage, seconds in timings.items()]
+    return ArtifactsManifest(catalog_dir=catalog, layout="world", **rel, versions={"aigcrec": __version__},
+                             steps=steps, extra={k: str(v) if isinstance(v, Path) else v for k, v in art.items()})
 
 
 def _jsonable(v: Any) -> Any:

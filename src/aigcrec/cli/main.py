@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -64,6 +66,37 @@ def demo(config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None, ver
     console.print(table)
     console.print(f"metrics: {ctx.run_dir / 'metrics.json'}")
     console.print(f"report:  {ctx.run_dir / 'report.html'}")
+
+
+@app.command()
+def build(
+    catalog: Annotated[Path, typer.Option("--catalog", help="Catalog folder: a world, MovieLens with posters, or "
+                                                            "items.csv + images + interactions.csv.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Models folder to write (serve it with --models).")],
+    model: Annotated[str, typer.Option(help="Ranker variant (umair_fps, dcnv2, ...).")] = "umair_fps",
+    encoder: Annotated[Optional[Path], typer.Option(
+        "--encoder", help="A saved ContentEncoder folder (default: the configured encoders).")] = None,
+    affect: Annotated[Optional[Path], typer.Option(
+        "--affect", help="A saved MMEI model to record in the manifest (default: M/mmei if present).")] = None,
+    config: ConfigOpt = None, seed: SeedOpt = None, verbose: VerboseOpt = False,
+) -> None:
+    """Encode a catalog, train and export its ranker, and write OUT/artifacts.json for `aigcrec serve --models OUT`."""
+    from aigcrec.build import BuildError
+    from aigcrec.build import build as run_build
+    from aigcrec.cli.common import fail
+    from aigcrec.data.errors import DataError
+    from aigcrec.ranking.experiment import VARIANTS
+
+    cfg = app_config(config, seed, None, verbose)
+    if model not in VARIANTS or model == "popularity":
+        fail(f"--model: expected one of {sorted(set(VARIANTS) - {'popularity'})}, got {model!r}", 2)
+    for opt, path in (("--encoder", encoder), ("--affect", affect)):
+        if path is not None and not path.is_dir():
+            fail(f"{opt} {path}: no such folder", 2)
+    try:
+        run_build(catalog, out, cfg, model, encoder, affect, report=lambda line: typer.echo(line, err=True))
+    except (DataError, BuildError, ValueError) as exc:
+        fail(str(exc))
 
 
 def _default_demo_config():

@@ -143,3 +143,71 @@ def write_world_catalog_sample(root: str | Path) -> Path:
     for item in ("i0", "i1"):
         (root / "images" / f"{item}.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     return root
+
+
+# -- servable samples: decodable images and enough interactions to train and serve a ranker ------------
+
+def _image(path: Path, rng: np.random.Generator, fmt: str = "PNG") -> None:
+    """A small decodable image (random colour blocks), so the content encoder reads it."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blocks = rng.integers(0, 256, size=(4, 4, 3), dtype=np.uint8)
+    Image.fromarray(np.kron(blocks, np.ones((8, 8, 1), np.uint8))).save(path, format=fmt)
+
+
+def _interaction_log(n_users: int, n_items: int, per_user: int, seed: int) -> list[tuple[int, int, int, int]]:
+    """(user, item, label, unix time) rows: each user sees ``per_user`` distinct items, likes ~40 %."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(n_users):
+        for k, i in enumerate(rng.choice(n_items, size=min(per_user, n_items), replace=False)):
+            rows.append((u, int(i), int(rng.random() < 0.4), 1_700_000_000 + 3600 * u + 60 * k))
+    return sorted(rows, key=lambda r: r[3])
+
+
+def write_catalog_layout_sample(root: str | Path, n_items: int = 16, n_users: int = 8, per_user: int = 10,
+                                broken: bool = False, seed: int = 0) -> Path:
+    """The ``catalog`` layout (``aigcrec.data.layouts``): items.csv (item_id, title, tags, image, creator_id),
+    decodable PNGs in images/ and interactions.csv. No style, no created_at; item ``a1`` has no tags and
+    ``a2`` no title. ``broken``: ``a0``'s image is corrupt bytes and ``a3`` has none (both reported, not served).
+    """
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    words = ("sunset", "forest", "portrait", "city", "ocean", "robot", "flower", "castle")
+    lines = ["item_id,title,tags,image,creator_id"]
+    for i in range(n_items):
+        tags = [] if i == 1 else [{"text": words[i % len(words)], "lang": "en"},
+                                  {"text": words[(i * 3 + 1) % len(words)], "lang": "en"}]
+        title = "" if i == 2 else f"Piece {i}"
+        image = "" if broken and i == 3 else f"images/a{i}.png"
+        cell = json.dumps(tags).replace('"', '""')
+        lines.append(f'a{i},{title},"{cell}",{image},artist{i % 3}')
+        if image:
+            _image(root / image, rng)
+    if broken:
+        (root / "images" / "a0.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    _write(root / "items.csv", lines)
+    _write(root / "interactions.csv", ["user_id,item_id,label,timestamp"] + [
+        f"user{u},a{i},{label},{t}" for u, i, label, t in _interaction_log(n_users, n_items, per_user, seed)])
+    return root
+
+
+def write_movielens_posters_sample(root: str | Path, n_items: int = 16, n_users: int = 8, per_user: int = 10,
+                                   seed: int = 0) -> Path:
+    """MovieLens with posters, servable: decodable JPEG posters, ratings 1-5 (>= 4 for ~40 %), users.csv
+    without the last user (a user only in ratings.csv is legal)."""
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    genres = ("Animation", "Comedy", "Drama", "Thriller", "Sci-Fi")
+    _write(root / "users.csv", ["user_id,age,gender,occupation,zip_code"] + [
+        f"{u + 1},{20 + u},{'MF'[u % 2]},other,{10000 + u}" for u in range(n_users - 1)])
+    lines = ["item_id,title,release_year,genres,poster"]
+    for i in range(n_items):
+        lines.append(f"{i + 1},Film {i},{1990 + i % 10},{genres[i % 5]}|{genres[(i + 2) % 5]},posters/{i + 1}.jpg")
+        _image(root / "posters" / f"{i + 1}.jpg", rng, "JPEG")
+    _write(root / "items.csv", lines)
+    _write(root / "ratings.csv", ["user_id,item_id,rating,timestamp"] + [
+        f"{u + 1},{i + 1},{4 + int(rng.integers(0, 2)) if label else 1 + int(rng.integers(0, 3))},{t}"
+        for u, i, label, t in _interaction_log(n_users, n_items, per_user, seed)])
+    return root

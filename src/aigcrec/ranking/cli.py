@@ -14,7 +14,8 @@ from aigcrec.distributed.cli import AddressOpt, EngineOpt, WorkersOpt, check_eng
 
 log = logging.getLogger("aigcrec.ranking")
 
-DatasetOpt = Annotated[str, typer.Option("--dataset", help="movielens (MovieLens-with-posters format) or world.")]
+DatasetOpt = Annotated[str, typer.Option("--dataset", help="movielens (MovieLens-with-posters format), world, or "
+                                                            "catalog (items.csv + images + interactions.csv).")]
 DataDirOpt = Annotated[Path, typer.Option("--data-dir", help="Dataset folder in that format.")]
 FeaturesOpt = Annotated[Optional[Path], typer.Option(
     "--features", help="Feature store folder (aigcrec encode); default: encode the catalog once into "
@@ -31,10 +32,10 @@ def _dataset(dataset: str, data_dir: Path, features: Path | None, affect: Path |
              events: Path | None = None):
     import hashlib
 
-    from aigcrec.ranking.sources import load_dataset
+    from aigcrec.ranking.sources import DATASETS, load_dataset
 
-    if dataset not in ("movielens", "world"):
-        fail(f"--dataset: expected 'movielens' or 'world', got {dataset!r}", code=2)
+    if dataset not in DATASETS:
+        fail(f"--dataset: expected one of {', '.join(DATASETS)}, got {dataset!r}", code=2)
     if not data_dir.is_dir():
         fail(f"--data-dir: folder not found: {data_dir}", code=2)
     if events is not None and not events.is_file():
@@ -55,6 +56,30 @@ def _out(cfg, default: str) -> Path:
     return out
 
 
+def train_and_save(data, model: str, cfg, dest: Path, runner=None, meta: dict | None = None) -> dict[str, float]:
+    """``aigcrec train ranker`` after loading ``data``: warm split, train ``model`` with a progress bar,
+    save the bundle to ``dest/ranker`` and its test metrics to ``dest/metrics.json``; return the metrics.
+
+    ``runner``: ``run_variant`` (default) or a Ray DDP runner with the same signature."""
+    from aigcrec.logs import progress
+    from aigcrec.ranking.bundle import RankerBundle
+    from aigcrec.ranking.data import warm_split
+    from aigcrec.ranking.experiment import prepare, run_variant
+
+    prep = prepare(data, warm_split(data.frame))
+    with progress() as bar:
+        task = bar.add_task(f"train {model}", total=cfg.ranking.train.max_epochs)
+        result = (runner or run_variant)(prep, model, cfg.ranking.model, cfg.ranking.train, cfg.seed,
+                                         on_epoch=lambda e, row: bar.advance(task))
+    meta = {**(meta or {}), "interactions": len(data.frame), "seed": cfg.seed, "variant": model,
+            "train_config": cfg.ranking.train.model_dump(), "test_metrics": result.metrics,
+            "history": result.fit.history}
+    bundle = RankerBundle.from_training(model, result.model, data.frame.iloc[prep.rows["train"]], meta)
+    bundle.save(dest / "ranker")
+    (dest / "metrics.json").write_text(json.dumps(result.metrics, indent=1), encoding="utf-8")
+    return result.metrics
+
+
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the CLI (top-level ones on ``app``, others on the shared groups)."""
 
@@ -71,10 +96,7 @@ def register(app: typer.Typer) -> None:
         distributed.train_workers; ``--address`` default distributed.address)."""
         import functools
 
-        from aigcrec.logs import progress
-        from aigcrec.ranking.bundle import RankerBundle
-        from aigcrec.ranking.data import warm_split
-        from aigcrec.ranking.experiment import VARIANTS, prepare, run_variant
+        from aigcrec.ranking.experiment import VARIANTS, run_variant
 
         cfg = app_config(config, seed, out)
         if model not in VARIANTS or model == "popularity":
@@ -88,25 +110,16 @@ def register(app: typer.Typer) -> None:
             runner = functools.partial(run_variant_ray, workers=workers or dist.train_workers,
                                        address=address or dist.address, storage_dir=dist.storage_under(dest))
         data = _dataset(dataset, data_dir, features, affect, cfg, events)
-        prep = prepare(data, warm_split(data.frame))
         from aigcrec.distributed.cluster import RayUnavailable
 
-        with progress() as bar:
-            task = bar.add_task(f"train {model}", total=cfg.ranking.train.max_epochs)
-            try:
-                result = runner(prep, model, cfg.ranking.model, cfg.ranking.train, cfg.seed,
-                                on_epoch=lambda e, row: bar.advance(task))
-            except RayUnavailable as exc:
-                fail(str(exc), 2)
-                return
-        meta = {"dataset": dataset, "data_dir": str(data_dir), "events": str(events) if events else None,
-                "interactions": len(data.frame), "seed": cfg.seed, "variant": model,
-                "train_config": cfg.ranking.train.model_dump(), "test_metrics": result.metrics,
-                "history": result.fit.history}
-        bundle = RankerBundle.from_training(model, result.model, data.frame.iloc[prep.rows["train"]], meta)
-        bundle.save(dest / "ranker")
-        (dest / "metrics.json").write_text(json.dumps(result.metrics, indent=1), encoding="utf-8")
-        log.info("test %s; ranker saved to %s", {k: round(v, 4) for k, v in result.metrics.items()}, dest / "ranker")
+        try:
+            metrics = train_and_save(data, model, cfg, dest, runner,
+                                     {"dataset": dataset, "data_dir": str(data_dir),
+                                      "events": str(events) if events else None})
+        except RayUnavailable as exc:
+            fail(str(exc), 2)
+            return
+        log.info("test %s; ranker saved to %s", {k: round(v, 4) for k, v in metrics.items()}, dest / "ranker")
 
     @evaluate_app.command("ranker")
     def evaluate_ranker(ranker: RankerOpt, dataset: DatasetOpt = "movielens",

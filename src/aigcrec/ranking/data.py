@@ -4,8 +4,9 @@
 - ``cold_item_split``: a fixed ``fraction`` of items (seeded) and *all* their impressions are the test
   set; the other impressions are split per user 90/10 in time into train and validation.
 
-``movielens_dataset`` and ``world_dataset`` build a ``RankingData`` from a MovieLens-with-posters folder
-or a generated world; content vectors come in as ``{name: (item_ids, matrix)}``.
+``movielens_dataset``, ``world_dataset`` and ``catalog_dataset`` build a ``RankingData`` from a
+MovieLens-with-posters folder, a generated world or a catalog folder (items.csv + images +
+interactions.csv, ``aigcrec.data.layouts``); content vectors come in as ``{name: (item_ids, matrix)}``.
 """
 
 from __future__ import annotations
@@ -249,3 +250,35 @@ def world_dataset(world_dir: str | Path, vectors: VectorTables | None = None,
     fields.append(Field("affect", "vector", "context", key="session_id", modality=False))
     users = users.assign(taste_type=w.users["taste_type"].to_numpy())
     return RankingData("world", frame.reset_index(drop=True), fields, tables, users)
+
+
+def catalog_dataset(root: str | Path, vectors: VectorTables | None = None,
+                    interactions: pd.DataFrame | None = None) -> RankingData:
+    """A catalog folder (``aigcrec.data.layouts``: items.csv + images + interactions.csv) -> impressions.
+
+    Fields: the user and item ids, the item's tag texts and, when items.csv has the column, its
+    ``creator_id``; no user features (the layout has none). ``interactions`` replace the folder's own.
+    """
+    from aigcrec.data.catalog import read_catalog
+    from aigcrec.data.layouts import load_interactions
+
+    items = read_catalog(root, check_images=False).items
+    if interactions is None:
+        inter = load_interactions(root, set(items["item_id"]))
+    else:
+        inter = check_interactions(interactions, "interactions")
+    if inter.empty:
+        raise ValueError(f"{root}: no interactions to train a ranker on (expected interactions.csv with "
+                         "user_id, item_id, label, timestamp)")
+    cols = ["item_id", "tags", *(["creator_id"] if "creator_id" in items.columns else [])]
+    table = items[cols].assign(tags=items["tags"].map(lambda ts: [t["text"] for t in ts]))
+    frame = inter[[c for c in inter.columns if c in (*INTERACTION_COLUMNS, "session_id")]].merge(
+        table, on="item_id", how="left")
+    frame["tags"] = frame["tags"].map(lambda v: v if isinstance(v, list) else [])
+    fields = [Field("user_id", "categorical", "user"), Field("item_id", "categorical", "item", id_dropout=True),
+              Field("tags", "tags", "item", max_len=8)]
+    fields += [Field("creator_id", "categorical", "item")] if "creator_id" in cols else []
+    fields += [Field(name, "vector", "item", key="item_id", modality=True) for name in (vectors or {})]
+    fields += [history_field()] if vectors else []
+    users = pd.DataFrame({"user_id": sorted(frame["user_id"].astype(str).unique())})
+    return RankingData("catalog", frame.reset_index(drop=True), fields, dict(vectors or {}), users)

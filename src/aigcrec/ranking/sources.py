@@ -12,11 +12,20 @@ from typing import Literal
 
 import pandas as pd
 
-from aigcrec.ranking.data import MODALITIES, RankingData, VectorTables, movielens_dataset, world_dataset
+from aigcrec.ranking.data import (
+    MODALITIES,
+    RankingData,
+    VectorTables,
+    catalog_dataset,
+    movielens_dataset,
+    world_dataset,
+)
 
 log = logging.getLogger("aigcrec.ranking")
 
-DatasetName = Literal["movielens", "world"]
+DatasetName = Literal["movielens", "world", "catalog"]
+DATASETS: tuple[str, ...] = ("movielens", "world", "catalog")
+"""The layouts of ``aigcrec.data.layouts`` a ranker trains on (``catalog``: items.csv + interactions.csv)."""
 
 
 def content_vectors(data_dir: str | Path, features_dir: str | Path | None, cache_dir: str | Path,
@@ -68,10 +77,12 @@ def load_dataset(dataset: DatasetName, data_dir: str | Path, cache_dir: str | Pa
     ``events``: a service's SQLite file; its event log replaces the folder's interactions (the folder
     still gives the user and item fields and the catalog the content vectors are encoded from).
     """
-    if dataset not in ("movielens", "world"):
-        raise ValueError(f"dataset: expected 'movielens' or 'world', got {dataset!r}")
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset: expected one of {DATASETS}, got {dataset!r}")
     interactions = read_events(events) if events is not None else None
     vectors = content_vectors(data_dir, features_dir, cache_dir, content_config)
     if dataset == "movielens":
         return movielens_dataset(data_dir, vectors, interactions)
+    if dataset == "catalog":
+        return catalog_dataset(data_dir, vectors, interactions)
     return world_dataset(data_dir, vectors, read_affect(affect) if affect else None, interactions)

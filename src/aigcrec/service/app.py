@@ -177,10 +177,10 @@ def create_app(state: ServiceState) -> FastAPI:
             return None
         if pipe.affect_model is None:
             raise Problem(
-                503,
+                422,
                 "no-affect-model",
                 "Affect model not loaded",
-                "this server has no affect model; send no signals",
+                "this server was started without an affect model (aigcrec serve --affect DIR); send no signals",
             )
         try:
             return await run_in_threadpool(pipe.read_affect, **decoded)

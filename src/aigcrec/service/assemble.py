@@ -1,23 +1,25 @@
-"""Assemble the real stack for ``aigcrec serve``: the world catalog, the feature store, the trained MMEI
-affect predictor, the UMAIR-FPS ranker bundle and the content encoder, behind one SQLite file.
+"""Assemble the real stack for ``aigcrec serve``: a catalog (any layout of ``aigcrec.data.layouts``), the
+feature store, the UMAIR-FPS ranker bundle, the content encoder and (optionally) the MMEI affect predictor,
+behind one SQLite file.
 
-Where things are comes from the demo's ``artifacts.json`` (``world_dir``, ``feature_store``, ``mmei_dir``,
-``ranker_dir``, optional ``content_dir``) or from ``--catalog DIR --models DIR``, where ``DIR`` holds
-``features/``, ``ranker/`` and optionally ``mmei/`` and ``content/`` (or its own ``artifacts.json``).
+Where things are comes from a typed artifacts manifest (``aigcrec.service.artifacts``: written by
+``aigcrec build`` and ``aigcrec demo``), or from ``--catalog DIR --models DIR`` where the models folder holds
+``features/``, ``ranker/`` and optionally ``mmei/`` and ``content/``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
+import pandas as pd
 
 from aigcrec.config import AppConfig
+from aigcrec.service.artifacts import MANIFEST_NAME, ArtifactsManifest
 from aigcrec.service.state import ServiceState
 from aigcrec.service.store import ServiceStore
 
@@ -26,67 +28,114 @@ log = logging.getLogger("aigcrec.service")
 
 @dataclass(frozen=True)
 class ServicePaths:
-    world_dir: Path
+    catalog_dir: Path
     feature_store: Path
     ranker_dir: Path
     mmei_dir: Optional[Path] = None
     content_dir: Optional[Path] = None
 
     @classmethod
-    def from_artifacts(cls, path: str | Path) -> "ServicePaths":
-        """Paths from an ``artifacts.json`` (relative paths are taken from the file's folder)."""
+    def from_manifest(cls, path: str | Path) -> "ServicePaths":
+        """Paths from an ``artifacts.json`` (or a folder holding one); relative paths are from its folder."""
         path = Path(path)
-        try:
-            art: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise FileNotFoundError(f"{path}: cannot read the demo artifacts ({exc})") from None
-        missing = [k for k in ("world_dir", "feature_store", "ranker_dir") if not art.get(k)]
-        if missing:
-            raise FileNotFoundError(
-                f"{path}: expected keys world_dir, feature_store, ranker_dir; missing {missing}"
-            )
-
-        def resolve(key: str) -> Optional[Path]:
-            value = art.get(key)
-            return (
-                None if not value else (path.parent / value if not Path(value).is_absolute() else Path(value))
-            )
-
+        manifest = ArtifactsManifest.load(path)
+        base = (path if path.is_dir() else path.parent).resolve()  # runs/latest is a symlink
         return cls(
-            resolve("world_dir"),
-            resolve("feature_store"),
-            resolve("ranker_dir"),
-            resolve("mmei_dir"),
-            resolve("content_dir"),
+            manifest.resolve(manifest.catalog_dir, base),
+            manifest.resolve(manifest.feature_store, base),
+            manifest.resolve(manifest.ranker_dir, base),
+            manifest.resolve(manifest.mmei_dir, base),
+            manifest.resolve(manifest.content_dir, base),
         )
 
     @classmethod
-    def from_dirs(cls, catalog: str | Path, models: str | Path) -> "ServicePaths":
+    def from_models(
+        cls, models: str | Path, catalog: str | Path | None = None, affect: str | Path | None = None
+    ) -> "ServicePaths":
+        """``aigcrec serve --models M [--catalog DIR] [--affect DIR]``.
+
+        ``M``: an ``artifacts.json``, a folder with one, or a folder with ``features/`` and ``ranker/`` (then
+        ``catalog`` is required); ``catalog`` / ``affect`` replace the manifest's catalog / affect model.
+        """
         models = Path(models)
-        if (models / "artifacts.json").is_file():
-            art = cls.from_artifacts(models / "artifacts.json")
-            return cls(Path(catalog), art.feature_store, art.ranker_dir, art.mmei_dir, art.content_dir)
-        for sub in ("features", "ranker"):
-            if not (models / sub).is_dir():
-                raise FileNotFoundError(f"{models}: expected a '{sub}/' folder (or an artifacts.json)")
-        optional = {sub: models / sub if (models / sub).is_dir() else None for sub in ("mmei", "content")}
-        return cls(
-            Path(catalog), models / "features", models / "ranker", optional["mmei"], optional["content"]
-        )
+        if models.is_file() or (models / MANIFEST_NAME).is_file():
+            paths = cls.from_manifest(models)
+        else:
+            if not models.is_dir():
+                raise FileNotFoundError(f"--models {models}: no such folder or artifacts.json")
+            for sub in ("features", "ranker"):
+                if not (models / sub).is_dir():
+                    raise FileNotFoundError(
+                        f"--models {models}: expected an {MANIFEST_NAME} (aigcrec build --catalog DIR --out "
+                        f"{models}) or a '{sub}/' folder"
+                    )
+            if catalog is None:
+                raise FileNotFoundError(
+                    f"--models {models} has no {MANIFEST_NAME} naming its catalog: give --catalog DIR"
+                )
+            opt = {sub: models / sub if (models / sub).is_dir() else None for sub in ("mmei", "content")}
+            paths = cls(Path(catalog), models / "features", models / "ranker", opt["mmei"], opt["content"])
+        if catalog is not None:
+            paths = replace(paths, catalog_dir=Path(catalog))
+        if affect is not None:
+            if not Path(affect).is_dir():
+                raise FileNotFoundError(f"--affect {affect}: no such folder (expected a saved MMEI model)")
+            paths = replace(paths, mmei_dir=Path(affect))
+        return paths
+
+    @classmethod
+    def from_dirs(cls, catalog: str | Path, models: str | Path) -> "ServicePaths":
+        """``--catalog DIR --models M`` (kept for ``aigcrec.distributed.serve.app_builder``)."""
+        return cls.from_models(models, catalog)
 
     def digest(self) -> str:
         return hashlib.sha1(
-            f"{self.world_dir.resolve()}|{self.feature_store.resolve()}".encode()
+            f"{self.catalog_dir.resolve()}|{self.feature_store.resolve()}".encode()
         ).hexdigest()[:12]
 
 
-def catalog_from_world(world_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Items and past events (label 1 -> bookmark, 0 -> impression) of a generated world."""
-    from aigcrec.world import load_world
+def _timestamp(value: Any) -> Optional[float]:
+    """``created_at`` as unix seconds: a number, or an ISO date/time; anything else is unknown (None)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        pass
+    try:
+        stamp = pd.Timestamp(str(value))
+    except (TypeError, ValueError):
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    return float(stamp.timestamp())
 
-    world = load_world(world_dir, check_files=False)
-    items = world.items[["item_id", "title", "tags", "creator_id", "style", "image_path", "created_at"]]
-    inter = world.interactions
+
+OPTIONAL_META = ("creator_id", "style")
+"""Item columns the service uses when a catalog has them (the diversity re-rank reads both)."""
+
+
+def read_serving_catalog(catalog_dir: Path) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+    """(layout name, items, past events) of a catalog folder of any layout (``aigcrec.data.layouts``).
+
+    Items: item_id, title, tags, image_path, created_at and, when the catalog has them, creator_id and
+    style. Events: label 1 -> bookmark, 0 -> impression.
+    """
+    from aigcrec.data.catalog import read_catalog
+    from aigcrec.data.layouts import detect_layout, load_interactions
+
+    layout = detect_layout(catalog_dir)
+    frame = read_catalog(catalog_dir, check_images=False).items
+    items = []
+    for row in frame.to_dict(orient="records"):
+        item = {k: row[k] for k in ("item_id", "title", "tags", "image_path")}
+        item["image_path"] = item["image_path"] if isinstance(item["image_path"], str) else None
+        for col in OPTIONAL_META:
+            value = row.get(col)
+            item[col] = None if value is None or str(value).strip() == "" else str(value)
+        item["created_at"] = _timestamp(row.get("created_at"))
+        items.append(item)
+    inter = load_interactions(catalog_dir, set(frame["item_id"]), layout)
     events = [
         {
             "user_id": str(u),
@@ -99,7 +148,7 @@ def catalog_from_world(world_dir: Path) -> tuple[list[dict[str, Any]], list[dict
             inter["user_id"], inter["item_id"], inter["label"], inter["timestamp"], inter["session_id"]
         )
     ]
-    return items.to_dict(orient="records"), events
+    return layout.name, items, events
 
 
 def aligned_vectors(
@@ -115,16 +164,27 @@ def aligned_vectors(
         keep &= set(ids)
     rows = [r for r, i in enumerate(item_ids) if i in keep]
     if len(rows) < len(item_ids):
-        log.warning(
-            "%d catalog items lack content vectors in %s: not served",
-            len(item_ids) - len(rows),
-            feature_store,
-        )
+        log.warning("%s", skipped_line(store, [i for i in item_ids if i not in keep], len(item_ids)))
     out = {}
     for name, (ids, mat) in loaded.items():
         pos = {i: r for r, i in enumerate(ids)}
         out[name] = np.asarray(mat, dtype=np.float32)[[pos[item_ids[r]] for r in rows]]
     return rows, out
+
+
+def skipped_line(store, skipped: list[str], total: int) -> str:
+    """One start-up line: how many catalog items are not served, why (the encoder's reasons) and where the
+    list is (the feature store's ``problems.csv``)."""
+    problems = store.problems()
+    errors = problems[(problems["severity"] == "error") & problems["item_id"].isin(skipped)]
+    reasons = errors.drop_duplicates("item_id")["reason"].value_counts()
+    unknown = len(set(skipped) - set(errors["item_id"]))
+    why = [f"{n} {reason.replace('_', ' ')}" for reason, n in reasons.items()]
+    why += [f"{unknown} not encoded (re-run aigcrec build / aigcrec encode)"] if unknown else []
+    return (
+        f"{len(skipped)} of {total} catalog items are not served (no usable image or text: {', '.join(why)}); "
+        f"items and reasons in {store.path / 'problems.csv'}"
+    )
 
 
 def load_content_encoder(paths: ServicePaths, config: AppConfig):
@@ -189,17 +249,29 @@ def open_real_state(config: AppConfig, paths: ServicePaths, db_path: Path, ranke
     from aigcrec.ranking.bundle import RankerBundle
 
     svc = config.service
-    items, events = catalog_from_world(paths.world_dir)
+    layout, items, events = read_serving_catalog(paths.catalog_dir)
+    log.info("catalog %s (%s layout): %d items, %d past interactions", paths.catalog_dir, layout, len(items),
+             len(events))
     names = list(dict.fromkeys([*svc.retrieval.features, "e_sem", "e_sty", "e_tsem"]))
     rows, vectors = aligned_vectors(paths.feature_store, [str(it["item_id"]) for it in items], names)
+    if not rows:
+        raise FileNotFoundError(
+            f"{paths.feature_store}: no catalog item of {paths.catalog_dir} has every content vector "
+            f"({', '.join(names)}); nothing to serve (see problems.csv there)"
+        )
     items = [items[r] for r in rows]
     if ranker is None:
         ranker = RankerBundle.load(paths.ranker_dir, svc.model_runtime, svc.torch_threads)
     if affect is None and paths.mmei_dir:
         affect = AffectPredictor.load(paths.mmei_dir, runtime=svc.model_runtime, threads=svc.torch_threads)
-    if affect is None:
-        log.warning("no MMEI model given: requests with signals are refused (503)")
     encoder = load_content_encoder(paths, config)
+    missing = [
+        *(["affect (no mmei/ and no --affect DIR): requests with signals are refused with 422"]
+          if affect is None else []),
+        *(["the content encoder: POST /v1/items is refused with 503"] if encoder is None else []),
+    ]
+    if missing:
+        log.warning("serving without %s", "; without ".join(missing))
     store = ServiceStore(db_path, svc.sqlite_synchronous)
     return ServiceState.open(
         svc,

@@ -14,21 +14,28 @@ from aigcrec.distributed.cli import AddressOpt, EngineOpt, check_engine
 log = logging.getLogger("aigcrec.service")
 
 
-def _demo_paths(cfg):
-    """The latest demo's artifacts; run the demo first when there is none."""
+def _latest_paths(cfg, affect: Optional[Path] = None):
+    """The latest demo's (or build's) artifacts under ``OUT/latest``; say how to make them when there are none."""
+    from aigcrec.service.artifacts import MANIFEST_NAME
+
+    latest = Path(cfg.out) / "latest"
+    if not (latest / MANIFEST_NAME).is_file():
+        fail(
+            f"no models to serve: {latest / MANIFEST_NAME} does not exist. Build them with `make demo` "
+            "(the embedded world), or for your own catalog `aigcrec build --catalog DIR --out M` and then "
+            "`aigcrec serve --models M`",
+            2,
+        )
+    return _paths(latest, None, affect)
+
+
+def _paths(models: Path, catalog: Optional[Path] = None, affect: Optional[Path] = None):
     from aigcrec.service.assemble import ServicePaths
 
-    artifacts = Path(cfg.out) / "latest" / "artifacts.json"
-    if not artifacts.is_file():
-        from importlib.resources import files
-
-        from aigcrec.config import load_config
-        from aigcrec.demo import run_demo
-
-        log.info("no %s: running the demo first to train the models", artifacts)
-        demo_cfg = load_config(files("aigcrec").joinpath("configs/demo.yaml"), seed=cfg.seed, out=cfg.out)
-        run_demo(demo_cfg)
-    return ServicePaths.from_artifacts(artifacts)
+    try:
+        return ServicePaths.from_models(models, catalog, affect)
+    except FileNotFoundError as exc:
+        fail(str(exc), 2)
 
 
 def register(app: typer.Typer) -> None:
@@ -37,14 +44,23 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
         catalog: Annotated[
-            Optional[Path], typer.Option("--catalog", help="World folder (items.csv + images).")
+            Optional[Path],
+            typer.Option(
+                "--catalog",
+                help="Catalog folder in any layout the loaders read (default: the one the models were built on).",
+            ),
         ] = None,
         models: Annotated[
             Optional[Path],
             typer.Option(
                 "--models",
-                help="Folder with features/, ranker/ (optionally mmei/, content/) or an artifacts.json.",
+                help="An artifacts.json (aigcrec build, aigcrec demo), a folder with one, or a folder with "
+                "features/, ranker/ (optionally mmei/, content/) together with --catalog.",
             ),
+        ] = None,
+        affect: Annotated[
+            Optional[Path],
+            typer.Option("--affect", help="A saved MMEI model folder (default: the models' mmei/, if any)."),
         ] = None,
         host: Annotated[
             Optional[str], typer.Option("--host", help="Bind address (default service.host).")
@@ -66,9 +82,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Serve recommendations over HTTP (API at /v1, docs at /docs, web demo at /).
 
-        With no --catalog/--models it serves the embedded world with the models of the latest demo run
-        (running the demo first if there is none) in demo mode: without an API key, writes are accepted
-        from loopback clients only.
+        With no --catalog/--models it serves OUT/latest (the latest `aigcrec demo` run) in demo mode: without
+        an API key, writes are accepted from loopback clients only. For your own catalog:
+        `aigcrec build --catalog DIR --out M`, then `aigcrec serve --models M`.
         """
         cfg = app_config(config, seed, out, verbose)
         svc = cfg.service
@@ -78,20 +94,13 @@ def register(app: typer.Typer) -> None:
             svc.port = port
         if workers is not None:
             svc.workers = workers
-        from aigcrec.service.assemble import ServicePaths
-
-        try:
-            if catalog is None and models is None:
-                paths = _demo_paths(cfg)
-                svc.demo_mode = True
-            elif catalog is not None and models is not None:
-                paths = ServicePaths.from_dirs(catalog, models)
-            else:
-                fail("give both --catalog and --models, or neither (to serve the demo's world and models)", 2)
-                return
-        except FileNotFoundError as exc:
-            fail(str(exc), 2)
-            return
+        if models is None and catalog is not None:
+            fail("--catalog needs --models M (build M with `aigcrec build --catalog DIR --out M`)", 2)
+        if models is None:
+            paths = _latest_paths(cfg, affect)
+            svc.demo_mode = True
+        else:
+            paths = _paths(models, catalog, affect)
         db_path = db or svc.db_path or Path(cfg.out) / "service" / f"service-{paths.digest()}.sqlite"
         if check_engine(engine) == "ray":
             from aigcrec.distributed.cluster import RayUnavailable
@@ -106,7 +115,7 @@ def register(app: typer.Typer) -> None:
 
         spec = ServeSpec(
             config=cfg.model_dump(mode="json"),
-            world_dir=str(paths.world_dir),
+            catalog_dir=str(paths.catalog_dir),
             feature_store=str(paths.feature_store),
             ranker_dir=str(paths.ranker_dir),
             db_path=str(db_path),

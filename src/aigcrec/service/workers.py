@@ -30,7 +30,7 @@ class ServeSpec:
     """Everything a server process needs to build its state: the config and where the artifacts are."""
 
     config: dict[str, Any]  # AppConfig.model_dump(mode="json")
-    world_dir: str
+    catalog_dir: str
     feature_store: str
     ranker_dir: str
     db_path: str
@@ -121,7 +121,7 @@ def limit_threads(threads: int) -> None:
 
 
 def real_app():
-    """uvicorn factory of ``aigcrec serve``: the trained models and the world catalog (``open_real_state``)."""
+    """uvicorn factory of ``aigcrec serve``: the trained models and the catalog (``open_real_state``)."""
     from aigcrec.config import AppConfig
     from aigcrec.logs import setup_logging
     from aigcrec.service.app import LOOPBACK_HOSTS, create_app
@@ -133,8 +133,8 @@ def real_app():
     svc = cfg.service
     limit_threads(svc.torch_threads)
     opt = {k: Path(v) if v else None for k, v in (("mmei_dir", spec.mmei_dir), ("content_dir", spec.content_dir))}
-    paths = ServicePaths(Path(spec.world_dir), Path(spec.feature_store), Path(spec.ranker_dir), **opt)
-    log.info("process %d: loading catalog %s and models (db %s)", os.getpid(), paths.world_dir, spec.db_path)
+    paths = ServicePaths(Path(spec.catalog_dir), Path(spec.feature_store), Path(spec.ranker_dir), **opt)
+    log.info("process %d: loading catalog %s and models (db %s)", os.getpid(), paths.catalog_dir, spec.db_path)
     state = open_real_state(cfg, paths, Path(spec.db_path))
     if svc.demo_mode and not state.api_key:
         where = "loopback clients only" if svc.host in LOOPBACK_HOSTS else "nobody (not bound to loopback)"

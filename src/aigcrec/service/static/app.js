@@ -83,16 +83,26 @@ function render(data) {
     const card = document.createElement("article");
     card.className = "card";
     card.dataset.itemId = item.item_id;
+    const name = item.title || item.item_id;  // a catalog may have no titles
     const img = document.createElement("img");
     img.src = item.image_url;
-    img.alt = item.title;
+    img.alt = name;
     img.loading = "lazy";
+    // An item without a servable image (or one that fails to load) shows its name instead of a broken icon.
+    img.addEventListener("error", () => {
+      const ph = document.createElement("div");
+      ph.className = "placeholder";
+      ph.textContent = name;
+      img.replaceWith(ph);
+    });
     const meta = document.createElement("div");
     meta.className = "meta";
     const title = document.createElement("b");
-    title.textContent = item.title || item.item_id;
+    title.textContent = name;
     const info = document.createElement("span");
-    info.textContent = `${item.score.toFixed(3)} · ${item.source}${item.style ? " · " + item.style : ""}`;
+    // Only what this catalog has: creator and style are optional columns.
+    const extra = [item.creator_id, item.style].filter((v) => v).join(" · ");
+    info.textContent = `${item.score.toFixed(3)} · ${item.source}${extra ? " · " + extra : ""}`;
     meta.append(title, info);
     const actions = document.createElement("div");
     actions.className = "actions";

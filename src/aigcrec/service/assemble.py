@@ -63,8 +63,9 @@ class ServicePaths:
     @classmethod
     def from_dirs(cls, catalog: str | Path, models: str | Path) -> "ServicePaths":
         models = Path(models)
-        if (models / "artifacts.json").is_file():
-            art = cls.from_artifacts(models / "artifacts.json")
+        manifest = models if models.is_file() else models / "artifacts.json"  # --models may name the file
+        if manifest.is_file():
+            art = cls.from_artifacts(manifest)
             return cls(Path(catalog), art.feature_store, art.ranker_dir, art.mmei_dir, art.content_dir)
         for sub in ("features", "ranker"):
             if not (models / sub).is_dir():

@@ -1,6 +1,7 @@
 """The ASGI guard in front of the app: what one request may take of the connection, enforced per request.
 
-``RequestGuard`` refuses too many header lines (431) and a declared body over ``max_body_bytes`` (413)
+``RequestGuard`` refuses too many or too large headers (431; h11 itself closes a connection whose
+headers grow past ``max_header_bytes`` before they are complete) and a declared body over ``max_body_bytes`` (413)
 before the app runs, counts the body while it streams in (413 past the limit, whatever the framing), gives
 the body ``body_timeout_s`` to arrive (408: a Content-Length never sent, a chunk declared larger than it
 is, a slow sender) and the whole request ``request_timeout_s`` (503). Each of these answers closes the
@@ -50,12 +51,14 @@ class RequestGuard:
             return
         limits = self.limits
         headers = scope.get("headers") or []
-        if len(headers) > limits.max_headers:
+        size = sum(len(k) + len(v) + 4 for k, v in headers)  # "k: v\r\n"
+        if len(headers) > limits.max_headers or size > limits.max_header_bytes:
             refused = Problem(
                 431,
-                "too-many-headers",
-                "Too many headers",
-                f"request: expected at most {limits.max_headers} header lines, got {len(headers)}",
+                "headers-too-large",
+                "Request headers too large",
+                f"request: expected at most {limits.max_headers} header lines and {limits.max_header_bytes} "
+                f"bytes of headers, got {len(headers)} lines and {size} bytes",
                 headers=CLOSE,
             )
             await refused.response(scope.get("path"))(scope, receive, send)

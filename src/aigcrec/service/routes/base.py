@@ -113,12 +113,15 @@ class GuardedRoute(APIRoute):
         handler = super().get_route_handler()
         body_limit = getattr(self.endpoint, "aigcrec_write_body_limit", None)
 
+        reads_body = self.body_field is not None
+
         async def guarded(request: Request) -> Response:
             request = StrictRequest(request.scope, request.receive)
             service = get_service(request)
             if body_limit is not None:
                 authorise(request, service)
-                await read_body(request, getattr(service.limits, body_limit))
+            if reads_body:  # here, not in FastAPI's handler, which would turn a 408/413 into a 400
+                await read_body(request, getattr(service.limits, body_limit or "max_body_bytes"))
             return await handler(request)
 
         return guarded

@@ -480,3 +480,20 @@ def test_no_request_document_gets_a_5xx(client, route, data):
     body = json.dumps(doc).encode()  # lone surrogates travel as \\uXXXX escapes, as an attacker sends them
     r = client.post(route, content=body, headers={**AUTH, "content-type": "application/json"})
     assert r.status_code < 500, (route, doc, r.text)
+
+
+def test_path_ids_pass_the_same_check(client):
+    problem(client.get("/v1/items/i1%E2%80%8D"), 422)  # a zero-width joiner after a real id
+    assert client.get("/v1/items/i1").status_code == 200
+
+
+def test_models_may_name_the_artifacts_file(tmp_path):
+    """``aigcrec serve --models DIR/artifacts.json``, as --help and docs/service.md say."""
+    from aigcrec.service.assemble import ServicePaths
+
+    (tmp_path / "m").mkdir()
+    manifest = tmp_path / "m" / "artifacts.json"
+    manifest.write_text(json.dumps({"world_dir": "w", "feature_store": "f", "ranker_dir": "r"}))
+    by_file = ServicePaths.from_dirs(tmp_path / "world", manifest)
+    assert by_file == ServicePaths.from_dirs(tmp_path / "world", tmp_path / "m")
+    assert by_file.ranker_dir == tmp_path / "m" / "r" and by_file.world_dir == tmp_path / "world"

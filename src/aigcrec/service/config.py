@@ -45,11 +45,12 @@ class InputLimits(StrictModel):
         5.0, gt=0, description="Wall time one affect reading may take before the request is answered 503."
     )
     affect_threads: int = Field(2, gt=0, description="Threads reading affect (voice, face, text).")
+    recommend_threads: int = Field(2, gt=0, description="Threads retrieving and ranking.")
     max_pending_affect: int = Field(
-        16, gt=0, description="Affect readings running or queued; more are answered 503 at once."
+        64, gt=0, description="Affect readings running or queued; more are answered 503 at once."
     )
     max_pending_items: int = Field(
-        8, gt=0, description="Item encodings running or queued (one encoder thread); more are answered 503."
+        64, gt=0, description="Item encodings running or queued (one encoder thread); more are answered 503."
     )
     idempotency_ttl_s: float = Field(
         86_400.0, gt=0, description="How long an Idempotency-Key's stored answer is replayed."
@@ -60,10 +61,10 @@ class InputLimits(StrictModel):
     )
     max_headers: int = Field(100, gt=0, description="Header lines per request; more answer 431.")
     header_timeout_s: float = Field(
-        10.0, gt=0, description="From a connection's start (or its previous response) to the end of the headers."
+        5.0, gt=0, description="From a connection's start (or its previous response) to the end of the headers."
     )
     body_timeout_s: float = Field(
-        20.0, gt=0, description="From the headers to the end of the body (slow or never-sent bodies: 408)."
+        10.0, gt=0, description="From the headers to the end of the body (slow or never-sent bodies: 408)."
     )
     request_timeout_s: float = Field(
         30.0, gt=0, description="From the headers to the end of the response (503 when exceeded)."

@@ -3,10 +3,11 @@
 
 Routes see API models and this facade only, never the catalog's rows or the pipeline (``routes/``). The
 facade also decides where work runs so that no kind of request waits behind another: the event loop only
-parses and answers; recommendations run in the default thread pool; affect readings in their own
-bounded pool with a wall-time budget; item encoding in one encoder thread with a bounded queue, outside
-every lock a feedback write takes; SQLite writes in the default pool behind the store's one lock (held
-for the transaction only, never for encoding).
+parses and answers; affect readings run in their own bounded pool with a wall-time budget;
+recommendations in a small pool of their own (more threads than cores would only contend for the GIL
+with the event loop); item encoding in one encoder thread at a lower CPU priority with a bounded queue,
+outside every lock a feedback write takes; SQLite writes in the default pool behind the store's one lock
+(held for the transaction only, never for encoding).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +46,9 @@ from aigcrec.service.state import ServiceState
 from aigcrec.service.store import Idempotency, IdempotencyMismatch, StoredAnswer
 
 log = logging.getLogger("aigcrec.service")
+
+ENCODER_NICENESS = 10
+"""How much lower the item encoder thread's CPU priority is than the server's."""
 
 
 def _labelled(probs: Any, labels: Any = None) -> dict[str, float]:
@@ -90,11 +95,21 @@ def busy(what: str, limit: int) -> Problem:
     )
 
 
-class _BoundedPool:
-    """A thread pool that refuses work (503) instead of queueing more than ``pending`` items."""
+def _lower_priority(niceness: int) -> None:
+    """Lower the calling thread's CPU priority (Linux threads have their own nice value)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + niceness)
+    except (AttributeError, OSError):  # not Linux, or not allowed: run at the process's priority
+        pass
 
-    def __init__(self, threads: int, pending: int, name: str) -> None:
-        self.pool = ThreadPoolExecutor(threads, thread_name_prefix=name)
+
+class _BoundedPool:
+    """A thread pool that refuses work (503) instead of queueing more than ``pending`` items; its threads
+    run ``niceness`` below the process's priority (background work yields the CPU to requests)."""
+
+    def __init__(self, threads: int, pending: int, name: str, niceness: int = 0) -> None:
+        init = (lambda: _lower_priority(niceness)) if niceness else None
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix=name, initializer=init)
         self.pending, self.name, self.inflight = pending, name, 0
 
     async def run(self, fn, *args, timeout: float | None = None, **kwargs):
@@ -119,8 +134,12 @@ class ServiceFacade:
         self.config = state.config
         self.limits = state.config.limits
         self._pipe = state.pipeline
-        self._affect = _BoundedPool(self.limits.affect_threads, self.limits.max_pending_affect, "affect")
-        self._encoder = _BoundedPool(1, self.limits.max_pending_items, "encode")
+        limits = self.limits
+        self._affect = _BoundedPool(limits.affect_threads, limits.max_pending_affect, "affect")
+        self._ranking = _BoundedPool(limits.recommend_threads, limits.max_connections, "recommend")
+        # Encoding an item is the heaviest work a request can ask for: one thread, at a lower CPU priority,
+        # so that feedback and recommendations keep their latency while items are posted.
+        self._encoder = _BoundedPool(1, limits.max_pending_items, "encode", niceness=ENCODER_NICENESS)
 
     # -- lifecycle --------------------------------------------------------------------------------------
     @property
@@ -132,8 +151,8 @@ class ServiceFacade:
         return self.state.ready
 
     def close(self) -> None:
-        self._affect.close()
-        self._encoder.close()
+        for pool in (self._affect, self._ranking, self._encoder):
+            pool.close()
         self.state.store.close()
 
     async def sync(self) -> None:
@@ -237,7 +256,7 @@ class ServiceFacade:
         t0 = time.perf_counter()
         affect = await self.read_affect(signals)
         t1 = time.perf_counter()
-        return await run_in_threadpool(self._recommend_sync, user_id, k, affect, exclude_seen, (t1 - t0) * 1e3)
+        return await self._ranking.run(self._recommend_sync, user_id, k, affect, exclude_seen, (t1 - t0) * 1e3)
 
     def _recommend_sync(
         self, user_id: str, k: int, affect: Any, exclude_seen: bool, affect_ms: float

@@ -30,15 +30,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load_service import Conn, cpu_seconds, free_port, percentiles, wait_ready  # noqa: E402
 from service_stack import build_stack, serve_stack  # noqa: E402
 
-KINDS = {"recommend": 0.5, "feedback": 0.35, "item": 0.15}
+MIX = {"recommend": 0.5, "feedback": 0.35, "item": 0.15}
 TEXTS = ("something calm for tonight", "I am so happy today", "a bit sad, cheer me up", "angry, distract me")
 
 
-async def run(port: int, pid: int, world: dict[str, Any], clients: int, duration: float, warmup: float) -> dict:
+async def run(port: int, pid: int, world: dict[str, Any], clients: int, duration: float, warmup: float,
+              mix: dict[str, float]) -> dict:
     auth = "Authorization: Bearer bench-key\r\n"
-    lat: dict[str, list[float]] = {k: [] for k in KINDS}
+    lat: dict[str, list[float]] = {k: [] for k in mix}
     during_items: list[float] = []
-    statuses: dict[str, dict[int, int]] = {k: {} for k in KINDS}
+    statuses: dict[str, dict[int, int]] = {k: {} for k in mix}
     items_in_flight = 0
     t_measure = time.perf_counter() + warmup
     t_end = t_measure + duration
@@ -66,7 +67,7 @@ async def run(port: int, pid: int, world: dict[str, Any], clients: int, duration
         n = 0
         try:
             while time.perf_counter() < t_end:
-                kind = rng.choices(list(KINDS), weights=list(KINDS.values()))[0]
+                kind = rng.choices(list(mix), weights=list(mix.values()))[0]
                 path, payload, headers = body(kind, rng, seed * 1_000_000 + n)
                 n += 1
                 overlapped = items_in_flight > 0
@@ -123,26 +124,30 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=30.0)
     p.add_argument("--warmup", type=float, default=3.0)
     p.add_argument("--workers", type=int, default=2, help="Server processes (about one per core).")
+    p.add_argument("--item-share", type=float, default=MIX["item"],
+                   help="Share of item posts (0: the baseline without them; recommend keeps its share).")
+    p.add_argument("--name", default="load_mixed", help="Results file stem.")
     args = p.parse_args()
     artifacts = build_stack(args.stack)
     world = world_sample(artifacts)
+    mix = {"recommend": MIX["recommend"], "feedback": 1 - MIX["recommend"] - args.item_share, "item": args.item_share}
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         proc = serve_stack(artifacts, port, Path(tmp) / "service.sqlite", workers=args.workers)
         try:
             wait_ready(port, proc, 600, processes=args.workers)
             load_before = os.getloadavg()
-            result = asyncio.run(run(port, proc.pid, world, args.clients, args.duration, args.warmup))
+            result = asyncio.run(run(port, proc.pid, world, args.clients, args.duration, args.warmup, mix))
             result["loadavg_before"] = [round(x, 2) for x in load_before]
             result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
         finally:
             proc.terminate()
             proc.wait(timeout=60)
-    result |= {"clients": args.clients, "workers": args.workers, "mix": KINDS,
+    result |= {"clients": args.clients, "workers": args.workers, "mix": mix,
                "stack": json.loads((artifacts.parent / "stack.json").read_text()),
                "machine": f"{platform.machine()}, {os.cpu_count()} cores", "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "load_mixed.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
     rows = [f"| {k} | {v['requests']} | {v['rps']} | {v.get('p50', '')} | {v.get('p95', '')} | {v.get('p99', '')} | "
             f"{v.get('max', '')} | {v['statuses']} |" for k, v in result["kinds"].items()]
     fw = result["feedback_while_items_posted"]
@@ -153,10 +158,10 @@ def main() -> None:
         "",
         f"Measured {result['measured']} on {result['machine']} (load average before {result['loadavg_before']}, "
         f"after {result['loadavg_after']}: the machine is shared). {args.clients} keep-alive clients for "
-        f"{result['seconds']} s after {args.warmup:g} s warm-up, closed loop; mix {KINDS} (a quarter of the "
+        f"{result['seconds']} s after {args.warmup:g} s warm-up, closed loop; mix {mix} (a quarter of the "
         f"recommendations with a mood text); {args.workers} server processes; stack "
         f"`{json.dumps(result['stack']['recipe'])}`. Command: `nice -n 10 python benchmarks/load_service_mixed.py "
-        "--stack STACK --out benchmarks/results/service`.",
+        f"--stack STACK --out benchmarks/results/service --item-share {args.item_share:g} --name {args.name}`.",
         "",
         "| kind | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | statuses |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
@@ -164,7 +169,7 @@ def main() -> None:
         "",
         f"5xx answers: {result['server_5xx']}. Server CPU per request: {result['server_cpu_ms_per_request']} ms.",
     ]
-    (args.out / "load_mixed.md").write_text("\n".join(md) + "\n")
+    (args.out / f"{args.name}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
 

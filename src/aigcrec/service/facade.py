@@ -380,9 +380,8 @@ class ServiceFacade:
                 "Batch too large",
                 f"events: expected at most {self.limits.max_feedback_batch}, got {len(events)}",
             )
-        stored = await run_in_threadpool(self._replay, idempotency)
-        if stored is not None:
-            return stored.status, stored.body, True
+        # No look-up of the key first (unlike ingest, nothing costly comes before the write): the write's
+        # transaction finds an earlier answer itself and then writes nothing.
         row_of = self._pipe.catalog.row_of
         if any(e.item_id not in row_of for e in events):
             await self.sync()  # items added through another server process may not be here yet

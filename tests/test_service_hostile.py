@@ -2,10 +2,11 @@
 connection), never a 5xx or an unbounded wait. In-process where the app alone decides; a real uvicorn
 subprocess on loopback where the connection does (header size, slow headers, bodies never sent).
 
-Cost and latency are measured in ``benchmarks/service_hostile.py``, not asserted here. Classes: audio headers (sample rate, channels, format), images (pixel budgets from the header, faces
+Classes: audio headers (sample rate, channels, format), images (pixel budgets from the header, faces
 downscaled), strings (lone surrogates, invisible characters, NFC), JSON (duplicate keys, booleans as
 numbers), writes (auth before the body, the feedback byte budget while streaming, 413 type), idempotent
 writes, request deadlines, connection limits; and a property test over the request models (no 5xx).
+Cost and latency are measured in ``benchmarks/service_hostile.py``, not asserted here.
 """
 
 from __future__ import annotations

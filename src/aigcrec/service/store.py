@@ -226,6 +226,7 @@ class ServiceStore:
     ) -> Optional[StoredAnswer]:
         """Run ``write`` in one write transaction; with a key, store its answer in the same transaction,
         or return the answer stored before (and write nothing). Without a key, returns None."""
+        found = None
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -234,20 +235,20 @@ class ServiceStore:
                         "SELECT fingerprint, status, answer FROM idempotency WHERE route = ? AND key = ?",
                         (idempotency.route, idempotency.key),
                     ).fetchone()
-                    if found is not None:
-                        self._db.execute("ROLLBACK")
-                        return self._stored(idempotency, found)
-                status, body = write(self._db)
-                if idempotency is not None:
-                    self._db.execute(
-                        "INSERT INTO idempotency(key, route, fingerprint, status, answer, created) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (idempotency.key, idempotency.route, idempotency.fingerprint, status, body, time.time()),
-                    )
-                self._db.execute("COMMIT")
+                if found is None:
+                    status, body = write(self._db)
+                    if idempotency is not None:
+                        self._db.execute(
+                            "INSERT INTO idempotency(key, route, fingerprint, status, answer, created) "
+                            "VALUES (?, ?, ?, ?, ?, ?)",
+                            (idempotency.key, idempotency.route, idempotency.fingerprint, status, body, time.time()),
+                        )
+                self._db.execute("COMMIT" if found is None else "ROLLBACK")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+        if found is not None:  # outside the transaction: a mismatch raises with nothing left open
+            return self._stored(idempotency, found)
         return None if idempotency is None else StoredAnswer(status, body, False)
 
     def forget_idempotency_before(self, when: float) -> int:

@@ -203,3 +203,68 @@ def test_a_process_that_cannot_start_stops_the_server_with_its_reason(tmp_path):
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode != 0
     assert b"could not start" in out and b"OperationalError" in out, out[-2000:]
+
+
+def batch_burst(url: str, tag: str, sent: dict[str, dict], stop: threading.Event) -> None:
+    """Send feedback batches, each with its own Idempotency-Key, until stopped or the server goes away."""
+    with httpx.Client(timeout=5) as c:
+        i = 0
+        while not stop.is_set():
+            key = f"{tag}-batch-{i}"
+            batch = {"events": [{"user_id": f"user-{tag}", "item_id": f"i{(i + j) % 50}", "type": "click",
+                                 "session_id": f"{key}-{j}"} for j in range(5)]}
+            sent[key] = batch  # before the request: an attempt whose answer may be lost
+            try:
+                c.post(url + "/v1/feedback", headers={**AUTH, "Idempotency-Key": key}, json=batch)
+            except httpx.HTTPError:
+                return
+            i += 1
+
+
+@pytest.mark.slow
+def test_batches_retried_after_kill_9_are_stored_once(tmp_path):
+    import tempfile
+
+    leftovers = set(Path(tempfile.gettempdir()).glob("aigcrec-serve-*"))
+    db = tmp_path / "idem.sqlite"
+    sent: dict[str, dict] = {}
+    for _round in range(2):
+        proc, url = start_server(db)
+        try:
+            stop = threading.Event()
+            threads = [threading.Thread(target=batch_burst, args=(url, f"r{_round}t{t}", sent, stop)) for t in range(4)]
+            for t in threads:
+                t.start()
+            deadline = time.monotonic() + 30
+            while len(sent) < 40 * (_round + 1) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            os.kill(proc.pid, signal.SIGKILL)  # some batches are in flight: committed or not, unacknowledged
+            proc.wait(timeout=10)
+            stop.set()
+            for t in threads:
+                t.join(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    proc, url = start_server(db)
+    replayed = 0
+    try:
+        with httpx.Client(timeout=10) as c:  # the client retries every batch it ever sent, with its key
+            for key, batch in sent.items():
+                r = c.post(url + "/v1/feedback", headers={**AUTH, "Idempotency-Key": key}, json=batch)
+                assert r.status_code == 200, r.text
+                replayed += r.headers.get("Idempotent-Replayed") == "true"
+                assert r.json()["replayed"] is (r.headers.get("Idempotent-Replayed") == "true")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    store = ServiceStore(db)
+    try:
+        sessions = [e["session_id"] for e in store.iter_events(origin="api")]
+    finally:
+        store.close()
+    want = {e["session_id"] for batch in sent.values() for e in batch["events"]}
+    assert len(sessions) == len(set(sessions)), "an event was stored twice"
+    assert set(sessions) == want
+    assert replayed >= 40  # the batches acknowledged before the kills came back as replays
+    assert set(Path(tempfile.gettempdir()).glob("aigcrec-serve-*")) <= leftovers  # kill -9 leaves no folder

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
@@ -169,9 +170,12 @@ def support_app():  # pragma: no cover - runs in server processes
     from aigcrec.service.app import create_app
     from aigcrec.service.workers import current_spec
 
+    from aigcrec.service.config import InputLimits
+
     spec = current_spec()
     extra = {"api_key": None, "demo_mode": True} if spec["demo"] else {}
-    return create_app(open_state(Path(spec["db"]), sync_interval_s=0.1, **extra))
+    limits = InputLimits(**json.loads(spec.get("limits") or "{}"))
+    return create_app(open_state(Path(spec["db"]), sync_interval_s=0.1, limits=limits, **extra))
 
 
 def main() -> None:  # pragma: no cover - runs in a subprocess
@@ -183,9 +187,10 @@ def main() -> None:  # pragma: no cover - runs in a subprocess
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--demo", action="store_true", help="no API key; loopback writes allowed")
+    p.add_argument("--limits", default="{}", help="service.limits overrides, as JSON")
     args = p.parse_args()
-    svc = ServiceConfig(port=args.port, workers=args.workers, graceful_shutdown_s=10)
-    run("test_service_support:support_app", {"db": args.db, "demo": args.demo}, svc)
+    svc = ServiceConfig(port=args.port, workers=args.workers, graceful_shutdown_s=10, limits=json.loads(args.limits))
+    run("test_service_support:support_app", {"db": args.db, "demo": args.demo, "limits": args.limits}, svc)
 
 
 if __name__ == "__main__":

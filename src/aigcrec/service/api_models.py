@@ -1,16 +1,90 @@
-"""Typed request and response bodies of the HTTP API (they are the OpenAPI documentation at ``/docs``)."""
+"""Typed request and response bodies of the HTTP API (they are the OpenAPI documentation at ``/docs``).
+
+Every string a client sends passes one of three shared checks (``Text``, ``Label``, ``Id``) at the boundary,
+so a value the models, the tokenizer or SQLite cannot take is a 422 naming the field, never a 500 later:
+no lone surrogates or other invalid code points in any field; labels and ids are NFC-normalised and hold
+no control, format (zero-width) or unassigned characters. Numbers and booleans are strict (``true`` is not 1).
+"""
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+import re
+import unicodedata
+from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from aigcrec.service.store import EVENT_TYPES
 
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]  # one list for the store and the API
 
-_Id = Field(min_length=1, max_length=128, pattern=r"^[\w.:@-]+$")
+_ALLOWED_ASCII = bytes(range(32, 127)) + b"\t\n\r"
+_BAD_BMP = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufdd0-\ufdef\ufffe\uffff]")
+_BAD_ASTRAL_UTF8 = re.compile(rb"[\xf0-\xf4][\x8f\x9f\xaf\xbf]\xbf[\xbe\xbf]")
+"""U+nFFFE and U+nFFFF of planes 1-16 in UTF-8 (a bytes regex: a str class of 32 code points is slow)."""
+
+
+def _first_invalid(value: str) -> Optional[tuple[int, int]]:
+    """(position, code point) of the first character refused in every string, or None: C0/C1 controls
+    but tab and newlines, surrogates (lone ones reach Python from JSON escapes) and noncharacters.
+    Linear and in C (bytes.translate, str.encode, small regexes): a 10 MB field costs tens of ms."""
+    if value.isascii():
+        if not value.encode("ascii").translate(None, _ALLOWED_ASCII):
+            return None
+        bad = _BAD_BMP.search(value)
+    else:
+        try:
+            data = value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return exc.start, ord(value[exc.start])
+        bad = _BAD_BMP.search(value)
+        if bad is None:
+            astral = _BAD_ASTRAL_UTF8.search(data)
+            if astral is not None:
+                at = len(data[: astral.start()].decode("utf-8"))
+                return at, ord(value[at])
+    return None if bad is None else (bad.start(), ord(bad.group()))
+
+
+_LABEL_CHARS = 4096
+"""Labels and ids are checked one character at a time; longer ones are refused before (their own
+``max_length`` is far lower)."""
+
+
+def _code_point_problem(value: str, strict: bool) -> Optional[str]:
+    """Why ``value`` is refused, or None; ``strict`` (labels, ids) also refuses every control, format
+    (zero-width joiners, bidi marks), private-use and unassigned code point."""
+    bad = _first_invalid(value)
+    if bad is not None:
+        kind = "a lone surrogate" if 0xD800 <= bad[1] <= 0xDFFF else "the invalid character"
+        return f"{kind} U+{bad[1]:04X} at position {bad[0]}"
+    if strict:
+        if len(value) > _LABEL_CHARS:
+            return f"{len(value)} characters (at most {_LABEL_CHARS})"
+        for i, ch in enumerate(value):
+            if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cn"):
+                return f"the invisible or unassigned character U+{ord(ch):04X} at position {i}"
+    return None
+
+
+def _checked(strict: bool):
+    def check(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value  # the str type itself refuses it, with pydantic's message
+        problem = _code_point_problem(value, strict)
+        if problem is not None:
+            raise ValueError(f"expected valid Unicode text, got {problem}")
+        return unicodedata.normalize("NFC", value) if strict else value
+
+    return check
+
+
+Text = Annotated[str, BeforeValidator(_checked(strict=False))]
+"""Free text (titles, tags, the mood text): any valid Unicode, tab and newlines included."""
+Label = Annotated[str, BeforeValidator(_checked(strict=True))]
+"""A short name (creator, style, session): NFC, visible characters and spaces only."""
+Id = Annotated[Label, Field(min_length=1, max_length=128, pattern=r"^[\w.:@-]+$")]
+"""A user or item id: a Label of word characters and ``. : @ -``."""
 
 
 class _Body(BaseModel):
@@ -21,22 +95,22 @@ class Signals(_Body):
     """What the user shares now; any subset. Limits (text length, image bytes and pixels, audio seconds)
     are the server's ``service.limits`` and are checked before decoding."""
 
-    text: Optional[str] = Field(
+    text: Optional[Text] = Field(
         None,
         description="How the user feels or what they want, in words.",
         examples=["something calm and dreamy for tonight"],
     )
-    voice: Optional[str] = Field(None, description="A WAV clip, base64 (a data: URL prefix is accepted).")
-    face: Optional[str] = Field(None, description="A face snapshot (PNG/JPEG/WebP/GIF/BMP), base64.")
+    voice: Optional[Text] = Field(None, description="A WAV clip, base64 (a data: URL prefix is accepted).")
+    face: Optional[Text] = Field(None, description="A face snapshot (PNG/JPEG/WebP/GIF/BMP), base64.")
 
 
 class RecommendRequest(_Body):
-    user_id: str = _Id
-    k: Optional[int] = Field(
+    user_id: Id
+    k: Optional[StrictInt] = Field(
         None, ge=1, description="How many items (default service.default_k, max service.limits.max_k)."
     )
     signals: Optional[Signals] = None
-    exclude_seen: bool = Field(True, description="Leave out items the user already saw or acted on.")
+    exclude_seen: StrictBool = Field(True, description="Leave out items the user already saw or acted on.")
 
 
 class AffectRequest(_Body):
@@ -84,19 +158,17 @@ class RecommendResponse(BaseModel):
 
 
 class TagIn(_Body):
-    text: str = Field(min_length=1, max_length=200)
-    lang: str = Field("en", min_length=2, max_length=8)
+    text: Text = Field(min_length=1, max_length=200)
+    lang: Label = Field("en", min_length=2, max_length=8)
 
 
 class ItemIn(_Body):
-    item_id: Optional[str] = Field(
-        None, min_length=1, max_length=128, pattern=r"^[\w.:@-]+$", description="Defaults to a new random id."
-    )
-    title: str = Field(min_length=1, max_length=500)
+    item_id: Optional[Id] = Field(None, description="Defaults to a new random id.")
+    title: Text = Field(min_length=1, max_length=500)
     tags: list[TagIn] = Field(default_factory=list, max_length=64)
-    creator_id: Optional[str] = Field(None, min_length=1, max_length=128)
-    style: Optional[str] = Field(None, min_length=1, max_length=64)
-    image: str = Field(description="The illustration (PNG/JPEG/WebP/GIF/BMP), base64.")
+    creator_id: Optional[Label] = Field(None, min_length=1, max_length=128)
+    style: Optional[Label] = Field(None, min_length=1, max_length=64)
+    image: Text = Field(description="The illustration (PNG/JPEG/WebP/GIF/BMP), base64.")
 
 
 class ItemOut(BaseModel):
@@ -110,13 +182,23 @@ class ItemOut(BaseModel):
     image_url: str
 
 
+class ItemCreated(ItemOut):
+    replayed: bool = Field(
+        False, description="True when this is the stored answer to an earlier request with the same Idempotency-Key."
+    )
+
+
 class FeedbackEvent(_Body):
-    user_id: str = _Id
-    item_id: str = _Id
+    user_id: Id
+    item_id: Id
     type: EventType
-    value: Optional[float] = Field(None, ge=0, le=86_400, description="Dwell time in seconds (type dwell).")
-    timestamp: Optional[float] = Field(None, ge=0, le=4e9, description="Unix seconds; default: arrival time.")
-    session_id: Optional[str] = Field(None, max_length=128)
+    value: Optional[StrictFloat] = Field(
+        None, ge=0, le=86_400, description="Dwell time in seconds (type dwell)."
+    )
+    timestamp: Optional[StrictFloat] = Field(
+        None, ge=0, le=4e9, description="Unix seconds, stored as given (0 included); default: arrival time."
+    )
+    session_id: Optional[Label] = Field(None, max_length=128)
 
 
 class FeedbackBatch(_Body):
@@ -136,6 +218,9 @@ class FeedbackAck(BaseModel):
     first_seq: Optional[int] = Field(None, description="Event-log sequence numbers given to this batch.")
     last_seq: Optional[int] = None
     rejected: list[Rejected] = Field(default_factory=list, description="Events skipped, with why.")
+    replayed: bool = Field(
+        False, description="True when this is the stored answer to an earlier request with the same Idempotency-Key."
+    )
 
 
 class Health(BaseModel):

@@ -11,16 +11,68 @@ from aigcrec.config_base import StrictModel
 
 
 class InputLimits(StrictModel):
-    """Limits checked before any decoding (a request over a limit is refused with 413/422)."""
+    """What one request may ask of the server, checked before the work it bounds (``docs/service.md``).
 
+    Sizes are checked from headers (Content-Length, base64 length, image and WAV headers) before anything is
+    decoded; a request over a size limit is refused with 413, one over a time limit with 408 or 503, and a
+    connection that breaks a connection limit is closed. Every limit here is enforced by the server itself
+    (the app, its ASGI guard or its uvicorn protocol), not left to a proxy in front.
+    """
+
+    # -- bodies and fields
     max_body_bytes: int = Field(16 * 1024 * 1024, gt=0, description="Whole request body.")
+    max_feedback_bytes: int = Field(
+        1024 * 1024, gt=0, description="Body of POST /v1/feedback, counted while it streams in (before parsing)."
+    )
     max_image_bytes: int = Field(10 * 1024 * 1024, gt=0)
-    max_image_pixels: int = Field(40_000_000, gt=0)
+    max_image_pixels: int = Field(40_000_000, gt=0, description="Item images, from the header.")
+    max_face_pixels: int = Field(
+        4_000_000, gt=0, description="Face snapshots, from the header (a face needs far fewer pixels)."
+    )
+    face_side: int = Field(
+        640, gt=0, description="Faces are downscaled to at most this many pixels a side before detection."
+    )
     max_audio_bytes: int = Field(10 * 1024 * 1024, gt=0)
     max_audio_seconds: float = Field(30.0, gt=0)
+    min_audio_rate: int = Field(8_000, gt=0, description="Lowest WAV sample rate (Hz), from the header.")
+    max_audio_rate: int = Field(192_000, gt=0, description="Highest WAV sample rate (Hz), from the header.")
+    max_audio_channels: int = Field(8, gt=0)
     max_text_chars: int = Field(2000, gt=0)
     max_feedback_batch: int = Field(1000, gt=0)
     max_k: int = Field(100, gt=0)
+    # -- work
+    affect_timeout_s: float = Field(
+        5.0, gt=0, description="Wall time one affect reading may take before the request is answered 503."
+    )
+    affect_threads: int = Field(2, gt=0, description="Threads reading affect (voice, face, text).")
+    recommend_threads: int = Field(2, gt=0, description="Threads retrieving and ranking.")
+    max_pending_affect: int = Field(
+        64, gt=0, description="Affect readings running or queued; more are answered 503 at once."
+    )
+    max_pending_items: int = Field(
+        64, gt=0, description="Item encodings running or queued (one encoder thread); more are answered 503."
+    )
+    idempotency_ttl_s: float = Field(
+        86_400.0, gt=0, description="How long an Idempotency-Key's stored answer is replayed."
+    )
+    # -- connections (uvicorn protocol and the app's ASGI guard)
+    max_header_bytes: int = Field(
+        16 * 1024, gt=0, description="Request line plus headers; larger closes the connection (431/400)."
+    )
+    max_headers: int = Field(100, gt=0, description="Header lines per request; more answer 431.")
+    header_timeout_s: float = Field(
+        5.0, gt=0, description="From a connection's start (or its previous response) to the end of the headers."
+    )
+    body_timeout_s: float = Field(
+        10.0, gt=0, description="From the headers to the end of the body (slow or never-sent bodies: 408)."
+    )
+    request_timeout_s: float = Field(
+        30.0, gt=0, description="From the headers to the end of the response (503 when exceeded)."
+    )
+    keep_alive_s: float = Field(5.0, gt=0, description="Idle time before a keep-alive connection is closed.")
+    max_connections: int = Field(
+        1000, gt=0, description="Open connections or in-flight requests per server process; more answer 503."
+    )
 
 
 class RetrievalConfig(StrictModel):

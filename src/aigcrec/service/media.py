@@ -1,7 +1,8 @@
 """Untrusted bytes at the boundary: base64 size checked before decoding, content sniffed, limits enforced.
 
 Every check reads only what it needs (base64 length, magic bytes, image header, WAV header) before any
-pixel or sample is decoded; a failure raises ``Problem`` (413 over a limit, 415 wrong content, 422 bad data).
+pixel or sample is decoded, so the cost of what follows is bounded by the limits; a failure raises
+``Problem`` (413 over a limit, 415 wrong content, 422 bad data).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import base64
 import binascii
 import io
 import re
+import struct
 
 from aigcrec.service.config import InputLimits
 from aigcrec.service.problems import Problem
@@ -56,8 +58,28 @@ def sniff_image(data: bytes) -> str | None:
     return None
 
 
-def check_image(data: bytes, limits: InputLimits, field: str) -> str:
-    """Sniff the type and read the header's size; refuse what is not an image or is over the pixel limit."""
+def header_size(data: bytes, mime: str) -> tuple[int, int] | None:
+    """(width, height) read straight from a PNG, GIF or BMP header, or None for other types.
+
+    PIL refuses to open images over twice its own pixel limit, which would turn an over-limit image into
+    "unreadable"; these three formats keep their size at a fixed offset, so it is read here first.
+    """
+    if mime == "image/png" and len(data) >= 24 and data[12:16] == b"IHDR":
+        return struct.unpack(">II", data[16:24])
+    if mime == "image/gif" and len(data) >= 10:
+        return struct.unpack("<HH", data[6:10])
+    if mime == "image/bmp" and len(data) >= 26:
+        if struct.unpack("<I", data[14:18])[0] == 12:  # OS/2 BITMAPCOREHEADER: 16-bit sizes
+            return struct.unpack("<HH", data[18:22])
+        width, height = struct.unpack("<ii", data[18:26])
+        return abs(width), abs(height)  # a negative height is a top-down bitmap
+    return None
+
+
+def check_image(data: bytes, limits: InputLimits, field: str, max_pixels: int | None = None) -> tuple[str, int, int]:
+    """Sniff the type and read the header's size; refuse what is not an image or is over the pixel limit
+    (``max_pixels``, default ``limits.max_image_pixels``). Returns (mime, width, height)."""
+    max_pixels = limits.max_image_pixels if max_pixels is None else max_pixels
     mime = sniff_image(data)
     if mime is None:
         raise Problem(
@@ -66,27 +88,57 @@ def check_image(data: bytes, limits: InputLimits, field: str) -> str:
             "Unsupported media type",
             f"{field}: expected PNG, JPEG, GIF, BMP or WebP bytes, got {data[:8]!r}...",
         )
+    size = header_size(data, mime)
+    if size is None:
+        from PIL import Image
+
+        try:
+            with Image.open(io.BytesIO(data)) as img:  # lazy: parses the header, decodes no pixels
+                size = img.size
+        except Image.DecompressionBombError:
+            size = None  # over PIL's own limit, which is above ours: over the limit
+        except Exception:
+            raise Problem(
+                422, "bad-image", "Unreadable image", f"{field}: the {mime} header cannot be parsed"
+            ) from None
+    if size is None or size[0] * size[1] > max_pixels:
+        got = "more than PIL's limit" if size is None else f"{size[0]}x{size[1]}"
+        raise Problem(
+            413, "too-large", "Image too large", f"{field}: expected at most {max_pixels} pixels, got {got}"
+        )
+    if size[0] == 0 or size[1] == 0:
+        raise Problem(422, "bad-image", "Empty image", f"{field}: the {mime} header says {size[0]}x{size[1]}")
+    return mime, int(size[0]), int(size[1])
+
+
+def prepare_face(data: bytes, limits: InputLimits, field: str) -> bytes:
+    """A face snapshot within ``max_face_pixels`` (and ``max_image_pixels``), from the header, downscaled in
+    memory to at most ``face_side`` a side so that detection costs about the same for every accepted upload.
+    Small faces pass unchanged."""
+    _, width, height = check_image(data, limits, field, min(limits.max_face_pixels, limits.max_image_pixels))
+    if max(width, height) <= limits.face_side:
+        return data
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as img:  # lazy: parses the header, decodes no pixels
-            width, height = img.size
+        with Image.open(io.BytesIO(data)) as img:
+            img.draft("RGB", (limits.face_side, limits.face_side))  # JPEG: decode at a reduced scale
+            img = img.convert("RGB")
+            img.thumbnail((limits.face_side, limits.face_side), Image.BILINEAR)
+            buf = io.BytesIO()
+            img.save(buf, format="PNG", compress_level=1)
     except Exception:
-        raise Problem(
-            422, "bad-image", "Unreadable image", f"{field}: the {mime} header cannot be parsed"
-        ) from None
-    if width * height > limits.max_image_pixels:
-        raise Problem(
-            413,
-            "too-large",
-            "Image too large",
-            f"{field}: expected at most {limits.max_image_pixels} pixels, got {width}x{height}",
-        )
-    return mime
+        raise Problem(422, "bad-image", "Unreadable image", f"{field}: the image cannot be decoded") from None
+    return buf.getvalue()
+
+
+_AUDIO_SUBTYPES = frozenset({"PCM_U8", "PCM_S8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"})
 
 
 def check_wav(data: bytes, limits: InputLimits, field: str) -> float:
-    """Sniff a RIFF/WAVE header and its duration; refuse other audio or clips over the length limit."""
+    """Sniff a RIFF/WAVE header and check what decoding would cost from it alone: sample rate within
+    ``min_audio_rate``..``max_audio_rate``, at most ``max_audio_channels``, a plain PCM or float sample
+    format, and a duration within ``max_audio_seconds``. Returns the duration in seconds."""
     if not (data[:4] == b"RIFF" and data[8:12] == b"WAVE"):
         raise Problem(
             415,
@@ -97,12 +149,34 @@ def check_wav(data: bytes, limits: InputLimits, field: str) -> float:
     import soundfile
 
     try:
-        info = soundfile.info(io.BytesIO(data))
+        info = soundfile.info(io.BytesIO(data))  # reads the header only
     except Exception:
         raise Problem(
             422, "bad-audio", "Unreadable audio", f"{field}: the WAV header cannot be parsed"
         ) from None
-    seconds = info.frames / float(info.samplerate or 1)
+    if not limits.min_audio_rate <= info.samplerate <= limits.max_audio_rate:
+        raise Problem(
+            422,
+            "bad-audio",
+            "Unsupported sample rate",
+            f"{field}: expected a sample rate of {limits.min_audio_rate}-{limits.max_audio_rate} Hz, "
+            f"got {info.samplerate} Hz",
+        )
+    if not 1 <= info.channels <= limits.max_audio_channels:
+        raise Problem(
+            422,
+            "bad-audio",
+            "Unsupported channels",
+            f"{field}: expected 1-{limits.max_audio_channels} channels, got {info.channels}",
+        )
+    if info.subtype not in _AUDIO_SUBTYPES:
+        raise Problem(
+            422,
+            "bad-audio",
+            "Unsupported sample format",
+            f"{field}: expected PCM (8/16/24/32-bit) or float samples, got {info.subtype}",
+        )
+    seconds = info.frames / float(info.samplerate)
     if seconds > limits.max_audio_seconds:
         raise Problem(
             413,

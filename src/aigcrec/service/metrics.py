@@ -93,37 +93,3 @@ class MetricsMiddleware:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
             self.metrics.observe(scope["method"], path, status["code"], time.perf_counter() - t0)
-
-
-class BodyLimitMiddleware:
-    """Refuses a body over ``max_bytes`` (413) from its Content-Length, or while it streams in."""
-
-    def __init__(self, app, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        from aigcrec.service.problems import problem_response
-
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        too_big = problem_response(
-            413, "too-large", "Payload too large", f"request body: expected at most {self.max_bytes} bytes"
-        )
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await too_big(scope, receive, send)
-            return
-        seen = 0
-
-        async def counting_receive():
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:  # chunked body without a Content-Length: stop reading it
-                from fastapi import HTTPException
-
-                raise HTTPException(413, f"request body: expected at most {self.max_bytes} bytes")
-            return message
-
-        await self.app(scope, counting_receive, send)

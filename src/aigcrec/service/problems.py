@@ -19,9 +19,17 @@ TYPE_BASE = "https://aigcrec.dev/problems/"
 class Problem(Exception):
     """Raise anywhere in a request to answer with a problem document (``kind`` names its type URI)."""
 
-    def __init__(self, status: int, kind: str, title: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self, status: int, kind: str, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.status, self.kind, self.title, self.detail, self.extra = status, kind, title, detail, extra
+        self.headers = headers
+
+    def response(self, instance: str | None = None) -> JSONResponse:
+        return problem_response(
+            self.status, self.kind, self.title, self.detail, instance, self.headers, **self.extra
+        )
 
 
 def problem_response(
@@ -57,7 +65,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.kind, exc.title, exc.detail, request.url.path, **exc.extra)
+        return exc.response(request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -79,7 +87,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
         return problem_response(
             exc.status_code,
-            f"http-{exc.status_code}",
+            "too-large" if exc.status_code == 413 else f"http-{exc.status_code}",  # one type per meaning
             title,
             str(exc.detail),
             request.url.path,

@@ -13,8 +13,9 @@ import json
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -34,6 +35,9 @@ CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL, item_id TEXT NOT NULL,
     type TEXT NOT NULL, value REAL, ts REAL NOT NULL, session_id TEXT, origin TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_user ON events(user_id, seq);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT NOT NULL, route TEXT NOT NULL, fingerprint TEXT NOT NULL, status INTEGER NOT NULL,
+    answer TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (route, key));
 """
 
 BUSY_WAIT_MS = 5000
@@ -52,6 +56,28 @@ ITEM_COLUMNS: tuple[str, ...] = (
     "created_at",
     "origin",
 )
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """An ``Idempotency-Key`` of one write: the key, the route it was sent to and a digest of the request."""
+
+    key: str
+    route: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """The answer stored with an idempotency key: status and JSON body, and whether it is a replay."""
+
+    status: int
+    body: str
+    replayed: bool
+
+
+class IdempotencyMismatch(ValueError):
+    """The key was used before with a different request (the client reused it by mistake)."""
 
 
 def _pack_vectors(vectors: Mapping[str, np.ndarray]) -> bytes:
@@ -147,24 +173,87 @@ class ServiceStore:
                 raise
         return True
 
-    def add_item(self, item: Mapping[str, Any], image: bytes, vectors: Mapping[str, np.ndarray]) -> None:
-        """Persist an item posted through the API with its image and content vectors."""
+    def add_item(
+        self,
+        item: Mapping[str, Any],
+        image: bytes,
+        vectors: Mapping[str, np.ndarray],
+        idempotency: Optional[Idempotency] = None,
+        answer: Callable[[], tuple[int, str]] | None = None,
+    ) -> Optional[StoredAnswer]:
+        """Persist an item posted through the API with its image and content vectors.
+
+        With ``idempotency``, ``answer()`` (status, JSON body) is stored with the key in the same transaction,
+        and a key seen before returns its stored answer instead of writing (see ``replay``).
+        """
         row = _item_row({**item, "origin": "api"})
+
+        def write(db: sqlite3.Connection) -> tuple[int, str]:
+            db.execute(
+                f"INSERT INTO items({', '.join(ITEM_COLUMNS)}) VALUES ({', '.join('?' * 8)})",
+                [row[c] for c in ITEM_COLUMNS],
+            )
+            db.execute(
+                "INSERT INTO item_blobs(item_id, image, vectors) VALUES (?, ?, ?)",
+                (row["item_id"], image, _pack_vectors(vectors)),
+            )
+            return answer() if answer is not None else (201, "")
+
+        return self._idempotent_write(write, idempotency)
+
+    def replay(self, idempotency: Idempotency, ttl_s: float = float("inf")) -> Optional[StoredAnswer]:
+        """The stored answer of an earlier write with this key (younger than ``ttl_s``), or None.
+
+        Raises ``IdempotencyMismatch`` when the key was stored for a different request.
+        """
+        rows = self._query(
+            "SELECT fingerprint, status, answer FROM idempotency WHERE route = ? AND key = ? AND created > ?",
+            (idempotency.route, idempotency.key, time.time() - ttl_s),
+        )
+        return self._stored(idempotency, rows[0]) if rows else None
+
+    @staticmethod
+    def _stored(idempotency: Idempotency, row: tuple) -> StoredAnswer:
+        fingerprint, status, body = row
+        if fingerprint != idempotency.fingerprint:
+            raise IdempotencyMismatch(
+                f"Idempotency-Key {idempotency.key!r} was used before with a different request"
+            )
+        return StoredAnswer(int(status), body, True)
+
+    def _idempotent_write(
+        self, write: Callable[[sqlite3.Connection], tuple[int, str]], idempotency: Optional[Idempotency]
+    ) -> Optional[StoredAnswer]:
+        """Run ``write`` in one write transaction; with a key, store its answer in the same transaction,
+        or return the answer stored before (and write nothing). Without a key, returns None."""
+        found = None
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute(
-                    f"INSERT INTO items({', '.join(ITEM_COLUMNS)}) VALUES ({', '.join('?' * 8)})",
-                    [row[c] for c in ITEM_COLUMNS],
-                )
-                self._db.execute(
-                    "INSERT INTO item_blobs(item_id, image, vectors) VALUES (?, ?, ?)",
-                    (row["item_id"], image, _pack_vectors(vectors)),
-                )
-                self._db.execute("COMMIT")
+                if idempotency is not None:
+                    found = self._db.execute(
+                        "SELECT fingerprint, status, answer FROM idempotency WHERE route = ? AND key = ?",
+                        (idempotency.route, idempotency.key),
+                    ).fetchone()
+                if found is None:
+                    status, body = write(self._db)
+                    if idempotency is not None:
+                        self._db.execute(
+                            "INSERT INTO idempotency(key, route, fingerprint, status, answer, created) "
+                            "VALUES (?, ?, ?, ?, ?, ?)",
+                            (idempotency.key, idempotency.route, idempotency.fingerprint, status, body, time.time()),
+                        )
+                self._db.execute("COMMIT" if found is None else "ROLLBACK")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+        if found is not None:  # outside the transaction: a mismatch raises with nothing left open
+            return self._stored(idempotency, found)
+        return None if idempotency is None else StoredAnswer(status, body, False)
+
+    def forget_idempotency_before(self, when: float) -> int:
+        """Drop stored answers older than ``when`` (Unix seconds); returns how many."""
+        return self._write("DELETE FROM idempotency WHERE created < ?", [(when,)]).rowcount
 
     def changes_since(
         self, item_after: int = 0, event_after: int = 0
@@ -211,39 +300,47 @@ class ServiceStore:
         return rows[0][0] if rows else None
 
     # -- events -------------------------------------------------------------------------------------
-    def append_events(self, events: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
-        """Append a feedback batch durably; returns the first and last sequence numbers given."""
+    def append_events(
+        self,
+        events: Sequence[Mapping[str, Any]],
+        idempotency: Optional[Idempotency] = None,
+        answer: Callable[[int, int], tuple[int, str]] | None = None,
+    ) -> tuple[int, int] | StoredAnswer:
+        """Append a feedback batch durably; returns the first and last sequence numbers given.
+
+        With ``idempotency``, ``answer(first, last)`` (status, JSON body) is stored with the key in the same
+        transaction and returned as a ``StoredAnswer``; a key seen before returns its stored answer, with
+        ``replayed`` set, and appends nothing: a batch retried after a lost acknowledgement is stored once.
+        An event's ``ts`` is kept as given (0 included); without one, the arrival time.
+        """
         if not events:
             raise ValueError("append_events: expected at least one event, got an empty batch")
         now = time.time()
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO users(user_id, first_seen) VALUES (?, ?)",
-                    ((u, now) for u in {e["user_id"] for e in events}),
+        seqs: list[int] = []
+
+        def write(db: sqlite3.Connection) -> tuple[int, str]:
+            db.executemany(
+                "INSERT OR IGNORE INTO users(user_id, first_seen) VALUES (?, ?)",
+                ((u, now) for u in {e["user_id"] for e in events}),
+            )
+            for e in events:
+                cur = db.execute(
+                    "INSERT INTO events(user_id, item_id, type, value, ts, session_id, origin) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 'api')",
+                    (
+                        e["user_id"],
+                        e["item_id"],
+                        e["type"],
+                        e.get("value"),
+                        now if e.get("ts") is None else e["ts"],
+                        e.get("session_id"),
+                    ),
                 )
-                first = None
-                for e in events:
-                    cur = self._db.execute(
-                        "INSERT INTO events(user_id, item_id, type, value, ts, session_id, origin) "
-                        "VALUES (?, ?, ?, ?, ?, ?, 'api')",
-                        (
-                            e["user_id"],
-                            e["item_id"],
-                            e["type"],
-                            e.get("value"),
-                            e.get("ts") or now,
-                            e.get("session_id"),
-                        ),
-                    )
-                    first = cur.lastrowid if first is None else first
-                last = cur.lastrowid
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        return int(first), int(last)
+                seqs.append(int(cur.lastrowid))
+            return answer(seqs[0], seqs[-1]) if answer is not None else (200, "")
+
+        stored = self._idempotent_write(write, idempotency)
+        return (seqs[0], seqs[-1]) if stored is None else stored
 
     def iter_events(self, origin: str | None = None) -> Iterator[dict[str, Any]]:
         """Every event in log order (of one ``origin`` if given)."""

@@ -52,31 +52,41 @@ def run(factory: str, spec: ServeSpec | dict[str, Any], service_config) -> None:
     """
     import uvicorn
 
+    from aigcrec.service.protocol import LIMITS_ENV
+
     svc = service_config
-    with tempfile.TemporaryDirectory(prefix="aigcrec-serve-") as tmp:
-        failure = Path(tmp) / "failure.txt"
-        os.environ[SPEC_ENV] = json.dumps({
-            "factory": factory, "workers": svc.workers, "failure_file": str(failure),
-            "spec": asdict(spec) if isinstance(spec, ServeSpec) else spec})
-        if svc.workers > 1:
-            log.info("starting %d server processes", svc.workers)
-        try:
-            uvicorn.run(
-                "aigcrec.service.workers:_guarded_app",
-                factory=True,
-                workers=svc.workers,
-                host=svc.host,
-                port=svc.port,
-                log_level="warning",
-                access_log=False,
-                timeout_graceful_shutdown=int(svc.graceful_shutdown_s),
-                timeout_keep_alive=60,
-            )
-        except SystemExit:
-            if not failure.is_file():
-                raise
-        if failure.is_file():
-            raise ServeError(failure.read_text(encoding="utf-8"))
+    limits = svc.limits
+    # Written only by a process that fails to start, and removed here: a kill -9 leaves nothing behind.
+    failure = Path(tempfile.gettempdir()) / f"aigcrec-serve-{os.getpid()}-failure.txt"
+    failure.unlink(missing_ok=True)
+    os.environ[SPEC_ENV] = json.dumps({
+        "factory": factory, "workers": svc.workers, "failure_file": str(failure),
+        "spec": asdict(spec) if isinstance(spec, ServeSpec) else spec})
+    os.environ[LIMITS_ENV] = json.dumps({"header_timeout_s": limits.header_timeout_s})
+    if svc.workers > 1:
+        log.info("starting %d server processes", svc.workers)
+    try:
+        uvicorn.run(
+            "aigcrec.service.workers:_guarded_app",
+            factory=True,
+            workers=svc.workers,
+            host=svc.host,
+            port=svc.port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=int(svc.graceful_shutdown_s),
+            http="aigcrec.service.protocol:GuardedH11Protocol",
+            h11_max_incomplete_event_size=limits.max_header_bytes,
+            timeout_keep_alive=limits.keep_alive_s,  # type: ignore[arg-type]  # used as a float
+            limit_concurrency=limits.max_connections,
+        )
+    except SystemExit:
+        if not failure.is_file():
+            raise
+    if failure.is_file():
+        message = failure.read_text(encoding="utf-8")
+        failure.unlink(missing_ok=True)
+        raise ServeError(message)
 
 
 def _envelope() -> dict[str, Any]:

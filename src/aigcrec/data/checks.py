@@ -137,6 +137,28 @@ def int_column(frame: pd.DataFrame, col: str, path: Path, *, required: bool = Tr
     return out
 
 
+def number_column(frame: pd.DataFrame, col: str, path: Path, *, required: bool = True,
+                  lo: float | None = None, hi: float | None = None) -> pd.Series:
+    """Parse ``frame[col]`` as finite numbers (float64; empty cells are NaN unless ``required``)."""
+    values = frame[col].str.strip()
+    empty = values.eq("")
+    if required and empty.any():
+        raise DataError(path, "missing value", row=first_row(empty), field=col, expected="a number", got="")
+    out = pd.to_numeric(values.mask(empty), errors="coerce").astype("float64")
+    bad = ~empty & ~np.isfinite(out.to_numpy())
+    if bad.any():
+        row = first_row(bad)
+        raise DataError(path, "not a number", row=row, field=col, expected="a finite number",
+                        got=values.iloc[row - 1])
+    outside = ((out < lo) if lo is not None else False) | ((out > hi) if hi is not None else False)
+    if np.any(outside):
+        row = first_row(outside)
+        raise DataError(path, "out of range", row=row, field=col,
+                        expected=f"a number in {lo if lo is not None else '-inf'}..{hi if hi is not None else 'inf'}",
+                        got=values.iloc[row - 1])
+    return out
+
+
 def id_column(frame: pd.DataFrame, col: str, path: Path) -> pd.Series:
     """Integer ids as canonical strings (``"007"`` -> ``"7"``), so files agree however they pad ids."""
     return int_column(frame, col, path).astype("int64").astype(str)

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -125,3 +126,155 @@ def test_staged_context_sets_validate(name):
     declared = json.loads((root / "context.json").read_text(encoding="utf-8"))["context"]
     for col in cols:  # every declared missing count agrees with the file
         assert c.report.missing[f"ratings.{col}"] == declared[col]["missing"]
+
+
+# ------------------------------------------------------------------------------------------ ranker
+from aigcrec.ranking.bundle import RankerBundle  # noqa: E402
+from aigcrec.ranking.config import ModelConfig, RankingConfig, TrainConfig  # noqa: E402
+from aigcrec.ranking.data import context_dataset, movielens_dataset, random_split  # noqa: E402
+from aigcrec.ranking.experiment import prepare, run_variant  # noqa: E402
+from aigcrec.ranking.features import MISSING_TOKEN, Field, FeatureSpec  # noqa: E402
+from aigcrec.ranking.models import build_model  # noqa: E402
+
+SMALL = ModelConfig(embedding_dim=4, tower_units=[16, 8], modality_dim=8, low_rank=4, num_experts=2,
+                    dnn_units=[8], dropout=0.0, affect_dim=4)
+FAST = TrainConfig(batch_size=128, max_epochs=15, patience=3, lr=5e-3)
+
+
+def write_mood_set(root: Path, n: int = 2400, seed: int = 0) -> Path:
+    """A set in the layout where the rating depends on the rater's mood x the item's group only: happy
+    raters like items t0-t9, sad ones t10-t19; a quarter of the rows have no mood, a numeric 'hour' is noise."""
+    rng = np.random.default_rng(seed)
+    mood = rng.choice(["happy", "sad", ""], size=n, p=[0.375, 0.375, 0.25])
+    item = rng.integers(0, 20, n)
+    likes = np.where(mood == "happy", item < 10, np.where(mood == "sad", item >= 10, rng.random(n) < 0.5))
+    rating = np.clip(np.where(likes, 4.5, 1.5) + rng.normal(0, 0.7, n), 1, 5).round()
+    hour = np.where(rng.random(n) < 0.2, "", rng.integers(0, 24, n).astype(str))
+    user = rng.integers(0, 40, n)
+    schema = {"name": "mood-set", "rating_scale": [1, 5], "context": {
+        "mood": {"type": "categorical", "kind": "mood", "values": ["happy", "sad"]},
+        "hour": {"type": "numeric", "kind": "situation", "range": [0, 23]}}}
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "context.json").write_text(json.dumps(schema), encoding="utf-8")
+    (root / "items.csv").write_text("item_id,title,genres\n" + "".join(f"t{k},,\n" for k in range(20)), encoding="utf-8")
+    lines = ["user_id,item_id,rating,timestamp,mood,hour"]
+    lines += [f"u{u},t{i},{r:g},,{m},{h}" for u, i, r, m, h in zip(user, item, rating, mood, hour)]
+    (root / "ratings.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def mood_set(tmp_path_factory) -> Path:
+    return write_mood_set(tmp_path_factory.mktemp("mood") / "mood")
+
+
+@pytest.fixture(scope="module")
+def mood_prep(mood_set):
+    data = context_dataset(mood_set)
+    return data, prepare(data, random_split(data.frame, 0))
+
+
+def test_context_fields_missing_token_and_schema():
+    frame = pd.DataFrame({"mood": ["happy", None, "sad", ""], "hour": [3.0, np.nan, 9.0, 6.0]})
+    spec = FeatureSpec([Field.context_field("mood", "categorical"), Field.context_field("hour", "numeric")]).fit(frame, {})
+    vocab = spec.state["mood"]["vocab"]
+    assert MISSING_TOKEN in vocab and vocab[MISSING_TOKEN] > 0  # a missing mood is a token, not unknown
+    enc = spec.encode(pd.DataFrame({"mood": [None, "bored", "sad"], "hour": [np.nan, 6.0, 12.0]}))
+    assert enc.cat[:, 0].tolist() == [vocab[MISSING_TOKEN], 0, vocab["sad"]]  # unseen label -> unknown 0
+    assert enc.num[0, 0] == 0.0 and enc.num[2, 0] == pytest.approx((12 - 6) / np.std([3, 9, 6]))
+    assert spec.context_schema() == {"mood": {"kind": "categorical", "values": ["happy", "sad"]},
+                                      "hour": {"kind": "numeric", "values": None}}
+    with pytest.raises(ValueError, match="context-group field"):
+        Field("mood", "categorical", "user", group="context")
+
+
+def test_umair_reads_the_context_in_the_affect_slot(mood_prep):
+    data, prep = mood_prep
+    model = build_model("umair_fps", prep.spec, SMALL, prep.tables)
+    groups = model.emb.groups
+    assert [groups[i] for i in model.context_idx.tolist()] == ["context", "context"]
+    assert all(groups[i] is None for i in model.user_idx.tolist())  # not in the user fields: in a
+    assert model.affect_proj[0].in_features == 2 * SMALL.embedding_dim and model.match_from == 0
+    with_ctx = run_variant(prep, "umair_fps", SMALL, FAST, seed=0).metrics["auc"]
+    nc_data = data.__class__(data.name, data.frame, [f for f in data.fields if f.group != "context"], data.vectors)
+    without = run_variant(prepare(nc_data, prep.rows), "umair_fps", SMALL, FAST, seed=0).metrics["auc"]
+    assert with_ctx > 0.8 and with_ctx > without + 0.15, (with_ctx, without)
+
+
+def test_bundle_records_and_checks_the_context(mood_prep, tmp_path):
+    data, prep = mood_prep
+    r = run_variant(prep, "umair_fps", SMALL, FAST, seed=0)
+    bundle = RankerBundle.from_training("umair_fps", r.model, data.frame.iloc[prep.rows["train"]], {})
+    items = [f"t{k}" for k in range(20)]
+    happy = bundle.score("u1", items, context={"mood": "happy", "hour": 8})[0]
+    sad = bundle.score("u1", items, context={"mood": "sad"})[0]
+    assert happy[:10].mean() > happy[10:].mean() + 0.2 and sad[10:].mean() > sad[:10].mean() + 0.2
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['weather'\].*\['hour', 'mood'\]"):
+        bundle.score("u1", items, context={"weather": "rainy"})
+    bundle.save(tmp_path / "b")
+    info = json.loads((tmp_path / "b" / "ranker.json").read_text(encoding="utf-8"))
+    assert info["context"]["mood"] == {"kind": "categorical", "values": ["happy", "sad"]}
+    onnx = RankerBundle.load(tmp_path / "b", runtime="onnx")
+    np.testing.assert_allclose(onnx.score("u1", items, context={"mood": "happy", "hour": 8})[0], happy, atol=1e-5)
+    info["context"]["mood"]["values"] = ["happy", "sad", "calm"]
+    (tmp_path / "b" / "ranker.json").write_text(json.dumps(info), encoding="utf-8")
+    with pytest.raises(ValueError, match="context schema"):
+        RankerBundle.load(tmp_path / "b")
+
+
+def test_movielens_with_unknown_labels_trains(tmp_path):
+    """The issue's case: a users.csv with gender U, occupation unknown and age 0 validates and trains."""
+    root = samples.write_movielens_sample(tmp_path / "ml")
+    edit(root / "users.csv", "1,24,M,technician,85711", "1,0,U,unknown,")
+    edit(root / "users.csv", "2,,F,other,T8H1N", "2,0,U,unknown,")
+    result = runner.invoke(app, ["data", "validate", "--format", "movielens", str(root)])
+    assert result.exit_code == 0, result.output
+    data = movielens_dataset(root)
+    rows = {"train": np.arange(8), "val": np.arange(8), "test": np.arange(8)}
+    r = run_variant(prepare(data, rows), "umair_fps", SMALL, TrainConfig(max_epochs=2, batch_size=4), seed=0)
+    assert np.isfinite(r.test_probs).all() and len(r.test_probs) == 8
+
+
+# ------------------------------------------------------------------------------------------ benchmark
+def test_context_benchmark_writes_with_and_without(tmp_path):
+    from aigcrec.ranking.context_benchmark import run_context_benchmark
+
+    data = context_dataset(write_mood_set(tmp_path / "small", n=800))
+    cfg = RankingConfig(model=SMALL, train=FAST.model_copy(update={"max_epochs": 2}))
+    res = run_context_benchmark(data, cfg, [0, 1], peers=False, out_dir=tmp_path / "b", threshold=4.0)
+    models = res["models"]
+    assert set(models) == {"umair_fps", "umair_fps_no_context", "fm", "fm_no_context", "popularity"}
+    assert "cold_user_auc_mean" in models["umair_fps"] and len(models["fm"]["runs"]["random"]) == 2
+    assert res["signal"]["mood"]["signal"] is False or res["signal"]["mood"]["anova_p"] < 0.025
+    pair = res["paired"]["random"]["umair_fps - umair_fps_no_context"]
+    with_auc = [r["auc"] for r in models["umair_fps"]["runs"]["random"]]
+    without_auc = [r["auc"] for r in models["umair_fps_no_context"]["runs"]["random"]]
+    assert pair["seeds"] == 2 and pair["per_seed"] == [round(w - o, 5) for w, o in zip(with_auc, without_auc)]
+    assert set(res["lift"]["mood"]) == {"happy", "sad", MISSING_TOKEN}
+    per_value = models["umair_fps"]["runs"]["random"][0]["per_value"]["mood"]
+    assert sum(n for n, _ in per_value.values()) == round(0.1 * len(data.frame))  # every test row, once
+    assert res["checks"]["met"] in (True, False) and "ours_minus_ours_no_context" in res["checks"]
+    md = (tmp_path / "b" / "ranking.md").read_text(encoding="utf-8")
+    assert "umair_fps_no_context" in md and "Paired t-tests" in md
+    again = run_context_benchmark(data, cfg, [0, 1], peers=False, out_dir=tmp_path / "b", threshold=4.0)
+    assert again["models"]["fm"]["auc_mean"] == models["fm"]["auc_mean"]  # reused from runs/
+
+
+def test_context_benchmark_rating_task(mood_set, tmp_path):
+    from aigcrec.ranking.context_benchmark import run_context_benchmark
+
+    data = context_dataset(mood_set, context=["mood"])
+    cfg = RankingConfig(model=SMALL, train=FAST.model_copy(update={"max_epochs": 4}))
+    res = run_context_benchmark(data, cfg, [0], peers=False, out_dir=tmp_path / "r", task="rating",
+                                split_names=("random",))
+    m = res["models"]
+    assert set(m) == {"umair_fps", "umair_fps_no_context", "fm", "fm_no_context"}
+    assert 0 < m["umair_fps"]["rmse_mean"] < m["umair_fps_no_context"]["rmse_mean"]
+    assert m["fm"]["mae_mean"] > 0 and "checks" not in res
+
+
+def test_benchmark_cli_rejects_unknown_context_column(mood_set, tmp_path):
+    result = runner.invoke(app, ["benchmark", "ranking", "--dataset", "context", "--data-dir", str(mood_set),
+                                 "--context", "mood,weather", "--seeds", "1", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "weather" in result.output and "mood" in result.output

@@ -141,13 +141,13 @@ SMALL = ModelConfig(embedding_dim=4, tower_units=[16, 8], modality_dim=8, low_ra
 FAST = TrainConfig(batch_size=128, max_epochs=15, patience=3, lr=5e-3)
 
 
-def write_mood_set(root: Path, n: int = 2400, seed: int = 0) -> Path:
+def write_mood_set(root: Path, n: int = 2400, seed: int = 0, item: str = "t") -> Path:
     """A set in the layout where the rating depends on the rater's mood x the item's group only: happy
     raters like items t0-t9, sad ones t10-t19; a quarter of the rows have no mood, a numeric 'hour' is noise."""
     rng = np.random.default_rng(seed)
     mood = rng.choice(["happy", "sad", ""], size=n, p=[0.375, 0.375, 0.25])
-    item = rng.integers(0, 20, n)
-    likes = np.where(mood == "happy", item < 10, np.where(mood == "sad", item >= 10, rng.random(n) < 0.5))
+    items = rng.integers(0, 20, n)
+    likes = np.where(mood == "happy", items < 10, np.where(mood == "sad", items >= 10, rng.random(n) < 0.5))
     rating = np.clip(np.where(likes, 4.5, 1.5) + rng.normal(0, 0.7, n), 1, 5).round()
     hour = np.where(rng.random(n) < 0.2, "", rng.integers(0, 24, n).astype(str))
     user = rng.integers(0, 40, n)
@@ -156,9 +156,10 @@ def write_mood_set(root: Path, n: int = 2400, seed: int = 0) -> Path:
         "hour": {"type": "numeric", "kind": "situation", "range": [0, 23]}}}
     root.mkdir(parents=True, exist_ok=True)
     (root / "context.json").write_text(json.dumps(schema), encoding="utf-8")
-    (root / "items.csv").write_text("item_id,title,genres\n" + "".join(f"t{k},,\n" for k in range(20)), encoding="utf-8")
+    (root / "items.csv").write_text("item_id,title,genres\n" + "".join(f"{item}{k},,\n" for k in range(20)),
+                                    encoding="utf-8")
     lines = ["user_id,item_id,rating,timestamp,mood,hour"]
-    lines += [f"u{u},t{i},{r:g},,{m},{h}" for u, i, r, m, h in zip(user, item, rating, mood, hour)]
+    lines += [f"u{u},{item}{i},{r:g},,{m},{h}" for u, i, r, m, h in zip(user, items, rating, mood, hour)]
     (root / "ratings.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return root
 
@@ -278,3 +279,26 @@ def test_benchmark_cli_rejects_unknown_context_column(mood_set, tmp_path):
                                  "--context", "mood,weather", "--seeds", "1", "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "weather" in result.output and "mood" in result.output
+
+
+# ------------------------------------------------------------------------------------------ service
+def test_service_explicit_context_changes_the_list(tmp_path):
+    """The same user with two different explicit moods gets two different lists; an unknown key is named."""
+    from aigcrec.service.config import ServiceConfig
+    from aigcrec.service.state import ServiceState
+    from aigcrec.service.store import ServiceStore
+    from test_service_support import synthetic_catalog
+
+    data = context_dataset(write_mood_set(tmp_path / "mood", item="i"))
+    prep = prepare(data, random_split(data.frame, 0))
+    r = run_variant(prep, "umair_fps", SMALL, FAST, seed=0)
+    bundle = RankerBundle.from_training("umair_fps", r.model, data.frame.iloc[prep.rows["train"]], {})
+    items, vectors = synthetic_catalog(20)
+    config = ServiceConfig(api_key=None, sqlite_synchronous="FULL")
+    state = ServiceState.open(config, ServiceStore(tmp_path / "svc.sqlite", "FULL"), items, vectors, bundle)
+    happy = [x.item_id for x in state.pipeline.recommend("u3", 5, context={"mood": "happy"}).items]
+    sad = [x.item_id for x in state.pipeline.recommend("u3", 5, context={"mood": "sad"}).items]
+    assert happy != sad
+    assert sum(int(i[1:]) < 10 for i in happy) > sum(int(i[1:]) < 10 for i in sad)  # happy raters like i0-i9
+    with pytest.raises(ValueError, match=r"\['weather'\].*\['hour', 'mood'\]"):
+        state.pipeline.recommend("u3", 5, context={"weather": "rainy"})

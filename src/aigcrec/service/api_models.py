@@ -36,6 +36,13 @@ class RecommendRequest(_Body):
         None, ge=1, description="How many items (default service.default_k, max service.limits.max_k)."
     )
     signals: Optional[Signals] = None
+    context: Optional[dict[str, Union[str, float]]] = Field(
+        None,
+        description="Explicit context beside the signals (a mood picker, a stated purpose, the time of day), "
+                    "column -> label or number, for a ranker trained with context columns; a key the ranker "
+                    "does not know is an error naming it and the known ones. Absent keys are missing.",
+        examples=[{"mood": "negative", "purpose": "relax"}],
+    )
     exclude_seen: bool = Field(True, description="Leave out items the user already saw or acted on.")
 
 

@@ -302,3 +302,19 @@ def test_service_explicit_context_changes_the_list(tmp_path):
     assert sum(int(i[1:]) < 10 for i in happy) > sum(int(i[1:]) < 10 for i in sad)  # happy raters like i0-i9
     with pytest.raises(ValueError, match=r"\['weather'\].*\['hour', 'mood'\]"):
         state.pipeline.recommend("u3", 5, context={"weather": "rainy"})
+
+
+def test_train_and_evaluate_ranker_cli_on_a_context_set(mood_set, tmp_path):
+    cfg = tmp_path / "fast.yaml"
+    cfg.write_text("ranking:\n  train:\n    max_epochs: 1\n", encoding="utf-8")
+    common = ["--dataset", "context", "--data-dir", str(mood_set), "--context", "mood", "--config", str(cfg)]
+    result = runner.invoke(app, ["train", "ranker", *common, "--out", str(tmp_path / "t")])
+    assert result.exit_code == 0, result.output
+    bundle = RankerBundle.load(tmp_path / "t" / "ranker")
+    assert list(bundle.context_schema) == ["mood"]
+    result = runner.invoke(app, ["evaluate", "ranker", "--ranker", str(tmp_path / "t" / "ranker"), *common,
+                                 "--out", str(tmp_path / "e")])
+    assert result.exit_code == 0, result.output
+    train_auc = json.loads((tmp_path / "t" / "metrics.json").read_text(encoding="utf-8"))["auc"]
+    eval_auc = json.loads((tmp_path / "e" / "metrics.json").read_text(encoding="utf-8"))["auc"]
+    assert eval_auc == pytest.approx(train_auc, abs=1e-6)  # the same random split of the seed

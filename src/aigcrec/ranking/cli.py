@@ -124,13 +124,15 @@ def register(app: typer.Typer) -> None:
     def evaluate_ranker(ranker: RankerOpt, dataset: DatasetOpt = "movielens",
                         data_dir: DataDirOpt = Path("../shared/datasets/movielens-100k"),
                         features: FeaturesOpt = None, affect: AffectOpt = None,
+                        context: ContextOpt = "all", threshold: ThresholdOpt = None,
                         config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None) -> None:
-        """Score the warm split's test part with a saved ranker; write OUT/metrics.json."""
+        """Score the warm split's test part with a saved ranker (a context dataset: the random split of the
+        seed, as ``train ranker`` drew it); write OUT/metrics.json."""
         import numpy as np
 
         from aigcrec.metrics import auc, gauc, logloss
         from aigcrec.ranking.bundle import RankerBundle
-        from aigcrec.ranking.data import add_history, warm_split
+        from aigcrec.ranking.data import add_history, random_split, warm_split
         from aigcrec.ranking.trainer import predict
 
         cfg = app_config(config, seed, out)
@@ -139,8 +141,8 @@ def register(app: typer.Typer) -> None:
         except FileNotFoundError as exc:
             fail(str(exc), code=2)
         dest = _out(cfg, "ranker-eval")
-        data = _dataset(dataset, data_dir, features, affect, cfg)
-        rows = warm_split(data.frame)
+        data = _dataset(dataset, data_dir, features, affect, cfg, context=context, threshold=threshold)
+        rows = random_split(data.frame, cfg.seed) if dataset == "context" else warm_split(data.frame)
         frame = data.frame
         for f in bundle.spec.history:  # the users' earlier positives among the split's training rows
             frame = add_history(frame, rows["train"], f.max_len, f.column)

@@ -188,6 +188,17 @@ def check_unique(values: pd.Series, path: Path, field: str) -> None:
                         expected="unique ids", got=value)
 
 
+def genre_lists(raw: pd.DataFrame, path: Path, col: str = "genres") -> pd.Series:
+    """``'|'``-separated names as lists (empty cell -> ``[]``); an empty name between separators is an error."""
+    genres = raw[col].str.strip().map(lambda g: [t.strip() for t in g.split("|")] if g else [])
+    empty = genres.map(lambda gs: any(not t for t in gs))
+    if empty.any():
+        row = first_row(empty)
+        raise DataError(path, "empty genre name", row=row, field=col,
+                        expected="genre names separated by '|'", got=raw[col].iloc[row - 1])
+    return genres
+
+
 def check_nonempty(values: pd.Series, path: Path, field: str) -> None:
     empty = values.str.strip().eq("")
     if empty.any():

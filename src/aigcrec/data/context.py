@@ -32,6 +32,7 @@ from aigcrec.data.checks import (
     check_nonempty,
     check_unique,
     first_row,
+    genre_lists,
     int_column,
     number_column,
     read_bytes,
@@ -159,12 +160,7 @@ def _read_items(root: Path) -> pd.DataFrame:
     raw = read_csv(path, ITEMS_COLUMNS)
     item_id = _string_ids(raw, "item_id", path)
     check_unique(item_id, path, "item_id")
-    genres = raw["genres"].str.strip().map(lambda g: [t.strip() for t in g.split("|")] if g else [])
-    empty = genres.map(lambda gs: any(not t for t in gs))
-    if empty.any():
-        row = first_row(empty)
-        raise DataError(path, "empty genre name", row=row, field="genres",
-                        expected="genre names separated by '|'", got=raw["genres"].iloc[row - 1])
+    genres = genre_lists(raw, path)
     items = pd.DataFrame({"item_id": item_id, "title": raw["title"].str.strip(), "genres": genres})
     for col in raw.columns.drop(list(ITEMS_COLUMNS)):
         items[col] = _text(raw, col)

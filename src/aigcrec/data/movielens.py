@@ -26,6 +26,7 @@ import pandas as pd
 from aigcrec.data.checks import (
     check_unique,
     first_row,
+    genre_lists,
     id_column,
     int_column,
     number_column,
@@ -84,12 +85,7 @@ def read_items(root: Path, check_posters: bool = True) -> tuple[pd.DataFrame, di
             raw[col] = ""
     item_id = id_column(raw, "item_id", path)
     check_unique(item_id, path, "item_id")
-    genres = raw["genres"].str.strip().map(lambda g: [t.strip() for t in g.split("|")] if g else [])
-    empty_genre = genres.map(lambda gs: any(not t for t in gs))
-    if empty_genre.any():
-        row = first_row(empty_genre)
-        raise DataError(path, "empty genre name", row=row, field="genres",
-                        expected="genre names separated by '|'", got=raw["genres"].iloc[row - 1])
+    genres = genre_lists(raw, path)
     poster = raw["poster"].str.strip()
     poster_path = [
         relative_file(root, p, path, i + 1, "poster", must_exist=check_posters) if p else None

@@ -144,7 +144,7 @@ def run_fuxictr(spec: FeatureSpec, parts, labels, mcfg: ModelConfig, tcfg: Train
     cols = _columns(spec)
     with tempfile.TemporaryDirectory() as root:
         model = _fuxictr_model(spec, mcfg, root, task)
-        model.compile("adam", "binary_crossentropy" if task == "ctr" else "mse", tcfg.lr)
+        model.compile("adam", "binary_crossentropy" if task == "ctr" else "mse_loss", tcfg.lr)  # torch F names
         model._max_gradient_norm = 10.0
         tensors = {p: {name: torch.from_numpy(np.ascontiguousarray(parts[p].cat[:, j])) for j, (name, _) in enumerate(cols)}
                    for p in ("train", "val", "test")}

@@ -37,3 +37,5 @@ for SET in tripadvisor-v2 depaulmovie incarmusic; do
   nice -n 10 .venv/bin/aigcrec benchmark ranking --dataset context --data-dir "$DATA/$SET" --context all --seeds 5 --peers \
     --config benchmarks/ranking_context.yaml --out "$OUT/ranking-context-$SET"
 done
+nice -n 10 .venv/bin/aigcrec benchmark ranking --dataset context --data-dir "$DATA/depaulmovie" --context all --seeds 5 --peers \
+  --task rating --splits random --config benchmarks/ranking_context.yaml --out "$OUT/ranking-context-depaulmovie-rating"

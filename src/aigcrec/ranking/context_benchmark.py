@@ -259,30 +259,31 @@ def run_context_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int
     return result
 
 
-def _paired(a: list[float], b: list[float]) -> dict[str, Any]:
-    """Paired t-test over seeds of a - b (two-sided)."""
+def _paired(a: list[float], b: list[float], lower_is_better: bool = False) -> dict[str, Any]:
+    """Paired t-test over seeds of a - b (two-sided); ``ahead_on``: seeds where a is better (larger AUC,
+    or smaller RMSE with ``lower_is_better``)."""
     from scipy.stats import ttest_rel
 
     d = np.asarray(a) - np.asarray(b)
     t, p = ttest_rel(a, b) if len(d) > 1 and np.std(d) > 0 else (float("nan"), float("nan"))
     return {"diff_mean": float(d.mean()), "diff_std": float(d.std(ddof=1)) if len(d) > 1 else 0.0,
             "per_seed": [round(float(x), 5) for x in d], "t": float(t), "p": float(p),
-            "ahead_on": int((d > 0).sum()), "seeds": int(len(d))}
+            "ahead_on": int((d < 0).sum() if lower_is_better else (d > 0).sum()), "seeds": int(len(d))}
 
 
 def paired_tests(result: dict[str, Any], splits: list[str], key: str) -> dict[str, Any]:
     """Each model with vs without its context, and ours with context vs every other model with context."""
-    models = result["models"]
+    models, lower = result["models"], key in ("rmse", "mae")
     out: dict[str, Any] = {}
     for split in splits:
         values = {n: [r[key] for r in m["runs"][split]] for n, m in models.items()}
         part: dict[str, Any] = {}
         for name in values:
             if name + NO_CONTEXT in values:
-                part[f"{name} - {name}{NO_CONTEXT}"] = _paired(values[name], values[name + NO_CONTEXT])
+                part[f"{name} - {name}{NO_CONTEXT}"] = _paired(values[name], values[name + NO_CONTEXT], lower)
         for name in values:
             if name != OURS and not name.endswith(NO_CONTEXT) and name != "popularity":
-                part[f"{OURS} - {name}"] = _paired(values[OURS], values[name])
+                part[f"{OURS} - {name}"] = _paired(values[OURS], values[name], lower)
         out[split] = part
     return out
 
@@ -342,7 +343,7 @@ def markdown(result: dict[str, Any]) -> str:
         cells = [f"{m[c + '_mean']:.4f} ± {m[c + '_std']:.4f}" if c + "_mean" in m else "-" for c in cols]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", f"Paired t-tests over seeds ({keys[0]}; two-sided):", "",
-              "| split | comparison | mean difference | ahead on | t | p |", "|---|---|---|---|---|---|"]
+              "| split | comparison | mean difference | better on | t | p |", "|---|---|---|---|---|---|"]
     for split, part in result["paired"].items():
         for comp, t in part.items():
             lines.append(f"| {split} | {comp} | {t['diff_mean']:+.4f} ± {t['diff_std']:.4f} | "

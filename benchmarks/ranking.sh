@@ -29,3 +29,13 @@ WORLD=worlds/default-0
   --config benchmarks/ranking_world.yaml --out "$OUT/ranking-world-default"
 .venv/bin/python benchmarks/ranking_world_prediction.py --world "$WORLD" --out "$OUT/ranking-world-default"
 .venv/bin/python benchmarks/ranking_world_ceiling.py --world "$WORLD" --seeds 3 --out "$OUT/ranking-world-default"
+
+# Context-aware rating sets (docs/ranking.md, "Context-aware rating sets"): every model with and without the
+# context columns, 5 seeds, per-seed random hold-out of ratings and a cold-user split, peers in the same run.
+# Any folder in the context-aware rating layout works; --context COLS picks columns, --task rating gives RMSE/MAE.
+for SET in tripadvisor-v2 depaulmovie incarmusic; do
+  nice -n 10 .venv/bin/aigcrec benchmark ranking --dataset context --data-dir "$DATA/$SET" --context all --seeds 5 --peers \
+    --config benchmarks/ranking_context.yaml --out "$OUT/ranking-context-$SET"
+done
+nice -n 10 .venv/bin/aigcrec benchmark ranking --dataset context --data-dir "$DATA/depaulmovie" --context all --seeds 5 --peers \
+  --task rating --splits random --config benchmarks/ranking_context.yaml --out "$OUT/ranking-context-depaulmovie-rating"

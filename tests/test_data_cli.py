@@ -24,6 +24,7 @@ def validate(*args: str):
     ("meld", samples.write_meld_sample, ["train.dialogues", "dev.emotion", "joy"]),
     ("clinc150", samples.write_clinc150_sample, ["oos_test", "intents", "banking"]),
     ("catalog", samples.write_world_catalog_sample, ["items_with_image", "tag_language", "items.image"]),
+    ("context", samples.write_context_sample, ["context_columns", "context.mood", "ratings.temperature"]),
 ])
 def test_validate_good_folder(tmp_path, fmt, write, expect):
     root = write(tmp_path / fmt)

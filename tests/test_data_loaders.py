@@ -98,13 +98,15 @@ ML_BROKEN = [
     ("ratings.csv", "1,2,3,881250950", "1,2,7,881250950", "ratings.csv", 2, "rating"),
     ("ratings.csv", "2,1,4,", "2,1,0,", "ratings.csv", 3, "rating"),
     ("ratings.csv", "2,3,1,", "u2,3,1,", "ratings.csv", 4, "user_id"),
-    ("ratings.csv", "3,2,2,878887116", "3,2,2.5,878887116", "ratings.csv", 5, "rating"),
+    ("ratings.csv", "3,2,2,878887116", "3,2,2.7,878887116", "ratings.csv", 5, "rating"),  # not a half star
+    ("ratings.csv", "3,2,2,878887116", "3,2,5.5,878887116", "ratings.csv", 5, "rating"),
+    ("ratings.csv", "3,2,2,878887116", "3,2,two,878887116", "ratings.csv", 5, "rating"),
     ("ratings.csv", "3,4,5,878887117", "3,4,5", "ratings.csv", 6, None),  # too few fields
     ("ratings.csv", "9,1,4,878887118", "9,77,4,878887118", "ratings.csv", 7, "item_id"),  # unknown item
     ("ratings.csv", "9,4,2,878887119", "9,4,2,", "ratings.csv", 8, "timestamp"),
     ("ratings.csv", "user_id,item_id,rating,timestamp", "user_id,item_id,score,timestamp", "ratings.csv",
      None, "rating"),
-    ("users.csv", "2,,F,", "2,,X,", "users.csv", 2, "gender"),
+    ("users.csv", "2,,F,", "2,x,F,", "users.csv", 2, "age"),
     ("users.csv", "1,24,M", "1,-3,M", "users.csv", 1, "age"),
     ("users.csv", "3,,,,", "1,,,,", "users.csv", 3, "user_id"),  # duplicate id
     ("items.csv", "4,Some Film,1997", "4,Some Film,19x7", "items.csv", 4, "release_year"),
@@ -122,8 +124,8 @@ def test_movielens_rejects_broken_copy(ml_copy, file, old, new, named, row, fiel
 
 
 def test_movielens_missing_file_and_bad_encoding(ml_copy, tmp_path):
-    (ml_copy / "users.csv").unlink()
-    err = expect_error(load_movielens, ml_copy, "users.csv", None, None)
+    (ml_copy / "items.csv").unlink()
+    err = expect_error(load_movielens, ml_copy, "items.csv", None, None)
     assert "not found" in str(err)
     other = samples.write_movielens_sample(tmp_path / "ml2")
     with open(other / "items.csv", "ab") as f:
@@ -131,6 +133,40 @@ def test_movielens_missing_file_and_bad_encoding(ml_copy, tmp_path):
     expect_error(load_movielens, other, "items.csv", 5, None)
     with pytest.raises(DataError, match="dataset folder not found"):
         load_movielens(tmp_path / "nowhere")
+
+
+def test_movielens_any_user_label_and_age_zero(ml_copy):
+    """Real user tables have labels outside ML-100K's vocabulary: they load and are counted, age 0 is missing."""
+    edit(ml_copy / "users.csv", "1,24,M,technician,85711", "1,0,U,unknown,")
+    edit(ml_copy / "users.csv", "2,,F,other,T8H1N", "2,31,X,prompt engineer,T8H1N")
+    ml = load_movielens(ml_copy)
+    users = ml.users.set_index("user_id")
+    assert users.loc["1", "gender"] == "U" and users.loc["1", "occupation"] == "unknown"
+    assert users.loc["2", "occupation"] == "prompt engineer" and users.loc["2", "age"] == 31
+    assert users["age"].isna().sum() == 3  # user 1 (age 0), 3 (empty) and 9 (no row)
+    r = ml.report
+    assert r.missing["users.age"] == 3
+    assert r.distributions["gender"] == {"(missing)": 2, "U": 1, "X": 1}
+    assert r.distributions["occupation"]["prompt engineer"] == 1
+    assert any("'U': 1" in n and "'X': 1" in n for n in r.notes), r.notes
+
+
+def test_movielens_half_stars_no_users_file_no_optional_item_columns(tmp_path):
+    """A MovieLens-latest conversion: half-star ratings, no users.csv, items without year and poster columns."""
+    root = tmp_path / "latest"
+    root.mkdir()
+    (root / "items.csv").write_text("item_id,title,genres\n1,Toy Story,Animation|Comedy\n2,Heat,\n", encoding="utf-8")
+    (root / "ratings.csv").write_text("user_id,item_id,rating,timestamp\n1,1,4.5,964982703\n1,2,0.5,964982704\n"
+                                      "2,1,3,964982705\n", encoding="utf-8")
+    ml = load_movielens(root)
+    assert ml.ratings["rating"].tolist() == [4.5, 0.5, 3.0]
+    assert ml.interactions(threshold=4)["label"].tolist() == [1, 0, 0]
+    assert set(ml.users["user_id"]) == {"1", "2"} and ml.users["gender"].isna().all()
+    assert ml.report.missing["users.features"] == 2 and ml.report.missing["items.poster"] == 2
+    assert ml.report.missing["items.release_year"] == 2
+    assert any("no users.csv" in n for n in ml.report.notes)
+    edit(root / "ratings.csv", "1,2,0.5,", "1,2,0.25,")
+    expect_error(load_movielens, root, "ratings.csv", 2, "rating")
 
 
 def test_movielens_without_poster_check(ml_copy):

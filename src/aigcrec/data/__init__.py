@@ -1,7 +1,8 @@
 """Schemas, strict loaders and validation of every dataset format aigcrec reads.
 
 Loaders (each takes a folder, validates it and raises :class:`DataError` naming file, row and field):
-:func:`load_movielens`, :func:`load_fer2013`, :func:`load_meld`, :func:`load_clinc150`, and
+:func:`load_movielens`, :func:`load_fer2013`, :func:`load_meld`, :func:`load_clinc150`,
+:func:`load_context` (context-aware rating sets), and
 :func:`load_catalog` for content catalogs (MovieLens with posters, or an aigcrec world).
 Names are imported lazily so ``import aigcrec.data`` (done by the CLI) stays cheap.
 """
@@ -28,6 +29,9 @@ _EXPORTS = {
     "load_meld": "aigcrec.data.meld",
     "CLINC150": "aigcrec.data.clinc150",
     "load_clinc150": "aigcrec.data.clinc150",
+    "ContextRatings": "aigcrec.data.context",
+    "ContextSchema": "aigcrec.data.context",
+    "load_context": "aigcrec.data.context",
     "Catalog": "aigcrec.data.catalog",
     "load_catalog": "aigcrec.data.catalog",
     "read_catalog": "aigcrec.data.catalog",

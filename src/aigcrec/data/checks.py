@@ -137,6 +137,28 @@ def int_column(frame: pd.DataFrame, col: str, path: Path, *, required: bool = Tr
     return out
 
 
+def number_column(frame: pd.DataFrame, col: str, path: Path, *, required: bool = True,
+                  lo: float | None = None, hi: float | None = None) -> pd.Series:
+    """Parse ``frame[col]`` as finite numbers (float64; empty cells are NaN unless ``required``)."""
+    values = frame[col].str.strip()
+    empty = values.eq("")
+    if required and empty.any():
+        raise DataError(path, "missing value", row=first_row(empty), field=col, expected="a number", got="")
+    out = pd.to_numeric(values.mask(empty), errors="coerce").astype("float64")
+    bad = ~empty & ~np.isfinite(out.to_numpy())
+    if bad.any():
+        row = first_row(bad)
+        raise DataError(path, "not a number", row=row, field=col, expected="a finite number",
+                        got=values.iloc[row - 1])
+    outside = ((out < lo) if lo is not None else False) | ((out > hi) if hi is not None else False)
+    if np.any(outside):
+        row = first_row(outside)
+        raise DataError(path, "out of range", row=row, field=col,
+                        expected=f"a number in {lo if lo is not None else '-inf'}..{hi if hi is not None else 'inf'}",
+                        got=values.iloc[row - 1])
+    return out
+
+
 def id_column(frame: pd.DataFrame, col: str, path: Path) -> pd.Series:
     """Integer ids as canonical strings (``"007"`` -> ``"7"``), so files agree however they pad ids."""
     return int_column(frame, col, path).astype("int64").astype(str)
@@ -164,6 +186,17 @@ def check_unique(values: pd.Series, path: Path, field: str) -> None:
         first = first_row(values.eq(value))
         raise DataError(path, f"duplicate id (first seen in row {first})", row=row, field=field,
                         expected="unique ids", got=value)
+
+
+def genre_lists(raw: pd.DataFrame, path: Path, col: str = "genres") -> pd.Series:
+    """``'|'``-separated names as lists (empty cell -> ``[]``); an empty name between separators is an error."""
+    genres = raw[col].str.strip().map(lambda g: [t.strip() for t in g.split("|")] if g else [])
+    empty = genres.map(lambda gs: any(not t for t in gs))
+    if empty.any():
+        row = first_row(empty)
+        raise DataError(path, "empty genre name", row=row, field=col,
+                        expected="genre names separated by '|'", got=raw[col].iloc[row - 1])
+    return genres
 
 
 def check_nonempty(values: pd.Series, path: Path, field: str) -> None:

@@ -210,4 +210,52 @@ def write_movielens_posters_sample(root: str | Path, n_items: int = 16, n_users:
     _write(root / "ratings.csv", ["user_id,item_id,rating,timestamp"] + [
         f"{u + 1},{i + 1},{4 + int(rng.integers(0, 2)) if label else 1 + int(rng.integers(0, 3))},{t}"
         for u, i, label, t in _interaction_log(n_users, n_items, per_user, seed)])
+
+
+CONTEXT_SCHEMA = {
+    "name": "context-sample",
+    "source": "written by aigcrec.data.samples",
+    "rating_scale": [1, 5],
+    "context": {
+        "mood": {"type": "categorical", "kind": "mood", "values": ["happy", "sad"], "missing": 2,
+                 "note": "the rater's stated mood"},
+        "purpose": {"type": "categorical", "kind": "intent", "values": ["relax", "work", "party"], "missing": 3},
+        "temperature": {"type": "numeric", "kind": "situation", "range": [-30, 50], "unit": "C", "missing": 4},
+    },
+    "counts": {"ratings": 10, "users": 4, "items": 4},
+}
+
+
+def write_context_sample(root: str | Path) -> Path:
+    """A context-aware rating folder: 4 users (one only in ratings.csv, one with unknown attribute labels),
+    4 items (one without title and genres, a metadata column), 10 ratings with missing context values,
+    a duplicate row and an empty timestamp."""
+    root = Path(root)
+    _write(root / "context.json", [json.dumps(CONTEXT_SCHEMA, indent=1)])
+    _write(root / "items.csv", [
+        "item_id,title,genres,artist",
+        "t1,Calm Waves,Ambient|Jazz,Lo",
+        'tt2,"Party, All Night",Dance,DJ X',
+        "t3,,,",
+        "t4,Deadline,Rock,",
+    ])
+    _write(root / "users.csv", [
+        "user_id,state,gender",
+        "A1,CA,F",
+        "b2,unknown,U",
+        "c3,,",
+    ])
+    _write(root / "ratings.csv", [
+        "user_id,item_id,rating,timestamp,mood,purpose,temperature",
+        "A1,t1,5,881250949,sad,relax,12.5",
+        "A1,tt2,2,881250950,sad,party,",
+        "A1,tt2,5,881250951,happy,party,30",
+        "b2,t1,1,,happy,work,",
+        "b2,t3,3.5,,,,",
+        "b2,t4,4,,happy,work,-3",
+        "c3,t4,2,,sad,,21",
+        "c3,t4,2,,sad,,21",
+        "z9,t1,4,,,relax,",
+        "z9,tt2,3,,happy,party,18",
+    ])
     return root

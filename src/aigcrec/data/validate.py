@@ -20,6 +20,7 @@ class Format(str, enum.Enum):
     clinc150 = "clinc150"
     world = "world"
     catalog = "catalog"
+    context = "context"
 
 
 def load_report(fmt: Format, directory: Path, check_media: bool = True) -> DatasetReport:
@@ -40,6 +41,10 @@ def load_report(fmt: Format, directory: Path, check_media: bool = True) -> Datas
         from aigcrec.data.clinc150 import load_clinc150
 
         return load_clinc150(directory).report
+    if fmt is Format.context:
+        from aigcrec.data.context import load_context
+
+        return load_context(directory).report
     if fmt is Format.world:
         from aigcrec.data.world import world_report
 

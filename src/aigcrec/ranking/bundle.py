@@ -5,6 +5,11 @@ vector tables included), ``users.parquet`` / ``items.parquet`` (raw user-side / 
 the known users and items, encoded once at load; a ``history`` field holds each user's last positive items
 of the training rows, ``|``-separated).
 
+``ranker.json`` also records the explicit context schema (``FeatureSpec.context_schema``: column -> kind and
+labels), checked by name against the spec at load; ``score(..., context={"mood": "sad"})`` takes explicit
+context values (a column the ranker does not know is a ``ValueError`` naming it and the known ones; an
+absent column is missing, as a rating given without that context).
+
 ``score(user_id, item_ids, affect, item_features)`` ranks ~100 candidates in a few milliseconds (eager torch,
 or ONNX Runtime after ``use_onnx()``, as the service does); unknown users get the unknown index on every user
 field (cold start); items added after training are scored from their content vectors passed in
@@ -83,6 +88,35 @@ class RankerBundle:
         self._user_masks = (sides == "user", tag_sides == "user", num_sides == "user")
 
     @property
+    def context_schema(self) -> dict[str, dict[str, Any]]:
+        """Column -> {"kind", "values"} of the explicit context the ranker reads (empty without one)."""
+        return self.spec.context_schema()
+
+    def check_context(self, context: dict[str, Any] | None) -> None:
+        """Every key of an explicit ``context`` is a context column of this ranker (else ``ValueError``)."""
+        known = sorted(self.context_schema)
+        unknown = sorted(set(context or {}) - set(known))
+        if unknown:
+            raise ValueError(f"context: unknown key(s) {unknown}; this ranker knows {known or 'no explicit context'}")
+
+    def _context_rows(self, context: dict[str, Any] | None) -> tuple[np.ndarray, np.ndarray]:
+        """The encoded context group of one request: (sparse indices (F_cat,), scaled numbers (F_num,)) over
+        all of the spec's sparse / dense fields (only the context columns are read)."""
+        self.check_context(context)
+        spec = self.spec
+        row = pd.DataFrame({f.column: [(context or {}).get(f.column)] for f in spec.context})
+        cat = np.zeros(len(spec.sparse), np.int64)
+        num = np.zeros(len(spec.dense), np.float32)
+        for j, f in enumerate(spec.sparse):
+            if f.group == "context":
+                cat[j] = spec._encode_sparse(f, row[f.column])[0]
+        for j, f in enumerate(spec.dense):
+            if f.group == "context":
+                st, x = spec.state[f.name], pd.to_numeric(row[f.column], errors="coerce").astype(float).iloc[0]
+                num[j] = 0.0 if np.isnan(x) else (x - st["mean"]) / st["std"]
+        return cat, num
+
+    @property
     def history_len(self) -> int:
         """How many of the user's latest positives the content profile averages (0: the model reads none)."""
         return self.spec.history_len if self.model.history_keys else 0
@@ -100,14 +134,15 @@ class RankerBundle:
 
     def encode_request(self, user_id: str, item_ids: list[str], affect: np.ndarray | None = None,
                        item_features: dict[str, np.ndarray] | None = None, item_vectors: bool = True,
-                       history: list[str] | None = None, history_features: dict[str, np.ndarray] | None = None
-                       ) -> dict[str, torch.Tensor]:
+                       history: list[str] | None = None, history_features: dict[str, np.ndarray] | None = None,
+                       context: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
         """The model batch for one user and n candidate items (dense vectors included; the item-side
         modality vectors only with ``item_vectors``).
 
         ``history``: the user's positive items, oldest first (e.g. the service's live feedback); without it
         the user's last training positives are used. ``history_features`` rows align with ``history`` and
-        give the vectors of items the ranker was not trained with (others are ignored).
+        give the vectors of items the ranker was not trained with (others are ignored). ``context``: explicit
+        context values by column (``check_context``); absent columns are missing.
         """
         spec, n = self.spec, len(item_ids)
         self._check_item_features(n, item_features)
@@ -127,6 +162,14 @@ class RankerBundle:
                                 (num, self._i.num, self._masks[2])):
                 rows = src[ipos[known]]
                 arr[np.ix_(known, m)] = rows[:, m]
+        if spec.context:
+            ctx_cat, ctx_num = self._context_rows(context)
+            groups = (np.array([f.group == "context" for f in spec.sparse], bool),
+                      np.array([f.group == "context" for f in spec.dense], bool))
+            cat[:, groups[0]] = ctx_cat[groups[0]]
+            num[:, groups[1]] = ctx_num[groups[1]]
+        elif context:
+            self.check_context(context)
         batch = {"cat": torch.from_numpy(cat), "tags": torch.from_numpy(tags), "num": torch.from_numpy(num)}
         for f in spec.vectors:
             if f.name not in self.model.tables or (f.modality and not item_vectors):
@@ -213,9 +256,11 @@ class RankerBundle:
     @torch.no_grad()
     def score(self, user_id: str, item_ids: list[str], affect: np.ndarray | None = None,
               item_features: dict[str, np.ndarray] | None = None, history: list[str] | None = None,
-              history_features: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+              history_features: dict[str, np.ndarray] | None = None, context: dict[str, Any] | None = None
+              ) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(probabilities (n,), modality weights (n, M), modality names) for one user's candidates;
-        ``history`` / ``history_features``: the user's live positives (``encode_request``)."""
+        ``history`` / ``history_features``: the user's live positives, ``context``: explicit context values
+        (``encode_request``)."""
         if not isinstance(item_ids, (list, tuple)) or not item_ids:
             raise ValueError(f"item_ids: expected a non-empty list of item ids, got {item_ids!r}")
         from aigcrec.ranking.export import run_onnx
@@ -224,15 +269,16 @@ class RankerBundle:
         if self._stacks is not None:
             self._check_item_features(len(item_ids), item_features)
             batch = self.encode_request(user_id, item_ids, affect, item_vectors=False, history=history,
-                                        history_features=history_features)
+                                        history_features=history_features, context=context)
             batch["stack"] = torch.from_numpy(self._item_stacks(user_id, item_ids, item_features))
             prob, alpha = run_onnx(self._session, batch)
         elif self._session is not None:
-            prob, alpha = run_onnx(self._session, self.encode_request(user_id, item_ids, affect, item_features,
-                                                                      history=history, history_features=history_features))
+            prob, alpha = run_onnx(self._session, self.encode_request(
+                user_id, item_ids, affect, item_features, history=history, history_features=history_features,
+                context=context))
         else:
             batch = self.encode_request(user_id, item_ids, affect, item_features, history=history,
-                                        history_features=history_features)
+                                        history_features=history_features, context=context)
             logit, alpha = self.model.forward_with_weights(batch)
             prob, alpha = torch.sigmoid(logit).numpy(), alpha.numpy()
         return prob, alpha, self.modality_names
@@ -267,7 +313,7 @@ class RankerBundle:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         info = {"format_version": FORMAT_VERSION, "kind": self.kind, "model_config": self.model.cfg.model_dump(),
-                "spec": self.model.spec.to_dict(), "meta": self.meta}
+                "spec": self.model.spec.to_dict(), "context": self.context_schema, "meta": self.meta}
         (out / "ranker.json").write_text(json.dumps(info, indent=1, default=str), encoding="utf-8")
         torch.save(self.model.state_dict(), out / "weights.pt")
         self.users.astype({c: str for c in self.users.columns if self.users[c].dtype == object}).to_parquet(out / "users.parquet")
@@ -293,6 +339,10 @@ class RankerBundle:
         if unknown:
             raise ValueError(f"{path / 'ranker.json'}: model_config has settings this version of aigcrec does not "
                              f"know: {unknown} (saved by another version? retrain the ranker)")
+        saved, have = info.get("context", {}), spec.context_schema()  # bundles before the context group: none
+        if saved != have:
+            raise ValueError(f"{path / 'ranker.json'}: the recorded context schema {sorted(saved)} does not match "
+                             f"the feature spec's context fields {sorted(have)} (edited by hand? retrain the ranker)")
         legacy = LEGACY_MODEL_CONFIG.get(int(info.get("format_version", 1)), {})
         cfg = ModelConfig(**{**legacy, **info["model_config"]})
         tables = {f.name: np.zeros((len(spec.state[f.name]["keys"]) + 1, f.dim), np.float32) for f in spec.vectors}

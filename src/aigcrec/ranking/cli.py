@@ -14,8 +14,13 @@ from aigcrec.distributed.cli import AddressOpt, EngineOpt, WorkersOpt, check_eng
 
 log = logging.getLogger("aigcrec.ranking")
 
-DatasetOpt = Annotated[str, typer.Option("--dataset", help="movielens (MovieLens-with-posters format), world, or "
-                                                            "catalog (items.csv + images + interactions.csv).")]
+DatasetOpt = Annotated[str, typer.Option(
+    "--dataset", help="movielens (MovieLens-with-posters format), world, catalog (items.csv + images + "
+                      "interactions.csv), or context (context-aware rating layout).")]
+ContextOpt = Annotated[str, typer.Option(
+    "--context", help="Context datasets: the context columns to use, comma-separated, or 'all'.")]
+ThresholdOpt = Annotated[Optional[float], typer.Option(
+    "--threshold", help="Context datasets: label = rating >= this (default 4 on a 1-5 scale, else the midpoint).")]
 DataDirOpt = Annotated[Path, typer.Option("--data-dir", help="Dataset folder in that format.")]
 FeaturesOpt = Annotated[Optional[Path], typer.Option(
     "--features", help="Feature store folder (aigcrec encode); default: encode the catalog once into "
@@ -29,9 +34,10 @@ RankerOpt = Annotated[Path, typer.Option("--ranker", help="Folder of a trained r
 
 
 def _dataset(dataset: str, data_dir: Path, features: Path | None, affect: Path | None, cfg,
-             events: Path | None = None):
+             events: Path | None = None, context: str = "all", threshold: float | None = None):
     import hashlib
 
+    from aigcrec.data.errors import DataError
     from aigcrec.ranking.sources import DATASETS, load_dataset
 
     if dataset not in DATASETS:
@@ -42,10 +48,13 @@ def _dataset(dataset: str, data_dir: Path, features: Path | None, affect: Path |
         fail(f"--events: no service database at {events} (expected the SQLite file `aigcrec serve` writes)", code=2)
     digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:10]
     cache = Path("runs") / "cache" / f"ranking-content-{dataset}-{digest}"
+    columns = "all" if context.strip() == "all" else [c.strip() for c in context.split(",") if c.strip()]
     try:
-        return load_dataset(dataset, data_dir, cache, features, affect, cfg.content, events)
+        return load_dataset(dataset, data_dir, cache, features, affect, cfg.content, events, columns, threshold)
+    except DataError as exc:
+        fail(str(exc))
     except ValueError as exc:
-        if events is None:
+        if events is None and dataset != "context":
             raise
         fail(str(exc), code=2)
 
@@ -56,9 +65,11 @@ def _out(cfg, default: str) -> Path:
     return out
 
 
-def train_and_save(data, model: str, cfg, dest: Path, runner=None, meta: dict | None = None) -> dict[str, float]:
-    """``aigcrec train ranker`` after loading ``data``: warm split, train ``model`` with a progress bar,
-    save the bundle to ``dest/ranker`` and its test metrics to ``dest/metrics.json``; return the metrics.
+def train_and_save(data, model: str, cfg, dest: Path, runner=None, meta: dict | None = None,
+                   rows: dict | None = None) -> dict[str, float]:
+    """``aigcrec train ranker`` after loading ``data``: split (``rows``, default the warm split), train
+    ``model`` with a progress bar, save the bundle to ``dest/ranker`` and its test metrics to
+    ``dest/metrics.json``; return the metrics.
 
     ``runner``: ``run_variant`` (default) or a Ray DDP runner with the same signature."""
     from aigcrec.logs import progress
@@ -66,7 +77,7 @@ def train_and_save(data, model: str, cfg, dest: Path, runner=None, meta: dict | 
     from aigcrec.ranking.data import warm_split
     from aigcrec.ranking.experiment import prepare, run_variant
 
-    prep = prepare(data, warm_split(data.frame))
+    prep = prepare(data, rows if rows is not None else warm_split(data.frame))
     with progress() as bar:
         task = bar.add_task(f"train {model}", total=cfg.ranking.train.max_epochs)
         result = (runner or run_variant)(prep, model, cfg.ranking.model, cfg.ranking.train, cfg.seed,
@@ -87,15 +98,18 @@ def register(app: typer.Typer) -> None:
     def train_ranker(dataset: DatasetOpt = "movielens", data_dir: DataDirOpt = Path("../shared/datasets/movielens-100k"),
                      model: Annotated[str, typer.Option(help="Model variant (umair_fps, dcnv2, ...).")] = "umair_fps",
                      features: FeaturesOpt = None, affect: AffectOpt = None, events: EventsOpt = None,
+                     context: ContextOpt = "all", threshold: ThresholdOpt = None,
                      config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None,
                      engine: EngineOpt = "local", address: AddressOpt = None, workers: WorkersOpt = None) -> None:
         """Train a ranker on the warm split (early stopping on validation AUC); save it to OUT/ranker.
 
-        ``--events DB`` retrains from a running service's event log (its SQLite file).
+        ``--events DB`` retrains from a running service's event log (its SQLite file). A context dataset
+        (no timestamps) trains on a random 80/10/10 split drawn with the seed.
         ``--engine ray`` runs the same training as DDP on a Ray cluster (``--workers`` processes; default
         distributed.train_workers; ``--address`` default distributed.address)."""
         import functools
 
+        from aigcrec.ranking.data import random_split
         from aigcrec.ranking.experiment import VARIANTS, run_variant
 
         cfg = app_config(config, seed, out)
@@ -109,13 +123,14 @@ def register(app: typer.Typer) -> None:
             dist = cfg.distributed
             runner = functools.partial(run_variant_ray, workers=workers or dist.train_workers,
                                        address=address or dist.address, storage_dir=dist.storage_under(dest))
-        data = _dataset(dataset, data_dir, features, affect, cfg, events)
+        data = _dataset(dataset, data_dir, features, affect, cfg, events, context, threshold)
+        rows = random_split(data.frame, cfg.seed) if dataset == "context" else None  # no timestamps there
         from aigcrec.distributed.cluster import RayUnavailable
 
         try:
             metrics = train_and_save(data, model, cfg, dest, runner,
                                      {"dataset": dataset, "data_dir": str(data_dir),
-                                      "events": str(events) if events else None})
+                                      "events": str(events) if events else None}, rows)
         except RayUnavailable as exc:
             fail(str(exc), 2)
             return
@@ -125,13 +140,15 @@ def register(app: typer.Typer) -> None:
     def evaluate_ranker(ranker: RankerOpt, dataset: DatasetOpt = "movielens",
                         data_dir: DataDirOpt = Path("../shared/datasets/movielens-100k"),
                         features: FeaturesOpt = None, affect: AffectOpt = None,
+                        context: ContextOpt = "all", threshold: ThresholdOpt = None,
                         config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None) -> None:
-        """Score the warm split's test part with a saved ranker; write OUT/metrics.json."""
+        """Score the warm split's test part with a saved ranker (a context dataset: the random split of the
+        seed, as ``train ranker`` drew it); write OUT/metrics.json."""
         import numpy as np
 
         from aigcrec.metrics import auc, gauc, logloss
         from aigcrec.ranking.bundle import RankerBundle
-        from aigcrec.ranking.data import add_history, warm_split
+        from aigcrec.ranking.data import add_history, random_split, warm_split
         from aigcrec.ranking.trainer import predict
 
         cfg = app_config(config, seed, out)
@@ -140,8 +157,8 @@ def register(app: typer.Typer) -> None:
         except FileNotFoundError as exc:
             fail(str(exc), code=2)
         dest = _out(cfg, "ranker-eval")
-        data = _dataset(dataset, data_dir, features, affect, cfg)
-        rows = warm_split(data.frame)
+        data = _dataset(dataset, data_dir, features, affect, cfg, context=context, threshold=threshold)
+        rows = random_split(data.frame, cfg.seed) if dataset == "context" else warm_split(data.frame)
         frame = data.frame
         for f in bundle.spec.history:  # the users' earlier positives among the split's training rows
             frame = add_history(frame, rows["train"], f.max_len, f.column)
@@ -176,16 +193,29 @@ def register(app: typer.Typer) -> None:
                           seeds: Annotated[int, typer.Option(help="Number of seeds (0..N-1).")] = 3,
                           peers: Annotated[bool, typer.Option("--peers", help="Also DeepCTR-Torch DCNMix and FuxiCTR DCNv2.")] = False,
                           models: Annotated[Optional[str], typer.Option(help="Comma-separated variants (default: all for the dataset).")] = None,
-                          splits: Annotated[str, typer.Option(help="Comma-separated splits: warm (required) and cold.")] = "warm,cold",
+                          splits: Annotated[Optional[str], typer.Option(
+                              help="Comma-separated splits: warm (required) and cold; context datasets: random "
+                                   "(required) and cold_user. Default: all of the dataset's.")] = None,
                           features: FeaturesOpt = None, affect: AffectOpt = None,
+                          context: ContextOpt = "all", threshold: ThresholdOpt = None,
+                          task: Annotated[str, typer.Option(
+                              help="Context datasets: ctr (label = rating >= threshold; AUC, logloss, gAUC) or "
+                                   "rating (RMSE, MAE).")] = "ctr",
                           config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None) -> None:
-        """UMAIR-FPS, ablations and baselines (and peers) on the warm and cold-item splits; ranking.json + ranking.md."""
+        """UMAIR-FPS, ablations and baselines (and peers) on the warm and cold-item splits; ranking.json + ranking.md.
+
+        ``--dataset context``: every model with and without the context columns (``--context``) on per-seed
+        random and cold-user splits, with per-value lift and paired tests (docs/ranking.md)."""
         from aigcrec.ranking.benchmark import MOVIELENS_MODELS, WORLD_MODELS, run_benchmark
         from aigcrec.ranking.experiment import VARIANTS
 
         cfg = app_config(config, seed, out)
         if seeds < 1:
             fail(f"--seeds: expected at least 1, got {seeds}", code=2)
+        if dataset == "context":
+            _benchmark_context(data_dir, features, context, threshold, task, splits, peers, models, seeds, cfg)
+            return
+        splits = splits or "warm,cold"
         split_names = tuple(s.strip() for s in splits.split(",") if s.strip())
         if "warm" not in split_names or set(split_names) - {"warm", "cold"}:
             fail(f"--splits: expected 'warm' or 'warm,cold', got {splits!r}", code=2)
@@ -193,12 +223,7 @@ def register(app: typer.Typer) -> None:
         unknown = [n for n in names if n not in VARIANTS]
         if unknown:
             fail(f"--models: unknown {unknown}; expected names from {sorted(VARIANTS)}", code=2)
-        if peers:
-            try:
-                import deepctr_torch  # noqa: F401
-                import fuxictr  # noqa: F401
-            except ImportError as exc:
-                fail(f"--peers needs the bench extra (pip install -e '.[bench]'): {exc}")
+        _check_peers(peers)
         dest = _out(cfg, f"ranking-{dataset}")
         data = _dataset(dataset, data_dir, features, affect, cfg)
         result = run_benchmark(data, cfg.ranking, [cfg.seed + i for i in range(seeds)], names, peers, dest,
@@ -207,3 +232,44 @@ def register(app: typer.Typer) -> None:
         for name, m in result["models"].items():
             log.info("%-22s auc %.4f ± %.4f  cold auc %.4f", name, m["auc_mean"], m["auc_std"],
                      m.get("cold_auc_mean", float("nan")))
+
+
+def _check_peers(peers: bool) -> None:
+    if peers:
+        try:
+            import deepctr_torch  # noqa: F401
+            import fuxictr  # noqa: F401
+        except ImportError as exc:
+            fail(f"--peers needs the bench extra (pip install -e '.[bench]'): {exc}")
+
+
+def _benchmark_context(data_dir: Path, features: Path | None, context: str, threshold: float | None, task: str,
+                       splits: str | None, peers: bool, models: str | None, seeds: int, cfg) -> None:
+    """``benchmark ranking --dataset context``: see ``aigcrec.ranking.context_benchmark``."""
+    from aigcrec.ranking.context_benchmark import SPLITS, run_context_benchmark
+
+    if task not in ("ctr", "rating"):
+        fail(f"--task: expected 'ctr' or 'rating', got {task!r}", code=2)
+    if models:
+        fail("--models: a context benchmark runs a fixed set (umair_fps, fm, peers; each with and without the "
+             "context); leave --models out", code=2)
+    split_names = tuple(s.strip() for s in (splits or ",".join(SPLITS)).split(",") if s.strip())
+    if "random" not in split_names or set(split_names) - set(SPLITS):
+        fail(f"--splits: expected 'random' or 'random,cold_user' for a context dataset, got {splits!r}", code=2)
+    _check_peers(peers)
+    data = _dataset("context", data_dir, features, None, cfg, context=context, threshold=threshold)
+    dest = _out(cfg, f"ranking-context-{data.name.split(':', 1)[-1]}")
+    from aigcrec.data.context import load_context
+
+    used = threshold if threshold is not None else load_context(data_dir).default_threshold()
+    try:
+        result = run_context_benchmark(data, cfg.ranking, [cfg.seed + i for i in range(seeds)], peers, dest, task,
+                                       used, split_names)
+    except ValueError as exc:
+        fail(str(exc), code=2)
+    log.info("wrote %s and %s", dest / "ranking.json", dest / "ranking.md")
+    key = "auc" if task == "ctr" else "rmse"
+    for name, m in result["models"].items():
+        log.info("%-26s %s %.4f ± %.4f", name, key, m[f"{key}_mean"], m[f"{key}_std"])
+    if "checks" in result:
+        log.info("target (%s): %s", result["checks"]["target"], "met" if result["checks"]["met"] else "NOT met")

@@ -6,7 +6,10 @@
 
 ``movielens_dataset``, ``world_dataset`` and ``catalog_dataset`` build a ``RankingData`` from a
 MovieLens-with-posters folder, a generated world or a catalog folder (items.csv + images +
-interactions.csv, ``aigcrec.data.layouts``); content vectors come in as ``{name: (item_ids, matrix)}``.
+interactions.csv, ``aigcrec.data.layouts``), ``context_dataset`` from a context-aware rating folder (its
+context columns as the explicit context group); content vectors come in as ``{name: (item_ids, matrix)}``.
+Context-aware rating sets have no timestamps, so they are split at random per seed (``random_split``) or by
+user (``cold_user_split``).
 """
 
 from __future__ import annotations
@@ -134,6 +137,76 @@ def cold_item_split(frame: pd.DataFrame, fraction: float = 0.1, seed: int = 0) -
     warm_pos = np.flatnonzero(~is_cold)
     return {"train": warm_pos[frac < 0.9], "val": warm_pos[frac >= 0.9], "test": np.flatnonzero(is_cold),
             "cold_items": np.array(sorted(cold))}
+
+
+def random_split(frame: pd.DataFrame, seed: int, val: float = 0.1, test: float = 0.1) -> dict[str, np.ndarray]:
+    """Row positions: a seeded random hold-out of ratings, (1 - val - test) / val / test."""
+    order = np.random.default_rng(seed).permutation(len(frame))
+    n_test, n_val = int(round(test * len(frame))), int(round(val * len(frame)))
+    return {"test": np.sort(order[:n_test]), "val": np.sort(order[n_test:n_test + n_val]),
+            "train": np.sort(order[n_test + n_val:])}
+
+
+def cold_user_split(frame: pd.DataFrame, seed: int, fraction: float = 0.2, val: float = 0.1) -> dict[str, np.ndarray]:
+    """Row positions: test = every rating of a seeded ``fraction`` of users; the rest at random train / val."""
+    users = np.array(sorted(frame["user_id"].astype(str).unique()))
+    rng = np.random.default_rng(seed)
+    cold = set(rng.choice(users, size=max(1, int(round(fraction * len(users)))), replace=False).tolist())
+    is_cold = frame["user_id"].astype(str).isin(cold).to_numpy()
+    rest = rng.permutation(np.flatnonzero(~is_cold))
+    n_val = int(round(val * len(rest)))
+    return {"train": np.sort(rest[n_val:]), "val": np.sort(rest[:n_val]), "test": np.flatnonzero(is_cold)}
+
+
+def context_dataset(root: str | Path, context: str | list[str] = "all", vectors: VectorTables | None = None,
+                    threshold: float | None = None) -> RankingData:
+    """A context-aware rating folder -> impressions (label = rating >= ``threshold``; the ``rating`` column
+    kept for rating prediction) with user, item and explicit context fields.
+
+    ``context``: ``"all"`` or the context columns to use (``[]``: none). ``threshold``: default 4 on a 1-5
+    scale, the scale's midpoint otherwise. Fields: user_id and every users.csv attribute (user side);
+    item_id, the first genre when any item has genres, every metadata column of items.csv (item side); each
+    chosen context column as ``Field.context_field`` (categorical with a missing token, or a scaled number);
+    one modality field per content vector table given (text only: these sets have no images). No history
+    field: without timestamps "earlier" positives are undefined.
+    """
+    from aigcrec.data.context import load_context
+
+    cr = load_context(root)
+    known = cr.context_columns
+    cols = list(known) if context == "all" else list(context)
+    unknown = [c for c in cols if c not in known]
+    if unknown:
+        raise ValueError(f"context: unknown column(s) {unknown}; {cr.schema.name} has {known}")
+    lo, hi = cr.schema.rating_scale
+    threshold = cr.default_threshold() if threshold is None else float(threshold)
+    if not lo < threshold <= hi:
+        raise ValueError(f"threshold: expected a rating in ({lo:g}, {hi:g}], got {threshold:g}")
+    ratings = cr.ratings
+    frame = pd.DataFrame({"user_id": ratings["user_id"], "item_id": ratings["item_id"],
+                          "label": (ratings["rating"] >= threshold).astype("int64"), "rating": ratings["rating"],
+                          "timestamp": ratings["timestamp"].fillna(0.0)})
+    for c in cols:
+        frame[c] = ratings[c]
+    users, items = cr.users, cr.items.copy()
+    item_cols = [c for c in items.columns if c not in ("item_id", "title", "genres")]
+    if items["genres"].map(len).any():
+        items["genre1"] = items["genres"].map(lambda g: g[0] if g else "none")
+        item_cols.insert(0, "genre1")
+    clash = sorted(set(users.columns[1:]) & set(item_cols) | (set(users.columns[1:]) | set(item_cols)) & set(frame))
+    if clash:  # e.g. a user's and an item's "state": keep both, prefixed
+        users = users.rename(columns={c: f"user_{c}" for c in users.columns[1:]})
+        items = items.rename(columns={c: f"item_{c}" for c in item_cols})
+        item_cols = [f"item_{c}" for c in item_cols]
+    frame = frame.merge(users, on="user_id", how="left").merge(items[["item_id", *item_cols]], on="item_id", how="left")
+    fields = [Field("user_id", "categorical", "user")]
+    fields += [Field(c, "categorical", "user") for c in users.columns[1:]]
+    fields += [Field("item_id", "categorical", "item", id_dropout=True)]
+    fields += [Field(c, "categorical", "item") for c in item_cols]
+    fields += [Field.context_field(c, cr.schema.context[c].type) for c in cols]
+    fields += [Field(name, "vector", "item", key="item_id", modality=True) for name in (vectors or {})]
+    return RankingData(f"context:{cr.schema.name}", frame.reset_index(drop=True), fields, dict(vectors or {}),
+                       users)
 
 
 INTERACTION_COLUMNS = ("user_id", "item_id", "label", "timestamp")

@@ -13,6 +13,11 @@ Field kinds:
 - ``vector``: a pretrained vector looked up by a key column (``item_id`` for e_SEM, e_STY, e_TSEM;
   ``session_id`` for the affect context). ``freeze`` says whether training may change the vectors;
   ``standardize`` z-scores each dimension over the table (pretrained encoders differ in scale by 100x).
+- context group: the ``categorical`` and ``numeric`` fields with ``group="context"`` (on the context side)
+  are the explicit context of an impression (mood, purpose, time of day, ...; ``FeatureSpec.context``).
+  Their missing values (a rating given without that context) are a token of their own (``missing_token``), not the
+  unknown index; numeric ones are standard-scaled (missing -> 0, the training mean). UMAIR-FPS reads the
+  group in the slot of the affect context (user tower and so UMCM's query, affect projection, match terms).
 - ``history``: the user's earlier positive items (a list of item ids, most recent last, truncated to the
   last ``max_len``), encoded once per item-side modality table as rows of that table; the model reads
   the mean of those rows (``Ranker.history_profile``), the user's content profile. ``aigcrec.ranking.data.add_history``
@@ -31,6 +36,12 @@ import pandas as pd
 Side = Literal["user", "item", "context"]
 Kind = Literal["categorical", "numeric", "tags", "vector", "history"]
 HISTORY_SEP = ":"
+MISSING_TOKEN = "<missing>"  # the vocabulary entry of a missing value in a ``missing_token`` field
+
+
+def is_missing(v: Any) -> bool:
+    """None, NaN / <NA> or an empty string."""
+    return v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip())
 
 
 def split_history_key(key: str) -> tuple[str, str]:
@@ -57,6 +68,8 @@ class Field:
     standardize: bool = True
     modality: bool = False
     id_dropout: bool = False
+    missing_token: bool = False  # categorical: a missing value is the MISSING_TOKEN label, not unknown (index 0)
+    group: str | None = None  # "context": one of the explicit context fields (``context_field``)
 
     def __post_init__(self) -> None:
         if self.kind not in ("categorical", "numeric", "tags", "vector", "history"):
@@ -66,6 +79,16 @@ class Field:
             raise ValueError(f"field '{self.name}': side must be user/item/context, got {self.side!r}")
         if self.column is None:
             self.column = self.name
+        if self.group not in (None, "context"):
+            raise ValueError(f"field '{self.name}': group must be None or 'context', got {self.group!r}")
+        if self.group == "context" and (self.side != "context" or self.kind not in ("categorical", "numeric")):
+            raise ValueError(f"field '{self.name}': a context-group field is categorical or numeric on the context "
+                             f"side, got kind {self.kind!r}, side {self.side!r}")
+
+    @classmethod
+    def context_field(cls, column: str, kind: Literal["categorical", "numeric"]) -> "Field":
+        """An explicit context field: a categorical label (missing = its own token) or a scaled number."""
+        return cls(column, kind, "context", group="context", missing_token=kind == "categorical")
 
     @property
     def is_sparse(self) -> bool:
@@ -151,6 +174,21 @@ class FeatureSpec:
         return self.of(kind="history")
 
     @property
+    def context(self) -> list[Field]:
+        """The explicit context group (``group="context"``: categorical and numeric context fields)."""
+        return [f for f in self.fields if f.group == "context"]
+
+    def context_schema(self) -> dict[str, dict[str, Any]]:
+        """Column -> {"kind", "values"} of the context group (categorical: the fitted labels; numeric: none),
+        what a ranker bundle records and a request's explicit context is checked against."""
+        out: dict[str, dict[str, Any]] = {}
+        for f in self.context:
+            vocab = self.state.get(f.name, {}).get("vocab")
+            labels = sorted(v for v in vocab if v != MISSING_TOKEN) if vocab is not None else None
+            out[f.column] = {"kind": "categorical" if f.kind == "categorical" else "numeric", "values": labels}
+        return out
+
+    @property
     def history_len(self) -> int:
         """The most earlier positives a ``history`` field keeps (0 without one)."""
         return max((f.max_len for f in self.history), default=0)
@@ -185,7 +223,7 @@ class FeatureSpec:
                 if f.hash_buckets:
                     self.state[f.name] = {"size": f.hash_buckets + 1}
                 else:
-                    counts = col.astype(str).value_counts()
+                    counts = self._labels(f, col).value_counts()
                     kept = sorted(counts[counts >= f.min_count].index.tolist())
                     self.state[f.name] = {"vocab": {v: i + 1 for i, v in enumerate(kept)}, "size": len(kept) + 1}
             elif f.kind == "numeric":
@@ -194,7 +232,8 @@ class FeatureSpec:
                     edges = np.unique(np.nanquantile(x, np.linspace(0, 1, f.buckets + 1)[1:-1]))
                     self.state[f.name] = {"edges": edges.tolist(), "size": len(edges) + 2}
                 else:
-                    mean, std = float(np.nanmean(x)), float(np.nanstd(x))
+                    seen = x.to_numpy()[np.isfinite(x.to_numpy())]  # missing on every training row: scales to 0
+                    mean, std = (float(np.mean(seen)), float(np.std(seen))) if len(seen) else (0.0, 1.0)
                     self.state[f.name] = {"mean": mean, "std": std if std > 0 else 1.0}
             elif f.kind == "tags":
                 counts: dict[str, int] = {}
@@ -292,7 +331,14 @@ class FeatureSpec:
             return np.where(np.isnan(x), 0, idx).astype(np.int64)
         if f.hash_buckets:
             return np.array([0 if pd.isna(v) else _stable_hash(str(v), f.hash_buckets) for v in col], np.int64)
-        return col.astype(str).map(st["vocab"]).fillna(0).to_numpy(np.int64)
+        return self._labels(f, col).map(st["vocab"]).fillna(0).to_numpy(np.int64)
+
+    @staticmethod
+    def _labels(f: Field, col: pd.Series) -> pd.Series:
+        """The strings a vocabulary maps (a ``missing_token`` field's missing values as MISSING_TOKEN)."""
+        if not f.missing_token:
+            return col.astype(str)
+        return pd.Series([MISSING_TOKEN if is_missing(v) else str(v) for v in col], index=col.index, dtype=object)
 
     def _check_columns(self, frame: pd.DataFrame) -> None:
         needed = {f.key if f.kind == "vector" else f.column for f in self.fields}

@@ -21,6 +21,10 @@ from aigcrec.ranking.layers import CIN, MLP, ContributionMixture, CrossNetV1, Cr
 
 Batch = dict[str, torch.Tensor]
 EMBEDDING_INIT_STD = 1e-4
+# UMAIR-FPS: the explicit context group enters the affect slot, whose vectors are standardized (unit scale); at
+# 1e-4 its embeddings kept the model on a plateau where it ignored the context (tests/test_context.py's mood
+# set: test AUC 0.52 with patience 4, stopped at epoch 0; 0.93 with rows started at N(0, 1)).
+CONTEXT_INIT_STD = 1.0
 
 
 def reset_linear(module: nn.Module) -> nn.Module:
@@ -52,8 +56,20 @@ class FieldEmbedding(nn.Module):
         self.table = nn.Embedding(max(1, int(sum(sizes))), dim)
         nn.init.normal_(self.table.weight, std=EMBEDDING_INIT_STD)
         self.num = nn.Parameter(torch.randn(len(spec.dense), dim) * EMBEDDING_INIT_STD)
-        self.sides = [f.side for f in spec.sparse] + [f.side for f in spec.tags] + [f.side for f in spec.dense]
+        order = spec.sparse + spec.tags + spec.dense
+        self.sides = [f.side for f in order]
+        self.groups = [f.group for f in order]
         self.num_fields = len(self.sides)
+
+    @torch.no_grad()
+    def init_group(self, spec: FeatureSpec, group: str, std: float) -> None:
+        """Re-draw the rows (sparse) and vectors (numeric) of the fields of ``group`` from N(0, std²)."""
+        for f, start in zip(spec.sparse, self.cat_offsets.tolist()):
+            if f.group == group:
+                self.table.weight[start:start + spec.cardinality(f)].normal_(0.0, std)
+        for j, f in enumerate(spec.dense):
+            if f.group == group:
+                self.num[j].normal_(0.0, std)
 
     def forward(self, batch: Batch) -> torch.Tensor:
         parts = []
@@ -223,8 +239,13 @@ class XDeepFM(Ranker):
 class UMAIRFPSRanker(Ranker):
     """UMAIR-FPS: towers, modality projections, UMCM, DCN-V2 on [e_MM; e_u; a], DNN, wide LR, sigmoid.
 
-    - user tower: ``e_u = MLP([user and context field embeddings; affect])`` (B, D_m) — the affect context
-      (emotion/intent probabilities + fused embedding, any width) conditions UMCM's query through e_u;
+    - context ``a = [affect; C]``: the affect vectors (MMEI's emotion/intent probabilities + fused embedding,
+      any width; context-side vector fields) and C (B, F_c*d), the flattened embeddings of the explicit
+      context group (``FeatureSpec.context``, ``group="context"``: categorical labels with a missing token,
+      scaled numbers; rows started at N(0, 1), the affect vectors' scale, ``CONTEXT_INIT_STD``), from
+      either source or both;
+    - user tower: ``e_u = MLP([user (and other context-side) field embeddings; a])`` (B, D_m) — the context conditions UMCM's query
+      through e_u;
     - item sparse tower: ``m_0 = MLP(item field embeddings)`` (B, D_m);
     - modalities: ``m_k = Dropout(ReLU(W_k e_k + b_k))`` for e_SEM, e_STY, e_TSEM (B, D_m) (``modality_dropout``,
       none by default); ``M = [m_0..m_K]`` (B, M, D_m);
@@ -235,7 +256,8 @@ class UMAIRFPSRanker(Ranker):
       the candidate's m_k against it;
     - match terms (``match``; not in the paper): ``p_k ⊙ m_k`` for each profile (does the candidate look like
       what the user liked?) and ``q ⊙ m_k`` for each modality with ``q = W_q a`` (does it fit the current
-      mood?) (B, D_m) each, X = all of them;
+      mood?) (B, D_m) each, X = all of them; with an explicit context group also ``q ⊙ m_0`` (the item-id
+      tower), since context-aware rating sets often have no content vectors at all;
     - ``z = [e_MM; e_u; ReLU(W_a a); P; E; X]`` -> ``CrossDeep`` -> Linear -> + wide logit, where E (B, F*d) are the
       flattened field embeddings (``cross_fields``; the paper's z stops at e_u).
 
@@ -251,16 +273,18 @@ class UMAIRFPSRanker(Ranker):
         super().__init__(spec, cfg, tables)
         d, dm = cfg.embedding_dim, cfg.modality_dim
         self.emb = FieldEmbedding(spec, d)
-        sides = self.emb.sides
-        self.register_buffer("user_idx", torch.tensor([i for i, s in enumerate(sides) if s != "item"], dtype=torch.long),
-                             persistent=False)
-        self.register_buffer("item_idx", torch.tensor([i for i, s in enumerate(sides) if s == "item"], dtype=torch.long),
-                             persistent=False)
+        self.emb.init_group(spec, "context", CONTEXT_INIT_STD)  # a no-op without an explicit context
+        sides, groups = self.emb.sides, self.emb.groups
+        # user tower: user- and context-side fields, except the explicit context group (which joins the affect)
+        for name, pick in (("user_idx", lambda s, g: s != "item" and g != "context"), ("item_idx", lambda s, g: s == "item"),
+                           ("context_idx", lambda s, g: g == "context")):
+            idx = [i for i, (s, g) in enumerate(zip(sides, groups)) if pick(s, g)]
+            self.register_buffer(name, torch.tensor(idx, dtype=torch.long), persistent=False)
         if not len(self.item_idx) or not len(self.user_idx):
             raise ValueError(f"UMAIR-FPS needs item-side and user-side fields, got sides {sides}")
         self.modalities = [f for f in spec.vectors if f.modality and f.name in cfg.use_modalities]
         self.affect = [f for f in spec.vectors if not f.modality] if cfg.use_affect else []
-        affect_in = sum(f.dim for f in self.affect)
+        affect_in = sum(f.dim for f in self.affect) + len(self.context_idx) * d
         used = [f.name for f in self.modalities]
         self._history_keys = spec.history_keys(used) if cfg.use_history else []
         self.hist_proj = nn.ModuleDict({self._table(key): nn.Linear(self.tables[self._table(key)].embedding_dim, dm)
@@ -275,11 +299,14 @@ class UMAIRFPSRanker(Ranker):
         self.contribution = {"attention": UMCM(), "senet": UserAwareSENet(m, dm), "mixture": ContributionMixture(m, dm),
                              "concat": None}[cfg.contribution]
         self.affect_proj = nn.Sequential(nn.Linear(affect_in, cfg.affect_dim), nn.ReLU()) if affect_in else None
-        self.affect_match = nn.Linear(affect_in, dm) if affect_in and cfg.match and self.modalities else None
+        # q ⊙ m_k for k >= 1, and for m_0 too when there is an explicit context (on the item-id tower alone)
+        self.match_from = 0 if len(self.context_idx) else 1
+        n_match = 1 + len(self.modalities) - self.match_from
+        self.affect_match = nn.Linear(affect_in, dm) if affect_in and cfg.match and n_match else None
         z_dim = (m * dm if cfg.contribution == "concat" else dm) + dm + (cfg.affect_dim if affect_in else 0)
         z_dim += hist_dim + (self.emb.num_fields * d if cfg.cross_fields else 0)
         if cfg.match:  # p_k ⊙ m_k per profile, q ⊙ m_k per modality
-            z_dim += hist_dim + (len(self.modalities) * dm if self.affect_match is not None else 0)
+            z_dim += hist_dim + (n_match * dm if self.affect_match is not None else 0)
         self.net = CrossDeep(z_dim, cfg)
         self.head = nn.Linear(self.net.out_dim, 1)
 
@@ -337,6 +364,8 @@ class UMAIRFPSRanker(Ranker):
         """(logits (B,), α (B, M)); ``stack``: precomputed ``item_stack`` rows (then no item vector is read)."""
         e = self.emb(batch)  # (B, F, d)
         affect = [batch[f.name] for f in self.affect]  # each (B, d_a)
+        if len(self.context_idx):
+            affect.append(e.index_select(1, self.context_idx).flatten(1))  # C (B, F_c*d)
         profile = self.profiles(batch)  # each (B, D_m)
         e_u = self.user_tower(torch.cat([e.index_select(1, self.user_idx).flatten(1)] + affect + profile, dim=-1))
         stack = self.item_stack(batch, e) if stack is None else stack  # (B, M, D_m)
@@ -352,7 +381,7 @@ class UMAIRFPSRanker(Ranker):
             z += [p * stack[:, 1 + names.index(self._table(k))] for p, k in zip(profile, self._history_keys)]
             if self.affect_match is not None:
                 q = self.affect_match(torch.cat(affect, dim=-1))  # (B, D_m)
-                z += [q * stack[:, 1 + j] for j in range(len(self.modalities))]
+                z += [q * stack[:, j] for j in range(self.match_from, stack.shape[1])]
         logit = self.wide_logit(batch) + self.head(self.net(torch.cat(z, dim=-1))).squeeze(-1)
         return logit, alpha
 

@@ -7,7 +7,8 @@
 
 Both read the integer-encoded sparse fields of our ``FeatureSpec`` (same vocabularies, unknown = 0),
 use the same embedding width, cross depth, rank, experts, DNN and dropout as our ``dcnv2`` variant, and
-are early-stopped on the same validation AUC with the same ``TrainConfig.patience``. Their own
+are early-stopped on the same validation AUC with the same ``TrainConfig.patience``. ``task="rating"``
+trains them as regressions (MSE, linear output, early stopping on validation RMSE), for rating prediction. Their own
 initialisers are kept (embeddings N(0, 1e-4²); our models use the same, see ``models.EMBEDDING_INIT_STD``). Imports stay inside the functions: tests never need them.
 """
 
@@ -37,8 +38,14 @@ def _columns(spec: FeatureSpec) -> list[tuple[str, int]]:
     return [(f.name, spec.cardinality(f)) for f in spec.sparse]
 
 
-def _early_stopped(train_epoch, predict_val, y_val, state, load, cfg: TrainConfig) -> tuple[int, float, int]:
-    """Run epochs until validation AUC stops improving; restore the best state.
+def val_score(y: np.ndarray, p: np.ndarray, task: str) -> float:
+    """Validation score, larger is better: AUC (ctr) or -RMSE (rating)."""
+    return auc(y, p) if task == "ctr" else -float(np.sqrt(np.mean((np.asarray(p) - y) ** 2)))
+
+
+def _early_stopped(train_epoch, predict_val, y_val, state, load, cfg: TrainConfig, task: str = "ctr"
+                   ) -> tuple[int, float, int]:
+    """Run epochs until the validation score (``val_score``) stops improving; restore the best state.
 
     Returns (epochs run, seconds spent in ``train_epoch``, best epoch).
     """
@@ -46,7 +53,7 @@ def _early_stopped(train_epoch, predict_val, y_val, state, load, cfg: TrainConfi
     for epoch in range(cfg.max_epochs):
         busy += train_epoch()
         epochs += 1
-        val = auc(y_val, predict_val())
+        val = val_score(y_val, predict_val(), task)
         if val > best:
             best, best_epoch, best_state, stale = val, epoch, copy.deepcopy(state()), 0
         else:
@@ -57,8 +64,9 @@ def _early_stopped(train_epoch, predict_val, y_val, state, load, cfg: TrainConfi
     return epochs, busy, best_epoch
 
 
-def run_deepctr(spec: FeatureSpec, parts, labels, mcfg: ModelConfig, tcfg: TrainConfig, seed: int) -> dict:
-    """Train DeepCTR-Torch DCNMix; return test probabilities and throughput."""
+def run_deepctr(spec: FeatureSpec, parts, labels, mcfg: ModelConfig, tcfg: TrainConfig, seed: int,
+                task: str = "ctr") -> dict:
+    """Train DeepCTR-Torch DCNMix; return test probabilities (ratings for ``task="rating"``) and throughput."""
     from deepctr_torch.inputs import SparseFeat
     from deepctr_torch.models import DCNMix
 
@@ -69,8 +77,8 @@ def run_deepctr(spec: FeatureSpec, parts, labels, mcfg: ModelConfig, tcfg: Train
         model = DCNMix(feats, feats, cross_num=mcfg.cross_layers, dnn_hidden_units=tuple(mcfg.dnn_units),
                        low_rank=mcfg.low_rank, num_experts=mcfg.num_experts, dnn_dropout=mcfg.dropout,
                        l2_reg_linear=0.0, l2_reg_embedding=0.0, l2_reg_cross=0.0, l2_reg_dnn=0.0,
-                       seed=seed, task="binary", device="cpu")
-    model.compile(torch.optim.Adam(model.parameters(), lr=tcfg.lr), "binary_crossentropy")
+                       seed=seed, task="binary" if task == "ctr" else "regression", device="cpu")
+    model.compile(torch.optim.Adam(model.parameters(), lr=tcfg.lr), "binary_crossentropy" if task == "ctr" else "mse")
 
     def x(part):
         return {name: parts[part].cat[:, j] for j, (name, _) in enumerate(cols)}
@@ -85,12 +93,12 @@ def run_deepctr(spec: FeatureSpec, parts, labels, mcfg: ModelConfig, tcfg: Train
 
     epochs, busy, best_epoch = _early_stopped(
         train_epoch, lambda: model.predict(xva, batch_size=8192).reshape(-1), labels["val"],
-        model.state_dict, model.load_state_dict, tcfg)
+        model.state_dict, model.load_state_dict, tcfg, task)
     probs = model.predict(x("test"), batch_size=8192).reshape(-1)
     return {"probs": probs, "train_samples_per_s": epochs * len(labels["train"]) / busy, "best_epoch": best_epoch}
 
 
-def _fuxictr_model(spec: FeatureSpec, mcfg: ModelConfig, root: str):
+def _fuxictr_model(spec: FeatureSpec, mcfg: ModelConfig, root: str, task: str = "ctr"):
     from fuxictr.features import FeatureMap
     from fuxictr.pytorch.layers import CrossNetMix, FeatureEmbedding, MLP_Block
     from fuxictr.pytorch.models import BaseModel
@@ -106,7 +114,8 @@ def _fuxictr_model(spec: FeatureSpec, mcfg: ModelConfig, root: str):
         """FuxiCTR's DCNv2 (parallel structure, low-rank mixture) from FuxiCTR layers."""
 
         def __init__(self) -> None:
-            super().__init__(fmap, model_id="DCNv2", gpu=-1, verbose=0, model_root=root, metrics=["AUC"])
+            super().__init__(fmap, model_id="DCNv2", gpu=-1, verbose=0, model_root=root, metrics=["AUC"],
+                             task="binary_classification" if task == "ctr" else "regression")
             self.embedding_layer = FeatureEmbedding(fmap, mcfg.embedding_dim)
             in_dim = fmap.num_fields * mcfg.embedding_dim
             self.crossnet = CrossNetMix(in_dim, mcfg.cross_layers, mcfg.low_rank, mcfg.num_experts)
@@ -125,15 +134,17 @@ def _fuxictr_model(spec: FeatureSpec, mcfg: ModelConfig, root: str):
     return DCNv2()
 
 
-def run_fuxictr(spec: FeatureSpec, parts, labels, mcfg: ModelConfig, tcfg: TrainConfig, seed: int) -> dict:
-    """Train FuxiCTR DCNv2 with its ``train_step``; return test probabilities and throughput."""
+def run_fuxictr(spec: FeatureSpec, parts, labels, mcfg: ModelConfig, tcfg: TrainConfig, seed: int,
+                task: str = "ctr") -> dict:
+    """Train FuxiCTR DCNv2 with its ``train_step``; return test probabilities (ratings for ``task="rating"``)
+    and throughput."""
     from fuxictr.pytorch.torch_utils import seed_everything
 
     seed_everything(seed)
     cols = _columns(spec)
     with tempfile.TemporaryDirectory() as root:
-        model = _fuxictr_model(spec, mcfg, root)
-        model.compile("adam", "binary_crossentropy", tcfg.lr)
+        model = _fuxictr_model(spec, mcfg, root, task)
+        model.compile("adam", "binary_crossentropy" if task == "ctr" else "mse_loss", tcfg.lr)  # torch F names
         model._max_gradient_norm = 10.0
         tensors = {p: {name: torch.from_numpy(np.ascontiguousarray(parts[p].cat[:, j])) for j, (name, _) in enumerate(cols)}
                    for p in ("train", "val", "test")}
@@ -161,7 +172,7 @@ def run_fuxictr(spec: FeatureSpec, parts, labels, mcfg: ModelConfig, tcfg: Train
             return torch.cat(out).numpy()
 
         epochs, busy, best_epoch = _early_stopped(train_epoch, lambda: predict("val"), labels["val"],
-                                                  model.state_dict, model.load_state_dict, tcfg)
+                                                  model.state_dict, model.load_state_dict, tcfg, task)
         probs = predict("test")
     return {"probs": probs, "train_samples_per_s": epochs * n / busy, "best_epoch": best_epoch}
 

@@ -17,15 +17,51 @@ from aigcrec.ranking.data import (
     RankingData,
     VectorTables,
     catalog_dataset,
+    context_dataset,
     movielens_dataset,
     world_dataset,
 )
 
 log = logging.getLogger("aigcrec.ranking")
 
-DatasetName = Literal["movielens", "world", "catalog"]
-DATASETS: tuple[str, ...] = ("movielens", "world", "catalog")
-"""The layouts of ``aigcrec.data.layouts`` a ranker trains on (``catalog``: items.csv + interactions.csv)."""
+DatasetName = Literal["movielens", "world", "catalog", "context"]
+DATASETS: tuple[str, ...] = ("movielens", "world", "catalog", "context")
+"""The layouts a ranker trains on (``aigcrec.data.layouts``; ``catalog``: items.csv + interactions.csv;
+``context``: a context-aware rating folder, ``aigcrec.data.context``)."""
+
+
+def context_text_vectors(data_dir: str | Path, cache_dir: str | Path, content_config=None) -> VectorTables:
+    """``{"e_tsem": (item_ids, matrix)}`` of a context-aware rating folder's items that have a title or genres
+    (``{}`` when none has: these sets have no images, and some no item text at all). Cached in
+    ``<cache>/context_e_tsem.npz`` by a hash of the texts and the encoder settings."""
+    import hashlib
+
+    import numpy as np
+
+    from aigcrec.data.catalog import item_text
+    from aigcrec.data.context import load_context
+
+    items = load_context(data_dir).items
+    texts = [item_text(t, [{"text": g} for g in gs]) for t, gs in zip(items["title"], items["genres"])]
+    keep = [i for i, t in enumerate(texts) if t]
+    if not keep:
+        log.info("%s: no item has a title or genres; no content vectors (the model reads the ids and context)", data_dir)
+        return {}
+    from aigcrec.content.config import ContentConfig
+    from aigcrec.content.text_encoder import MultiPerspectiveTextEncoder
+
+    cfg = (content_config or ContentConfig()).text
+    ids, chosen = [str(items["item_id"].iloc[i]) for i in keep], [texts[i] for i in keep]
+    key = hashlib.sha256(("\0".join(ids + chosen) + cfg.model_dump_json()).encode("utf-8")).hexdigest()[:16]
+    path = Path(cache_dir) / f"context_e_tsem-{key}.npz"
+    if path.is_file():
+        return {"e_tsem": (ids, np.load(path)["e_tsem"])}
+    log.info("encoding %d item texts of %s (e_tsem; %d items without text get none)", len(ids), data_dir,
+             len(items) - len(ids))
+    matrix = np.asarray(MultiPerspectiveTextEncoder(cfg).encode(chosen), np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, e_tsem=matrix)
+    return {"e_tsem": (ids, matrix)}
 
 
 def content_vectors(data_dir: str | Path, features_dir: str | Path | None, cache_dir: str | Path,
@@ -71,14 +107,27 @@ def read_events(db: str | Path) -> pd.DataFrame:
 
 def load_dataset(dataset: DatasetName, data_dir: str | Path, cache_dir: str | Path,
                  features_dir: str | Path | None = None, affect: str | Path | None = None,
-                 content_config=None, events: str | Path | None = None) -> RankingData:
+                 content_config=None, events: str | Path | None = None, context: str | list[str] = "all",
+                 threshold: float | None = None) -> RankingData:
     """A ``RankingData`` for ``aigcrec train/evaluate/benchmark`` (any folder in the dataset's format).
 
     ``events``: a service's SQLite file; its event log replaces the folder's interactions (the folder
     still gives the user and item fields and the catalog the content vectors are encoded from).
+    ``context`` / ``threshold``: the context columns and label threshold of a ``context`` dataset.
     """
     if dataset not in DATASETS:
-        raise ValueError(f"dataset: expected one of {DATASETS}, got {dataset!r}")
+        raise ValueError(f"dataset: expected one of {list(DATASETS)}, got {dataset!r}")
+    if dataset == "context":
+        if events is not None:
+            raise ValueError("--events: a context-aware rating set cannot be retrained from a service's event log")
+        if features_dir is not None:  # whichever modalities the store has (these sets have no images)
+            from aigcrec.content.store import FeatureStore
+
+            store = FeatureStore(features_dir)
+            vectors = {m: store.load(m) for m in MODALITIES if m in store.names}
+        else:
+            vectors = context_text_vectors(data_dir, cache_dir, content_config)
+        return context_dataset(data_dir, context, vectors, threshold)
     interactions = read_events(events) if events is not None else None
     vectors = content_vectors(data_dir, features_dir, cache_dir, content_config)
     if dataset == "movielens":

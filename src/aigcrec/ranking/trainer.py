@@ -1,7 +1,9 @@
 """Training: mini-batches sliced from precomputed tensors, Adam, BCE, early stopping on validation AUC.
 
 ``fit`` keeps the best epoch's weights (by validation AUC) and reports the training throughput
-(samples per second over the optimisation steps only, evaluation excluded).
+(samples per second over the optimisation steps only, evaluation excluded). ``objective="mse"`` trains
+the logit as a regression output instead (rating prediction; early stopping on validation RMSE, reported
+as ``best_val_auc`` = -RMSE so that larger is better either way).
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ def make_batch(model: Ranker, data: dict[str, torch.Tensor], rows: torch.Tensor 
 
 @torch.no_grad()
 def predict(model: Ranker, enc: EncodedBatch | dict[str, torch.Tensor], batch_size: int = 8192,
-            with_weights: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """Probabilities (N,) (and modality weights (N, M) with ``with_weights``)."""
+            with_weights: bool = False, raw: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Probabilities (N,) (raw outputs with ``raw``; and modality weights (N, M) with ``with_weights``)."""
     data = to_tensors(enc) if isinstance(enc, EncodedBatch) else enc
     n = data["cat"].shape[0]
     model.eval()
@@ -50,7 +52,7 @@ def predict(model: Ranker, enc: EncodedBatch | dict[str, torch.Tensor], batch_si
     for start in range(0, n, batch_size):
         rows = torch.arange(start, min(n, start + batch_size))
         logit, alpha = model.forward_with_weights(make_batch(model, data, rows))
-        probs.append(torch.sigmoid(logit))
+        probs.append(logit if raw else torch.sigmoid(logit))
         weights.append(alpha)
     p = torch.cat(probs).numpy() if probs else np.zeros(0, np.float32)
     if with_weights:
@@ -70,7 +72,7 @@ class FitResult:
 
 
 def fit(model: Ranker, train: EncodedBatch, y_train: np.ndarray, val: EncodedBatch, y_val: np.ndarray,
-        cfg: TrainConfig, seed: int = 0, on_epoch=None) -> FitResult:
+        cfg: TrainConfig, seed: int = 0, on_epoch=None, objective: str = "bce") -> FitResult:
     """Train ``model`` in place; restore the weights of the epoch with the best validation AUC.
 
     ``on_epoch(epoch, metrics)`` is called after each epoch (progress bars). Items' id fields flagged
@@ -90,7 +92,13 @@ def fit(model: Ranker, train: EncodedBatch, y_train: np.ndarray, val: EncodedBat
     drop_cols = torch.tensor([j for j, f in enumerate(model.spec.sparse) if f.id_dropout], dtype=torch.long)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    loss_fn = nn.BCEWithLogitsLoss()
+    if objective not in ("bce", "mse"):
+        raise ValueError(f"objective: expected 'bce' or 'mse', got {objective!r}")
+    loss_fn = nn.BCEWithLogitsLoss() if objective == "bce" else nn.MSELoss()
+
+    def val_score(out: np.ndarray) -> float:  # larger is better
+        return auc(y_val, out) if objective == "bce" else -float(np.sqrt(np.mean((out - y_val) ** 2)))
+
     best = FitResult(best_epoch=-1, best_val_auc=-np.inf)
     best_state = copy.deepcopy(model.state_dict())
     n, seen, busy, stale = len(train), 0, 0.0, 0
@@ -114,7 +122,7 @@ def fit(model: Ranker, train: EncodedBatch, y_train: np.ndarray, val: EncodedBat
             total += float(loss.detach()) * len(rows)
         busy += time.perf_counter() - t0
         seen += n
-        val_auc = auc(y_val, predict(model, val_data))
+        val_auc = val_score(predict(model, val_data, raw=objective == "mse"))
         row = {"epoch": epoch, "train_loss": total / n, "val_auc": val_auc}
         best.history.append(row)
         log.debug("epoch %d: %s", epoch, row)

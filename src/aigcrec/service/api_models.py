@@ -110,6 +110,15 @@ class RecommendRequest(_Body):
         None, ge=1, description="How many items (default service.default_k, max service.limits.max_k)."
     )
     signals: Optional[Signals] = None
+    context: Optional[Annotated[dict[Annotated[Label, Field(max_length=64)],
+                                     Union[Annotated[Label, Field(max_length=128)], StrictFloat, StrictInt]],
+                                Field(max_length=32)]] = Field(
+        None,
+        description="Explicit context beside the signals (a mood picker, a stated purpose, the time of day), "
+                    "column -> label or number, for a ranker trained with context columns; a key the ranker "
+                    "does not know is an error naming it and the known ones. Absent keys are missing.",
+        examples=[{"mood": "negative", "purpose": "relax"}],
+    )
     exclude_seen: StrictBool = Field(True, description="Leave out items the user already saw or acted on.")
 
 

@@ -246,24 +246,32 @@ class ServiceFacade:
         return affect_out(state)
 
     async def recommend(
-        self, user_id: str, k: Optional[int], signals: Optional[Signals], exclude_seen: bool
+        self, user_id: str, k: Optional[int], signals: Optional[Signals], exclude_seen: bool,
+        context: Optional[dict[str, Any]] = None,
     ) -> RecommendResponse:
-        """Affect (when signals are given) -> FAISS candidates -> UMAIR-FPS ranking -> diversity re-rank."""
+        """Affect (when signals are given) -> FAISS candidates -> UMAIR-FPS ranking -> diversity re-rank;
+        ``context``: explicit context values (checked against the ranker's context schema before any work)."""
         k = k or self.config.default_k
         if k > self.limits.max_k:
             raise Problem(
                 422, "invalid-request", "k too large", f"k: expected at most {self.limits.max_k}, got {k}"
             )
+        try:
+            self._pipe.check_context(context)
+        except ValueError as exc:
+            raise Problem(422, "unknown-context", "Unknown context", str(exc)[:500]) from None
         t0 = time.perf_counter()
         affect = await self.read_affect(signals)
         t1 = time.perf_counter()
-        return await self._ranking.run(self._recommend_sync, user_id, k, affect, exclude_seen, (t1 - t0) * 1e3)
+        return await self._ranking.run(self._recommend_sync, user_id, k, affect, exclude_seen, (t1 - t0) * 1e3,
+                                       context)
 
     def _recommend_sync(
-        self, user_id: str, k: int, affect: Any, exclude_seen: bool, affect_ms: float
+        self, user_id: str, k: int, affect: Any, exclude_seen: bool, affect_ms: float,
+        context: Optional[dict[str, Any]] = None,
     ) -> RecommendResponse:
         pipe = self._pipe
-        rec = pipe.recommend(user_id, k, affect, exclude_seen)
+        rec = pipe.recommend(user_id, k, affect, exclude_seen, context)
         items = []
         sources: dict[str, int] = {}
         for r in rec.items:

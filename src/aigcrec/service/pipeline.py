@@ -214,9 +214,26 @@ class RecommendPipeline:
             take(self.catalog.newest(len(self.catalog)), SOURCE_FRESH, n)
         return np.asarray(rows, dtype=np.int64), sources, cold
 
+    def check_context(self, context: Optional[Mapping[str, Any]]) -> None:
+        """``ValueError`` naming a key of an explicit ``context`` the ranker does not know (and the known
+        ones); a ranker without ``check_context`` takes no explicit context at all."""
+        if not context:
+            return
+        check = getattr(self.ranker, "check_context", None)
+        if check is None:
+            raise ValueError(f"context: unknown key(s) {sorted(context)}; this ranker takes no explicit context")
+        check(dict(context))
+
     def recommend(
-        self, user_id: str, k: int, affect: Optional[AffectStateLike] = None, exclude_seen: bool = True
+        self,
+        user_id: str,
+        k: int,
+        affect: Optional[AffectStateLike] = None,
+        exclude_seen: bool = True,
+        context: Optional[Mapping[str, Any]] = None,
     ) -> Recommendation:
+        """``context``: explicit context values for the ranker (``check_context``), beside the affect state."""
+        self.check_context(context)
         t0 = time.perf_counter()
         exclude = self.users.seen_rows(user_id) if exclude_seen else set()
         n_cand = max(self.config.retrieval.candidates, k)
@@ -225,8 +242,8 @@ class RecommendPipeline:
         if len(rows) == 0:
             return Recommendation([], affect, [], cold, {"retrieval": (t1 - t0) * 1e3})
         item_ids = [self.catalog.item_ids[r] for r in rows]
-        context = None if affect is None else self.affect_context(affect)
-        affect_vec = None if context is None else np.array(context, dtype=np.float32)  # writable copy
+        affect_ctx = None if affect is None else self.affect_context(affect)
+        affect_vec = None if affect_ctx is None else np.array(affect_ctx, dtype=np.float32)  # writable copy
         liked = np.asarray(self.users.history(user_id), dtype=np.int64)  # live positives, oldest first
         scores, weights, names = self.ranker.score(
             user_id,
@@ -235,6 +252,7 @@ class RecommendPipeline:
             self.catalog.features_of(rows),
             history=[self.catalog.item_ids[r] for r in liked],
             history_features=self.catalog.features_of(liked),
+            **({"context": dict(context)} if context else {}),  # rankers without explicit context take none
         )
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)  # (n,)
         weights = np.asarray(weights, dtype=np.float64).reshape(len(rows), -1)  # (n, M)
@@ -254,6 +272,8 @@ class RecommendPipeline:
             for i in order
         ]
         t3 = time.perf_counter()
+        if context:
+            log.info("recommend %s: explicit context %s", user_id, dict(context))
         return Recommendation(
             items,
             affect,

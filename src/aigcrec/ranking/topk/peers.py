@@ -87,8 +87,15 @@ def fit_cornac_vbpr(data: TrainData, params: dict[str, Any], seed: int) -> Score
     image = ImageModality(features=data.e_sem.astype(np.float32), ids=ids, normalized=True)
     image.build(id_map=ts.iid_map)
     ts.add_modalities(item_image=image)
-    with contextlib.redirect_stdout(io.StringIO()):  # VBPR prints "Optimization finished!"
-        model = VBPR(**params, seed=seed, verbose=False).fit(ts)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread, as the ranker trains (TrainConfig.threads) and the other peers run
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # VBPR prints "Optimization finished!"
+            model = VBPR(**params, seed=seed, verbose=False).fit(ts)
+    finally:
+        torch.set_num_threads(threads)
     feats = data.e_sem.astype(np.float64)
     theta_i = feats @ model.emb_matrix  # (n, k2)
     vis_bias = (feats @ model.beta_prime).ravel()  # (n,)

@@ -2,6 +2,7 @@
 
 Per model: the validation grid is run once (seed 0: the split does not depend on the seed) and the best
 setting by validation NDCG@10 is then fit for every seed on the test task and on the cold-item task.
+Seeds can run in separate processes (``--seed K --seeds 1``); one without seed 0 waits for seed 0's grids.
 Every (task, model, seed) result is kept under ``out/runs/<key>/`` and reused by a later call with the
 same data and configuration, so an interrupted run resumes and finished seeds are never recomputed.
 """
@@ -29,6 +30,7 @@ from aigcrec.ranking.topk.protocol import Task, describe, make_tasks
 log = logging.getLogger("aigcrec.ranking")
 
 VARIANT = "umair_fps"
+TUNE_SEED = 0  # every grid is run at this seed (the split does not depend on the seed)
 SCORE_CHUNK = 256  # users scored at once by a peer ((chunk, n_items) float64)
 
 
@@ -127,28 +129,50 @@ def _key(data: RankingData, app_cfg, variant: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def run_peer(name: str, mats: Matrices, tasks: dict[str, Task], seeds: list[int], cache: Cache,
-             tune_seed: int = 0) -> None:
+def _tuned(cache: Cache, name: str, seeds: list[int]) -> dict[str, Any] | None:
+    """The cached validation grid of ``name``; a process without the tuning seed waits for the one with it."""
+    grid = cache.get(f"grid-{name}")
+    if grid is None and TUNE_SEED not in seeds:
+        log.info("waiting for the validation grid of %s (seed %d tunes it, in another process)", name, TUNE_SEED)
+        while (grid := cache.get(f"grid-{name}")) is None:
+            time.sleep(10)
+    return grid
+
+
+def run_peer(name: str, mats: Matrices, tasks: dict[str, Task], seeds: list[int], cache: Cache) -> None:
     peer = PEERS[name]
     n_items = len(mats.catalog.item_ids)
     warm_data = mats.train_data(tasks["test"])  # val and test share the training rows
-    grid = cache.get(f"grid-{name}")
+    grid = _tuned(cache, name, seeds)
+    best_fit = None  # (scorer, train s) of the chosen setting at the tuning seed: it is the test fit too
     if grid is None:
         val = []
-        for params in peer.grid:
-            scorer = peer.fit(warm_data, params, tune_seed)
-            val.append(_judge(tasks["val"], mats.peer_lists(scorer, tasks["val"]), n_items)["ndcg_at_10"])
+        for g, params in enumerate(peer.grid):
+            point = cache.get(f"gridpoint-{name}-{g}")
+            if point is None:
+                t0 = time.perf_counter()
+                scorer = peer.fit(warm_data, params, TUNE_SEED)
+                point = cache.put(f"gridpoint-{name}-{g}", {"params": params, "train_s": time.perf_counter() - t0,
+                                  "ndcg_at_10": _judge(tasks["val"], mats.peer_lists(scorer, tasks["val"]),
+                                                       n_items)["ndcg_at_10"]})
+                if best_fit is None or point["ndcg_at_10"] > best_fit[2]:
+                    best_fit = (scorer, point["train_s"], point["ndcg_at_10"], g)
+            val.append(point["ndcg_at_10"])
             log.info("%s %s: validation NDCG@10 %.4f", name, params, val[-1])
         best = int(np.nanargmax(val))
         grid = cache.put(f"grid-{name}", {"params": peer.grid[best], "grid": peer.grid, "val_ndcg_at_10": val})
+        best_fit = best_fit if best_fit is not None and best_fit[3] == best else None
     for seed in seeds:
         for tname in ("test", "cold"):
             if cache.get(f"{tname}-{name}-{seed}") is not None:
                 continue
             data = warm_data if tname == "test" else mats.train_data(tasks["cold"])
-            t0 = time.perf_counter()
-            scorer = peer.fit(data, grid["params"], seed)
-            train_s = time.perf_counter() - t0
+            if tname == "test" and seed == TUNE_SEED and best_fit is not None:
+                scorer, train_s = best_fit[0], best_fit[1]
+            else:
+                t0 = time.perf_counter()
+                scorer = peer.fit(data, grid["params"], seed)
+                train_s = time.perf_counter() - t0
             t1 = time.perf_counter()
             lists = mats.peer_lists(scorer, tasks[tname])
             ms = (time.perf_counter() - t1) * 1e3 / max(1, len(tasks[tname].users))
@@ -158,7 +182,7 @@ def run_peer(name: str, mats: Matrices, tasks: dict[str, Task], seeds: list[int]
 
 
 def run_ours(data: RankingData, catalog: ours.Catalog, tasks: dict[str, Task], app_cfg, seeds: list[int],
-             cache: Cache, variant: str = VARIANT, tune_seed: int = 0) -> None:
+             cache: Cache, variant: str = VARIANT) -> None:
     n_items = len(catalog.item_ids)
     svc = app_cfg.service
     for seed in seeds:
@@ -170,7 +194,7 @@ def run_ours(data: RankingData, catalog: ours.Catalog, tasks: dict[str, Task], a
             log.info("%s ranker seed %d: trained in %.0f s, CTR %s", tname, seed, ranker.train_s,
                      {k: round(v, 4) for k, v in ranker.ctr.items()})
             grid = cache.get("grid-aigcrec_served")
-            if grid is None and tname == "test" and seed == tune_seed:
+            if grid is None and tname == "test" and seed == TUNE_SEED:
                 val = []
                 for params in ours.SERVED_GRID:
                     pipe, _ = ours.build_pipeline(catalog, ranker, ours.serving_config(svc, params), data.frame,
@@ -181,7 +205,8 @@ def run_ours(data: RankingData, catalog: ours.Catalog, tasks: dict[str, Task], a
                 best = int(np.nanargmax(val))
                 grid = cache.put("grid-aigcrec_served", {"params": ours.SERVED_GRID[best], "grid": ours.SERVED_GRID,
                                                          "val_ndcg_at_10": val})
-            cfg = ours.serving_config(svc, grid["params"] if grid else {})
+            grid = grid or _tuned(cache, "aigcrec_served", seeds) or {"params": {}}
+            cfg = ours.serving_config(svc, grid["params"])
             pipe, build_s = ours.build_pipeline(catalog, ranker, cfg, data.frame, task, seed)
             rows = {"aigcrec_served": ours.served_lists(pipe, task.users),
                     "aigcrec_retrieval": ours.retrieval_lists(pipe, task.users),
@@ -191,6 +216,7 @@ def run_ours(data: RankingData, catalog: ours.Catalog, tasks: dict[str, Task], a
                 m = _judge(task, lists, n_items, deep=deep)
                 train_s = build_s if row == "aigcrec_retrieval" else ranker.train_s + build_s
                 cache.put(f"{tname}-{row}-{seed}", {"seed": seed, **m, "train_s": train_s, "ms_per_user": ms,
+                                                    "serving": grid["params"],
                                                     **{f"ranker_{k}": v for k, v in ranker.ctr.items()}})
                 log.info("%s %s seed %d: %s", tname, row, seed, {k: round(v, 4) for k, v in m.items()})
 
@@ -260,8 +286,8 @@ def run_topk(data: RankingData, dataset: str, data_dir: str | Path, app_cfg, see
     mats = Matrices(data.frame, catalog) if peers else None
     for seed in seeds:  # seed by seed, so that an interrupted run leaves whole seeds behind
         for name in PEERS if peers else ():
-            run_peer(name, mats, tasks, [seed], cache, tune_seed=seeds[0])
-        run_ours(data, catalog, tasks, app_cfg, [seed], cache, variant, tune_seed=seeds[0])
+            run_peer(name, mats, tasks, [seed], cache)
+        run_ours(data, catalog, tasks, app_cfg, [seed], cache, variant)
     models = summarize(names, seeds, cache)
     result = {
         "dataset": data.name,

@@ -138,7 +138,7 @@ def test_cli_topk_runs_every_aigcrec_row_on_a_tiny_world(tiny_world, fake_store,
     assert "| aigcrec_served |" in (out / "topk.md").read_text()
     again = CliRunner().invoke(app, ["benchmark", "topk", "--dataset", "world", "--data-dir", str(tiny_world),
                                      "--features", str(fake_store), "--seeds", "1", "--config", str(cfg),
-                                     "--out", str(out)])  # every run reused from out/runs
+                                     "--out", str(out), "--gather"])  # every run read back from out/runs
     assert again.exit_code == 0, again.output
     assert json.loads((out / "topk.json").read_text())["models"] == result["models"]
 

@@ -201,6 +201,9 @@ def register(app: typer.Typer) -> None:
                        seeds: Annotated[int, typer.Option(help="Number of seeds (0..N-1).")] = 3,
                        peers: Annotated[bool, typer.Option("--peers", help="Also Cornac BPR/VBPR, implicit ALS/BPR/"
                                                                           "item-kNN, EASE and popularity.")] = False,
+                       gather: Annotated[bool, typer.Option("--gather", help="Compute nothing: write topk.json/md "
+                                                            "from the runs already under OUT/runs (seeds run in "
+                                                            "separate processes, or an interrupted run).")] = False,
                        features: FeaturesOpt = None, affect: AffectOpt = None,
                        config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None) -> None:
         """Top-K over the whole catalog (per-user temporal split, cold-item variant): the served pipeline,
@@ -219,7 +222,8 @@ def register(app: typer.Typer) -> None:
         dest = _out(cfg, f"topk-{dataset}")
         data = _dataset(dataset, data_dir, features, affect, cfg)
         try:
-            result = run_topk(data, dataset, data_dir, cfg, [cfg.seed + i for i in range(seeds)], peers, dest)
+            result = run_topk(data, dataset, data_dir, cfg, [cfg.seed + i for i in range(seeds)], peers, dest,
+                              gather=gather)
         except ValueError as exc:
             fail(str(exc), code=2)
             return

@@ -271,8 +271,10 @@ def checks(models: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_topk(data: RankingData, dataset: str, data_dir: str | Path, app_cfg, seeds: list[int], peers: bool,
-             out_dir: str | Path, variant: str = VARIANT) -> dict[str, Any]:
-    """The whole benchmark; writes ``topk.json`` and ``topk.md`` into ``out_dir``."""
+             out_dir: str | Path, variant: str = VARIANT, gather: bool = False) -> dict[str, Any]:
+    """The whole benchmark; writes ``topk.json`` and ``topk.md`` into ``out_dir``.
+
+    ``gather``: compute nothing, summarise the cached runs of ``seeds`` (a model lists the seeds it has)."""
     from aigcrec.ranking.benchmark import machine_load
 
     out = Path(out_dir)
@@ -283,8 +285,8 @@ def run_topk(data: RankingData, dataset: str, data_dir: str | Path, app_cfg, see
     cache = Cache(out / "runs" / _key(data, app_cfg, variant))
     load_before, t_start = machine_load(), time.perf_counter()
     names = list(ours.OURS) + (list(PEERS) if peers else [])
-    mats = Matrices(data.frame, catalog) if peers else None
-    for seed in seeds:  # seed by seed, so that an interrupted run leaves whole seeds behind
+    mats = Matrices(data.frame, catalog) if peers and not gather else None
+    for seed in [] if gather else seeds:  # seed by seed, so that an interrupted run leaves whole seeds behind
         for name in PEERS if peers else ():
             run_peer(name, mats, tasks, [seed], cache)
         run_ours(data, catalog, tasks, app_cfg, [seed], cache, variant)
@@ -317,18 +319,18 @@ def _cell(m: dict[str, Any], key: str) -> str:
 def markdown_table(result: dict[str, Any]) -> str:
     s = result["sizes"]
     lines = [f"# Top-K benchmark: {result['dataset']}", "",
-             f"Seeds {result['seeds']}; {s['users']} users, {s['items']} items, {s['positives']} positives; "
+             f"Seeds asked {result['seeds']} (column `seeds`: how many each row has); {s['users']} users, {s['items']} items, {s['positives']} positives; "
              f"test: {s['test_users']} users, {s['test_relevant']} positives; cold-item: {s['cold_items']} items, "
              f"{s['cold_users']} users, {s['cold_relevant']} positives. Full-catalog ranking, per-user temporal "
              "split (topk.json `protocol`). Mean ± std over seeds; train s and ms/user (ranking the whole catalog "
              "for one user) are medians.", "",
-             "| model | Recall@10 | NDCG@10 | Recall@20 | NDCG@20 | MRR@20 | coverage@10 | Recall@500 | "
+             "| model | seeds | Recall@10 | NDCG@10 | Recall@20 | NDCG@20 | MRR@20 | coverage@10 | Recall@500 | "
              "cold Recall@20 | cold NDCG@20 | train s | ms/user |",
-             "|---" * 12 + "|"]
+             "|---" * 13 + "|"]
     for name, m in result["models"].items():
         cells = [_cell(m, k) for k in ("recall_at_10", "ndcg_at_10", "recall_at_20", "ndcg_at_20", "mrr_at_20",
                                        "coverage_at_10", f"recall_at_{DEEP}", "cold_recall_at_20", "cold_ndcg_at_20")]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {m['train_s']:.1f} | {m['ms_per_user']:.2f} |")
+        lines.append(f"| {name} | {len(m['seeds'])} | " + " | ".join(cells) + f" | {m['train_s']:.1f} | {m['ms_per_user']:.2f} |")
     lines += ["", "Chosen settings (validation NDCG@10, seed 0): "
               + "; ".join(f"{n}: {json.dumps(m['tuning']['params'])}" for n, m in result["models"].items()
                           if "tuning" in m and n != "aigcrec_retrieval" and n != "aigcrec_ranker_all")]

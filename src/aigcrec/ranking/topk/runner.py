@@ -330,7 +330,9 @@ def markdown_table(result: dict[str, Any]) -> str:
     for name, m in result["models"].items():
         cells = [_cell(m, k) for k in ("recall_at_10", "ndcg_at_10", "recall_at_20", "ndcg_at_20", "mrr_at_20",
                                        "coverage_at_10", f"recall_at_{DEEP}", "cold_recall_at_20", "cold_ndcg_at_20")]
-        lines.append(f"| {name} | {len(m['seeds'])} | " + " | ".join(cells) + f" | {m['train_s']:.1f} | {m['ms_per_user']:.2f} |")
+        label = name + (" (defaults, not tuned)" if "tuning" not in m and name in PEERS and len(PEERS[name].grid) > 1
+                        else "")
+        lines.append(f"| {label} | {len(m['seeds'])} | " + " | ".join(cells) + f" | {m['train_s']:.1f} | {m['ms_per_user']:.2f} |")
     lines += ["", "Chosen settings (validation NDCG@10, seed 0): "
               + "; ".join(f"{n}: {json.dumps(m['tuning']['params'])}" for n, m in result["models"].items()
                           if "tuning" in m and n != "aigcrec_retrieval" and n != "aigcrec_ranker_all")]

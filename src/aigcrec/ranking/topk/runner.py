@@ -233,7 +233,7 @@ def summarize(names: list[str], seeds: list[int], cache: Cache) -> dict[str, Any
         cold = [r for s in seeds if (r := cache.get(f"cold-{name}-{s}")) is not None]
         if not test:
             continue
-        entry: dict[str, Any] = {"seeds": [r["seed"] for r in test]}
+        entry: dict[str, Any] = {"seeds": [r["seed"] for r in test], "cold_seeds": [r["seed"] for r in cold]}
         for key in [k for k in test[0] if k.startswith(("recall", "ndcg", "mrr", "coverage"))]:
             entry[f"{key}_mean"], entry[f"{key}_std"] = _summary([r[key] for r in test])
         for key in ("cold_recall_at_20", "cold_ndcg_at_20"):
@@ -319,7 +319,7 @@ def _cell(m: dict[str, Any], key: str) -> str:
 def markdown_table(result: dict[str, Any]) -> str:
     s = result["sizes"]
     lines = [f"# Top-K benchmark: {result['dataset']}", "",
-             f"Seeds asked {result['seeds']} (column `seeds`: how many each row has); {s['users']} users, {s['items']} items, {s['positives']} positives; "
+             f"Seeds asked {result['seeds']} (column `seeds`: how many each row has, test / cold-item); {s['users']} users, {s['items']} items, {s['positives']} positives; "
              f"test: {s['test_users']} users, {s['test_relevant']} positives; cold-item: {s['cold_items']} items, "
              f"{s['cold_users']} users, {s['cold_relevant']} positives. Full-catalog ranking, per-user temporal "
              "split (topk.json `protocol`). Mean ± std over seeds; train s and ms/user (ranking the whole catalog "
@@ -332,7 +332,7 @@ def markdown_table(result: dict[str, Any]) -> str:
                                        "coverage_at_10", f"recall_at_{DEEP}", "cold_recall_at_20", "cold_ndcg_at_20")]
         label = name + (" (defaults, not tuned)" if "tuning" not in m and name in PEERS and len(PEERS[name].grid) > 1
                         else "")
-        lines.append(f"| {label} | {len(m['seeds'])} | " + " | ".join(cells) + f" | {m['train_s']:.1f} | {m['ms_per_user']:.2f} |")
+        lines.append(f"| {label} | {len(m['seeds'])} / {len(m.get('cold_seeds', []))} | " + " | ".join(cells) + f" | {m['train_s']:.1f} | {m['ms_per_user']:.2f} |")
     lines += ["", "Chosen settings (validation NDCG@10, seed 0): "
               + "; ".join(f"{n}: {json.dumps(m['tuning']['params'])}" for n, m in result["models"].items()
                           if "tuning" in m and n != "aigcrec_retrieval" and n != "aigcrec_ranker_all")]

@@ -1,0 +1,121 @@
+"""The three aigcrec rows of the top-K benchmark, all from one trained ranker per (task, seed):
+
+- ``aigcrec_served``: ``aigcrec.service.pipeline.RecommendPipeline.recommend``, the code ``/v1/recommend``
+  runs (FAISS retrieval, the UMAIR-FPS ranker, the diversity re-rank), in-process, with the service's
+  configuration and model runtime. The pipeline learns the training rows as the service would from its
+  event log (positive -> ``bookmark``, else ``impression``); the rows masked but not fit on enter as
+  impressions (seen, excluded, never a positive).
+- ``aigcrec_retrieval``: the same pipeline's candidate list (``RecommendPipeline.candidates``), in its order.
+- ``aigcrec_ranker_all``: the same ranker scoring every catalog item (the ceiling of re-ranking any
+  candidate set), with the same user history as the pipeline.
+
+The benchmark measures the service's request path, so this module imports ``aigcrec.service`` (inside the
+functions, as ``sources.read_events`` does); nothing in ``service`` depends on it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from aigcrec.ranking.topk.evaluate import DEEP, top_k
+from aigcrec.ranking.topk.protocol import Task
+
+OURS = ("aigcrec_served", "aigcrec_retrieval", "aigcrec_ranker_all")
+# The served row's validation grid (4 settings, as each peer gets): the service's defaults first, then
+# more candidates and no diversity penalty. The ranker itself keeps the configured training settings.
+SERVED_GRID: list[dict[str, Any]] = [{}, {"candidates": 300}, {"candidates": 1000}, {"diversity": 0.0}]
+
+
+@dataclass
+class Catalog:
+    """The benchmark's catalog: item ids, serving metadata and content vectors (name -> (n, d)), one order."""
+
+    item_ids: list[str]
+    metas: list[dict[str, Any]]
+    vectors: dict[str, np.ndarray]
+
+
+def serving_config(base, params: Mapping[str, Any]):
+    """``ServiceConfig`` with a grid setting applied (``candidates`` -> retrieval.candidates, ``diversity``)."""
+    update = dict(params)
+    retrieval = base.retrieval.model_copy(update={"candidates": update.pop("candidates")}) if "candidates" in update else base.retrieval
+    return base.model_copy(update={**update, "retrieval": retrieval})
+
+
+def events_of(frame: pd.DataFrame, fit_rows: np.ndarray, seen_rows: np.ndarray) -> list[dict[str, Any]]:
+    """Service feedback events of ``fit_rows`` (bookmark / impression by label) and ``seen_rows``
+    (impressions), in time order."""
+    rows = np.r_[fit_rows, seen_rows].astype(np.int64)
+    fit = np.r_[np.ones(len(fit_rows), bool), np.zeros(len(seen_rows), bool)]
+    sub = frame.iloc[rows]
+    ts = pd.to_numeric(sub["timestamp"]).to_numpy(np.float64)
+    order = np.argsort(ts, kind="stable")
+    labels = sub["label"].to_numpy()
+    users, items = sub["user_id"].astype(str).to_numpy(), sub["item_id"].astype(str).to_numpy()
+    return [{"user_id": users[j], "item_id": items[j], "ts": float(ts[j]),
+             "type": "bookmark" if fit[j] and labels[j] == 1 else "impression"} for j in order]
+
+
+class TrainedRanker:
+    """The ranker trained on a task's rows, as a ``RankerBundle`` in the service's runtime."""
+
+    def __init__(self, data, task: Task, variant: str, ranking_cfg, service_cfg, seed: int) -> None:
+        from aigcrec.ranking.bundle import RankerBundle
+        from aigcrec.ranking.experiment import prepare, run_variant
+
+        t0 = time.perf_counter()
+        prep = prepare(data, {"train": task.train, "val": task.val, "test": task.test})
+        result = run_variant(prep, variant, ranking_cfg.model, ranking_cfg.train, seed)
+        self.train_s = time.perf_counter() - t0
+        self.ctr = result.metrics  # AUC etc. on the task's test rows (impressions)
+        bundle = RankerBundle.from_training(variant, result.model, data.frame.iloc[task.train])
+        self.bundle = bundle.use_onnx(service_cfg.torch_threads) if service_cfg.model_runtime == "onnx" else bundle
+
+
+def build_pipeline(catalog: Catalog, ranker: TrainedRanker, service_cfg, frame: pd.DataFrame, task: Task, seed: int):
+    """A ``RecommendPipeline`` over the catalog that has learned the task's rows; returns (pipeline, build s)."""
+    from aigcrec.service.pipeline import RecommendPipeline
+
+    t0 = time.perf_counter()
+    pipe = RecommendPipeline.build(service_cfg, catalog.metas, catalog.vectors, ranker.bundle, seed=seed)
+    pipe.observe(events_of(frame, task.train, task.seen_only))
+    return pipe, time.perf_counter() - t0
+
+
+def served_lists(pipe, users: Sequence[str], k: int = 20) -> tuple[list[list[str]], float]:
+    """``recommend(user, k)`` for every user: (item ids, ms per user)."""
+    t0 = time.perf_counter()
+    lists = [[it.item_id for it in pipe.recommend(u, k).items] for u in users]
+    return lists, (time.perf_counter() - t0) * 1e3 / max(1, len(users))
+
+
+def retrieval_lists(pipe, users: Sequence[str], n: int = DEEP) -> tuple[list[list[str]], float]:
+    """The pipeline's first ``n`` candidates per user (its ``recommend`` excludes the same seen items)."""
+    t0 = time.perf_counter()
+    out = []
+    for u in users:
+        rows, _, _ = pipe.candidates(u, n, pipe.users.seen_rows(u))
+        out.append([pipe.catalog.item_ids[r] for r in rows])
+    return out, (time.perf_counter() - t0) * 1e3 / max(1, len(users))
+
+
+def ranker_all_lists(pipe, users: Sequence[str], n: int = DEEP) -> tuple[list[list[str]], float]:
+    """The ranker's top ``n`` over every catalog item the user has not seen, with the pipeline's history."""
+    cat = pipe.catalog
+    ids = list(cat.item_ids)
+    all_rows = np.arange(len(ids))
+    feats = cat.features_of(all_rows)
+    out = []
+    t0 = time.perf_counter()
+    for u in users:
+        hist = np.asarray(pipe.users.history(u), dtype=np.int64)
+        scores, _, _ = pipe.ranker.score(u, ids, None, feats, history=[ids[r] for r in hist],
+                                         history_features=cat.features_of(hist))
+        best = top_k(np.asarray(scores, np.float64)[None, :], [np.fromiter(pipe.users.seen_rows(u), np.int64)], n)[0]
+        out.append([ids[r] for r in best if r >= 0])
+    return out, (time.perf_counter() - t0) * 1e3 / max(1, len(users))

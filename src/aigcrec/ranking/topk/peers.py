@@ -1,0 +1,198 @@
+"""The peers of the top-K benchmark behind one small interface, each with its defaults and a small grid.
+
+A peer is ``fit(data, params, seed) -> scorer`` where ``data`` is a ``TrainData`` (binary user x item
+matrix of the training positives over the whole catalog, plus the items' e_SEM vectors) and the scorer
+maps user rows to scores over every catalog item ``(u, n)``. Models that read no content cannot score
+an item without training positives; such items get ``UNSEEN`` (ranked after every other, never masked).
+
+- ``cornac_bpr``, ``cornac_vbpr``: Cornac 3.0.1 (VBPR fed the feature store's e_SEM; cold items scored
+  from their vectors with the learned E and beta', as VBPR's own equation does).
+- ``implicit_als``, ``implicit_bpr``, ``implicit_itemknn``: implicit 0.7.3 (item-kNN: ``CosineRecommender``).
+- ``ease``: our implementation of the closed form of EASE^R (Steck, WWW 2019).
+- ``popularity``: training positives per item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import scipy.sparse as sp
+
+UNSEEN = -1e30
+Scorer = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class TrainData:
+    """Training positives ``x (users, items)`` (csr, 0/1) and ``e_sem (items, d)`` rows in catalog order."""
+
+    x: sp.csr_matrix
+    e_sem: np.ndarray
+
+    @property
+    def seen_items(self) -> np.ndarray:
+        return np.asarray(self.x.sum(axis=0)).ravel() > 0
+
+
+def _unseen_last(scorer: Scorer, data: TrainData) -> Scorer:
+    unseen = ~data.seen_items
+
+    def score(users: np.ndarray) -> np.ndarray:
+        s = np.array(scorer(users), dtype=np.float64)  # a writable copy
+        s[:, unseen] = UNSEEN
+        return s
+    return score
+
+
+def _cornac_train_set(data: TrainData, seed: int):
+    import cornac
+
+    coo = data.x.tocoo()
+    triples = [(str(u), str(i), 1.0) for u, i in zip(coo.row, coo.col)]
+    ts = cornac.data.Dataset.from_uir(triples, seed=seed)
+    users = np.array([ts.uid_map.get(str(u), -1) for u in range(data.x.shape[0])])
+    items = np.array([ts.iid_map.get(str(i), -1) for i in range(data.x.shape[1])])
+    return ts, users, items
+
+
+def fit_cornac_bpr(data: TrainData, params: dict[str, Any], seed: int) -> Scorer:
+    from cornac.models import BPR
+
+    ts, users, items = _cornac_train_set(data, seed)
+    model = BPR(**params, seed=seed, verbose=False).fit(ts)
+    known = items >= 0
+
+    def score(rows: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(rows), data.x.shape[1]))
+        for r, u in enumerate(rows):
+            if users[u] >= 0:
+                out[r, known] = model.score(int(users[u]))[items[known]]
+        return out
+    return _unseen_last(score, data)
+
+
+def fit_cornac_vbpr(data: TrainData, params: dict[str, Any], seed: int) -> Scorer:
+    """Score = beta_i + gamma_u . gamma_i + theta_u . (E^T f_i) + beta'^T f_i; items Cornac never saw have
+    beta_i = 0, gamma_i = 0 and are scored from their vector alone."""
+    import contextlib
+    import io
+
+    from cornac.data import ImageModality
+    from cornac.models import VBPR
+
+    ts, users, items = _cornac_train_set(data, seed)
+    ids = [str(i) for i in range(data.x.shape[1])]
+    image = ImageModality(features=data.e_sem.astype(np.float32), ids=ids, normalized=True)
+    image.build(id_map=ts.iid_map)
+    ts.add_modalities(item_image=image)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread, as the ranker trains (TrainConfig.threads) and the other peers run
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # VBPR prints "Optimization finished!"
+            model = VBPR(**params, seed=seed, verbose=False).fit(ts)
+    finally:
+        torch.set_num_threads(threads)
+    feats = data.e_sem.astype(np.float64)
+    theta_i = feats @ model.emb_matrix  # (n, k2)
+    vis_bias = (feats @ model.beta_prime).ravel()  # (n,)
+    known = items >= 0
+    gamma_i = np.zeros((len(items), model.k))
+    gamma_i[known] = model.gamma_item[items[known]]
+    beta_i = np.zeros(len(items))
+    beta_i[known] = model.beta_item[items[known]]
+
+    def score(rows: np.ndarray) -> np.ndarray:
+        u = users[rows]
+        gu = np.where((u >= 0)[:, None], model.gamma_user[np.maximum(u, 0)], 0.0)
+        tu = np.where((u >= 0)[:, None], model.theta_user[np.maximum(u, 0)], 0.0)
+        return beta_i[None, :] + gu @ gamma_i.T + tu @ theta_i.T + vis_bias[None, :]
+    return score
+
+
+def _implicit_factors(model) -> tuple[np.ndarray, np.ndarray]:
+    uf, itf = model.user_factors, model.item_factors
+    to_np = getattr(uf, "to_numpy", None)  # GPU models keep device arrays
+    return (np.asarray(uf if to_np is None else uf.to_numpy()),
+            np.asarray(itf if to_np is None else itf.to_numpy()))
+
+
+def _fit_implicit(cls_path: str, data: TrainData, params: dict[str, Any], seed: int) -> Scorer:
+    import importlib
+
+    from threadpoolctl import threadpool_limits
+
+    module, name = cls_path.rsplit(".", 1)
+    cls = getattr(importlib.import_module(module), name)
+    with threadpool_limits(1, "blas"):  # implicit warns (and slows) when BLAS runs its own threads
+        model = cls(**params, random_state=seed, num_threads=1)
+        model.fit(data.x.astype(np.float32), show_progress=False)
+    uf, itf = _implicit_factors(model)
+    return _unseen_last(lambda rows: uf[rows] @ itf.T, data)
+
+
+def fit_implicit_als(data: TrainData, params: dict[str, Any], seed: int) -> Scorer:
+    return _fit_implicit("implicit.als.AlternatingLeastSquares", data, params, seed)
+
+
+def fit_implicit_bpr(data: TrainData, params: dict[str, Any], seed: int) -> Scorer:
+    return _fit_implicit("implicit.bpr.BayesianPersonalizedRanking", data, params, seed)
+
+
+def fit_implicit_itemknn(data: TrainData, params: dict[str, Any], seed: int) -> Scorer:
+    """Score of item j for user u: sum over u's training items i of sim(i, j) (the K nearest kept per item)."""
+    from implicit.nearest_neighbours import CosineRecommender
+
+    model = CosineRecommender(**params, num_threads=1)
+    model.fit(data.x.astype(np.float32), show_progress=False)
+    sim = model.similarity.tocsr()  # (n, n)
+    return _unseen_last(lambda rows: np.asarray((data.x[rows] @ sim).todense()), data)
+
+
+def fit_ease(data: TrainData, params: dict[str, Any], seed: int) -> Scorer:
+    """EASE^R closed form (Steck 2019, eq. 8): P = (X^T X + lambda I)^-1, B = I - P diag(1/diag P), diag B = 0.
+
+    Scores X_u B. Our implementation (O(n^3) in the catalog size: fine to ~20k items)."""
+    x = data.x.astype(np.float64)
+    g = np.asarray((x.T @ x).todense())  # (n, n) item co-occurrence
+    g[np.diag_indices_from(g)] += float(params["lambda"])
+    p = np.linalg.inv(g)
+    b = -p / np.diag(p)[None, :]
+    b[np.diag_indices_from(b)] = 0.0
+    return _unseen_last(lambda rows: np.asarray(x[rows] @ b), data)
+
+
+def fit_popularity(data: TrainData, params: dict[str, Any], seed: int) -> Scorer:
+    counts = np.asarray(data.x.sum(axis=0), dtype=np.float64).ravel()
+    return _unseen_last(lambda rows: np.broadcast_to(counts, (len(rows), len(counts))), data)
+
+
+@dataclass(frozen=True)
+class Peer:
+    fit: Callable[[TrainData, dict[str, Any], int], Scorer]
+    grid: list[dict[str, Any]]  # the first entry is the library's documented default
+    uses_content: bool = False
+
+
+# Grids: the default first, then three settings around the values the libraries' examples and the
+# literature use on MovieLens-sized data (4 settings each, as the aigcrec served row gets;
+# VBPR 2, popularity 1).
+PEERS: dict[str, Peer] = {
+    "cornac_bpr": Peer(fit_cornac_bpr, [
+        {}, {"k": 50, "learning_rate": 0.01, "lambda_reg": 0.01},
+        {"k": 50, "learning_rate": 0.05, "lambda_reg": 0.001}, {"k": 100, "max_iter": 200, "learning_rate": 0.01}]),
+    # VBPR: two settings only (its 50 epochs of torch steps cost more than all the other peers together here).
+    "cornac_vbpr": Peer(fit_cornac_vbpr, [{}, {"k": 25, "k2": 25}], uses_content=True),
+    "implicit_als": Peer(fit_implicit_als, [
+        {}, {"factors": 64, "regularization": 0.1, "alpha": 10.0},
+        {"factors": 32, "regularization": 1.0, "alpha": 5.0}, {"factors": 128, "regularization": 10.0, "alpha": 20.0}]),
+    "implicit_bpr": Peer(fit_implicit_bpr, [
+        {}, {"factors": 64, "learning_rate": 0.05}, {"factors": 32, "iterations": 300},
+        {"factors": 128, "learning_rate": 0.01, "regularization": 0.001, "iterations": 300}]),
+    "implicit_itemknn": Peer(fit_implicit_itemknn, [{}, {"K": 50}, {"K": 100}, {"K": 200}]),
+    "ease": Peer(fit_ease, [{"lambda": 500.0}, {"lambda": 100.0}, {"lambda": 250.0}, {"lambda": 1000.0}]),
+    "popularity": Peer(fit_popularity, [{}]),
+}

@@ -1,0 +1,166 @@
+"""The top-K benchmark: its split, masks and metrics by hand, every peer, and every aigcrec row end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import yaml
+from typer.testing import CliRunner
+
+TINY_RANKING = {"model": {"embedding_dim": 4, "tower_units": [16, 8], "modality_dim": 8, "low_rank": 4,
+                          "num_experts": 2, "dnn_units": [8], "dropout": 0.0},
+                "train": {"batch_size": 256, "max_epochs": 1}}
+
+
+def _frame(rows):
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "label", "timestamp"])
+
+
+def test_temporal_split_cuts_each_users_positives_20_10():
+    from aigcrec.ranking.topk.protocol import temporal_split
+
+    # user a: 10 positives at t = 0, 2, .., 18 with a negative after each (t + 1); user b: one positive only
+    rows = [("a", f"p{t}", 1, 2 * t) for t in range(10)] + [("a", f"n{t}", 0, 2 * t + 1) for t in range(10)]
+    rows += [("b", "p0", 1, 5)]
+    frame = _frame(rows).sample(frac=1.0, random_state=0).reset_index(drop=True)  # order must not matter
+    parts = temporal_split(frame)
+    got = {k: sorted(frame.iloc[v]["item_id"] + "@" + frame.iloc[v]["user_id"]) for k, v in parts.items()}
+    # a: test = its last 2 positives (p8, p9) and every row from p8 on; val = p7 and the negative after it
+    assert got["test"] == sorted(["p8@a", "n8@a", "p9@a", "n9@a"])
+    assert got["val"] == sorted(["p7@a", "n7@a"])
+    assert len(got["train"]) == 21 - 6 and "p0@b" in got["train"]
+    assert sorted(np.concatenate(list(parts.values()))) == list(range(len(frame)))
+
+
+def test_tasks_mask_what_came_before_the_judged_period():
+    from aigcrec.ranking.topk.protocol import make_tasks
+
+    rows = [(u, f"i{(3 * k + j) % 40}", int(j % 3 != 2), 10 * j + k) for k, u in enumerate("abcdefgh") for j in range(20)]
+    tasks = make_tasks(_frame(rows), cold_fraction=0.1, split_seed=0)
+    frame = _frame(rows)
+    for name, task in tasks.items():
+        for u in task.users:
+            assert task.relevant[u] and not task.relevant[u] & task.known.get(u, set())
+    test = tasks["test"]
+    val_items = set(frame.iloc[test.val]["item_id"][frame.iloc[test.val]["user_id"] == "a"])
+    assert val_items <= test.known["a"]  # at test, validation items are masked too ...
+    assert not val_items & tasks["val"].known.get("a", set())  # ... at validation they are the judged period
+    cold = tasks["cold"]
+    assert len(cold.cold_items) == 4
+    assert not set(frame.iloc[cold.train]["item_id"]) & set(cold.cold_items)
+    assert all(r <= set(cold.cold_items) for r in cold.relevant.values())
+
+
+def test_top_k_never_ranks_a_masked_item_and_breaks_ties_by_position():
+    from aigcrec.ranking.topk.evaluate import top_k
+
+    scores = np.array([[0.1, 0.9, 0.5, 0.9, 0.0], [1.0, 1.0, 1.0, 1.0, 1.0]])
+    best = top_k(scores, [np.array([1]), np.array([0, 1, 2, 3])], 3)
+    assert best.tolist() == [[3, 2, 0], [4, -1, -1]]
+
+
+def test_metrics_against_a_hand_computed_case():
+    from aigcrec.ranking.topk.evaluate import metrics
+
+    ranked = [["x", "a", "y", "b"] + [f"z{i}" for i in range(16)], ["c"] + [f"w{i}" for i in range(19)]]
+    relevant = [{"a", "b", "q"}, {"c", "d"}]
+    m = metrics(ranked, relevant, n_items=50)
+    # user 0: hits at ranks 2 and 4 of 3 relevant; user 1: hit at rank 1 of 2 relevant
+    dcg0, idcg0 = 1 / math.log2(3) + 1 / math.log2(5), 1 + 1 / math.log2(3) + 1 / math.log2(4)
+    ndcg1 = 1 / (1 + 1 / math.log2(3))
+    assert m["recall_at_10"] == pytest.approx((2 / 3 + 1 / 2) / 2)
+    assert m["ndcg_at_10"] == pytest.approx((dcg0 / idcg0 + ndcg1) / 2)
+    assert m["mrr_at_20"] == pytest.approx((1 / 2 + 1) / 2)
+    assert m["coverage_at_10"] == pytest.approx(len(set(ranked[0][:10]) | set(ranked[1][:10])) / 50)
+    cold = metrics(ranked, relevant, 50, cold=True)
+    assert set(cold) == {"cold_recall_at_20", "cold_ndcg_at_20"}
+
+
+def test_ease_matches_its_closed_form_and_every_peer_ranks_seen_items_first():
+    from aigcrec.ranking.topk.peers import PEERS, UNSEEN, TrainData
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((30, 12)) < 0.3).astype(np.float32)
+    x[:, 11] = 0  # item 11: no training positive
+    data = TrainData(sp.csr_matrix(x), rng.normal(size=(12, 5)).astype(np.float32))
+    lam = 10.0
+    p = np.linalg.inv(x.T @ x + lam * np.eye(12))
+    b = np.eye(12) - p / np.diag(p)[None, :]
+    np.fill_diagonal(b, 0.0)
+    ease = PEERS["ease"].fit(data, {"lambda": lam}, 0)(np.arange(30))
+    assert np.allclose(ease[:, :11], (x @ b)[:, :11], atol=1e-8) and (ease[:, 11] == UNSEEN).all()
+    small = {"cornac_bpr": {"max_iter": 5}, "cornac_vbpr": {"n_epochs": 2}, "implicit_als": {"iterations": 2},
+             "implicit_bpr": {"iterations": 5}}
+    for name, peer in PEERS.items():
+        s = peer.fit(data, small.get(name, peer.grid[0]), 0)(np.array([0, 5]))
+        assert s.shape == (2, 12) and np.isfinite(s).all(), name
+        assert (s[:, 11] == UNSEEN).all() != peer.uses_content, name  # only VBPR scores the unseen item
+
+
+@pytest.fixture()
+def fake_store(tiny_world, tmp_path, monkeypatch):
+    from aigcrec.ranking import sources
+    from aigcrec.world import load_world
+
+    ids = load_world(tiny_world, check_files=False).items["item_id"].tolist()
+    rng = np.random.default_rng(0)
+    vectors = {m: (ids, rng.normal(size=(len(ids), d)).astype(np.float32)) for m, d in (("e_sem", 6), ("e_sty", 5), ("e_tsem", 4))}
+    monkeypatch.setattr(sources, "content_vectors", lambda *a, **k: vectors)
+    return tmp_path / "store"
+
+
+def test_cli_topk_runs_every_aigcrec_row_on_a_tiny_world(tiny_world, fake_store, tmp_path):
+    from aigcrec.cli.main import app
+    from aigcrec.ranking.topk.ours import OURS
+
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump({"ranking": TINY_RANKING}), encoding="utf-8")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["benchmark", "topk", "--dataset", "world", "--data-dir", str(tiny_world),
+                                   "--features", str(fake_store), "--seeds", "1", "--config", str(cfg),
+                                   "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    result = json.loads((out / "topk.json").read_text())
+    assert set(result["models"]) == set(OURS)
+    assert {"split", "ranking", "cold"} <= set(result["protocol"])
+    for name, m in result["models"].items():
+        for key in ("recall_at_10_mean", "ndcg_at_10_mean", "recall_at_20_mean", "ndcg_at_20_mean",
+                    "cold_recall_at_20_mean", "train_s", "ms_per_user"):
+            assert np.isfinite(m[key]) and m[key] >= 0, (name, key)
+        assert 0 <= m["ndcg_at_10_mean"] <= 1
+    assert "recall_at_500_mean" in result["models"]["aigcrec_retrieval"]
+    assert result["models"]["aigcrec_served"]["tuning"]["params"] in result["models"]["aigcrec_served"]["tuning"]["grid"]
+    assert "| aigcrec_served |" in (out / "topk.md").read_text()
+    again = CliRunner().invoke(app, ["benchmark", "topk", "--dataset", "world", "--data-dir", str(tiny_world),
+                                     "--features", str(fake_store), "--seeds", "1", "--config", str(cfg),
+                                     "--out", str(out), "--gather"])  # every run read back from out/runs
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "topk.json").read_text())["models"] == result["models"]
+
+
+def test_served_lists_exclude_everything_the_user_interacted_with(tiny_world, fake_store, tmp_path):
+    """The served pipeline, the retrieval stage and the ranker over all never return a masked item."""
+    from aigcrec.config import load_config
+    from aigcrec.ranking.sources import load_dataset
+    from aigcrec.ranking.topk import ours
+    from aigcrec.ranking.topk.protocol import make_tasks
+    from aigcrec.ranking.topk.runner import build_catalog
+
+    cfg = load_config(None).model_copy(deep=True)
+    cfg = cfg.model_copy(update={"ranking": cfg.ranking.model_validate(TINY_RANKING)})
+    data = load_dataset("world", tiny_world, tmp_path, fake_store)
+    catalog, data = build_catalog(data, "world", tiny_world)
+    task = make_tasks(data.frame)["test"]
+    ranker = ours.TrainedRanker(data, task, "umair_fps", cfg.ranking, cfg.service, 0)
+    pipe, _ = ours.build_pipeline(catalog, ranker, cfg.service, data.frame, task, 0)
+    users = task.users[:5]
+    for fn in (ours.served_lists, ours.retrieval_lists, ours.ranker_all_lists):
+        lists, ms = fn(pipe, users)
+        assert ms > 0
+        for u, items in zip(users, lists):
+            assert items and len(set(items)) == len(items) and not set(items) & task.known[u], fn.__name__

@@ -210,6 +210,7 @@ def write_movielens_posters_sample(root: str | Path, n_items: int = 16, n_users:
     _write(root / "ratings.csv", ["user_id,item_id,rating,timestamp"] + [
         f"{u + 1},{i + 1},{4 + int(rng.integers(0, 2)) if label else 1 + int(rng.integers(0, 3))},{t}"
         for u, i, label, t in _interaction_log(n_users, n_items, per_user, seed)])
+    return root
 
 
 CONTEXT_SCHEMA = {

@@ -22,7 +22,7 @@ def _frame(rows):
 
 
 def test_temporal_split_cuts_each_users_positives_20_10():
-    from aigcrec.ranking.topk.protocol import temporal_split
+    from aigcrec.topk.protocol import temporal_split
 
     # user a: 10 positives at t = 0, 2, .., 18 with a negative after each (t + 1); user b: one positive only
     rows = [("a", f"p{t}", 1, 2 * t) for t in range(10)] + [("a", f"n{t}", 0, 2 * t + 1) for t in range(10)]
@@ -38,7 +38,7 @@ def test_temporal_split_cuts_each_users_positives_20_10():
 
 
 def test_tasks_mask_what_came_before_the_judged_period():
-    from aigcrec.ranking.topk.protocol import make_tasks
+    from aigcrec.topk.protocol import make_tasks
 
     rows = [(u, f"i{(3 * k + j) % 40}", int(j % 3 != 2), 10 * j + k) for k, u in enumerate("abcdefgh") for j in range(20)]
     tasks = make_tasks(_frame(rows), cold_fraction=0.1, split_seed=0)
@@ -57,7 +57,7 @@ def test_tasks_mask_what_came_before_the_judged_period():
 
 
 def test_top_k_never_ranks_a_masked_item_and_breaks_ties_by_position():
-    from aigcrec.ranking.topk.evaluate import top_k
+    from aigcrec.topk.evaluate import top_k
 
     scores = np.array([[0.1, 0.9, 0.5, 0.9, 0.0], [1.0, 1.0, 1.0, 1.0, 1.0]])
     best = top_k(scores, [np.array([1]), np.array([0, 1, 2, 3])], 3)
@@ -65,7 +65,7 @@ def test_top_k_never_ranks_a_masked_item_and_breaks_ties_by_position():
 
 
 def test_metrics_against_a_hand_computed_case():
-    from aigcrec.ranking.topk.evaluate import metrics
+    from aigcrec.topk.evaluate import metrics
 
     ranked = [["x", "a", "y", "b"] + [f"z{i}" for i in range(16)], ["c"] + [f"w{i}" for i in range(19)]]
     relevant = [{"a", "b", "q"}, {"c", "d"}]
@@ -82,7 +82,7 @@ def test_metrics_against_a_hand_computed_case():
 
 
 def test_ease_matches_its_closed_form_and_every_peer_ranks_seen_items_first():
-    from aigcrec.ranking.topk.peers import PEERS, UNSEEN, TrainData
+    from aigcrec.topk.peers import PEERS, UNSEEN, TrainData
 
     rng = np.random.default_rng(0)
     x = (rng.random((30, 12)) < 0.3).astype(np.float32)
@@ -116,7 +116,7 @@ def fake_store(tiny_world, tmp_path, monkeypatch):
 
 def test_cli_topk_runs_every_aigcrec_row_on_a_tiny_world(tiny_world, fake_store, tmp_path):
     from aigcrec.cli.main import app
-    from aigcrec.ranking.topk.ours import OURS
+    from aigcrec.topk.ours import OURS
 
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(yaml.safe_dump({"ranking": TINY_RANKING}), encoding="utf-8")
@@ -147,9 +147,9 @@ def test_served_lists_exclude_everything_the_user_interacted_with(tiny_world, fa
     """The served pipeline, the retrieval stage and the ranker over all never return a masked item."""
     from aigcrec.config import load_config
     from aigcrec.ranking.sources import load_dataset
-    from aigcrec.ranking.topk import ours
-    from aigcrec.ranking.topk.protocol import make_tasks
-    from aigcrec.ranking.topk.runner import build_catalog
+    from aigcrec.topk import ours
+    from aigcrec.topk.protocol import make_tasks
+    from aigcrec.topk.runner import build_catalog
 
     cfg = load_config(None).model_copy(deep=True)
     cfg = cfg.model_copy(update={"ranking": cfg.ranking.model_validate(TINY_RANKING)})

@@ -213,6 +213,10 @@ def load_world_sessions(root: Path) -> pd.DataFrame:
     return load_world(root).sessions
 
 
+FACE_CROP = 48
+"""Side of the grey face crops the trained face networks read (``face-net``, ``fer-cnn``)."""
+
+
 _CROPS: dict[str, tuple[list[np.ndarray | None], list[tuple[int, str]]]] = {}
 """Face crops detected in this process, by world and detection settings (memory only, never written)."""
 
@@ -245,10 +249,6 @@ def world_face_crops(sessions: pd.DataFrame, root: Path, cfg: AffectConfig
         _CROPS.clear()  # one world at a time: the memo stays a few MB
         _CROPS[key] = (crops, problems)
     return _CROPS[key]
-
-
-FACE_CROP = 48
-"""Side of the grey face crops the trained face networks read (``face-net``, ``fer-cnn``)."""
 
 
 def world_face_splits(sessions: pd.DataFrame, root: Path, cfg: AffectConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -41,6 +41,7 @@ for module in (
     "aigcrec.affect.cli",
     "aigcrec.ranking.cli",
     "aigcrec.service.cli",
+    "aigcrec.topk.cli",
     "aigcrec.distributed.cli",
 ):
     importlib.import_module(module).register(app)

@@ -233,43 +233,6 @@ def register(app: typer.Typer) -> None:
             log.info("%-22s auc %.4f ± %.4f  cold auc %.4f", name, m["auc_mean"], m["auc_std"],
                      m.get("cold_auc_mean", float("nan")))
 
-    @benchmark_app.command("topk")
-    def benchmark_topk(dataset: DatasetOpt = "movielens",
-                       data_dir: DataDirOpt = Path("../shared/datasets/movielens-100k"),
-                       seeds: Annotated[int, typer.Option(help="Number of seeds (0..N-1).")] = 3,
-                       peers: Annotated[bool, typer.Option("--peers", help="Also Cornac BPR/VBPR, implicit ALS/BPR/"
-                                                                          "item-kNN, EASE and popularity.")] = False,
-                       gather: Annotated[bool, typer.Option("--gather", help="Compute nothing: write topk.json/md "
-                                                            "from the runs already under OUT/runs (seeds run in "
-                                                            "separate processes, or an interrupted run).")] = False,
-                       features: FeaturesOpt = None, affect: AffectOpt = None,
-                       config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None) -> None:
-        """Top-K over the whole catalog (per-user temporal split, cold-item variant): the served pipeline,
-        its retrieval stage, the ranker over every item (and peers); topk.json + topk.md."""
-        cfg = app_config(config, seed, out)
-        if seeds < 1:
-            fail(f"--seeds: expected at least 1, got {seeds}", code=2)
-        if peers:
-            try:
-                import cornac  # noqa: F401
-                import implicit  # noqa: F401
-            except ImportError as exc:
-                fail(f"--peers needs the bench extra (pip install -e '.[bench]'): {exc}")
-        from aigcrec.ranking.topk.runner import run_topk
-
-        dest = _out(cfg, f"topk-{dataset}")
-        data = _dataset(dataset, data_dir, features, affect, cfg)
-        try:
-            result = run_topk(data, dataset, data_dir, cfg, [cfg.seed + i for i in range(seeds)], peers, dest,
-                              gather=gather)
-        except ValueError as exc:
-            fail(str(exc), code=2)
-            return
-        log.info("wrote %s and %s", dest / "topk.json", dest / "topk.md")
-        for name, m in result["models"].items():
-            log.info("%-20s NDCG@10 %.4f ± %.4f  Recall@20 %.4f  cold Recall@20 %.4f", name, m["ndcg_at_10_mean"],
-                     m["ndcg_at_10_std"], m["recall_at_20_mean"], m.get("cold_recall_at_20_mean", float("nan")))
-
 
 def _check_peers(peers: bool) -> None:
     if peers:

@@ -21,11 +21,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from aigcrec.ranking.benchmark import machine_load
 from aigcrec.ranking.data import MODALITIES, RankingData
-from aigcrec.ranking.topk import ours
-from aigcrec.ranking.topk.evaluate import DEEP, metrics, top_k
-from aigcrec.ranking.topk.peers import PEERS, TrainData
-from aigcrec.ranking.topk.protocol import Task, describe, make_tasks
+from aigcrec.topk import ours
+from aigcrec.topk.evaluate import DEEP, metrics, top_k
+from aigcrec.topk.peers import PEERS, TrainData
+from aigcrec.topk.protocol import Task, describe, make_tasks
+from aigcrec.world import load_world
 
 log = logging.getLogger("aigcrec.ranking")
 
@@ -39,8 +41,6 @@ def _metas(dataset: str, data_dir: Path, item_ids: list[str], frame: pd.DataFram
     """Serving metadata per item (the re-rank reads style and creator_id, fresh candidates created_at)."""
     extra: dict[str, dict[str, Any]] = {}
     if dataset == "world":
-        from aigcrec.world import load_world
-
         items = load_world(data_dir, check_files=False).items
         cols = [c for c in ("style", "creator_id", "created_at", "title") if c in items.columns]
         extra = {str(r["item_id"]): {c: r[c] for c in cols} for r in items[["item_id", *cols]].to_dict("records")}
@@ -275,7 +275,6 @@ def run_topk(data: RankingData, dataset: str, data_dir: str | Path, app_cfg, see
     """The whole benchmark; writes ``topk.json`` and ``topk.md`` into ``out_dir``.
 
     ``gather``: compute nothing, summarise the cached runs of ``seeds`` (a model lists the seeds it has)."""
-    from aigcrec.ranking.benchmark import machine_load
 
     out = Path(out_dir)
     data.validate()

@@ -9,8 +9,8 @@
 - ``aigcrec_ranker_all``: the same ranker scoring every catalog item (the ceiling of re-ranking any
   candidate set), with the same user history as the pipeline.
 
-The benchmark measures the service's request path, so this module imports ``aigcrec.service`` (inside the
-functions, as ``sources.read_events`` does); nothing in ``service`` depends on it.
+The benchmark measures the service's request path: ``aigcrec.topk`` sits above ``ranking`` and ``service``
+(it composes both, as the service composes the stages); neither imports it.
 """
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from aigcrec.ranking.topk.evaluate import DEEP, top_k
-from aigcrec.ranking.topk.protocol import Task
+from aigcrec.ranking.bundle import RankerBundle
+from aigcrec.ranking.experiment import prepare, run_variant
+from aigcrec.service.pipeline import RecommendPipeline
+from aigcrec.topk.evaluate import DEEP, top_k
+from aigcrec.topk.protocol import Task
 
 OURS = ("aigcrec_served", "aigcrec_retrieval", "aigcrec_ranker_all")
 # The served row's validation grid (4 settings, as each peer gets): the service's defaults first, then
@@ -65,9 +68,6 @@ class TrainedRanker:
     """The ranker trained on a task's rows, as a ``RankerBundle`` in the service's runtime."""
 
     def __init__(self, data, task: Task, variant: str, ranking_cfg, service_cfg, seed: int) -> None:
-        from aigcrec.ranking.bundle import RankerBundle
-        from aigcrec.ranking.experiment import prepare, run_variant
-
         t0 = time.perf_counter()
         prep = prepare(data, {"train": task.train, "val": task.val, "test": task.test})
         result = run_variant(prep, variant, ranking_cfg.model, ranking_cfg.train, seed)
@@ -79,8 +79,6 @@ class TrainedRanker:
 
 def build_pipeline(catalog: Catalog, ranker: TrainedRanker, service_cfg, frame: pd.DataFrame, task: Task, seed: int):
     """A ``RecommendPipeline`` over the catalog that has learned the task's rows; returns (pipeline, build s)."""
-    from aigcrec.service.pipeline import RecommendPipeline
-
     t0 = time.perf_counter()
     pipe = RecommendPipeline.build(service_cfg, catalog.metas, catalog.vectors, ranker.bundle, seed=seed)
     pipe.observe(events_of(frame, task.train, task.seen_only))

@@ -127,12 +127,13 @@ def test_packages_form_no_cycle():
 
 # Imports of aigcrec modules inside functions hide the dependency graph; the count may only go down
 # (optional heavy dependencies such as Ray or hub models are third-party imports and not counted here).
-FUNCTION_LEVEL_CEILING = 203  # measured when this test was written (2026-12-02); lower it as they go
+# The command line is exempt: each command imports its stage when it runs, so `aigcrec --help` loads no torch.
+FUNCTION_LEVEL_CEILING = 146  # measured when this test was written (2026-12-02); lower it as they go
 
 
 def test_function_level_internal_imports_do_not_grow():
     inner = sorted(f"{MODULES[m].relative_to(SRC.parent)}:{line} {t}"
-                   for m, imps in IMPORTS.items() for t, line, fn in imps if fn)
+                   for m, imps in IMPORTS.items() if _package(m) != "cli" for t, line, fn in imps if fn)
     assert len(inner) <= FUNCTION_LEVEL_CEILING, (
         f"{len(inner)} aigcrec imports inside functions (ceiling {FUNCTION_LEVEL_CEILING}); import at module "
         f"level instead, or lower the ceiling when you remove some:\n" + "\n".join(inner))

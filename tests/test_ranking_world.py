@@ -187,7 +187,7 @@ def test_cli_benchmark_world_writes_json_and_table(tiny_world, world_store, conf
 def test_demo_stage_trains_reports_and_reuses_its_cache(tiny_world, world_store, tmp_path):
     from aigcrec.config import AppConfig
     from aigcrec.demo import DemoContext
-    from aigcrec.ranking import demo
+    from aigcrec.demo import ranking as demo
     from aigcrec.report import Report
 
     cfg = AppConfig.model_validate({"ranking": TINY_RANKING})

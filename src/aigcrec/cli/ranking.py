@@ -99,6 +99,7 @@ def register(app: typer.Typer) -> None:
                                        address=address or dist.address, storage_dir=dist.storage_under(dest))
         data = load_cli_dataset(dataset, data_dir, features, affect, cfg, events, context, threshold)
         rows = random_split(data.frame, cfg.seed) if dataset == "context" else None  # no timestamps there
+        from aigcrec.ranking.experiment import train_and_save
         from aigcrec.distributed.cluster import RayUnavailable
 
         try:

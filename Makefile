@@ -12,13 +12,14 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test install base bench clean help
+.PHONY: demo test install base bench wheel-check clean help
 
 help:
 	@echo "make demo     set up .venv and run the end-to-end demo on the embedded world"
 	@echo "make test     set up .venv (with the dev extra) and run the test suite"
 	@echo "make install  set up .venv with the project and its dev extra"
 	@echo "make bench    also install the peer libraries used by benchmarks/"
+	@echo "make wheel-check  build the wheel, install it into a fresh venv, run it outside the repository"
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +56,9 @@ test: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	$(PIP) install -e '.[serve,dev,multilingual,ray,bench]'
+
+wheel-check:
+	.ci/wheel_check.sh
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

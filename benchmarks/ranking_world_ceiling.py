@@ -33,7 +33,7 @@ from aigcrec.ranking.config import RankingConfig
 from aigcrec.ranking.data import warm_split
 from aigcrec.ranking.experiment import prepare, run_variant
 from aigcrec.ranking.features import Field
-from aigcrec.ranking.sources import load_dataset
+from aigcrec.sources import load_dataset
 from aigcrec.world import load_world
 
 TRUTH_FIELDS = ("style", "subject", "palette")

@@ -34,7 +34,7 @@ import pandas as pd
 
 from aigcrec.metrics import auc
 from aigcrec.ranking.data import warm_split
-from aigcrec.ranking.sources import load_dataset
+from aigcrec.sources import load_dataset
 from aigcrec.world import load_world
 from aigcrec.world.check import ATTRIBUTES, click_terms
 

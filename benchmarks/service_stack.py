@@ -28,7 +28,7 @@ def build_stack(out: Path, size: str = "tiny", seed: int = 0) -> Path:
             return artifacts
     from aigcrec.affect.benchmark import split_data
     from aigcrec.affect.config import AffectConfig, MMEIConfig
-    from aigcrec.affect.demo import train_world_mmei
+    from aigcrec.affect.tasks import train_world_mmei
     from aigcrec.affect.tasks import fusion_data
     from aigcrec.content.config import ContentConfig
     from aigcrec.content.encoder import ContentEncoder
@@ -37,7 +37,7 @@ def build_stack(out: Path, size: str = "tiny", seed: int = 0) -> Path:
     from aigcrec.ranking.config import ModelConfig, TrainConfig
     from aigcrec.ranking.data import warm_split, world_dataset
     from aigcrec.ranking.experiment import prepare, run_variant
-    from aigcrec.ranking.sources import content_vectors
+    from aigcrec.sources import content_vectors
     from aigcrec.world import generate_world
 
     t0 = time.perf_counter()

@@ -103,7 +103,7 @@ def test_demo_stage(run_dir, tiny_world):
     from aigcrec.config import AppConfig
     from aigcrec.demo import DemoContext
     from aigcrec.report import Report
-    from aigcrec.affect.demo import run
+    from aigcrec.demo.affect import run
 
     cfg = AppConfig(**TINY)
     ctx = DemoContext(config=cfg, run_dir=run_dir / "demo", cache_dir=run_dir / "cache", report=Report("t"))
@@ -301,7 +301,7 @@ def test_train_mmei_with_world_face_training_saves_a_model_that_reads_faces_the_
 
 
 def test_demo_report_names_the_face_encoder_and_its_training_record(tmp_path):
-    from aigcrec.affect.demo import _face_encoder_text
+    from aigcrec.demo.affect import _face_encoder_text
 
     assert _face_encoder_text("fer-cnn") == "Face encoder: fer-cnn."
     assert _face_encoder_text("hf:trpakov/vit-face-expression") == "Face encoder: hf:trpakov/vit-face-expression."

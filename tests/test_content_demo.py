@@ -9,7 +9,7 @@ from aigcrec.report import Report
 
 
 def test_content_demo_stage(tiny_world, tiny_sentence_model, tmp_path):
-    from aigcrec.content import demo
+    from aigcrec.demo import content as demo
 
     config = AppConfig.model_validate({"content": {
         "image": {"backbone": "random:tiny", "image_size": 64, "style_layers": [0, 1], "runtime": "torch"},

@@ -97,7 +97,7 @@ def test_validate_real_clinc150():
 
 def test_data_demo_stage(tiny_world, tmp_path, monkeypatch):
     from aigcrec.config import AppConfig
-    from aigcrec.data import demo
+    from aigcrec.demo import data as demo
     from aigcrec.demo import DemoContext
     from aigcrec.report import Report
 

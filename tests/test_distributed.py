@@ -344,11 +344,11 @@ def test_serve_on_ray_answers_like_the_fastapi_service(ray_cluster, tmp_path):
 
 
 def test_app_builder_for_serve_run_and_rayservice(tmp_path):
-    """``import_path: aigcrec.distributed.serve:app_builder``: bad args are one clear error; nothing loads."""
+    """``import_path: aigcrec.serve_app:app_builder``: bad args are one clear error; nothing loads."""
     pytest.importorskip("ray", reason="the 'ray' extra is not installed (pip install 'aigcrec[ray]')")
     from ray import serve
 
-    from aigcrec.distributed.serve import app_builder
+    from aigcrec.serve_app import app_builder
 
     with pytest.raises(ValueError, match=r"missing \['models'\], unknown \['port'\]"):
         app_builder({"catalog": "world", "port": "8000"})

@@ -25,7 +25,7 @@ def world_store(tiny_world, tmp_path_factory):
     ``content_vectors`` (the one place the ranking stage reads a store) is patched, so these tests do not
     depend on encoding the catalog (tested by the content stage).
     """
-    from aigcrec.ranking import sources
+    from aigcrec import sources
     from aigcrec.world import load_world
 
     ids = load_world(tiny_world, check_files=False).items["item_id"].tolist()
@@ -71,7 +71,7 @@ def test_affect_context_of_any_width_is_accepted(tiny_world, tmp_path):
     import pandas as pd
 
     from aigcrec.ranking.data import world_dataset
-    from aigcrec.ranking.sources import read_affect
+    from aigcrec.sources import read_affect
     from aigcrec.world import load_world
 
     w = load_world(tiny_world, check_files=False)
@@ -187,7 +187,7 @@ def test_cli_benchmark_world_writes_json_and_table(tiny_world, world_store, conf
 def test_demo_stage_trains_reports_and_reuses_its_cache(tiny_world, world_store, tmp_path):
     from aigcrec.config import AppConfig
     from aigcrec.demo import DemoContext
-    from aigcrec.ranking import demo
+    from aigcrec.demo import ranking as demo
     from aigcrec.report import Report
 
     cfg = AppConfig.model_validate({"ranking": TINY_RANKING})

@@ -19,7 +19,7 @@ pytest.importorskip("fastapi")
 def real_paths(tiny_world, tmp_path_factory):
     from aigcrec.affect.benchmark import split_data
     from aigcrec.affect.config import AffectConfig, MMEIConfig
-    from aigcrec.affect.demo import train_world_mmei
+    from aigcrec.affect.tasks import train_world_mmei
     from aigcrec.affect.tasks import fusion_data
     from aigcrec.content.config import ContentConfig, ImageEncoderConfig
     from aigcrec.content.encoder import ContentEncoder
@@ -28,7 +28,7 @@ def real_paths(tiny_world, tmp_path_factory):
     from aigcrec.ranking.config import ModelConfig, TrainConfig
     from aigcrec.ranking.data import warm_split, world_dataset
     from aigcrec.ranking.experiment import prepare, run_variant
-    from aigcrec.ranking.sources import content_vectors
+    from aigcrec.sources import content_vectors
     from aigcrec.service.assemble import ServicePaths
 
     root = tmp_path_factory.mktemp("real")

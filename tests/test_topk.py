@@ -104,7 +104,7 @@ def test_ease_matches_its_closed_form_and_every_peer_ranks_seen_items_first():
 
 @pytest.fixture()
 def fake_store(tiny_world, tmp_path, monkeypatch):
-    from aigcrec.ranking import sources
+    from aigcrec import sources
     from aigcrec.world import load_world
 
     ids = load_world(tiny_world, check_files=False).items["item_id"].tolist()
@@ -146,7 +146,7 @@ def test_cli_topk_runs_every_aigcrec_row_on_a_tiny_world(tiny_world, fake_store,
 def test_served_lists_exclude_everything_the_user_interacted_with(tiny_world, fake_store, tmp_path):
     """The served pipeline, the retrieval stage and the ranker over all never return a masked item."""
     from aigcrec.config import load_config
-    from aigcrec.ranking.sources import load_dataset
+    from aigcrec.sources import load_dataset
     from aigcrec.topk import ours
     from aigcrec.topk.protocol import make_tasks
     from aigcrec.topk.runner import build_catalog

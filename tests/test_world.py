@@ -226,7 +226,7 @@ def test_world_command_generates(tmp_path: Path):
 
 
 def test_world_identity_changes_when_a_world_is_regenerated_in_the_same_folder(tiny_world: Path, tmp_path: Path):
-    from aigcrec.world.io import world_identity
+    from aigcrec.data.world import world_identity
 
     manifest = json.loads((tiny_world / "world.json").read_text())
     (tmp_path / "world.json").write_text(json.dumps(manifest))

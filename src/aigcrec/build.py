@@ -64,9 +64,9 @@ def build(catalog: str | Path, out: str | Path, config: AppConfig, model: str = 
     from aigcrec.data.catalog import read_catalog
     from aigcrec.data.layouts import detect_layout, load_interactions
     from aigcrec.ranking.bundle import RankerBundle
-    from aigcrec.ranking.cli import train_and_save
+    from aigcrec.ranking.experiment import train_and_save
     from aigcrec.ranking.export import check_export
-    from aigcrec.ranking.sources import DATASETS, load_dataset
+    from aigcrec.sources import DATASETS, load_dataset
 
     catalog, out = Path(catalog).resolve(), Path(out)
     out.mkdir(parents=True, exist_ok=True)

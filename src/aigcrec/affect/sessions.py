@@ -17,7 +17,7 @@ from aigcrec.affect.config import AffectConfig
 from aigcrec.affect.data import AffectData
 from aigcrec.affect.encoders.base import MODALITIES, Encoded
 from aigcrec.affect.predictor import AffectPredictor, build_encoders, states_frame
-from aigcrec.data.schemas import EMOTIONS
+from aigcrec.data.schemas import EMOTIONS, INTENTS
 
 log = logging.getLogger("aigcrec.affect")
 
@@ -29,8 +29,6 @@ def intent_labels(cfg: AffectConfig) -> list[str]:
     """The configured intents, or the world's AIGC intents."""
     if cfg.intents:
         return list(cfg.intents)
-    from aigcrec.world import INTENTS
-
     return list(INTENTS)
 
 

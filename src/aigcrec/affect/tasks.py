@@ -19,11 +19,16 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+import torch
 
+from aigcrec.affect.benchmark import dims_of
 from aigcrec.affect.config import AffectConfig
 from aigcrec.affect.data import AffectData
-from aigcrec.affect.encoders.base import Encoded, build_encoder
-from aigcrec.world.io import world_identity
+from aigcrec.affect.encoders.base import MODALITIES, Encoded, build_encoder
+from aigcrec.affect.metrics import classification_report
+from aigcrec.affect.model import AffectModel, MMEIModel
+from aigcrec.affect.sessions import intent_labels
+from aigcrec.data.world import load_world, world_identity
 
 log = logging.getLogger("aigcrec.affect")
 
@@ -208,8 +213,6 @@ def oos_metrics(probs: np.ndarray, y: np.ndarray, oos: int, tau: float) -> dict[
 
 def load_world_sessions(root: Path) -> pd.DataFrame:
     """The affect sessions of a world folder."""
-    from aigcrec.world import load_world
-
     return load_world(root).sessions
 
 
@@ -315,3 +318,26 @@ def fusion_data(root: Path, cfg: AffectConfig, cache: Path | None) -> tuple[Affe
         if path is not None:
             data.save(path)
     return data, sessions["split"].to_numpy(), problems
+
+
+FitHook = Callable[[AffectModel, AffectData, AffectData | None, int], AffectModel]
+
+
+def train_world_mmei(splits: tuple[AffectData, AffectData | None, AffectData], cfg: AffectConfig, seed: int,
+                     fit: FitHook | None = None) -> tuple[AffectModel, dict[str, Any]]:
+    """MMEI on (train, dev, test): returns the calibrated model and its test metrics (emotion, intent).
+
+    ``fit(model, train, dev, seed) -> trained model`` trains the untrained ``MMEIModel`` built from ``cfg``
+    (default: ``model.fit`` in this process; ``aigcrec.distributed.train.mmei_fit_on_ray`` runs it on
+    Ray Train).
+    """
+    train, dev, test = splits
+    torch.manual_seed(seed)  # the initial weights come from the seed too, not from the process's RNG state
+    model = MMEIModel(dims_of(train, MODALITIES), intent_labels(cfg), cfg.mmei, cfg.encoders.model_dump())
+    model = fit(model, train, dev, seed) if fit is not None else model.fit(train, dev, seed)
+    pred = model.predict(test)
+    metrics = {"test": {"emotion": classification_report(pred.emotion_probs, test.emotion, cfg.ece_bins),
+                        "intent": classification_report(pred.intent_probs[test.intent >= 0],
+                                                         test.intent[test.intent >= 0], cfg.ece_bins)},
+               "temperature": model.temperature, "epochs": len(model.history)}
+    return model, metrics

@@ -1,6 +1,6 @@
 """Options every command shares (--config, --seed, --out) and the shared command groups.
 
-Each stage package adds its commands in ``aigcrec/<stage>/cli.py`` by decorating these groups, e.g.
+Each stage has its commands in ``aigcrec/cli/<stage>.py``, which decorate these groups, e.g.
 ``@train_app.command("ranker")``. Heavy imports stay inside the command functions so ``--help`` is fast.
 """
 

@@ -35,14 +35,14 @@ for sub in (data_app, encode_app, train_app, evaluate_app, benchmark_app, export
 
 # Each stage registers its commands on the groups above (and top-level ones on `app`).
 for module in (
-    "aigcrec.data.cli",
-    "aigcrec.world.cli",
-    "aigcrec.content.cli",
-    "aigcrec.affect.cli",
-    "aigcrec.ranking.cli",
-    "aigcrec.service.cli",
-    "aigcrec.topk.cli",
-    "aigcrec.distributed.cli",
+    "aigcrec.cli.data",
+    "aigcrec.cli.world",
+    "aigcrec.cli.content",
+    "aigcrec.cli.affect",
+    "aigcrec.cli.ranking",
+    "aigcrec.cli.service",
+    "aigcrec.cli.topk",
+    "aigcrec.cli.distributed",
 ):
     importlib.import_module(module).register(app)
 

@@ -14,6 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field
 EMOTIONS: tuple[str, ...] = ("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise")
 """The 7 emotion classes shared by MELD, FER2013 (renamed) and the world, in this fixed order."""
 
+# The world layout's label sets (docs/world.md; aigcrec.world.vocab adds their names in en/ja/zh).
+INTENTS: tuple[str, ...] = ("explore", "relax", "get_inspired", "find_specific", "share")
+"""Default AIGC browsing intents (docs/world.md): what the user came for in this session."""
+
+SUBJECTS: tuple[str, ...] = ("cat", "girl", "dragon", "castle", "forest", "ocean", "robot", "flowers")
+STYLES: tuple[str, ...] = ("cel", "watercolor", "pencil", "pixel", "impasto", "ink", "pointillism", "halftone")
+PALETTES: tuple[str, ...] = ("bright_warm", "dark_cool", "pastel_calm", "high_contrast_red", "misty_gray",
+                             "vivid_neon")
+
+
 
 class Tag(BaseModel):
     """A tag with its language (ISO 639-1: en, ja, zh, ...)."""

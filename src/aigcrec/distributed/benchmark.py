@@ -116,7 +116,7 @@ def bench_mmei(world: Path, work: Path, affect_cfg, seeds: list[int], worker_cou
     call (Ray: worker start-up and checkpointing included). Test emotion macro-F1 / NLL and intent macro-F1.
     """
     from aigcrec.affect.benchmark import split_data
-    from aigcrec.affect.demo import train_world_mmei
+    from aigcrec.affect.tasks import train_world_mmei
     from aigcrec.affect.tasks import fusion_data
     from aigcrec.distributed.train import mmei_fit_on_ray
 
@@ -200,20 +200,19 @@ def _table(rows: list[dict]) -> str:
 
 def run_benchmark(out: Path, work_dir: Path, size: str = "tiny", world_seed: int = 0, seeds: list[int] | None = None,
                   worker_counts: list[int] | None = None, serve_requests: int = 100, clients: int = 4,
-                  batch_size: int = 128, max_epochs: int = 8, config=None) -> dict[str, Any]:
+                  batch_size: int = 128, max_epochs: int = 8, *, config: Any) -> dict[str, Any]:
     """Run the three parts on one local Ray cluster and write ``ray_scaleout.json`` / ``.md`` to ``out``.
 
     The world, the feature stores, checkpoints and SQLite files go to ``work_dir`` (reused across runs).
 
-    Training uses the ranking section of ``config`` with ``batch_size`` and ``max_epochs`` overridden (the
+    ``config``: the ``AppConfig`` (the caller, the CLI, assembles it). Training uses the ranking section of ``config`` with ``batch_size`` and ``max_epochs`` overridden (the
     default batch of 1024 is two steps per epoch on the tiny world); MMEI uses the affect section as is.
     """
     import ray
 
-    from aigcrec.config import AppConfig
     from aigcrec.world import ensure_world
 
-    cfg = config or AppConfig()
+    cfg = config
     seeds = seeds or [0, 1, 2]
     worker_counts = worker_counts or [1, 2]
     out, work = Path(out), Path(work_dir)

@@ -16,9 +16,9 @@ Model loaders are zero-argument callables (``functools.partial(RankerBundle.load
 deployments load their weights on the replica, wherever Ray places it, once per replica; the ingress
 builds its state around the deployments' clients and loads no model.
 
-Entry points: ``serve_on_ray`` (``aigcrec serve --engine ray``), ``real_application`` (the real stack
-as an application) and ``app_builder`` (``serve run aigcrec.distributed.serve:app_builder catalog=...
-models=...``, or the ``import_path`` of a KubeRay ``RayService``).
+Entry points: ``serve_on_ray`` (``aigcrec serve --engine ray``) and ``real_application`` (the real stack
+as an application); the ``serve run`` / KubeRay builder, which reads a YAML config, is
+``aigcrec.serve_app:app_builder`` in the top layer.
 """
 
 from __future__ import annotations
@@ -198,33 +198,6 @@ def real_application(config: Any, paths: Any, db_path: Any, settings: Distribute
                              functools.partial(RankerBundle.load, paths.ranker_dir, svc.model_runtime,
                                                svc.torch_threads), load_affect,
                              settings or config.distributed)
-
-
-BUILDER_ARGS = {"catalog": True, "models": True, "db": False, "config": False}  # name -> required
-
-
-def app_builder(args: dict[str, str]):
-    """Application builder for ``serve run`` and KubeRay's ``RayService``.
-
-    ``import_path: aigcrec.distributed.serve:app_builder`` with ``args``: ``catalog`` and ``models`` (the
-    folders of ``aigcrec serve --catalog/--models``), optionally ``db`` (the SQLite file, default
-    ``<models>/service.sqlite``) and ``config`` (a YAML config file: its ``service`` and ``distributed``
-    sections apply). The paths must be readable where the replicas run (shared storage).
-    """
-    from pathlib import Path
-
-    from aigcrec.config import load_config
-    from aigcrec.service.assemble import ServicePaths
-
-    missing = sorted(k for k, required in BUILDER_ARGS.items() if required and not args.get(k))
-    unknown = sorted(set(args) - set(BUILDER_ARGS))
-    if missing or unknown:
-        raise ValueError(f"aigcrec app_builder: expected args catalog, models (db, config optional); "
-                         f"missing {missing}, unknown {unknown}")
-    config = load_config(args.get("config"))
-    paths = ServicePaths.from_dirs(args["catalog"], args["models"])
-    db = Path(args.get("db") or Path(args["models"]) / "service.sqlite")
-    return real_application(config, paths, db)
 
 
 def serve_on_ray(config: Any, paths: Any, db_path: Any, address: str | None = None,

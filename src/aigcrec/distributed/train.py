@@ -284,7 +284,7 @@ def mmei_fit_on_ray(workers: int = 2, storage_dir: str | Path = "runs/ray_train"
                     num_cpus: int | None = None):
     """A ``fit(model, train, dev, seed) -> AffectModel`` running ``train_mmei_ray`` on this cluster.
 
-    It is the ``fit`` hook of ``aigcrec.affect.demo.train_world_mmei`` (``aigcrec train mmei --engine ray``):
+    It is the ``fit`` hook of ``aigcrec.affect.tasks.train_world_mmei`` (``aigcrec train mmei --engine ray``):
     the same model, config and data as single-process training, trained by ``workers`` DDP workers.
     """
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from aigcrec.data.schemas import EMOTIONS
+from aigcrec.data.world import load_world
 from aigcrec.ranking.features import Field
 
 VectorTables = dict[str, tuple[list[str], np.ndarray]]
@@ -292,8 +293,6 @@ def world_dataset(world_dir: str | Path, vectors: VectorTables | None = None,
     (the users' taste type, the items' style / subject / palette, the sessions' emotion and intent) is
     never a field: the model must read it from content vectors and the affect context.
     """
-    from aigcrec.world import load_world
-
     w = load_world(world_dir, check_files=False)
     users = w.users.drop(columns=["taste_type"]).copy()
     items = w.items[["item_id", "creator_id", "series_id", "tags"]].copy()

@@ -6,15 +6,19 @@ baselines, each as (model kind, overrides of ``ModelConfig``).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from aigcrec.logs import progress
 from aigcrec.metrics import auc, gauc, logloss
+from aigcrec.ranking.bundle import RankerBundle
 from aigcrec.ranking.config import ModelConfig, TrainConfig
-from aigcrec.ranking.data import RankingData, add_history
+from aigcrec.ranking.data import RankingData, add_history, warm_split
 from aigcrec.ranking.features import EncodedBatch, FeatureSpec
 from aigcrec.ranking.models import Ranker, build_model
 from aigcrec.ranking.trainer import FitResult, Popularity, fit, predict
@@ -123,3 +127,24 @@ def run_variant(prep: Prepared, name: str, base: ModelConfig, train_cfg: TrainCo
         metrics.update(train_samples_per_s=result.train_samples_per_s, best_epoch=float(result.best_epoch),
                        val_auc=result.best_val_auc)
     return RunResult(metrics, model, result, probs)
+
+
+def train_and_save(data, model: str, cfg, dest: Path, runner=None, meta: dict | None = None,
+                   rows: dict | None = None) -> dict[str, float]:
+    """``aigcrec train ranker`` after loading ``data``: split (``rows``, default the warm split), train
+    ``model`` with a progress bar, save the bundle to ``dest/ranker`` and its test metrics to
+    ``dest/metrics.json``; return the metrics.
+
+    ``runner``: ``run_variant`` (default) or a Ray DDP runner with the same signature."""
+    prep = prepare(data, rows if rows is not None else warm_split(data.frame))
+    with progress() as bar:
+        task = bar.add_task(f"train {model}", total=cfg.ranking.train.max_epochs)
+        result = (runner or run_variant)(prep, model, cfg.ranking.model, cfg.ranking.train, cfg.seed,
+                                         on_epoch=lambda e, row: bar.advance(task))
+    meta = {**(meta or {}), "interactions": len(data.frame), "seed": cfg.seed, "variant": model,
+            "train_config": cfg.ranking.train.model_dump(), "test_metrics": result.metrics,
+            "history": result.fit.history}
+    bundle = RankerBundle.from_training(model, result.model, data.frame.iloc[prep.rows["train"]], meta)
+    bundle.save(dest / "ranker")
+    (dest / "metrics.json").write_text(json.dumps(result.metrics, indent=1), encoding="utf-8")
+    return result.metrics

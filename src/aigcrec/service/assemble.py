@@ -18,8 +18,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 import pandas as pd
 
-from aigcrec.config import AppConfig
 from aigcrec.service.artifacts import MANIFEST_NAME, ArtifactsManifest
+from aigcrec.service.config import ServingConfig
 from aigcrec.service.state import ServiceState
 from aigcrec.service.store import ServiceStore
 
@@ -85,7 +85,7 @@ class ServicePaths:
 
     @classmethod
     def from_dirs(cls, catalog: str | Path, models: str | Path) -> "ServicePaths":
-        """``--catalog DIR --models M`` (kept for ``aigcrec.distributed.serve.app_builder``)."""
+        """``--catalog DIR --models M`` (kept for ``aigcrec.serve_app.app_builder``)."""
         return cls.from_models(models, catalog)
 
     def digest(self) -> str:
@@ -187,7 +187,7 @@ def skipped_line(store, skipped: list[str], total: int) -> str:
     )
 
 
-def load_content_encoder(paths: ServicePaths, config: AppConfig):
+def load_content_encoder(paths: ServicePaths, config: ServingConfig):
     """The encoder that made the feature store: the saved one, else the configured one if versions match."""
     from aigcrec.content.encoder import ContentEncoder
     from aigcrec.content.store import FeatureStore
@@ -238,7 +238,7 @@ def affect_context_for(ranker, predictor) -> Optional[Callable[[Any], Optional[n
     return lambda s: None
 
 
-def open_real_state(config: AppConfig, paths: ServicePaths, db_path: Path, ranker: Any = None,
+def open_real_state(config: ServingConfig, paths: ServicePaths, db_path: Path, ranker: Any = None,
                     affect: Any = None) -> ServiceState:
     """The served state: SQLite at ``db_path`` (created and filled on first start) plus the trained models.
 

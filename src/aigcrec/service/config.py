@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Literal, Mapping, Optional
 
 from pydantic import Field
 
 from aigcrec.config_base import StrictModel
+from aigcrec.content.config import ContentConfig
 
 
 class InputLimits(StrictModel):
@@ -140,3 +142,19 @@ class ServiceConfig(StrictModel):
     )
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     limits: InputLimits = Field(default_factory=InputLimits)
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """The sections the served state reads. ``AppConfig`` has the same attributes and is passed as is: the
+    service composes the stages and is composed by the top layer, so it never imports ``AppConfig``."""
+
+    service: ServiceConfig
+    content: ContentConfig
+    seed: int = 0
+
+    @classmethod
+    def from_dump(cls, dump: Mapping[str, Any]) -> "ServingConfig":
+        """From ``AppConfig.model_dump(mode="json")`` (what a server process receives); other sections ignored."""
+        return cls(ServiceConfig.model_validate(dump.get("service", {})),
+                   ContentConfig.model_validate(dump.get("content", {})), int(dump.get("seed", 0)))

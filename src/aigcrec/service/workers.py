@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from aigcrec.service.config import ServingConfig
+
 log = logging.getLogger("aigcrec.service")
 
 SPEC_ENV = "AIGCREC_SERVE_SPEC"
@@ -132,14 +134,13 @@ def limit_threads(threads: int) -> None:
 
 def real_app():
     """uvicorn factory of ``aigcrec serve``: the trained models and the catalog (``open_real_state``)."""
-    from aigcrec.config import AppConfig
     from aigcrec.logs import setup_logging
     from aigcrec.service.app import LOOPBACK_HOSTS, create_app
     from aigcrec.service.assemble import ServicePaths, open_real_state
 
     spec = ServeSpec(**current_spec())
     setup_logging(spec.verbose)
-    cfg = AppConfig.model_validate(spec.config)
+    cfg = ServingConfig.from_dump(spec.config)
     svc = cfg.service
     limit_threads(svc.torch_threads)
     opt = {k: Path(v) if v else None for k, v in (("mmei_dir", spec.mmei_dir), ("content_dir", spec.content_dir))}

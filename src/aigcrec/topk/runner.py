@@ -27,7 +27,7 @@ from aigcrec.topk import ours
 from aigcrec.topk.evaluate import DEEP, metrics, top_k
 from aigcrec.topk.peers import PEERS, TrainData
 from aigcrec.topk.protocol import Task, describe, make_tasks
-from aigcrec.world import load_world
+from aigcrec.data.world import load_world
 
 log = logging.getLogger("aigcrec.ranking")
 

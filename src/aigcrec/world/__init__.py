@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from aigcrec.world.config import SIZES, WorldConfig
-from aigcrec.world.vocab import EMOTIONS, INTENTS, PALETTES, STYLES, SUBJECTS
+from aigcrec.data.schemas import EMOTIONS, INTENTS, PALETTES, STYLES, SUBJECTS
 
 __all__ = [
     "EMOTIONS",
@@ -33,9 +33,9 @@ def __getattr__(name: str) -> Any:
     if name in ("generate_world", "ensure_world"):
         from aigcrec.world import generate
         return getattr(generate, name)
-    if name in ("World", "load_world"):
-        from aigcrec.world import io
-        return getattr(io, name)
+    if name in ("World", "load_world"):  # the layout's loader lives with the other loaders
+        from aigcrec.data import world
+        return getattr(world, name)
     if name in ("contact_sheet", "check_world"):
         from aigcrec.world import check
         return getattr(check, name)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-from aigcrec.world.io import World, load_world
+from aigcrec.data.world import World, load_world
 from aigcrec.world.vocab import EMOTIONS, INTENTS, NAMES, STYLES, SUBJECTS, TITLE_NOUNS
 
 MODALITIES = ("text", "face", "voice")

@@ -5,7 +5,8 @@ Tag translations here are the multilingual-mapping pairs; definitions are the te
 
 from __future__ import annotations
 
-from aigcrec.data.schemas import EMOTIONS
+# The label sets the world layout validates live with the schemas (aigcrec.data reads worlds).
+from aigcrec.data.schemas import EMOTIONS, INTENTS, PALETTES, STYLES, SUBJECTS
 
 __all__ = [
            "ADJECTIVES",
@@ -23,13 +24,6 @@ __all__ = [
            "SUBJECTS",
 ]
 
-INTENTS: tuple[str, ...] = ("explore", "relax", "get_inspired", "find_specific", "share")
-"""Default AIGC browsing intents (docs/world.md): what the user came for in this session."""
-
-SUBJECTS: tuple[str, ...] = ("cat", "girl", "dragon", "castle", "forest", "ocean", "robot", "flowers")
-STYLES: tuple[str, ...] = ("cel", "watercolor", "pencil", "pixel", "impasto", "ink", "pointillism", "halftone")
-PALETTES: tuple[str, ...] = ("bright_warm", "dark_cool", "pastel_calm", "high_contrast_red", "misty_gray",
-                             "vivid_neon")
 CHARACTER_SUBJECTS: tuple[str, ...] = ("cat", "girl", "dragon", "robot")
 
 # (english, japanese, chinese) for every label and tag.

@@ -18,7 +18,7 @@ from aigcrec.cli.common import (
     fail,
     train_app,
 )
-from aigcrec.distributed.cli import AddressOpt, EngineOpt, WorkersOpt, check_engine
+from aigcrec.cli.distributed import AddressOpt, EngineOpt, WorkersOpt, check_engine
 from aigcrec.distributed.cluster import RayUnavailable
 
 log = logging.getLogger("aigcrec.affect")
@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         import json
 
         from aigcrec.affect.benchmark import split_data
-        from aigcrec.affect.demo import train_world_mmei
+        from aigcrec.affect.tasks import train_world_mmei
         from aigcrec.affect.tasks import fusion_data, with_world_face_net
 
         cfg = app_config(config, seed, out, verbose)

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from aigcrec.cli.common import ConfigOpt, OutOpt, SeedOpt, app_config, benchmark_app, evaluate_app, export_app, fail, train_app
-from aigcrec.distributed.cli import AddressOpt, EngineOpt, WorkersOpt, check_engine
+from aigcrec.cli.distributed import AddressOpt, EngineOpt, WorkersOpt, check_engine
 
 log = logging.getLogger("aigcrec.ranking")
 
@@ -33,12 +33,12 @@ EventsOpt = Annotated[Optional[Path], typer.Option(
 RankerOpt = Annotated[Path, typer.Option("--ranker", help="Folder of a trained ranker (aigcrec train ranker).")]
 
 
-def _dataset(dataset: str, data_dir: Path, features: Path | None, affect: Path | None, cfg,
+def load_cli_dataset(dataset: str, data_dir: Path, features: Path | None, affect: Path | None, cfg,
              events: Path | None = None, context: str = "all", threshold: float | None = None):
     import hashlib
 
     from aigcrec.data.errors import DataError
-    from aigcrec.ranking.sources import DATASETS, load_dataset
+    from aigcrec.sources import DATASETS, load_dataset
 
     if dataset not in DATASETS:
         fail(f"--dataset: expected one of {', '.join(DATASETS)}, got {dataset!r}", code=2)
@@ -59,36 +59,10 @@ def _dataset(dataset: str, data_dir: Path, features: Path | None, affect: Path |
         fail(str(exc), code=2)
 
 
-def _out(cfg, default: str) -> Path:
+def out_dir(cfg, default: str) -> Path:
     out = Path(cfg.out) if str(cfg.out) != "runs" else Path("runs") / default
     out.mkdir(parents=True, exist_ok=True)
     return out
-
-
-def train_and_save(data, model: str, cfg, dest: Path, runner=None, meta: dict | None = None,
-                   rows: dict | None = None) -> dict[str, float]:
-    """``aigcrec train ranker`` after loading ``data``: split (``rows``, default the warm split), train
-    ``model`` with a progress bar, save the bundle to ``dest/ranker`` and its test metrics to
-    ``dest/metrics.json``; return the metrics.
-
-    ``runner``: ``run_variant`` (default) or a Ray DDP runner with the same signature."""
-    from aigcrec.logs import progress
-    from aigcrec.ranking.bundle import RankerBundle
-    from aigcrec.ranking.data import warm_split
-    from aigcrec.ranking.experiment import prepare, run_variant
-
-    prep = prepare(data, rows if rows is not None else warm_split(data.frame))
-    with progress() as bar:
-        task = bar.add_task(f"train {model}", total=cfg.ranking.train.max_epochs)
-        result = (runner or run_variant)(prep, model, cfg.ranking.model, cfg.ranking.train, cfg.seed,
-                                         on_epoch=lambda e, row: bar.advance(task))
-    meta = {**(meta or {}), "interactions": len(data.frame), "seed": cfg.seed, "variant": model,
-            "train_config": cfg.ranking.train.model_dump(), "test_metrics": result.metrics,
-            "history": result.fit.history}
-    bundle = RankerBundle.from_training(model, result.model, data.frame.iloc[prep.rows["train"]], meta)
-    bundle.save(dest / "ranker")
-    (dest / "metrics.json").write_text(json.dumps(result.metrics, indent=1), encoding="utf-8")
-    return result.metrics
 
 
 def register(app: typer.Typer) -> None:
@@ -115,7 +89,7 @@ def register(app: typer.Typer) -> None:
         cfg = app_config(config, seed, out)
         if model not in VARIANTS or model == "popularity":
             fail(f"--model: expected one of {sorted(set(VARIANTS) - {'popularity'})}, got {model!r}", code=2)
-        dest = _out(cfg, "ranker")
+        dest = out_dir(cfg, "ranker")
         runner = run_variant
         if check_engine(engine) == "ray":
             from aigcrec.distributed.train import run_variant_ray
@@ -123,8 +97,9 @@ def register(app: typer.Typer) -> None:
             dist = cfg.distributed
             runner = functools.partial(run_variant_ray, workers=workers or dist.train_workers,
                                        address=address or dist.address, storage_dir=dist.storage_under(dest))
-        data = _dataset(dataset, data_dir, features, affect, cfg, events, context, threshold)
+        data = load_cli_dataset(dataset, data_dir, features, affect, cfg, events, context, threshold)
         rows = random_split(data.frame, cfg.seed) if dataset == "context" else None  # no timestamps there
+        from aigcrec.ranking.experiment import train_and_save
         from aigcrec.distributed.cluster import RayUnavailable
 
         try:
@@ -156,8 +131,8 @@ def register(app: typer.Typer) -> None:
             bundle = RankerBundle.load(ranker)
         except FileNotFoundError as exc:
             fail(str(exc), code=2)
-        dest = _out(cfg, "ranker-eval")
-        data = _dataset(dataset, data_dir, features, affect, cfg, context=context, threshold=threshold)
+        dest = out_dir(cfg, "ranker-eval")
+        data = load_cli_dataset(dataset, data_dir, features, affect, cfg, context=context, threshold=threshold)
         rows = random_split(data.frame, cfg.seed) if dataset == "context" else warm_split(data.frame)
         frame = data.frame
         for f in bundle.spec.history:  # the users' earlier positives among the split's training rows
@@ -180,7 +155,7 @@ def register(app: typer.Typer) -> None:
             bundle = RankerBundle.load(ranker)
         except FileNotFoundError as exc:
             fail(str(exc), code=2)
-        dest = _out(cfg, "ranker-onnx")
+        dest = out_dir(cfg, "ranker-onnx")
         report = check_export(bundle, dest / "ranker.onnx")
         (dest / "export.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
         if report["max_abs_diff"] > 1e-5:
@@ -224,8 +199,8 @@ def register(app: typer.Typer) -> None:
         if unknown:
             fail(f"--models: unknown {unknown}; expected names from {sorted(VARIANTS)}", code=2)
         _check_peers(peers)
-        dest = _out(cfg, f"ranking-{dataset}")
-        data = _dataset(dataset, data_dir, features, affect, cfg)
+        dest = out_dir(cfg, f"ranking-{dataset}")
+        data = load_cli_dataset(dataset, data_dir, features, affect, cfg)
         result = run_benchmark(data, cfg.ranking, [cfg.seed + i for i in range(seeds)], names, peers, dest,
                                split_names)
         log.info("wrote %s and %s", dest / "ranking.json", dest / "ranking.md")
@@ -257,8 +232,8 @@ def _benchmark_context(data_dir: Path, features: Path | None, context: str, thre
     if "random" not in split_names or set(split_names) - set(SPLITS):
         fail(f"--splits: expected 'random' or 'random,cold_user' for a context dataset, got {splits!r}", code=2)
     _check_peers(peers)
-    data = _dataset("context", data_dir, features, None, cfg, context=context, threshold=threshold)
-    dest = _out(cfg, f"ranking-context-{data.name.split(':', 1)[-1]}")
+    data = load_cli_dataset("context", data_dir, features, None, cfg, context=context, threshold=threshold)
+    dest = out_dir(cfg, f"ranking-context-{data.name.split(':', 1)[-1]}")
     from aigcrec.data.context import load_context
 
     used = threshold if threshold is not None else load_context(data_dir).default_threshold()

@@ -29,12 +29,12 @@ log = logging.getLogger("aigcrec.demo")
 
 # Stage modules in data-flow order (DESIGN.md section 3).
 STAGES: list[str] = [
-    "aigcrec.world.demo",
-    "aigcrec.data.demo",
-    "aigcrec.content.demo",
-    "aigcrec.affect.demo",
-    "aigcrec.ranking.demo",
-    "aigcrec.service.demo",
+    "aigcrec.demo.world",
+    "aigcrec.demo.data",
+    "aigcrec.demo.content",
+    "aigcrec.demo.affect",
+    "aigcrec.demo.ranking",
+    "aigcrec.demo.service",
 ]
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from aigcrec.cli.common import ConfigOpt, OutOpt, SeedOpt, VerboseOpt, app_config, export_app, fail
-from aigcrec.distributed.cli import AddressOpt, EngineOpt, check_engine
+from aigcrec.cli.distributed import AddressOpt, EngineOpt, check_engine
 
 log = logging.getLogger("aigcrec.service")
 

@@ -41,7 +41,7 @@ def _train(ctx, cache: Path) -> dict:
     from aigcrec.ranking.bundle import RankerBundle
     from aigcrec.ranking.data import warm_split, world_dataset
     from aigcrec.ranking.experiment import prepare, run_variant
-    from aigcrec.ranking.sources import content_vectors, read_affect
+    from aigcrec.sources import content_vectors, read_affect
     from aigcrec.ranking.trainer import predict
 
     cfg = ctx.config.ranking

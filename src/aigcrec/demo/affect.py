@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -15,37 +15,10 @@ from aigcrec.affect.config import AffectConfig
 from aigcrec.affect.data import AffectData
 from aigcrec.affect.encoders.base import MODALITIES
 from aigcrec.affect.metrics import classification_report, confusion
-from aigcrec.affect.model import AffectModel, MMEIModel
+from aigcrec.affect.model import AffectModel
 from aigcrec.data.schemas import EMOTIONS
 
 log = logging.getLogger("aigcrec.affect")
-
-
-FitHook = Callable[[AffectModel, AffectData, AffectData | None, int], AffectModel]
-
-
-def train_world_mmei(splits: tuple[AffectData, AffectData | None, AffectData], cfg: AffectConfig, seed: int,
-                     fit: FitHook | None = None) -> tuple[AffectModel, dict[str, Any]]:
-    """MMEI on (train, dev, test): returns the calibrated model and its test metrics (emotion, intent).
-
-    ``fit(model, train, dev, seed) -> trained model`` trains the untrained ``MMEIModel`` built from ``cfg``
-    (default: ``model.fit`` in this process; ``aigcrec.distributed.train.mmei_fit_on_ray`` runs it on
-    Ray Train).
-    """
-    import torch
-
-    from aigcrec.affect.sessions import intent_labels
-
-    train, dev, test = splits
-    torch.manual_seed(seed)  # the initial weights come from the seed too, not from the process's RNG state
-    model = MMEIModel(dims_of(train, MODALITIES), intent_labels(cfg), cfg.mmei, cfg.encoders.model_dump())
-    model = fit(model, train, dev, seed) if fit is not None else model.fit(train, dev, seed)
-    pred = model.predict(test)
-    metrics = {"test": {"emotion": classification_report(pred.emotion_probs, test.emotion, cfg.ece_bins),
-                        "intent": classification_report(pred.intent_probs[test.intent >= 0],
-                                                         test.intent[test.intent >= 0], cfg.ece_bins)},
-               "temperature": model.temperature, "epochs": len(model.history)}
-    return model, metrics
 
 
 def _subset_table(model: AffectModel, train: AffectData, dev: AffectData, test: AffectData, cfg: AffectConfig,
@@ -101,8 +74,8 @@ def run(ctx) -> None:
     """Train (or reuse from the cache) MMEI on the world, report it and write the affect context."""
     from aigcrec.affect.predictor import AffectPredictor
     from aigcrec.affect.sessions import predict_sessions
-    from aigcrec.affect.tasks import cache_key, fusion_data, load_world_sessions, with_world_face_net
-    from aigcrec.world.io import world_identity
+    from aigcrec.affect.tasks import cache_key, fusion_data, load_world_sessions, train_world_mmei, with_world_face_net
+    from aigcrec.data.world import world_identity
 
     world_dir = Path(ctx.artifacts["world_dir"])
     cache = ctx.cache_dir / "affect"

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from aigcrec.cli.common import ConfigOpt, OutOpt, SeedOpt, app_config, benchmark_app, fail
-from aigcrec.ranking.cli import AffectOpt, DataDirOpt, DatasetOpt, FeaturesOpt, _dataset, _out
+from aigcrec.cli.ranking import AffectOpt, DataDirOpt, DatasetOpt, FeaturesOpt, load_cli_dataset, out_dir
 from aigcrec.topk.runner import run_topk
 
 log = logging.getLogger("aigcrec.topk")
@@ -41,8 +41,8 @@ def register(app: typer.Typer) -> None:
             except ImportError as exc:
                 fail(f"--peers needs the bench extra (pip install -e '.[bench]'): {exc}")
 
-        dest = _out(cfg, f"topk-{dataset}")
-        data = _dataset(dataset, data_dir, features, affect, cfg)
+        dest = out_dir(cfg, f"topk-{dataset}")
+        data = load_cli_dataset(dataset, data_dir, features, affect, cfg)
         try:
             result = run_topk(data, dataset, data_dir, cfg, [cfg.seed + i for i in range(seeds)], peers, dest,
                               gather=gather)

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from aigcrec.cli.common import ConfigOpt, OutOpt, SeedOpt, VerboseOpt, app_config, encode_app, evaluate_app, fail
-from aigcrec.distributed.cli import AddressOpt, EngineOpt, WorkersOpt, check_engine
+from aigcrec.cli.distributed import AddressOpt, EngineOpt, WorkersOpt, check_engine
 
 CatalogOpt = Annotated[Optional[Path], typer.Option("--catalog", help="Catalog folder: an aigcrec world or "
                                                                       "MovieLens-100K with posters.")]

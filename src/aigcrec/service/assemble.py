@@ -215,8 +215,8 @@ def affect_encoder(ranker, predictor) -> Optional[Callable[[Any], np.ndarray]]:
     earlier) recorded no schema: never a guess from the width. Without an affect model nothing is checked
     (no reading is ever made); an affect model that states no ``context_schema`` (a test double) is trusted.
     """
-    spec = getattr(ranker, "spec", None)
-    field = None if spec is None else spec.affect
+    spec = getattr(ranker, "spec", None)  # a RemoteRanker asks its deployment for the FeatureSpec
+    field = next((f for f in getattr(spec, "vectors", []) if not f.modality), None)
     if field is None:
         return None
     schema = spec.affect_schema()

@@ -405,7 +405,7 @@ class ServiceStore:
         be matched to the lists served before it (``served_interactions``).
         """
         a = served.affect or {}
-        dump = (lambda v: None if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True))
+        dump = (lambda v: None if v is None else json.dumps(v, ensure_ascii=False))  # label order kept: the model's
         with self._lock:
             self._db.execute("PRAGMA synchronous=NORMAL")
             try:

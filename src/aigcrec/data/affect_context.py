@@ -238,7 +238,7 @@ def _as_probs(probs: Any, labels: Sequence[str] | None) -> dict[str, float]:
 
 def write_affect_context(frame: pd.DataFrame, schema: AffectContextSchema, path: str | Path) -> Path:
     """Write an affect-context table (index session_id) to Parquet with its schema in the file's metadata."""
-    import pyarrow as pa
+    import pyarrow as pa  # only for Parquet files (pandas' engine)
     import pyarrow.parquet as pq
 
     frame = schema.check_frame(frame, str(path))
@@ -256,7 +256,7 @@ def read_affect_context(path: str | Path) -> tuple[pd.DataFrame, AffectContextSc
     p = Path(path)
     recorded = None
     if p.suffix == ".parquet":
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # only for Parquet files (pandas' engine)
 
         raw = (pq.read_schema(p).metadata or {}).get(PARQUET_KEY)
         recorded = None if raw is None else AffectContextSchema.from_dict(json.loads(raw), f"{p} metadata")

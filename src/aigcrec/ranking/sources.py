@@ -12,6 +12,7 @@ from typing import Literal
 
 import pandas as pd
 
+from aigcrec.data.affect_context import AffectContextMismatch, read_affect_context
 from aigcrec.ranking.data import (
     MODALITIES,
     RankingData,
@@ -85,8 +86,6 @@ def content_vectors(data_dir: str | Path, features_dir: str | Path | None, cache
 def read_affect(path: str | Path) -> pd.DataFrame:
     """An affect-context table (one row per session, numeric columns) from Parquet or CSV
     (``aigcrec.data.affect_context.read_affect_context``: its columns are its schema)."""
-    from aigcrec.data.affect_context import read_affect_context
-
     return read_affect_context(path)[0]
 
 
@@ -108,8 +107,6 @@ def read_events(db: str | Path):
 def _events_affect(served, affect: str | Path | None) -> tuple[pd.DataFrame | None, object]:
     """The affect table of a ranker trained on an event log: its served readings (``served_state``), plus
     the rows of an ``--affect`` file when that file has the same columns (else a clear error)."""
-    from aigcrec.data.affect_context import AffectContextMismatch, read_affect_context
-
     if served.affect is None:
         return (None, None) if affect is None else read_affect_context(affect)
     if affect is None:

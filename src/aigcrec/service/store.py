@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
+import pandas as pd
+
+from aigcrec.data.affect_context import AffectContextSchema
 
 EVENT_TYPES: tuple[str, ...] = ("impression", "click", "bookmark", "skip", "dwell")
 POSITIVE_EVENTS: frozenset[str] = frozenset({"click", "bookmark"})
@@ -496,8 +499,6 @@ def events_to_interactions(events: Iterable[Mapping[str, Any]]):
 
     One row per (user, item): label 1 when the user bookmarked it (UMAIR-FPS convention), else 0 (seen).
     """
-    import pandas as pd
-
     frame = pd.DataFrame(list(events), columns=list(EVENT_COLUMNS))
     if frame.empty:
         return pd.DataFrame(columns=["user_id", "item_id", "label", "timestamp", "session_id"])
@@ -535,10 +536,6 @@ def served_interactions(store: "ServiceStore") -> ServedInteractions:
     list that served that user the item before the event (by the event log's sequence), if any.
     Readings with other intent labels than the latest one (an affect model swapped) keep no affect row.
     """
-    import pandas as pd
-
-    from aigcrec.data.affect_context import AffectContextSchema
-
     served, positions = store.iter_served()
     events = list(store.iter_events())
     by_request = {rec["request_id"]: rec for rec in served}

@@ -288,3 +288,18 @@ def test_a_database_of_an_earlier_version_gets_the_request_id_column(tmp_path):
     store.close()
     frame = served_from_db(db).frame  # no list was served: the old rule, one row per (user, item)
     assert sorted(zip(frame["item_id"], frame["label"])) == [("i", 1), ("j", 0)]
+
+
+def test_a_log_that_cannot_be_written_is_counted_and_the_list_still_answered(client, monkeypatch):
+    store = client.app.state.service.store
+
+    def locked(served):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(store, "log_served", locked)
+    r = client.post("/v1/recommend", json={"user_id": "u5", "k": 3})
+    assert r.status_code == 200 and len(r.json()["items"]) == 3
+    assert "aigcrec_served_log_failures_total 1" in client.get("/metrics").text
+    ack = client.post("/v1/feedback", headers=AUTH, json={"user_id": "u5", "item_id": r.json()["items"][0]["item_id"],
+                                                          "type": "click", "request_id": r.json()["request_id"]})
+    assert ack.status_code == 422 and "unknown request_id" in ack.text  # nothing logged: refused, not guessed

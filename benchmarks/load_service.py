@@ -97,7 +97,7 @@ def build_state(args: argparse.Namespace):
     if args.stack == "real":
         from aigcrec.affect.predictor import AffectPredictor
         from aigcrec.ranking.bundle import RankerBundle
-        from aigcrec.service.assemble import ServicePaths, affect_context_for, load_content_encoder
+        from aigcrec.service.assemble import ServicePaths, affect_encoder, load_content_encoder
 
         paths = ServicePaths.from_manifest(args.artifacts)
         ranker = RankerBundle.load(paths.ranker_dir, cfg.service.model_runtime, cfg.service.torch_threads)
@@ -107,7 +107,7 @@ def build_state(args: argparse.Namespace):
                   if paths.mmei_dir else None)
         encoder = load_content_encoder(paths, cfg)
         users = [str(u) for u in ranker.users["user_id"]][:2000]
-        context = affect_context_for(ranker, affect)
+        context = affect_encoder(ranker, affect)
     else:
         sys.path.insert(0, str(REPO / "tests"))
         from test_service_support import ContentDotRanker, KeywordAffect, PixelHashEncoder

@@ -91,8 +91,12 @@ def test_real_stack_round_trip(client, real_paths):
     with_affect = client.post("/v1/recommend", json={"user_id": user, "k": 8, "signals": signals})
     assert with_affect.status_code == 200, with_affect.text
     affect = with_affect.json()["explanation"]["affect"]
-    pipe = client.app.state.service.pipeline  # the ranker's affect-context format was recognised
-    assert pipe.affect_context(pipe.read_affect(text="hello")) is not None
+    pipe = client.app.state.service.pipeline  # the ranker's affect-context schema, checked by name at start
+    assert pipe.affect_context(pipe.read_affect(text="hello")).shape == (pipe.ranker.affect_schema.dim,)
+    served, _ = client.app.state.service.store.iter_served()  # the real reading, logged with its list
+    logged = next(r for r in served if r["request_id"] == with_affect.json()["request_id"])
+    assert logged["emotion_probs"] == pytest.approx(affect["emotion_probs"])
+    assert logged["modalities_used"] == affect["modalities_used"] and logged["user_id"] == user
     assert affect["emotion"] in affect["emotion_probs"] and "text" in affect["modalities_used"]
     assert sum(affect["emotion_probs"].values()) == pytest.approx(1.0, abs=1e-4)
 

@@ -12,6 +12,7 @@ from typing import Literal
 
 import pandas as pd
 
+from aigcrec.data.affect_context import AffectContextMismatch, read_affect_context
 from aigcrec.ranking.data import (
     MODALITIES,
     RankingData,
@@ -19,6 +20,7 @@ from aigcrec.ranking.data import (
     catalog_dataset,
     context_dataset,
     movielens_dataset,
+    with_affect,
     world_dataset,
 )
 
@@ -82,27 +84,40 @@ def content_vectors(data_dir: str | Path, features_dir: str | Path | None, cache
 
 
 def read_affect(path: str | Path) -> pd.DataFrame:
-    """An affect-context table (one row per session, any number of numeric columns) from Parquet or CSV."""
-    p = Path(path)
-    frame = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
-    if "session_id" in frame.columns:
-        frame = frame.set_index("session_id")
-    frame.index = frame.index.astype(str)
-    bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    if bad:
-        raise ValueError(f"{p}: affect context columns must be numeric, got non-numeric {bad}")
-    return frame
+    """An affect-context table (one row per session, numeric columns) from Parquet or CSV
+    (``aigcrec.data.affect_context.read_affect_context``: its columns are its schema)."""
+    return read_affect_context(path)[0]
 
 
-def read_events(db: str | Path) -> pd.DataFrame:
-    """Interactions (user_id, item_id, label, timestamp, session_id) of a service database's event log."""
-    from aigcrec.service.store import interactions_from_db
+def read_events(db: str | Path):
+    """The impressions of a service database's event log with the context they were served in
+    (``aigcrec.service.store.ServedInteractions``: frame, served affect table, its schema)."""
+    from aigcrec.service.store import served_from_db
 
-    frame = interactions_from_db(db)
+    served = served_from_db(db)
+    frame = served.frame
     if frame.empty:
         raise ValueError(f"{db}: the event log holds no events to train on")
-    log.info("%s: %d interactions (%d positive) from the event log", db, len(frame), int(frame["label"].sum()))
-    return frame
+    with_context = 0 if served.affect is None else int(frame["session_id"].isin(served.affect.index).sum())
+    log.info("%s: %d interactions (%d positive), %d of them served with an affect reading", db, len(frame),
+             int(frame["label"].sum()), with_context)
+    return served
+
+
+def _events_affect(served, affect: str | Path | None) -> tuple[pd.DataFrame | None, object]:
+    """The affect table of a ranker trained on an event log: its served readings (``served_state``), plus
+    the rows of an ``--affect`` file when that file has the same columns (else a clear error)."""
+    if served.affect is None:
+        return (None, None) if affect is None else read_affect_context(affect)
+    if affect is None:
+        return served.affect, served.schema
+    table, schema = read_affect_context(affect)
+    if schema.columns != served.schema.columns:
+        raise AffectContextMismatch(
+            f"--affect {affect}: its columns ({schema.name}, {schema.dim}) are not those of the readings served in "
+            f"the event log ({served.schema.name}, {served.schema.dim}); one ranker reads one affect context: "
+            f"leave --affect out to train on the served readings")
+    return pd.concat([table[~table.index.isin(served.affect.index)], served.affect]), served.schema
 
 
 def load_dataset(dataset: DatasetName, data_dir: str | Path, cache_dir: str | Path,
@@ -112,7 +127,9 @@ def load_dataset(dataset: DatasetName, data_dir: str | Path, cache_dir: str | Pa
     """A ``RankingData`` for ``aigcrec train/evaluate/benchmark`` (any folder in the dataset's format).
 
     ``events``: a service's SQLite file; its event log replaces the folder's interactions (the folder
-    still gives the user and item fields and the catalog the content vectors are encoded from).
+    still gives the user and item fields and the catalog the content vectors are encoded from), rebuilt
+    with the context each list was served in: the served readings are the affect context (any dataset;
+    rows served without signals, and past events, have none), unless the log holds none.
     ``context`` / ``threshold``: the context columns and label threshold of a ``context`` dataset.
     """
     if dataset not in DATASETS:
@@ -128,10 +145,16 @@ def load_dataset(dataset: DatasetName, data_dir: str | Path, cache_dir: str | Pa
         else:
             vectors = context_text_vectors(data_dir, cache_dir, content_config)
         return context_dataset(data_dir, context, vectors, threshold)
-    interactions = read_events(events) if events is not None else None
     vectors = content_vectors(data_dir, features_dir, cache_dir, content_config)
-    if dataset == "movielens":
-        return movielens_dataset(data_dir, vectors, interactions)
-    if dataset == "catalog":
-        return catalog_dataset(data_dir, vectors, interactions)
-    return world_dataset(data_dir, vectors, read_affect(affect) if affect else None, interactions)
+    if events is None:
+        if dataset == "movielens":
+            return movielens_dataset(data_dir, vectors)
+        if dataset == "catalog":
+            return catalog_dataset(data_dir, vectors)
+        return world_dataset(data_dir, vectors, read_affect(affect) if affect else None)
+    served = read_events(events)
+    table, schema = _events_affect(served, affect)
+    if dataset == "world":
+        return world_dataset(data_dir, vectors, table, served.frame, schema)
+    data = (movielens_dataset if dataset == "movielens" else catalog_dataset)(data_dir, vectors, served.frame)
+    return data if table is None else with_affect(data, table, schema)

@@ -148,6 +148,11 @@ class AffectModel:
         return PooledMLPNetwork(self.dims, len(self.intents), c.width, c.dropout)
 
     @property
+    def embedding_dim(self) -> int:
+        """Width d of the fused embedding (``Prediction.embedding``: both networks end in ``config.width``)."""
+        return int(self.config.width)
+
+    @property
     def modalities(self) -> list[str]:
         return list(self.net.modalities)
 

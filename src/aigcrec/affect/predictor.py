@@ -19,6 +19,7 @@ from aigcrec.affect.data import AffectData
 from aigcrec.affect.encoders.base import MODALITIES, Encoded, ModalityEncoder, build_encoder
 from aigcrec.affect.model import AffectModel, Prediction
 from aigcrec.affect.state import AffectState
+from aigcrec.data.affect_context import AffectContextSchema
 from aigcrec.data.schemas import EMOTIONS
 
 log = logging.getLogger("aigcrec.affect")
@@ -109,6 +110,11 @@ class AffectPredictor:
             self._encoders = build_encoders(cfg, self.model.modalities)
         return self._encoders
 
+    @property
+    def context_schema(self) -> AffectContextSchema:
+        """Every column this predictor's readings give (``mmei_state``: its intents, its embedding width)."""
+        return AffectContextSchema.mmei_state(self.model.intents, self.model.embedding_dim)
+
     @classmethod
     def load(cls, directory: str | Path, warm: bool = True, runtime: str = "torch", threads: int = 1
              ) -> "AffectPredictor":
@@ -165,16 +171,17 @@ class AffectPredictor:
         return states_from_prediction(pred, self.model.intents, present)
 
 
-def states_frame(ids: Sequence[str], states: list[AffectState]) -> pd.DataFrame:
-    """Float columns per state, indexed by ``session_id``: ``emotion_p_<e>``, ``intent_p_<i>``, ``emb_<j>``,
-    ``confidence``, ``uses_<modality>`` (0/1)."""
-    rows = []
-    for s in states:
-        row = {f"emotion_p_{k}": v for k, v in s.emotion_probs.items()}
-        row.update({f"intent_p_{k}": v for k, v in s.intent_probs.items()})
-        row.update({f"emb_{j}": float(v) for j, v in enumerate(s.embedding)})
-        row["confidence"] = s.confidence
-        row.update({f"uses_{m}": float(m in s.modalities_used) for m in MODALITIES})
-        rows.append(row)
-    frame = pd.DataFrame(rows, index=pd.Index([str(i) for i in ids], name="session_id"))
-    return frame.astype(np.float32)
+def states_frame(ids: Sequence[str], states: list[AffectState],
+                 schema: AffectContextSchema | None = None) -> pd.DataFrame:
+    """Float32 columns per state, indexed by ``session_id``, in ``schema``'s order (default the states'
+    ``mmei_state`` layout: ``emotion_p_<e>``, ``intent_p_<i>``, ``emb_<j>``, ``confidence``, ``uses_<m>``)."""
+    if schema is None:
+        if not states:
+            raise ValueError("states_frame: expected at least one state (or a schema), got none")
+        schema = state_schema(states[0])
+    return schema.frame(ids, states)
+
+
+def state_schema(state: AffectState) -> AffectContextSchema:
+    """The ``mmei_state`` schema of a reading like ``state`` (its intent labels and embedding width)."""
+    return AffectContextSchema.mmei_state(list(state.intent_probs), len(state.embedding))

@@ -28,8 +28,10 @@ FeaturesOpt = Annotated[Optional[Path], typer.Option(
 AffectOpt = Annotated[Optional[Path], typer.Option(
     "--affect", help="World only: affect context per session (Parquet/CSV); default: the simulated session state.")]
 EventsOpt = Annotated[Optional[Path], typer.Option(
-    "--events", help="A service's SQLite file (aigcrec serve --db): retrain on its event log (bookmark = 1, "
-                     "seen = 0) instead of the folder's interactions; the folder still gives user/item fields.")]
+    "--events", help="A service's SQLite file (aigcrec serve --db): retrain on its event log instead of the "
+                     "folder's interactions: each served list's items are impressions (clicked or bookmarked = 1, "
+                     "served and not clicked = 0) with the affect reading they were served in as the affect "
+                     "context; other events: bookmark = 1, seen = 0. The folder still gives user/item fields.")]
 RankerOpt = Annotated[Path, typer.Option("--ranker", help="Folder of a trained ranker (aigcrec train ranker).")]
 
 

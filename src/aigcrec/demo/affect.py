@@ -16,6 +16,7 @@ from aigcrec.affect.data import AffectData
 from aigcrec.affect.encoders.base import MODALITIES
 from aigcrec.affect.metrics import classification_report, confusion
 from aigcrec.affect.model import AffectModel
+from aigcrec.data.affect_context import write_affect_context
 from aigcrec.data.schemas import EMOTIONS
 
 log = logging.getLogger("aigcrec.affect")
@@ -124,9 +125,10 @@ def run(ctx) -> None:
                       caption="MMEI emotion confusion matrix (test, all modalities; counts, colour = row share)")
 
     sessions = load_world_sessions(world_dir)
-    frame = predict_sessions(sessions, AffectPredictor(model), features=data)
+    predictor = AffectPredictor(model)
+    frame = predict_sessions(sessions, predictor, features=data)
     path = model_dir / "affect_context.parquet"  # beside the model: a stable input for the ranking cache
-    frame.to_parquet(path)
+    write_affect_context(frame, predictor.context_schema, path)  # the schema in the file's metadata
     ctx.artifacts["mmei_dir"] = str(model_dir)
     ctx.artifacts["affect_context"] = str(path)
     log.info("affect context for %d sessions written to %s", len(frame), path)

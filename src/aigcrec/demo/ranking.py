@@ -2,7 +2,7 @@
 
 Reads ``world_dir``, ``feature_store`` and (if present) ``affect_context``; without the latter the
 simulated session state is the affect context. Trained models and results are cached under
-``ctx.cache_dir/ranking-<key>`` (key = ranking config, seed and input paths); sets ``ranker_dir``.
+``ctx.cache_dir/ranking-<key>`` (key = ranking config, seed, bundle format and input paths); sets ``ranker_dir``.
 """
 
 from __future__ import annotations
@@ -28,9 +28,13 @@ FULL_TABLE_COMMAND = (
 
 
 def _key(ctx) -> str:
+    from aigcrec.ranking.bundle import FORMAT_VERSION
     from aigcrec.ranking.data import HISTORY_LEN
 
+    # The bundle format is in the key: a ranker cached by an earlier format (2: no affect-context schema,
+    # refused beside the affect model at serve time) is retrained, not reused.
     parts = {"ranking": ctx.config.ranking.model_dump(), "seed": ctx.config.seed, "history_len": HISTORY_LEN,
+             "bundle_format": FORMAT_VERSION,
              "inputs": {k: str(ctx.artifacts.get(k)) for k in ("world_dir", "feature_store", "affect_context")}}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 

@@ -52,6 +52,14 @@ class RemoteAffectModel:
 
     def __init__(self, handle: Any) -> None:
         self.handle = handle
+        self._schema: Any = None
+
+    @property
+    def context_schema(self) -> Any:
+        """The served model's ``AffectContextSchema`` (asked once; None for a model that states none)."""
+        if self._schema is None:
+            self._schema = _result(self.handle.context_schema.remote())
+        return self._schema
 
     def predict(self, text: str | None = None, voice: bytes | None = None, face: bytes | None = None):
         return _result(self.handle.predict.remote(text=text, voice=voice, face=face))
@@ -60,8 +68,8 @@ class RemoteAffectModel:
 class RemoteRanker:
     """The service's ``Ranker`` protocol, answered by the ``Ranking`` deployment.
 
-    ``spec`` (the ranker's feature spec, read once from the deployment) lets the ingress find the affect
-    context format the ranker was trained on (``aigcrec.service.assemble.affect_context_for``).
+    ``spec`` (the ranker's feature spec, read once from the deployment) gives the ingress the affect-context
+    schema the ranker was trained on (``aigcrec.service.assemble.affect_encoder``).
     """
 
     def __init__(self, handle: Any) -> None:
@@ -95,6 +103,10 @@ class AffectServer:
 
     def __init__(self, load: Callable[[], Any]) -> None:
         self.model = load()
+
+    def context_schema(self) -> Any:
+        """The loaded model's ``AffectContextSchema`` (an ``AffectPredictor``'s; None for one without)."""
+        return getattr(self.model, "context_schema", None)
 
     def predict(self, text: str | None = None, voice: bytes | None = None, face: bytes | None = None):
         return self.model.predict(text=text, voice=voice, face=face)

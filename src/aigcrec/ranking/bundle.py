@@ -5,6 +5,10 @@ vector tables included), ``users.parquet`` / ``items.parquet`` (raw user-side / 
 the known users and items, encoded once at load; a ``history`` field holds each user's last positive items
 of the training rows, ``|``-separated).
 
+The affect context's column names (``aigcrec.data.affect_context.AffectContextSchema``) are saved on its
+field of the feature spec (``affect_schema``) and repeated under ``affect_context`` in ``ranker.json``; the
+service checks them by name against its affect model at start-up.
+
 ``ranker.json`` also records the explicit context schema (``FeatureSpec.context_schema``: column -> kind and
 labels), checked by name against the spec at load; ``score(..., context={"mood": "sad"})`` takes explicit
 context values (a column the ranker does not know is a ``ValueError`` naming it and the known ones; an
@@ -27,11 +31,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from aigcrec.data.affect_context import AffectContextSchema
 from aigcrec.ranking.config import ModelConfig
 from aigcrec.ranking.features import FeatureSpec, split_history_key
 from aigcrec.ranking.models import Ranker, build_model
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+# 3: the affect context's vector field carries its AffectContextSchema (column names, version); bundles of
+# 2 and earlier have none and are refused beside an affect model (aigcrec.service.assemble.affect_encoder).
 # Settings added after a format version, with the values that rebuild what that version saved.
 LEGACY_MODEL_CONFIG = {1: {"use_history": False, "match": False}}
 
@@ -86,6 +93,12 @@ class RankerBundle:
         self._u, self._i = u, i
         self._masks = (sides == "item", tag_sides == "item", num_sides == "item")
         self._user_masks = (sides == "user", tag_sides == "user", num_sides == "user")
+
+    @property
+    def affect_schema(self) -> AffectContextSchema | None:
+        """The affect context's schema (None when the ranker reads no affect context, or for a bundle of
+        format 2 and earlier, which recorded none)."""
+        return self.spec.affect_schema()
 
     @property
     def context_schema(self) -> dict[str, dict[str, Any]]:
@@ -313,7 +326,9 @@ class RankerBundle:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         info = {"format_version": FORMAT_VERSION, "kind": self.kind, "model_config": self.model.cfg.model_dump(),
-                "spec": self.model.spec.to_dict(), "context": self.context_schema, "meta": self.meta}
+                "spec": self.model.spec.to_dict(), "context": self.context_schema,
+                "affect_context": None if self.affect_schema is None else self.affect_schema.to_dict(),
+                "meta": self.meta}
         (out / "ranker.json").write_text(json.dumps(info, indent=1, default=str), encoding="utf-8")
         torch.save(self.model.state_dict(), out / "weights.pt")
         self.users.astype({c: str for c in self.users.columns if self.users[c].dtype == object}).to_parquet(out / "users.parquet")
@@ -343,6 +358,11 @@ class RankerBundle:
         if saved != have:
             raise ValueError(f"{path / 'ranker.json'}: the recorded context schema {sorted(saved)} does not match "
                              f"the feature spec's context fields {sorted(have)} (edited by hand? retrain the ranker)")
+        recorded = info.get("affect_context")
+        schema = spec.affect_schema()
+        if recorded is not None and (schema is None or recorded != schema.to_dict()):
+            raise ValueError(f"{path / 'ranker.json'}: the recorded affect context schema does not match the feature "
+                             f"spec's affect field (edited by hand? retrain the ranker)")
         legacy = LEGACY_MODEL_CONFIG.get(int(info.get("format_version", 1)), {})
         cfg = ModelConfig(**{**legacy, **info["model_config"]})
         tables = {f.name: np.zeros((len(spec.state[f.name]["keys"]) + 1, f.dim), np.float32) for f in spec.vectors}

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from aigcrec.data.affect_context import AffectContextSchema
 from aigcrec.data.schemas import EMOTIONS
 from aigcrec.data.world import load_world
 from aigcrec.ranking.features import Field
@@ -274,17 +275,36 @@ def movielens_dataset(root: str | Path, vectors: VectorTables | None = None,
 
 
 def session_oracle_affect(sessions: pd.DataFrame) -> pd.DataFrame:
-    """The world's simulated session state as an affect frame: one-hot emotion (EMOTIONS order) and intent."""
+    """The world's simulated session state as an affect frame (index session_id) in the ``session_state``
+    schema (``AffectContextSchema.session_state``): one-hot emotion (EMOTIONS order) and intent (sorted)."""
     intents = sorted(sessions["intent"].astype(str).unique())
+    schema = AffectContextSchema.session_state(intents)
     emo = np.stack([(sessions["emotion"].astype(str) == e).to_numpy(np.float32) for e in EMOTIONS], axis=1)
     intent = np.stack([(sessions["intent"].astype(str) == i).to_numpy(np.float32) for i in intents], axis=1)
-    cols = [f"emotion_{e}" for e in EMOTIONS] + [f"intent_{i}" for i in intents]
-    return pd.DataFrame(np.hstack([emo, intent]), index=sessions["session_id"].astype(str).to_numpy(), columns=cols)
+    index = pd.Index(sessions["session_id"].astype(str).to_numpy(), name="session_id")
+    return pd.DataFrame(np.hstack([emo, intent]), index=index, columns=list(schema.columns))
+
+
+def affect_field(schema: AffectContextSchema, key: str = "session_id") -> Field:
+    """The affect context's vector field (context side, looked up by ``key``), carrying its schema."""
+    return Field("affect", "vector", "context", key=key, modality=False, affect_schema=schema.to_dict())
+
+
+def with_affect(data: RankingData, table: pd.DataFrame, schema: AffectContextSchema | None = None) -> RankingData:
+    """``data`` with an affect context: the vector field ``affect`` (its schema saved with the ranker) over
+    ``table`` (index session_id; columns = the schema's, default ``AffectContextSchema.from_columns``)."""
+    schema = schema or AffectContextSchema.from_columns(table.columns)
+    table = schema.check_frame(table, f"{data.name}: affect context")
+    fields = [f for f in data.fields if f.name != "affect"] + [affect_field(schema)]
+    vectors = {**data.vectors, "affect": (table.index.astype(str).tolist(), table.to_numpy(np.float32))}
+    return RankingData(data.name, data.frame, fields, vectors, data.users)
 
 
 def world_dataset(world_dir: str | Path, vectors: VectorTables | None = None,
-                  affect: pd.DataFrame | None = None, interactions: pd.DataFrame | None = None) -> RankingData:
-    """A generated world -> impressions with user, item, session fields; ``affect`` indexed by session_id.
+                  affect: pd.DataFrame | None = None, interactions: pd.DataFrame | None = None,
+                  affect_schema: AffectContextSchema | None = None) -> RankingData:
+    """A generated world -> impressions with user, item, session fields; ``affect`` indexed by session_id
+    (its ``affect_schema``, default read from its column names, is saved with a ranker trained on it).
 
     ``interactions`` (user_id, item_id, label, timestamp, session_id), e.g. the service's event log, replace
     the world's own; users, items and sessions the world lacks get unknown field values and zero vectors.
@@ -317,11 +337,11 @@ def world_dataset(world_dir: str | Path, vectors: VectorTables | None = None,
     tables = dict(vectors or {})
     fields += [Field(name, "vector", "item", key="item_id", modality=True) for name in tables]
     fields += [history_field()] if tables else []
-    aff = affect if affect is not None else session_oracle_affect(w.sessions)
-    tables["affect"] = (aff.index.astype(str).tolist(), aff.to_numpy(np.float32))
-    fields.append(Field("affect", "vector", "context", key="session_id", modality=False))
     users = users.assign(taste_type=w.users["taste_type"].to_numpy())
-    return RankingData("world", frame.reset_index(drop=True), fields, tables, users)
+    data = RankingData("world", frame.reset_index(drop=True), fields, tables, users)
+    if affect is None:
+        return with_affect(data, session_oracle_affect(w.sessions))
+    return with_affect(data, affect, affect_schema)
 
 
 def catalog_dataset(root: str | Path, vectors: VectorTables | None = None,

@@ -13,6 +13,8 @@ Field kinds:
 - ``vector``: a pretrained vector looked up by a key column (``item_id`` for e_SEM, e_STY, e_TSEM;
   ``session_id`` for the affect context). ``freeze`` says whether training may change the vectors;
   ``standardize`` z-scores each dimension over the table (pretrained encoders differ in scale by 100x).
+  The affect context's field carries its ``affect_schema`` (``aigcrec.data.affect_context``: the table's
+  column names, in order, and their version), saved with the spec and checked against the table at ``fit``.
 - context group: the ``categorical`` and ``numeric`` fields with ``group="context"`` (on the context side)
   are the explicit context of an impression (mood, purpose, time of day, ...; ``FeatureSpec.context``).
   Their missing values (a rating given without that context) are a token of their own (``missing_token``), not the
@@ -32,6 +34,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+
+from aigcrec.data.affect_context import AffectContextSchema
 
 Side = Literal["user", "item", "context"]
 Kind = Literal["categorical", "numeric", "tags", "vector", "history"]
@@ -70,6 +74,7 @@ class Field:
     id_dropout: bool = False
     missing_token: bool = False  # categorical: a missing value is the MISSING_TOKEN label, not unknown (index 0)
     group: str | None = None  # "context": one of the explicit context fields (``context_field``)
+    affect_schema: dict[str, Any] | None = None  # vector: the table's AffectContextSchema.to_dict() (affect context)
 
     def __post_init__(self) -> None:
         if self.kind not in ("categorical", "numeric", "tags", "vector", "history"):
@@ -81,6 +86,8 @@ class Field:
             self.column = self.name
         if self.group not in (None, "context"):
             raise ValueError(f"field '{self.name}': group must be None or 'context', got {self.group!r}")
+        if self.affect_schema is not None and self.kind != "vector":
+            raise ValueError(f"field '{self.name}': only a vector field has an affect_schema, got kind {self.kind!r}")
         if self.group == "context" and (self.side != "context" or self.kind not in ("categorical", "numeric")):
             raise ValueError(f"field '{self.name}': a context-group field is categorical or numeric on the context "
                              f"side, got kind {self.kind!r}, side {self.side!r}")
@@ -189,6 +196,19 @@ class FeatureSpec:
         return out
 
     @property
+    def affect(self) -> Field | None:
+        """The affect context's vector field (a non-modality vector field; None when the ranker reads none)."""
+        return next((f for f in self.vectors if not f.modality), None)
+
+    def affect_schema(self) -> AffectContextSchema | None:
+        """The saved schema of the affect context (None without an affect field, or for a spec saved before
+        schemas were recorded: ranker bundles of format 2 and earlier)."""
+        f = self.affect
+        if f is None or f.affect_schema is None:
+            return None
+        return AffectContextSchema.from_dict(f.affect_schema, f"feature spec field '{f.name}'")
+
+    @property
     def history_len(self) -> int:
         """The most earlier positives a ``history`` field keeps (0 without one)."""
         return max((f.max_len for f in self.history), default=0)
@@ -253,6 +273,10 @@ class FeatureSpec:
                     raise ValueError(f"vector field '{f.name}': expected a (n_keys, d) matrix for {len(keys)} keys, "
                                      f"got shape {matrix.shape}")
                 f.dim = int(matrix.shape[1])
+                columns = (f.affect_schema or {}).get("columns")
+                if columns is not None and len(columns) != f.dim:
+                    raise ValueError(f"vector field '{f.name}': its affect schema names {len(columns)} columns, "
+                                     f"the table has {f.dim}")
                 self.state[f.name] = {"keys": {str(k): i + 1 for i, k in enumerate(keys)}}
                 if f.standardize:
                     std = matrix.std(axis=0)

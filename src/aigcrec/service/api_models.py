@@ -159,7 +159,15 @@ class Explanation(BaseModel):
     sources: dict[str, int]
 
 
+RequestId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", min_length=32, max_length=32)]
+"""A recommendation's id: 32 lowercase hex digits (the ``request_id`` of its response)."""
+
+
 class RecommendResponse(BaseModel):
+    request_id: str = Field(
+        description="Id of this list in the event log (the items, positions, scores, sources and the derived "
+                    "context it was served in); name it in the feedback that answers the list."
+    )
     user_id: str
     items: list[RecommendedItem]
     explanation: Explanation
@@ -208,6 +216,9 @@ class FeedbackEvent(_Body):
         None, ge=0, le=4e9, description="Unix seconds, stored as given (0 included); default: arrival time."
     )
     session_id: Optional[Label] = Field(None, max_length=128)
+    request_id: Optional[RequestId] = Field(
+        None, description="The recommendation this event answers (its response's request_id): the event must be "
+                          "by that user on an item of that list, else it is rejected.")
 
 
 class FeedbackBatch(_Body):

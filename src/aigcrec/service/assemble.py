@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import pandas as pd
 
+from aigcrec.data.affect_context import AffectContextMismatch
 from aigcrec.service.artifacts import MANIFEST_NAME, ArtifactsManifest
 from aigcrec.service.config import ServingConfig
 from aigcrec.service.state import ServiceState
@@ -205,37 +206,35 @@ def load_content_encoder(paths: ServicePaths, config: ServingConfig):
     return encoder
 
 
-def affect_context_for(ranker, predictor) -> Optional[Callable[[Any], Optional[np.ndarray]]]:
-    """How to turn an AffectState into the affect context the ranker was trained on, found by width.
+def affect_encoder(ranker, predictor) -> Optional[Callable[[Any], np.ndarray]]:
+    """``AffectState -> the ranker's affect-context row``, by the schema saved with the ranker
+    (``aigcrec.data.affect_context``), checked by name against the affect model's at start-up.
 
-    The ranker may have been trained on ``AffectState.as_vector()``, on the demo's ``affect_context`` rows
-    (``aigcrec.affect.predictor.states_frame``: probabilities, embedding, confidence, modality flags) or on
-    the world's one-hot session state (emotion + intent probabilities here).
+    None when the ranker reads no affect context. Raises ``AffectContextMismatch`` naming the columns when
+    the affect model cannot give what the ranker was trained on, or when the ranker (a bundle of format 2 or
+    earlier) recorded no schema: never a guess from the width. Without an affect model nothing is checked
+    (no reading is ever made); an affect model that states no ``context_schema`` (a test double) is trusted.
     """
-    from aigcrec.affect.predictor import states_frame
-
-    dim = next((f.dim for f in ranker.spec.vectors if not f.modality), None)
-    if dim is None or predictor is None:
+    spec = getattr(ranker, "spec", None)  # a RemoteRanker asks its deployment for the FeatureSpec
+    field = next((f for f in getattr(spec, "vectors", []) if not f.modality), None)
+    if field is None:
         return None
-    formats: dict[str, Callable[[Any], np.ndarray]] = {
-        "AffectState.as_vector": lambda s: s.as_vector(),
-        "states_frame row": lambda s: states_frame(["request"], [s]).to_numpy()[0],
-        "emotion + intent probabilities": lambda s: np.fromiter(
-            [*s.emotion_probs.values(), *s.intent_probs.values()], np.float32
-        ),
-    }
-    probe = predictor.predict(text="hello")
-    for name, fmt in formats.items():
-        if len(fmt(probe)) == dim:
-            log.info("affect context for the ranker: %s (%d values)", name, dim)
-            return fmt
-    log.error(
-        "the ranker expects a %d-value affect context, which no AffectState format gives "
-        "(%s); the ranker scores without affect",
-        dim,
-        ", ".join(f"{n}: {len(f(probe))}" for n, f in formats.items()),
-    )
-    return lambda s: None
+    schema = spec.affect_schema()
+    if schema is None:
+        if predictor is None:
+            log.warning("the ranker reads a %d-value affect context but records no schema (saved before format 3): "
+                        "served without affect", field.dim)
+            return lambda state: None
+        raise AffectContextMismatch(
+            f"the ranker reads a {field.dim}-value affect context but records no schema of its columns (a bundle "
+            f"saved before ranker format 3): its columns cannot be checked against the affect model. Retrain "
+            f"the ranker (aigcrec train ranker, or aigcrec demo), or serve it without an affect model")
+    offered = getattr(predictor, "context_schema", None) if predictor is not None else None
+    if offered is not None:
+        schema.check_servable(offered)
+        log.info("affect context for the ranker: %s (%d columns), computed from the affect model's %s", schema.name,
+                 schema.dim, offered.name)
+    return schema.encode
 
 
 def open_real_state(config: ServingConfig, paths: ServicePaths, db_path: Path, ranker: Any = None,
@@ -249,6 +248,11 @@ def open_real_state(config: ServingConfig, paths: ServicePaths, db_path: Path, r
     from aigcrec.ranking.bundle import RankerBundle
 
     svc = config.service
+    if ranker is None:
+        ranker = RankerBundle.load(paths.ranker_dir, svc.model_runtime, svc.torch_threads)
+    if affect is None and paths.mmei_dir:
+        affect = AffectPredictor.load(paths.mmei_dir, runtime=svc.model_runtime, threads=svc.torch_threads)
+    context = affect_encoder(ranker, affect)  # before the catalog is read: a mismatch stops the start at once
     layout, items, events = read_serving_catalog(paths.catalog_dir)
     log.info("catalog %s (%s layout): %d items, %d past interactions", paths.catalog_dir, layout, len(items),
              len(events))
@@ -260,10 +264,6 @@ def open_real_state(config: ServingConfig, paths: ServicePaths, db_path: Path, r
             f"({', '.join(names)}); nothing to serve (see problems.csv there)"
         )
     items = [items[r] for r in rows]
-    if ranker is None:
-        ranker = RankerBundle.load(paths.ranker_dir, svc.model_runtime, svc.torch_threads)
-    if affect is None and paths.mmei_dir:
-        affect = AffectPredictor.load(paths.mmei_dir, runtime=svc.model_runtime, threads=svc.torch_threads)
     encoder = load_content_encoder(paths, config)
     missing = [
         *(["affect (no mmei/ and no --affect DIR): requests with signals are refused with 422"]
@@ -283,5 +283,5 @@ def open_real_state(config: ServingConfig, paths: ServicePaths, db_path: Path, r
         encoder,
         past_events=events,
         seed=config.seed,
-        affect_context=affect_context_for(ranker, affect),
+        affect_context=context,
     )

@@ -43,7 +43,7 @@ from aigcrec.service.api_models import (
 from aigcrec.service.media import check_text, check_wav, decode_base64, prepare_face, check_image
 from aigcrec.service.problems import Problem
 from aigcrec.service.state import ServiceState
-from aigcrec.service.store import Idempotency, IdempotencyMismatch, StoredAnswer
+from aigcrec.service.store import Idempotency, IdempotencyMismatch, Served, StoredAnswer
 
 log = logging.getLogger("aigcrec.service")
 
@@ -294,19 +294,37 @@ class ServiceFacade:
             if rec.items
             else {}
         )
+        reading = None if affect is None else affect_out(affect)
         expl = Explanation(
-            affect=None if affect is None else affect_out(affect),
+            affect=reading,
             modality_names=rec.modality_names,
             modality_weights=mean_w,
             cold_start=rec.cold_start,
             sources=sources,
         )
+        request_id = uuid.uuid4().hex
+        t0 = time.perf_counter()
+        self._log_served(Served(
+            request_id, user_id, time.time(), [(r.item_id, r.score, r.source) for r in rec.items], rec.cold_start,
+            None if reading is None else reading.model_dump(), context))
         return RecommendResponse(
+            request_id=request_id,
             user_id=user_id,
             items=items,
             explanation=expl,
-            timings_ms={"affect": affect_ms, **rec.timings_ms},
+            timings_ms={"affect": affect_ms, **rec.timings_ms, "log": (time.perf_counter() - t0) * 1e3},
         )
+
+    def _log_served(self, served: Served) -> None:
+        """Log the list and its derived context (``ServiceStore.log_served``) before it is answered, so feedback
+        naming its request_id finds it in any server process. A log that cannot be written (the file busy past
+        its timeout, the disk full) is counted and reported; the recommendation is still answered, and feedback
+        naming that request_id is then refused as unknown."""
+        try:
+            self.state.store.log_served(served)
+        except sqlite3.OperationalError as exc:
+            log.error("request %s: the served list could not be logged: %s", served.request_id, exc)
+            self.state.metrics.inc("aigcrec_served_log_failures_total", "Recommendations whose list was not logged.")
 
     # -- writes -----------------------------------------------------------------------------------------
     def _replay(self, idempotency: Optional[Idempotency]) -> Optional[StoredAnswer]:
@@ -394,10 +412,16 @@ class ServiceFacade:
         row_of = self._pipe.catalog.row_of
         if any(e.item_id not in row_of for e in events):
             await self.sync()  # items added through another server process may not be here yet
+        named = {e.request_id for e in events if e.request_id is not None}
+        served = await run_in_threadpool(self.state.store.served_lists, named) if named else {}
         rows, rejected = [], []
         for i, e in enumerate(events):
             if e.item_id not in row_of:
                 rejected.append(Rejected(index=i, reason=f"unknown item_id {e.item_id!r}"))
+                continue
+            problem = _served_problem(e, served)
+            if problem is not None:
+                rejected.append(Rejected(index=i, reason=problem))
                 continue
             rows.append(
                 {
@@ -407,6 +431,7 @@ class ServiceFacade:
                     "value": e.value,
                     "ts": e.timestamp,
                     "session_id": e.session_id,
+                    "request_id": e.request_id,
                 }
             )
         if not rows:
@@ -434,6 +459,21 @@ class ServiceFacade:
         await self.sync()  # the next recommendation from this process sees the events
         self.state.metrics.inc("aigcrec_feedback_events_total", "Feedback events appended to the log.", len(rows))
         return status, body, False
+
+
+def _served_problem(event: FeedbackEvent, served: dict[str, tuple[str, set[str]]]) -> Optional[str]:
+    """Why an event naming a ``request_id`` does not answer that logged list (None when it does, or names none)."""
+    if event.request_id is None:
+        return None
+    found = served.get(event.request_id)
+    if found is None:
+        return f"unknown request_id {event.request_id!r} (no recommendation with this id was logged)"
+    user, items = found
+    if user != event.user_id:
+        return f"request_id {event.request_id!r} was served to another user, not {event.user_id!r}"
+    if event.item_id not in items:
+        return f"item_id {event.item_id!r} was not in the list of request_id {event.request_id!r}"
+    return None
 
 
 def replay_body(body: str) -> str:

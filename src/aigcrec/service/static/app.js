@@ -111,7 +111,7 @@ function render(data) {
       b.type = "button";
       b.className = cls;
       b.textContent = label;
-      b.addEventListener("click", () => feedback(item.item_id, type));
+      b.addEventListener("click", () => feedback(item.item_id, type, data.user_id, data.request_id));
       actions.appendChild(b);
     }
     card.append(img, meta, actions);
@@ -119,9 +119,10 @@ function render(data) {
   }
 }
 
-async function feedback(itemId, type) {
+// The event names the list it answers (request_id) and the user that list was served to.
+async function feedback(itemId, type, userId, requestId) {
   try {
-    await call("/v1/feedback", { user_id: $("user").value.trim() || "guest", item_id: itemId, type: type });
+    await call("/v1/feedback", { user_id: userId, item_id: itemId, type: type, request_id: requestId });
     await recommend();
   } catch (err) {
     status(err.message, true);

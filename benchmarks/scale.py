@@ -48,7 +48,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from aigcrec.service.config import RetrievalConfig
+
 log = logging.getLogger("aigcrec.scale")
+RETRIEVAL_DEFAULTS = RetrievalConfig()
 
 DIM = 128
 COMPONENTS = 384
@@ -410,7 +413,9 @@ def part_recommend(args) -> dict[str, Any]:
     metas = [{"item_id": ids[j], "style": f"st{comp[j] % 8}", "creator_id": f"c{j % max(n // 50, 1)}",
               "created_at": 1.7e9 + j} for j in range(n)]
     (bundle, known_users), rank_s = timed(lambda: serving_ranker(widths, ids, blocks, args.train_samples))
-    config = ServiceConfig()
+    tuned = {"approx_kind": args.approx_kind,
+             ("ivf_nprobe" if args.approx_kind == "ivf" else "hnsw_ef_search"): args.approx_param}
+    config = ServiceConfig(retrieval=RetrievalConfig(**tuned))  # this run's choice at the largest size
     pipe, build_s = timed(lambda: RecommendPipeline.build(config, metas, blocks, bundle, seed=0))
     del metas
     # users: 2,000 with 20 positives each from 1-3 components (the bundle's users first), 5 % unknown
@@ -433,13 +438,14 @@ def part_recommend(args) -> dict[str, Any]:
 
     for i in range(20):  # warm-up
         one(i)
-    seq = []
+    seq, cpu = [], []
     t_end = time.perf_counter() + args.sequential_s
     i = 0
     while time.perf_counter() < t_end:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         one(i)
         seq.append((time.perf_counter() - t0) * 1e3)
+        cpu.append((time.thread_time() - c0) * 1e3)  # this thread's CPU (ONNX Runtime runs on it: 1 thread)
         i += 1
     timings.clear()
     threads = config.limits.recommend_threads
@@ -448,9 +454,10 @@ def part_recommend(args) -> dict[str, Any]:
     easy_rate = round(0.8 * 1000.0 / float(np.mean(seq)), 1)
     easy = open_loop(one, easy_rate, args.sustainable_s, threads)
     stages = {k: round(float(np.median([t.get(k, 0.0) for t in timings])), 3) for k in ("retrieval", "ranking", "rerank")}
-    return {"items": n, "widths": widths, "index": pipe.index.kind, "generate_s": round(gen_s, 2),
+    return {"items": n, "widths": widths, "index": pipe.index.kind, "retrieval_config": tuned, "generate_s": round(gen_s, 2),
             "ranker_train_s": round(rank_s, 2), "pipeline_build_s": round(build_s, 2),
-            "sequential": {"requests": len(seq), **percentiles(seq)}, "open_loop": load, "open_loop_sustainable": easy,
+            "sequential": {"requests": len(seq), **percentiles(seq), "cpu_ms_mean": round(float(np.mean(cpu)), 3)},
+            "open_loop": load, "open_loop_sustainable": easy,
             "stage_median_ms_under_load": stages, "threads": config.limits.recommend_threads,
             "peak_rss_mb": round(peak_rss_mb(), 1)}
 
@@ -485,9 +492,13 @@ class LoadSampler:
         return {"mean": round(float(a.mean()), 2), "min": round(float(a.min()), 2), "max": round(float(a.max()), 2)}
 
 
-def run_part(name: str, opts: list[str], work: Path, timeout: float) -> dict[str, Any]:
-    """One part in a child process (same interpreter, niced); its JSON from ``work``."""
+def run_part(name: str, opts: list[str], work: Path, timeout: float, reuse: bool = False) -> dict[str, Any]:
+    """One part in a child process (same interpreter, niced); its JSON from ``work`` (with ``reuse``, an
+    earlier run's JSON of the same part and options is read instead)."""
     out = work / f"{name}-{'-'.join(o.lstrip('-') for o in opts)}.json"
+    if reuse and out.is_file():
+        log.info("part %s %s: reusing %s", name, " ".join(opts), out.name)
+        return {**json.loads(out.read_text()), "reused": True}
     cmd = ["nice", "-n", "10", sys.executable, str(Path(__file__).resolve()), "--part", name, "--part-out", str(out),
            "--work", str(work), *opts]
     load0 = os.getloadavg()[0]
@@ -516,15 +527,25 @@ def slope(xs: list[float], ys: list[float]) -> float | None:
     return round(float(np.polyfit(lx, ly, 1)[0]), 3)
 
 
-def choose_index(retrieval: list[dict], target: float) -> dict[str, Any]:
-    """At the largest size: the approximate setting with recall >= target and the lowest p99 latency."""
-    big = max((r for r in retrieval if "indexes" in r), key=lambda r: r["items"], default=None)
-    if big is None:
+def choose_index(retrieval: list[dict], target: float, min_items: int) -> dict[str, Any]:
+    """The approximate setting with recall >= ``target`` at every measured size from ``min_items`` (the
+    config's approx_min_items) on, and the lowest mean query latency at the largest size (the mean of 100
+    single queries is steadier than their p99 on a shared machine)."""
+    sizes = sorted((r for r in retrieval if "indexes" in r and r["items"] >= min_items), key=lambda r: r["items"])
+    if not sizes:
         return {}
-    ok = [i for i in big["indexes"] if i["kind"] != "flat" and i["recall_at_100"] >= target]
-    best = min(ok, key=lambda i: i["p99_ms"], default=None)
-    return {"items": big["items"], "target_recall": target, "choice": best,
-            "flat": next(i for i in big["indexes"] if i["kind"] == "flat")}
+    big = sizes[-1]
+
+    def holds(i: dict) -> bool:
+        return all(any(j["kind"] == i["kind"] and j["param"] == i["param"] and j["recall_at_100"] >= target
+                       for j in r["indexes"]) for r in sizes)
+
+    ok = [i for i in big["indexes"] if i["kind"] != "flat" and holds(i)]
+    best = min(ok, key=lambda i: i["mean_ms"], default=None)
+    fastest = min((i for i in big["indexes"] if i["kind"] != "flat" and i["recall_at_100"] >= target),
+                  key=lambda i: i["mean_ms"], default=None)
+    return {"items": big["items"], "sizes": [r["items"] for r in sizes], "target_recall": target, "choice": best,
+            "fastest_at_largest": fastest, "flat": next(i for i in big["indexes"] if i["kind"] == "flat")}
 
 
 def curves(res: dict[str, Any]) -> list[dict[str, Any]]:
@@ -556,6 +577,7 @@ def curves(res: dict[str, Any]) -> list[dict[str, Any]]:
     rec = [r for r in res["recommend"] if "open_loop" in r and r.get("width_div", 0) != 1]
     xs = [r["items"] for r in rec]
     add("recommend ms", "sequential p50", "items", xs, "ms", [r["sequential"]["p50_ms"] for r in rec])
+    add("recommend ms", "CPU a request", "items", xs, "ms", [r["sequential"].get("cpu_ms_mean") for r in rec])
     add("recommend ms", f"p99 at {res['config']['rate']}/s", "items", xs, "ms", [r["open_loop"]["p99_ms"] for r in rec])
     add("recommend build s", "pipeline build", "items", xs, "s", [r["pipeline_build_s"] for r in rec])
     return [c for c in out if c["xs"]]
@@ -589,7 +611,8 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
         md += ["## Targets", "",
                f"- Approximate index at {sel['items']:,} items: **{ch['kind']} {'nprobe' if ch['kind'] == 'ivf' else 'efSearch'} "
                f"{ch['param']}** has recall@100 {ch['recall_at_100']} (target >= {sel['target_recall']}) at p50 / p99 "
-               f"{ch['p50_ms']} / {ch['p99_ms']} ms a query (exact: {sel['flat']['p50_ms']} / {sel['flat']['p99_ms']} ms)."]
+               f"{ch['p50_ms']} / {ch['p99_ms']} ms a query, mean {ch['mean_ms']} ms (exact: {sel['flat']['p50_ms']} / "
+               f"{sel['flat']['p99_ms']} ms, mean {sel['flat']['mean_ms']} ms)."]
     big = max((r for r in res["recommend"] if "open_loop" in r and r.get("width_div") != 1), key=lambda r: r["items"], default=None)
     if big:
         ol = big["open_loop"]
@@ -597,8 +620,11 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
         md += [f"- Recommend without signals at {big['items']:,} items, {ol['rate_per_s']:.0f} requests/s on "
                f"{big['threads']} threads: p50 {ol['p50_ms']} ms, p99 {ol['p99_ms']} ms, {ol['achieved_per_s']} answered/s "
                f"(target p99 <= 25 ms: **{met}**). Sequential service time p50 / p99: {big['sequential']['p50_ms']} / "
-               f"{big['sequential']['p99_ms']} ms, a ceiling of about {1000 / big['sequential']['mean_ms'] * big['threads']:.0f} "
-               "requests/s on these threads if the cores were free."]
+               f"{big['sequential']['p99_ms']} ms; CPU {big['sequential'].get('cpu_ms_mean')} ms a request, so {big['threads']} "
+               f"free cores would serve at most about {1000 / big['sequential'].get('cpu_ms_mean', 1e9) * big['threads']:.0f} "
+               f"requests/s. At {ol.get('rate_per_s') and big['open_loop_sustainable']['rate_per_s']} requests/s (0.8 x the "
+               f"sequential rate under this load): p50 {big['open_loop_sustainable']['p50_ms']} ms, p99 "
+               f"{big['open_loop_sustainable']['p99_ms']} ms."]
     md += ["", "## Growth exponents (slope of log cost on log size)", "",
            table([{"cost": f"{cv['group']}: {cv['label']}", "versus": cv["x"], "sizes": ", ".join(f"{x:,}" for x in cv["xs"]),
                    "values": ", ".join(fmt(float(y)) for y in cv["ys"]), "exponent": cv["slope"]} for cv in res["curves"]],
@@ -623,7 +649,8 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
            "in the number of items encoded)."] if "rows" in enc else [f"Not measured: {enc.get('error', 'skipped')}"]
     md += ["", "## Recommend (RecommendPipeline in process, ONNX ranker, no signals)", "",
            table([{"items": r["items"], "width_div": r.get("width_div"), "index": r.get("index"),
-                   "build_s": r.get("pipeline_build_s"), "seq_p50": r.get("sequential", {}).get("p50_ms"),
+                   "build_s": r.get("pipeline_build_s"), "cpu_ms": r.get("sequential", {}).get("cpu_ms_mean"),
+                   "seq_p50": r.get("sequential", {}).get("p50_ms"),
                    "seq_p99": r.get("sequential", {}).get("p99_ms"), "rate": r.get("open_loop", {}).get("rate_per_s"),
                    "answered_per_s": r.get("open_loop", {}).get("achieved_per_s"), "p50": r.get("open_loop", {}).get("p50_ms"),
                    "p99": r.get("open_loop", {}).get("p99_ms"),
@@ -632,9 +659,9 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
                    "sust_p99": r.get("open_loop_sustainable", {}).get("p99_ms"),
                    "stages_ms": r.get("stage_median_ms_under_load"),
                    "peak_rss_mb": r.get("peak_rss_mb"), "error": r.get("error")} for r in res["recommend"]],
-                 ["items", "width_div", "index", "build_s", "seq_p50", "seq_p99", "rate", "answered_per_s", "p50", "p99",
+                 ["items", "width_div", "index", "build_s", "cpu_ms", "seq_p50", "seq_p99", "rate", "answered_per_s", "p50", "p99",
                   "sust_rate", "sust_p50", "sust_p99", "stages_ms", "peak_rss_mb", "error"]), "",
-           "seq: sequential requests (service time). p50 / p99: open loop at the fixed rate, from scheduled arrival "
+           "cpu_ms: CPU time of the serving thread per sequential request. seq: sequential requests (service time). p50 / p99: open loop at the fixed rate, from scheduled arrival "
            "(queueing included); sust_*: the same at 0.8 x the rate one thread sustained sequentially. Stage medians: "
            "the pipeline's own timings under the load. width_div 1: the world's full content widths."]
     path.write_text("\n".join(md) + "\n", encoding="utf-8")
@@ -674,18 +701,21 @@ def main_all(args) -> None:
               "--ef-search", *map(str, args.ef_search)]
     with LoadSampler() as load:
         for n in args.items:
-            res["retrieval"].append(run_part("retrieval", ["--items", str(n), *common], work, args.part_timeout))
+            res["retrieval"].append(run_part("retrieval", ["--items", str(n), *common], work, args.part_timeout, args.reuse))
         for model, sizes in (("umair_fps", args.impressions), ("dcnv2", args.impressions + args.tabular_extra)):
             samples = args.train_samples if model == "umair_fps" else args.tabular_train_samples
             for n in sizes:
                 res["ranking"].append(run_part("ranking", ["--model", model, "--impressions", str(n), "--train-samples",
-                                                           str(samples)], work, args.part_timeout))
+                                                           str(samples)], work, args.part_timeout, args.reuse))
         if not args.no_encode:
-            res["encode"] = run_part("encode", [], work, args.part_timeout)
-        rec_opts = ["--rate", str(args.rate), "--load-s", str(args.load_s), "--sequential-s", str(args.sequential_s),
+            res["encode"] = run_part("encode", [], work, args.part_timeout, args.reuse)
+        choice = choose_index(res["retrieval"], 0.95, args.approx_min_items).get("choice") or {"kind": "ivf", "param": 64}
+        rec_opts = ["--approx-kind", choice["kind"], "--approx-param", str(choice["param"]), "--rate", str(args.rate),
+                    "--load-s", str(args.load_s), "--sequential-s", str(args.sequential_s),
                     "--sustainable-s", str(args.sustainable_s), "--train-samples", "4096"]
         for n, div in [(n, args.width_div) for n in args.items] + [(args.control_items, 1)]:
-            r = run_part("recommend", ["--items", str(n), "--width-div", str(div), *rec_opts], work, args.part_timeout)
+            r = run_part("recommend", ["--items", str(n), "--width-div", str(div), *rec_opts], work, args.part_timeout,
+                         args.reuse)
             res["recommend"].append({**r, "items": r.get("items", n), "width_div": div})
     res["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "load": load.summary()}
     res["config"] = {"items": args.items, "impressions": args.impressions, "tabular_extra": args.tabular_extra,
@@ -694,7 +724,7 @@ def main_all(args) -> None:
                      "nprobe": args.nprobe, "ef_search": args.ef_search, "hnsw_max_items": args.hnsw_max_items,
                      "queries": args.queries, "latency_queries": args.latency_queries}
     res["command"] = "PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/scale.py " + " ".join(args.argv)
-    res["index_choice"] = choose_index(res["retrieval"], 0.95)
+    res["index_choice"] = choose_index(res["retrieval"], 0.95, args.approx_min_items)
     res["curves"] = curves(res)
     res["wall_s"] = round(time.perf_counter() - t0, 1)
     (out / "scale.json").write_text(json.dumps(res, indent=1, default=str), encoding="utf-8")
@@ -725,6 +755,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--hnsw-m", type=int, default=32)
     p.add_argument("--ef-construction", type=int, default=40)
     p.add_argument("--rate", type=float, default=300.0)
+    p.add_argument("--approx-min-items", type=int, default=RETRIEVAL_DEFAULTS.approx_min_items,
+                   help="the choice must hold from this size on (the config's default threshold)")
+    p.add_argument("--reuse", action="store_true", help="read a part's JSON from --work when it exists")
+    p.add_argument("--approx-kind", default="ivf", help="recommend: the approximate index (set by the run)")
+    p.add_argument("--approx-param", type=int, default=64, help="recommend: its nprobe / efSearch")
     p.add_argument("--load-s", type=float, default=5.0, help="seconds of arrivals at --rate")
     p.add_argument("--sustainable-s", type=float, default=10.0,
                    help="seconds of arrivals at 0.8 x the sequential rate")
@@ -758,7 +793,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     args = parse(sys.argv[1:] if argv is None else argv)
     if args.part:
+        load0, t0 = os.getloadavg()[0], time.perf_counter()
         result = PARTS[args.part](args)
+        result.update(part_wall_s=round(time.perf_counter() - t0, 1), part_load_before=round(load0, 2),
+                      part_load_after=round(os.getloadavg()[0], 2))
         Path(args.part_out).write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
     else:
         main_all(args)

@@ -86,7 +86,8 @@ def test_approximate_recall_against_exact(kind):
     _, truth = exact.search(queries, 20)
     _, found = approx.search(queries, 20)
     recall = np.mean([len(set(t) & set(f)) / 20 for t, f in zip(truth, found)])
-    assert recall > 0.7, recall  # loose floor: 4 of 71 lists / ef 64 on 5,000 clustered vectors
+    # loose floors (measured 0.90 / 0.76; a broken index finds ~0.004): IVF scans 4 of 71 lists, HNSW efSearch 64
+    assert recall > {"ivf": 0.8, "hnsw": 0.6}[kind], recall
 
 
 def test_search_of_empty_index():

@@ -558,7 +558,8 @@ def curves(res: dict[str, Any]) -> list[dict[str, Any]]:
     retr = [r for r in res["retrieval"] if "indexes" in r]
     if retr:
         n = [r["items"] for r in retr]
-        for kind, param in {(i["kind"], i["param"]) for r in retr for i in r["indexes"]}:
+        for kind, param in sorted({(i["kind"], i["param"] or 0) for r in retr for i in r["indexes"]}):
+            param = param or None
             rows = [next((i for i in r["indexes"] if i["kind"] == kind and i["param"] == param), None) for r in retr]
             xs = [x for x, i in zip(n, rows) if i]
             name = kind if param is None else f"{kind} {'nprobe' if kind == 'ivf' else 'efSearch'} {param}"
@@ -597,10 +598,17 @@ def table(rows: list[dict], cols: list[str]) -> str:
 
 def write_markdown(res: dict[str, Any], path: Path) -> None:
     c, m = res["config"], res["machine"]
+    parts = [r for key in ("retrieval", "ranking", "recommend") for r in res[key]] + ([res["encode"]] if "encode" in res else [])
+    timed_parts = [r for r in parts if "part_wall_s" in r]
+    loads = [r[k] for r in timed_parts for k in ("part_load_before", "part_load_after")]
+    reused = sum(1 for r in parts if r.get("reused"))
     md = ["# Scale benchmark (synthetic catalogs and logs of the default world's shape)", "",
-          f"Command: `{res['command']}`. Machine: {m['cpus']} CPUs shared with other jobs; 1-minute load average "
-          f"during the run {m['load']['mean']} (min {m['load']['min']}, max {m['load']['max']}), so absolute times are "
-          f"inflated and ratios within one run are the firmer figures. Total wall {res['wall_s']:.0f} s.", "",
+          f"Command: `{res['command']}`. Machine: {m['cpus']} CPUs shared with other jobs (1-minute load average "
+          + (f"{min(loads):.1f}-{max(loads):.1f} at the starts and ends of the {len(timed_parts)} parts that recorded it"
+             if loads else f"{m['load']['mean']} during the run") + "), so absolute times are inflated and ratios "
+          f"within one run are the firmer figures. Wall of the parts that recorded it: "
+          f"{sum(r['part_wall_s'] for r in timed_parts):.0f} s"
+          + (f"; {reused} parts read from an earlier run's JSON (`--reuse`; their start times: `parts.log`)." if reused else "."), "",
           "Data: 128-d unit retrieval vectors from a Gaussian mixture of 384 components (Zipf 0.8 weights, decaying "
           "spectrum; `benchmarks/scale.py` docstring); queries are a user's history mean. Ranking logs have the world's "
           "fields and widths; recommend catalogs have 1/"

@@ -101,7 +101,9 @@ class Mixture:
         return out
 
 
-def content_blocks(latent: np.ndarray, widths: dict[str, int], seed: int, noise: float = 0.5) -> dict[str, np.ndarray]:
+def content_blocks(
+    latent: np.ndarray, widths: dict[str, int], seed: int, noise: float = 0.5
+) -> dict[str, np.ndarray]:
     """Content blocks ``name -> (n, d)`` sharing the items' latent structure: ``latent R_b + noise``."""
     rng = np.random.default_rng(seed)
     out = {}
@@ -110,7 +112,8 @@ def content_blocks(latent: np.ndarray, widths: dict[str, int], seed: int, noise:
         block = np.empty((len(latent), d), np.float32)
         for s in range(0, len(latent), 50_000):
             part = latent[s : s + 50_000] @ proj
-            block[s : s + len(part)] = part + noise * rng.standard_normal(part.shape, dtype=np.float32) / np.sqrt(d)
+            jitter = rng.standard_normal(part.shape, dtype=np.float32) / np.sqrt(d)
+            block[s : s + len(part)] = part + noise * jitter
         out[name] = block
     return out
 
@@ -129,7 +132,8 @@ def ranking_data(impressions: int, widths: dict[str, int] | None, seed: int = 0)
     from aigcrec.ranking.features import Field
 
     rng = np.random.default_rng(seed)
-    n_users, n_items, n_sessions = max(impressions // 100, 10), max(impressions // 25, 40), max(impressions // 10, 10)
+    n_users, n_items = max(impressions // 100, 10), max(impressions // 25, 40)
+    n_sessions = max(impressions // 10, 10)
     mix = Mixture(seed=seed)
     item_comp = mix.labels(n_items, seed + 1)
     user_comp = mix.labels(n_users * 2, seed + 2).reshape(n_users, 2)
@@ -147,7 +151,8 @@ def ranking_data(impressions: int, widths: dict[str, int] | None, seed: int = 0)
         "country": rng.choice(["CN", "JP", "US", "BR", "DE", "IN"], n_users),
         "gender": rng.choice(["f", "m", None], n_users),
         "lang": rng.choice(["zh", "ja", "en"], n_users),
-        "follows": [[f"c{c:05d}" for c in rng.integers(0, max(n_items // 50, 1), rng.integers(0, 6))] for _ in range(n_users)],
+        "follows": [[f"c{c:05d}" for c in rng.integers(0, max(n_items // 50, 1), rng.integers(0, 6))]
+                    for _ in range(n_users)],
     })
     session_user = rng.integers(0, n_users, n_sessions)
     sess = rng.integers(0, n_sessions, impressions)
@@ -164,8 +169,9 @@ def ranking_data(impressions: int, widths: dict[str, int] | None, seed: int = 0)
     fields = [Field("user_id", "categorical", "user")]
     fields += [Field(c, "categorical", "user") for c in ("age_group", "country", "gender", "lang")]
     fields += [Field("follows", "tags", "user", max_len=8)]
-    fields += [Field("item_id", "categorical", "item", id_dropout=True), Field("creator_id", "categorical", "item"),
-               Field("series_id", "categorical", "item"), Field("tags", "tags", "item", max_len=8)]
+    fields += [Field("item_id", "categorical", "item", id_dropout=True),
+               Field("creator_id", "categorical", "item"), Field("series_id", "categorical", "item"),
+               Field("tags", "tags", "item", max_len=8)]
     tables: dict[str, tuple[list[str], np.ndarray]] = {}
     if widths:
         latent = mix.sample(item_comp, seed + 3)
@@ -233,7 +239,8 @@ def part_retrieval(args) -> dict[str, Any]:
     (_, truth), gt_s = timed(lambda: flat.search(queries, K))  # batched ground truth
     faiss.omp_set_num_threads(1)
     _, flat_ms = single_query_ms(flat, queries[: args.latency_queries])
-    out = {"items": n, "queries": len(queries), "generate_s": round(gen_s, 2), "ground_truth_s": round(gt_s, 2),
+    out = {"items": n, "queries": len(queries), "generate_s": round(gen_s, 2),
+           "ground_truth_s": round(gt_s, 2),
            "indexes": [{"kind": "flat", "param": None, "build_s": round(flat_build, 3), "recall_at_100": 1.0,
                         "bytes_per_item": index_bytes(flat) / n, **percentiles(flat_ms)}]}
     del flat
@@ -241,7 +248,8 @@ def part_retrieval(args) -> dict[str, Any]:
     extra = mix.sample(mix.labels(args.live_adds, 4), seed=5)  # items posted after the build
     out["live_add"] = {}
     for kind, params in kinds.items():
-        index = VectorIndex(DIM, 1, approx_kind=kind, hnsw_m=args.hnsw_m, ef_construction=args.ef_construction)
+        index = VectorIndex(DIM, 1, approx_kind=kind, hnsw_m=args.hnsw_m,
+                            ef_construction=args.ef_construction)
         faiss.omp_set_num_threads(2)  # building may use both cores (the service builds at start)
         _, build_s = timed(lambda: index.build(x, rows))
         faiss.omp_set_num_threads(1)
@@ -256,7 +264,8 @@ def part_retrieval(args) -> dict[str, Any]:
             if len(queries) > args.latency_queries:  # recall over every query (batched; same answers)
                 _, found = index.search(queries, K)
             row = {"kind": kind, "param": param, "build_s": round(build_s, 3),
-                   "recall_at_100": round(recall_at(truth, found), 4), "bytes_per_item": index_bytes(index) / n,
+                   "recall_at_100": round(recall_at(truth, found), 4),
+                   "bytes_per_item": index_bytes(index) / n,
                    **percentiles(ms)}
             if kind == "ivf":
                 row["nlist"] = int(inner.nlist)
@@ -269,8 +278,9 @@ def part_retrieval(args) -> dict[str, Any]:
             index.add(extra[j : j + 1], np.array([n + j]))
             add_ms.append((time.perf_counter() - t0) * 1e3)
         _, top = index.search(extra, 1)
+        itself = float(np.mean(top[:, 0] == n + np.arange(len(extra))))
         out["live_add"][kind] = {"adds": len(extra), **percentiles(add_ms),
-                                 "found_itself_first": round(float(np.mean(top[:, 0] == n + np.arange(len(extra)))), 4)}
+                                 "found_itself_first": round(itself, 4)}
         del index, inner
     out["peak_rss_mb"] = round(peak_rss_mb(), 1)
     return out
@@ -291,8 +301,8 @@ def bounded_fit(model, prep, samples: int, batch_size: int, seed: int = 0):
     rows = np.sort(np.random.default_rng(seed).permutation(len(train))[: min(samples, len(train))])
     val_rows = np.arange(min(4096, len(prep.parts["val"])))
     cfg = TrainConfig(max_epochs=1, batch_size=batch_size, threads=1)
-    return fit(model, train.take(rows), y[rows], prep.parts["val"].take(val_rows), prep.labels["val"][val_rows], cfg,
-               seed=seed)
+    val = prep.parts["val"].take(val_rows)
+    return fit(model, train.take(rows), y[rows], val, prep.labels["val"][val_rows], cfg, seed=seed)
 
 
 def part_ranking(args) -> dict[str, Any]:
@@ -316,8 +326,10 @@ def part_ranking(args) -> dict[str, Any]:
     return {"model": args.model, "impressions": args.impressions, "train_rows": n_train,
             "users": int(data.frame["user_id"].nunique()), "items": int(data.frame["item_id"].nunique()),
             "generate_s": round(gen_s, 2), "split_s": round(split_s, 2), "prepare_s": round(prep_s, 2),
-            "trained_samples": min(args.train_samples, n_train), "train_samples_per_s": round(res.train_samples_per_s, 1),
-            "epoch_s_extrapolated": round(n_train / res.train_samples_per_s, 1), "fit_wall_s": round(fit_s, 2),
+            "trained_samples": min(args.train_samples, n_train),
+            "train_samples_per_s": round(res.train_samples_per_s, 1),
+            "epoch_s_extrapolated": round(n_train / res.train_samples_per_s, 1),
+            "fit_wall_s": round(fit_s, 2),
             "parameters": int(sum(p.numel() for p in model.parameters())),
             "peak_rss_mb": round(peak_rss_mb(), 1)}
 
@@ -337,10 +349,13 @@ def part_encode(args) -> dict[str, Any]:
         rows, _ = bench_encode(world, work / "encode", AppConfig().content, [1, 2])
     finally:
         ray.shutdown()
-    return {"world": "tiny/0", "ray_start_s": round(ray_start, 2), "rows": rows, "peak_rss_mb": round(peak_rss_mb(), 1)}
+    return {"world": "tiny/0", "ray_start_s": round(ray_start, 2), "rows": rows,
+            "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
-def serving_ranker(widths: dict[str, int], catalog_ids: np.ndarray, catalog_blocks: dict[str, np.ndarray], train_samples: int):
+def serving_ranker(
+    widths: dict[str, int], catalog_ids: np.ndarray, catalog_blocks: dict[str, np.ndarray], train_samples: int
+):
     """A UMAIR-FPS bundle on ONNX Runtime trained briefly (for latency only) on 20,000 impressions whose
     items are the catalog's first items (same ids and vectors)."""
     from aigcrec.ranking.bundle import RankerBundle
@@ -453,16 +468,20 @@ def part_recommend(args) -> dict[str, Any]:
     # the rate one thread sustained sequentially, x 0.8: the latency this machine gives below saturation
     easy_rate = round(0.8 * 1000.0 / float(np.mean(seq)), 1)
     easy = open_loop(one, easy_rate, args.sustainable_s, threads)
-    stages = {k: round(float(np.median([t.get(k, 0.0) for t in timings])), 3) for k in ("retrieval", "ranking", "rerank")}
-    return {"items": n, "widths": widths, "index": pipe.index.kind, "retrieval_config": tuned, "generate_s": round(gen_s, 2),
+    stages = {k: round(float(np.median([t.get(k, 0.0) for t in timings])), 3)
+              for k in ("retrieval", "ranking", "rerank")}
+    return {"items": n, "widths": widths, "index": pipe.index.kind, "retrieval_config": tuned,
+            "generate_s": round(gen_s, 2),
             "ranker_train_s": round(rank_s, 2), "pipeline_build_s": round(build_s, 2),
-            "sequential": {"requests": len(seq), **percentiles(seq), "cpu_ms_mean": round(float(np.mean(cpu)), 3)},
+            "sequential": {"requests": len(seq), **percentiles(seq),
+                           "cpu_ms_mean": round(float(np.mean(cpu)), 3)},
             "open_loop": load, "open_loop_sustainable": easy,
             "stage_median_ms_under_load": stages, "threads": config.limits.recommend_threads,
             "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
-PARTS = {"retrieval": part_retrieval, "ranking": part_ranking, "encode": part_encode, "recommend": part_recommend}
+PARTS = {"retrieval": part_retrieval, "ranking": part_ranking, "encode": part_encode,
+         "recommend": part_recommend}
 
 
 # -- orchestration -------------------------------------------------------------------------------------
@@ -489,7 +508,7 @@ class LoadSampler:
 
     def summary(self) -> dict[str, float]:
         a = np.asarray(self.samples or [os.getloadavg()[0]])
-        return {"mean": round(float(a.mean()), 2), "min": round(float(a.min()), 2), "max": round(float(a.max()), 2)}
+        return {k: round(float(f(a)), 2) for k, f in (("mean", np.mean), ("min", np.min), ("max", np.max))}
 
 
 def run_part(name: str, opts: list[str], work: Path, timeout: float, reuse: bool = False) -> dict[str, Any]:
@@ -499,8 +518,8 @@ def run_part(name: str, opts: list[str], work: Path, timeout: float, reuse: bool
     if reuse and out.is_file():
         log.info("part %s %s: reusing %s", name, " ".join(opts), out.name)
         return {**json.loads(out.read_text()), "reused": True}
-    cmd = ["nice", "-n", "10", sys.executable, str(Path(__file__).resolve()), "--part", name, "--part-out", str(out),
-           "--work", str(work), *opts]
+    cmd = ["nice", "-n", "10", sys.executable, str(Path(__file__).resolve()), "--part", name,
+           "--part-out", str(out), "--work", str(work), *opts]
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
     log.info("part %s %s", name, " ".join(opts))
@@ -531,7 +550,8 @@ def choose_index(retrieval: list[dict], target: float, min_items: int) -> dict[s
     """The approximate setting with recall >= ``target`` at every measured size from ``min_items`` (the
     config's approx_min_items) on, and the lowest mean query latency at the largest size (the mean of 100
     single queries is steadier than their p99 on a shared machine)."""
-    sizes = sorted((r for r in retrieval if "indexes" in r and r["items"] >= min_items), key=lambda r: r["items"])
+    sizes = sorted((r for r in retrieval if "indexes" in r and r["items"] >= min_items),
+                   key=lambda r: r["items"])
     if not sizes:
         return {}
     big = sizes[-1]
@@ -544,8 +564,9 @@ def choose_index(retrieval: list[dict], target: float, min_items: int) -> dict[s
     best = min(ok, key=lambda i: i["mean_ms"], default=None)
     fastest = min((i for i in big["indexes"] if i["kind"] != "flat" and i["recall_at_100"] >= target),
                   key=lambda i: i["mean_ms"], default=None)
-    return {"items": big["items"], "sizes": [r["items"] for r in sizes], "target_recall": target, "choice": best,
-            "fastest_at_largest": fastest, "flat": next(i for i in big["indexes"] if i["kind"] == "flat")}
+    return {"items": big["items"], "sizes": [r["items"] for r in sizes], "target_recall": target,
+            "choice": best, "fastest_at_largest": fastest,
+            "flat": next(i for i in big["indexes"] if i["kind"] == "flat")}
 
 
 def curves(res: dict[str, Any]) -> list[dict[str, Any]]:
@@ -553,14 +574,16 @@ def curves(res: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
 
     def add(group: str, label: str, xname: str, xs, yname: str, ys) -> None:
-        out.append({"group": group, "label": label, "x": xname, "xs": xs, "y": yname, "ys": ys, "slope": slope(xs, ys)})
+        out.append({"group": group, "label": label, "x": xname, "xs": xs, "y": yname, "ys": ys,
+                    "slope": slope(xs, ys)})
 
     retr = [r for r in res["retrieval"] if "indexes" in r]
     if retr:
         n = [r["items"] for r in retr]
         for kind, param in sorted({(i["kind"], i["param"] or 0) for r in retr for i in r["indexes"]}):
             param = param or None
-            rows = [next((i for i in r["indexes"] if i["kind"] == kind and i["param"] == param), None) for r in retr]
+            rows = [next((i for i in r["indexes"] if i["kind"] == kind and i["param"] == param), None)
+                    for r in retr]
             xs = [x for x, i in zip(n, rows) if i]
             name = kind if param is None else f"{kind} {'nprobe' if kind == 'ivf' else 'efSearch'} {param}"
             add("retrieval p50 query ms", name, "items", xs, "p50_ms", [i["p50_ms"] for i in rows if i])
@@ -568,7 +591,8 @@ def curves(res: dict[str, Any]) -> list[dict[str, Any]]:
             rows = [next((i for i in r["indexes"] if i["kind"] == kind), None) for r in retr]
             xs = [x for x, i in zip(n, rows) if i]
             add("index build s", kind, "items", xs, "build_s", [i["build_s"] for i in rows if i])
-            add("index bytes", kind, "items", xs, "bytes", [i["bytes_per_item"] * x for x, i in zip(n, rows) if i])
+            add("index bytes", kind, "items", xs, "bytes",
+                [i["bytes_per_item"] * x for x, i in zip(n, rows) if i])
     for model in ("umair_fps", "dcnv2"):
         rows = [r for r in res["ranking"] if r.get("model") == model and "epoch_s_extrapolated" in r]
         xs = [r["impressions"] for r in rows]
@@ -579,7 +603,8 @@ def curves(res: dict[str, Any]) -> list[dict[str, Any]]:
     xs = [r["items"] for r in rec]
     add("recommend ms", "sequential p50", "items", xs, "ms", [r["sequential"]["p50_ms"] for r in rec])
     add("recommend ms", "CPU a request", "items", xs, "ms", [r["sequential"].get("cpu_ms_mean") for r in rec])
-    add("recommend ms", f"p99 at {res['config']['rate']}/s", "items", xs, "ms", [r["open_loop"]["p99_ms"] for r in rec])
+    add("recommend ms", f"p99 at {res['config']['rate']}/s", "items", xs, "ms",
+        [r["open_loop"]["p99_ms"] for r in rec])
     add("recommend build s", "pipeline build", "items", xs, "s", [r["pipeline_build_s"] for r in rec])
     return [c for c in out if c["xs"]]
 
@@ -596,82 +621,113 @@ def table(rows: list[dict], cols: list[str]) -> str:
     return "\n".join(lines)
 
 
-def write_markdown(res: dict[str, Any], path: Path) -> None:
+def _header(res: dict[str, Any]) -> list[str]:
     c, m = res["config"], res["machine"]
-    parts = [r for key in ("retrieval", "ranking", "recommend") for r in res[key]] + ([res["encode"]] if "encode" in res else [])
+    parts = [r for key in ("retrieval", "ranking", "recommend") for r in res[key]]
+    parts += [res["encode"]] if "encode" in res else []
     timed_parts = [r for r in parts if "part_wall_s" in r]
     loads = [r[k] for r in timed_parts for k in ("part_load_before", "part_load_after")]
     reused = sum(1 for r in parts if r.get("reused"))
-    md = ["# Scale benchmark (synthetic catalogs and logs of the default world's shape)", "",
-          f"Command: `{res['command']}`. Machine: {m['cpus']} CPUs shared with other jobs (1-minute load average "
-          + (f"{min(loads):.1f}-{max(loads):.1f} at the starts and ends of the {len(timed_parts)} parts that recorded it"
-             if loads else f"{m['load']['mean']} during the run") + "), so absolute times are inflated and ratios "
-          f"within one run are the firmer figures. Wall of the parts that recorded it: "
-          f"{sum(r['part_wall_s'] for r in timed_parts):.0f} s"
-          + (f"; {reused} parts read from an earlier run's JSON (`--reuse`; their start times: `parts.log`)." if reused else "."), "",
-          "Data: 128-d unit retrieval vectors from a Gaussian mixture of 384 components (Zipf 0.8 weights, decaying "
-          "spectrum; `benchmarks/scale.py` docstring); queries are a user's history mean. Ranking logs have the world's "
-          "fields and widths; recommend catalogs have 1/"
-          f"{c['width_div']} of the content widths (one full-width control at {c['control_items']:,} items).", ""]
+    if loads:
+        load = (f"{min(loads):.1f}-{max(loads):.1f} at the starts and ends of the {len(timed_parts)} parts "
+                "that recorded it")
+    else:
+        load = f"{m['load_this_invocation']['mean']} during the run"
+    wall = f"{sum(r['part_wall_s'] for r in timed_parts):.0f} s"
+    if reused:
+        wall += (f"; {reused} parts read from an earlier run's JSON (`--reuse`; their start times: "
+                 "`parts.log`)")
+    return [
+        "# Scale benchmark (synthetic catalogs and logs of the default world's shape)", "",
+        f"Command: `{res['command']}`. Machine: {m['cpus']} CPUs shared with other jobs (1-minute load "
+        f"average {load}), so absolute times are inflated and ratios within one run are the firmer figures. "
+        f"Wall of the parts that recorded it: {wall}.", "",
+        "Data: 128-d unit retrieval vectors from a Gaussian mixture of 384 components (Zipf 0.8 weights, "
+        "decaying spectrum; `benchmarks/scale.py` docstring); queries are a user's history mean. Ranking "
+        f"logs have the world's fields and widths; recommend catalogs have 1/{c['width_div']} of the content "
+        f"widths (one full-width control at {c['control_items']:,} items).", ""]
+
+
+def _targets(res: dict[str, Any]) -> list[str]:
+    md = ["## Targets", ""]
     sel = res.get("index_choice", {})
     if sel.get("choice"):
-        ch = sel["choice"]
-        md += ["## Targets", "",
-               f"- Approximate index at {sel['items']:,} items: **{ch['kind']} {'nprobe' if ch['kind'] == 'ivf' else 'efSearch'} "
-               f"{ch['param']}** has recall@100 {ch['recall_at_100']} (target >= {sel['target_recall']}) at p50 / p99 "
-               f"{ch['p50_ms']} / {ch['p99_ms']} ms a query, mean {ch['mean_ms']} ms (exact: {sel['flat']['p50_ms']} / "
-               f"{sel['flat']['p99_ms']} ms, mean {sel['flat']['mean_ms']} ms)."]
-    big = max((r for r in res["recommend"] if "open_loop" in r and r.get("width_div") != 1), key=lambda r: r["items"], default=None)
-    if big:
-        ol = big["open_loop"]
+        ch, flat = sel["choice"], sel["flat"]
+        knob = "nprobe" if ch["kind"] == "ivf" else "efSearch"
+        md.append(f"- Approximate index at {sel['items']:,} items: **{ch['kind']} {knob} {ch['param']}** has "
+                  f"recall@100 {ch['recall_at_100']} (target >= {sel['target_recall']}) at p50 / p99 "
+                  f"{ch['p50_ms']} / {ch['p99_ms']} ms a query, mean {ch['mean_ms']} ms (exact: "
+                  f"{flat['p50_ms']} / {flat['p99_ms']} ms, mean {flat['mean_ms']} ms).")
+    served = [r for r in res["recommend"] if "open_loop" in r and r.get("width_div") != 1]
+    if served:
+        big = max(served, key=lambda r: r["items"])
+        ol, easy, seq = big["open_loop"], big["open_loop_sustainable"], big["sequential"]
         met = "met" if ol["p99_ms"] <= 25 and ol["achieved_per_s"] >= 0.95 * ol["rate_per_s"] else "NOT met"
-        md += [f"- Recommend without signals at {big['items']:,} items, {ol['rate_per_s']:.0f} requests/s on "
-               f"{big['threads']} threads: p50 {ol['p50_ms']} ms, p99 {ol['p99_ms']} ms, {ol['achieved_per_s']} answered/s "
-               f"(target p99 <= 25 ms: **{met}**). Sequential service time p50 / p99: {big['sequential']['p50_ms']} / "
-               f"{big['sequential']['p99_ms']} ms; CPU {big['sequential'].get('cpu_ms_mean')} ms a request, so {big['threads']} "
-               f"free cores would serve at most about {1000 / big['sequential'].get('cpu_ms_mean', 1e9) * big['threads']:.0f} "
-               f"requests/s. At {ol.get('rate_per_s') and big['open_loop_sustainable']['rate_per_s']} requests/s (0.8 x the "
-               f"sequential rate under this load): p50 {big['open_loop_sustainable']['p50_ms']} ms, p99 "
-               f"{big['open_loop_sustainable']['p99_ms']} ms."]
+        ceiling = 1000 / seq.get("cpu_ms_mean", 1e9) * big["threads"]
+        md.append(f"- Recommend without signals at {big['items']:,} items, {ol['rate_per_s']:.0f} requests/s "
+                  f"on {big['threads']} threads: p50 {ol['p50_ms']} ms, p99 {ol['p99_ms']} ms, "
+                  f"{ol['achieved_per_s']} answered/s (target p99 <= 25 ms: **{met}**). Sequential service "
+                  f"time p50 / p99: {seq['p50_ms']} / {seq['p99_ms']} ms; CPU {seq.get('cpu_ms_mean')} ms a "
+                  f"request, so {big['threads']} free cores would serve at most about {ceiling:.0f} "
+                  f"requests/s. At "
+                  f"{easy['rate_per_s']} requests/s (0.8 x the sequential rate under this load): p50 "
+                  f"{easy['p50_ms']} ms, p99 {easy['p99_ms']} ms.")
+    return md
+
+
+def _recommend_row(r: dict[str, Any]) -> dict[str, Any]:
+    seq, ol, easy = (r.get(k, {}) for k in ("sequential", "open_loop", "open_loop_sustainable"))
+    return {"items": r["items"], "width_div": r.get("width_div"), "index": r.get("index"),
+            "build_s": r.get("pipeline_build_s"), "cpu_ms": seq.get("cpu_ms_mean"),
+            "seq_p50": seq.get("p50_ms"), "seq_p99": seq.get("p99_ms"), "rate": ol.get("rate_per_s"),
+            "answered_per_s": ol.get("achieved_per_s"),
+            "p50": ol.get("p50_ms"), "p99": ol.get("p99_ms"), "sust_rate": easy.get("rate_per_s"),
+            "sust_p50": easy.get("p50_ms"), "sust_p99": easy.get("p99_ms"),
+            "stages_ms": r.get("stage_median_ms_under_load"), "peak_rss_mb": r.get("peak_rss_mb"),
+            "error": r.get("error")}
+
+
+def write_markdown(res: dict[str, Any], path: Path) -> None:
+    md = _header(res) + _targets(res)
+    exps = [{"cost": f"{cv['group']}: {cv['label']}", "versus": cv["x"],
+             "sizes": ", ".join(f"{x:,}" for x in cv["xs"]),
+             "values": ", ".join(fmt(float(y)) for y in cv["ys"]), "exponent": cv["slope"]}
+            for cv in res["curves"]]
     md += ["", "## Growth exponents (slope of log cost on log size)", "",
-           table([{"cost": f"{cv['group']}: {cv['label']}", "versus": cv["x"], "sizes": ", ".join(f"{x:,}" for x in cv["xs"]),
-                   "values": ", ".join(fmt(float(y)) for y in cv["ys"]), "exponent": cv["slope"]} for cv in res["curves"]],
-                 ["cost", "versus", "sizes", "values", "exponent"])]
-    md += ["", "## Retrieval", ""]
+           table(exps, ["cost", "versus", "sizes", "values", "exponent"])]
     rows = [{"items": r["items"], **i} for r in res["retrieval"] if "indexes" in r for i in r["indexes"]]
-    md += [table(rows, ["items", "kind", "param", "nlist", "build_s", "bytes_per_item", "recall_at_100", "p50_ms", "p99_ms"]), "",
-           "param: IVF nprobe / HNSW efSearch. Latency: one query at a time, one thread. bytes_per_item: the serialised "
-           "index over the items (vectors 512 B + ids / links)."]
+    md += ["", "## Retrieval", "",
+           table(rows, ["items", "kind", "param", "nlist", "build_s", "bytes_per_item", "recall_at_100",
+                        "p50_ms", "p99_ms"]), "",
+           "param: IVF nprobe / HNSW efSearch. Latency: one query at a time, one thread. bytes_per_item: the "
+           "serialised index over the items (vectors 512 B + ids / links)."]
     md += ["", "## Ranker training (one epoch extrapolated from a bounded number of batches)", "",
-           table(res["ranking"], ["model", "impressions", "users", "items", "train_rows", "prepare_s", "trained_samples",
-                                  "train_samples_per_s", "epoch_s_extrapolated", "peak_rss_mb", "error"]), "",
-           "prepare_s: history field, feature-spec fit and encoding of every split. epoch_s_extrapolated = train rows / "
-           "samples/s measured on `trained_samples` rows (batch 1024, 1 torch thread). peak_rss_mb: the part's process."]
-    skipped = res.get("skipped", [])
-    if skipped:
-        md += ["", "Not run: " + "; ".join(skipped) + "."]
+           table(res["ranking"], ["model", "impressions", "users", "items", "train_rows", "prepare_s",
+                                  "trained_samples", "train_samples_per_s", "epoch_s_extrapolated",
+                                  "peak_rss_mb", "error"]), "",
+           "prepare_s: history field, feature-spec fit and encoding of every split. epoch_s_extrapolated = "
+           "train rows / samples/s measured on `trained_samples` rows (batch 1024, 1 torch thread). "
+           "peak_rss_mb: the part's process."]
+    if res.get("skipped"):
+        md += ["", "Not run: " + "; ".join(res["skipped"]) + "."]
     enc = res.get("encode", {})
     md += ["", "## Encoding (content encoder, tiny world)", ""]
-    md += [table(enc["rows"], ["engine", "workers", "items", "wall_s", "items_per_s", "max_abs_diff_vs_local"]), "",
-           f"Ray start {enc['ray_start_s']} s (apart). The cost per image does not depend on the catalog's size (exponent 1 "
-           "in the number of items encoded)."] if "rows" in enc else [f"Not measured: {enc.get('error', 'skipped')}"]
+    if "rows" in enc:
+        cols = ["engine", "workers", "items", "wall_s", "items_per_s", "max_abs_diff_vs_local"]
+        md += [table(enc["rows"], cols), "",
+               f"Ray start {enc['ray_start_s']} s (apart). The cost per image does not depend on the "
+               "catalog's size (exponent 1 in the number of items encoded)."]
+    else:
+        md += [f"Not measured: {enc.get('error', 'skipped')}"]
     md += ["", "## Recommend (RecommendPipeline in process, ONNX ranker, no signals)", "",
-           table([{"items": r["items"], "width_div": r.get("width_div"), "index": r.get("index"),
-                   "build_s": r.get("pipeline_build_s"), "cpu_ms": r.get("sequential", {}).get("cpu_ms_mean"),
-                   "seq_p50": r.get("sequential", {}).get("p50_ms"),
-                   "seq_p99": r.get("sequential", {}).get("p99_ms"), "rate": r.get("open_loop", {}).get("rate_per_s"),
-                   "answered_per_s": r.get("open_loop", {}).get("achieved_per_s"), "p50": r.get("open_loop", {}).get("p50_ms"),
-                   "p99": r.get("open_loop", {}).get("p99_ms"),
-                   "sust_rate": r.get("open_loop_sustainable", {}).get("rate_per_s"),
-                   "sust_p50": r.get("open_loop_sustainable", {}).get("p50_ms"),
-                   "sust_p99": r.get("open_loop_sustainable", {}).get("p99_ms"),
-                   "stages_ms": r.get("stage_median_ms_under_load"),
-                   "peak_rss_mb": r.get("peak_rss_mb"), "error": r.get("error")} for r in res["recommend"]],
-                 ["items", "width_div", "index", "build_s", "cpu_ms", "seq_p50", "seq_p99", "rate", "answered_per_s", "p50", "p99",
-                  "sust_rate", "sust_p50", "sust_p99", "stages_ms", "peak_rss_mb", "error"]), "",
-           "cpu_ms: CPU time of the serving thread per sequential request. seq: sequential requests (service time). p50 / p99: open loop at the fixed rate, from scheduled arrival "
-           "(queueing included); sust_*: the same at 0.8 x the rate one thread sustained sequentially. Stage medians: "
-           "the pipeline's own timings under the load. width_div 1: the world's full content widths."]
+           table([_recommend_row(r) for r in res["recommend"]],
+                 ["items", "width_div", "index", "build_s", "cpu_ms", "seq_p50", "seq_p99", "rate",
+                  "answered_per_s", "p50", "p99", "sust_rate", "sust_p50", "sust_p99", "stages_ms",
+                  "peak_rss_mb", "error"]), "",
+           "cpu_ms: CPU time of the serving thread per sequential request. seq: sequential requests (service "
+           "time). p50 / p99: open loop at the fixed rate, from scheduled arrival (queueing included); "
+           "sust_*: the same at 0.8 x the rate one thread sustained sequentially. Stage medians: the "
+           "pipeline's own timings under the load. width_div 1: the world's full content widths."]
     path.write_text("\n".join(md) + "\n", encoding="utf-8")
 
 
@@ -709,28 +765,33 @@ def main_all(args) -> None:
               "--ef-search", *map(str, args.ef_search)]
     with LoadSampler() as load:
         for n in args.items:
-            res["retrieval"].append(run_part("retrieval", ["--items", str(n), *common], work, args.part_timeout, args.reuse))
-        for model, sizes in (("umair_fps", args.impressions), ("dcnv2", args.impressions + args.tabular_extra)):
+            opts = ["--items", str(n), *common]
+            res["retrieval"].append(run_part("retrieval", opts, work, args.part_timeout, args.reuse))
+        tabular = args.impressions + args.tabular_extra
+        for model, sizes in (("umair_fps", args.impressions), ("dcnv2", tabular)):
             samples = args.train_samples if model == "umair_fps" else args.tabular_train_samples
             for n in sizes:
-                res["ranking"].append(run_part("ranking", ["--model", model, "--impressions", str(n), "--train-samples",
-                                                           str(samples)], work, args.part_timeout, args.reuse))
+                opts = ["--model", model, "--impressions", str(n), "--train-samples", str(samples)]
+                res["ranking"].append(run_part("ranking", opts, work, args.part_timeout, args.reuse))
         if not args.no_encode:
             res["encode"] = run_part("encode", [], work, args.part_timeout, args.reuse)
-        choice = choose_index(res["retrieval"], 0.95, args.approx_min_items).get("choice") or {"kind": "ivf", "param": 64}
-        rec_opts = ["--approx-kind", choice["kind"], "--approx-param", str(choice["param"]), "--rate", str(args.rate),
+        choice = choose_index(res["retrieval"], 0.95, args.approx_min_items).get("choice")
+        choice = choice or {"kind": "ivf", "param": 64}
+        rec_opts = ["--approx-kind", choice["kind"], "--approx-param", str(choice["param"]),
+                    "--rate", str(args.rate),
                     "--load-s", str(args.load_s), "--sequential-s", str(args.sequential_s),
                     "--sustainable-s", str(args.sustainable_s), "--train-samples", "4096"]
         for n, div in [(n, args.width_div) for n in args.items] + [(args.control_items, 1)]:
-            r = run_part("recommend", ["--items", str(n), "--width-div", str(div), *rec_opts], work, args.part_timeout,
-                         args.reuse)
+            opts = ["--items", str(n), "--width-div", str(div), *rec_opts]
+            r = run_part("recommend", opts, work, args.part_timeout, args.reuse)
             res["recommend"].append({**r, "items": r.get("items", n), "width_div": div})
-    res["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "load": load.summary()}
-    res["config"] = {"items": args.items, "impressions": args.impressions, "tabular_extra": args.tabular_extra,
-                     "rate": args.rate, "load_s": args.load_s, "width_div": args.width_div, "control_items": args.control_items,
-                     "train_samples": args.train_samples, "tabular_train_samples": args.tabular_train_samples,
-                     "nprobe": args.nprobe, "ef_search": args.ef_search, "hnsw_max_items": args.hnsw_max_items,
-                     "queries": args.queries, "latency_queries": args.latency_queries}
+    # the load while this invocation ran (seconds when every part is reused; each part records its own)
+    res["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
+                      "load_this_invocation": load.summary()}
+    keys = ("items", "impressions", "tabular_extra", "rate", "load_s", "width_div", "control_items",
+            "train_samples", "tabular_train_samples", "nprobe", "ef_search", "hnsw_max_items", "queries",
+            "latency_queries")
+    res["config"] = {k: getattr(args, k) for k in keys}
     res["command"] = "PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/scale.py " + " ".join(args.argv)
     res["index_choice"] = choose_index(res["retrieval"], 0.95, args.approx_min_items)
     res["curves"] = curves(res)
@@ -791,8 +852,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if args.part:  # a part measures one size
         args.items, args.impressions = args.items[0], args.impressions[0]
     elif not args.quick:
-        args.skip_note.append("umair_fps at 5 x 10^6 impressions (its encoded 200-item history alone is 5e6 x 200 "
-                              "int64 = 8 GB on a 23 GB machine shared with other jobs)")
+        args.skip_note.append("umair_fps at 5 x 10^6 impressions (its encoded 200-item history alone is "
+                              "5e6 x 200 int64 = 8 GB on a 23 GB machine shared with other jobs)")
     return args
 
 

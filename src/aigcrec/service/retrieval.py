@@ -114,7 +114,7 @@ class VectorIndex:
         self,
         dim: int,
         approx_min_items: int = 20_000,
-        nprobe: int = 16,
+        nprobe: int = 32,
         *,
         approx_kind: str = "ivf",
         nlist: int = 0,

@@ -87,10 +87,29 @@ class RetrievalConfig(StrictModel):
     dim: int = Field(
         128, gt=0, description="PCA width of the retrieval vector when the concatenation is wider."
     )
-    ivf_min_items: int = Field(
-        20_000, gt=0, description="From this catalog size on, an IVF index replaces flat."
+    approx_min_items: int = Field(
+        20_000,
+        gt=0,
+        description="From this catalog size (at start) on, the approximate index approx_kind replaces exact "
+        "(flat) search; below it exact search is as fast (docs/scale.md).",
     )
-    ivf_nprobe: int = Field(16, gt=0)
+    approx_kind: Literal["ivf", "hnsw"] = Field(
+        "ivf",
+        description="Approximate index: IVF-Flat (k-means lists) or HNSW (a proximity graph); both take live "
+        "adds. Chosen by benchmarks/scale.py: recall@100 >= 0.95 at 10^6 items at the lowest latency.",
+    )
+    ivf_nlist: int = Field(
+        0, ge=0, description="IVF inverted lists; 0 = round(sqrt(n)) at build (at most n / 39)."
+    )
+    ivf_nprobe: int = Field(
+        32,
+        gt=0,
+        description="IVF lists scanned per query (recall against latency): the fewest that keep recall@100 >= "
+        "0.95 at 10^5 and 10^6 items in benchmarks/scale.py (16 does at 10^6 but not at 10^5).",
+    )
+    hnsw_m: int = Field(32, gt=0, description="HNSW links per node (memory: 2 * hnsw_m ids per item).")
+    hnsw_ef_construction: int = Field(40, gt=0, description="HNSW beam width while inserting.")
+    hnsw_ef_search: int = Field(128, gt=0, description="HNSW beam width per query (recall against latency).")
     candidates: int = Field(
         100, gt=0, description="Candidates handed to the ranker (its cost grows linearly with them)."
     )

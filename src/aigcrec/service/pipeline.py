@@ -130,7 +130,7 @@ class RecommendPipeline:
         catalog = Catalog(dims, capacity=len(metas) + 1024)
         rows = catalog.add(metas, vectors)
         space = RetrievalSpace(config.retrieval.features, config.retrieval.dim).fit(vectors, seed=seed)
-        index = VectorIndex(space.dim, config.retrieval.ivf_min_items, config.retrieval.ivf_nprobe)
+        index = VectorIndex.from_config(space.dim, config.retrieval)
         retr = space.transform(vectors)  # (n, dim)
         index.build(retr, rows, seed=seed)
         pipe = cls(config, catalog, space, index, ranker, affect_model, encoder, affect_context)

@@ -16,7 +16,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from aigcrec.service.config import RetrievalConfig
+
 _EPS = 1e-12
+APPROX_KINDS = ("ivf", "hnsw")
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -92,43 +95,105 @@ class RetrievalSpace:
 
 
 class VectorIndex:
-    """Inner-product FAISS index keyed by catalog row: flat for small catalogs, IVF from ``ivf_min_items``.
+    """Inner-product FAISS index keyed by catalog row, its kind chosen by catalog size at ``build``.
 
-    ``add`` makes rows searchable at once (no rebuild); a lock keeps search and add apart.
+    - ``flat`` (exact, ``IndexFlatIP`` in an ``IndexIDMap2``) below ``approx_min_items`` vectors;
+    - from ``approx_min_items`` on, the approximate ``approx_kind``:
+      ``ivf``: ``IndexIVFFlat`` with ``nlist`` inverted lists (0: ``round(sqrt(n))``; at most ``n / 39``
+      so k-means has its 39 points a list) trained on a sample, ``nprobe`` lists scanned per query;
+      ``hnsw``: ``IndexHNSWFlat`` (``hnsw_m`` links a node, ``ef_construction`` / ``ef_search`` beam
+      widths) in an ``IndexIDMap2``.
+
+    Every kind holds the full vectors (n · dim · 4 bytes, plus HNSW's n · 2 · hnsw_m links). ``add``
+    makes rows searchable at once (no rebuild; an IVF list grows, an HNSW graph links the new node) and
+    keeps the kind chosen at ``build``; a lock keeps search and add apart. Measured recall@100 and
+    latency of each kind: ``benchmarks/scale.py`` (docs/scale.md).
     """
 
-    def __init__(self, dim: int, ivf_min_items: int = 20_000, nprobe: int = 16) -> None:
+    def __init__(
+        self,
+        dim: int,
+        approx_min_items: int = 20_000,
+        nprobe: int = 32,
+        *,
+        approx_kind: str = "ivf",
+        nlist: int = 0,
+        hnsw_m: int = 32,
+        ef_construction: int = 40,
+        ef_search: int = 128,
+        train_per_list: int = 40,
+    ) -> None:
+        if approx_kind not in APPROX_KINDS:
+            raise ValueError(f"VectorIndex: approx_kind must be one of {APPROX_KINDS}, got {approx_kind!r}")
         self.dim = dim
-        self.ivf_min_items = ivf_min_items
+        self.approx_min_items = approx_min_items
         self.nprobe = nprobe
+        self.approx_kind = approx_kind
+        self.nlist = nlist
+        self.hnsw_m = hnsw_m
+        self.ef_construction = ef_construction
+        self.ef_search = ef_search
+        self.train_per_list = train_per_list
         self._index = None
+        self._kind = "flat"
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, dim: int, cfg: RetrievalConfig) -> "VectorIndex":
+        """The index ``cfg`` (``service.retrieval``) describes, for ``dim``-wide vectors."""
+        return cls(
+            dim,
+            cfg.approx_min_items,
+            cfg.ivf_nprobe,
+            approx_kind=cfg.approx_kind,
+            nlist=cfg.ivf_nlist,
+            hnsw_m=cfg.hnsw_m,
+            ef_construction=cfg.hnsw_ef_construction,
+            ef_search=cfg.hnsw_ef_search,
+        )
 
     @property
     def kind(self) -> str:
-        return "ivf" if self._index is not None and hasattr(self._index, "nprobe") else "flat"
+        """``flat``, ``ivf`` or ``hnsw``: what ``build`` chose (``flat`` before any build)."""
+        return self._kind
 
     @property
     def ntotal(self) -> int:
         return 0 if self._index is None else int(self._index.ntotal)
 
+    def kind_for(self, n: int) -> str:
+        """The kind ``build`` picks for ``n`` vectors."""
+        return self.approx_kind if n >= self.approx_min_items else "flat"
+
+    def lists_for(self, n: int) -> int:
+        """IVF lists for ``n`` vectors: ``nlist`` (0: ``round(sqrt(n))``), capped at ``n // 39``."""
+        want = self.nlist or int(round(np.sqrt(n)))
+        return max(1, min(want, n // 39))
+
     def build(self, vectors: np.ndarray, rows: np.ndarray, seed: int = 0) -> None:
-        import faiss
+        import faiss  # heavy optional dependency: only the service loads it
 
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)  # (n, dim)
-        if len(vectors) >= self.ivf_min_items:
-            nlist = int(np.sqrt(len(vectors)))
+        kind = self.kind_for(len(vectors))
+        if kind == "ivf":
+            nlist = self.lists_for(len(vectors))
             quantizer = faiss.IndexFlatIP(self.dim)
             index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
             rng = np.random.default_rng(seed)
-            train = vectors[rng.choice(len(vectors), size=min(len(vectors), 40 * nlist), replace=False)]
-            index.train(train)
+            sample = min(len(vectors), self.train_per_list * nlist)
+            index.cp.seed = seed
+            index.train(vectors[rng.choice(len(vectors), size=sample, replace=False)])  # k-means on a sample
             index.nprobe = self.nprobe
+        elif kind == "hnsw":
+            graph = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            graph.hnsw.efConstruction = self.ef_construction
+            graph.hnsw.efSearch = self.ef_search
+            index = faiss.IndexIDMap2(graph)
         else:
             index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
         index.add_with_ids(vectors, np.asarray(rows, dtype=np.int64))
         with self._lock:
-            self._index = index
+            self._index, self._kind = index, kind
 
     def add(self, vectors: np.ndarray, rows: np.ndarray) -> None:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)

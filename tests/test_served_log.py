@@ -215,7 +215,7 @@ def test_train_ranker_from_events_uses_the_served_context(tiny_world, world_vect
 
     from aigcrec.cli.main import app
     from aigcrec.config import AppConfig
-    from aigcrec.ranking import sources
+    from aigcrec import sources
     from aigcrec.ranking.bundle import RankerBundle
     from aigcrec.ranking.data import warm_split, world_dataset
     from aigcrec.ranking.experiment import prepare, run_variant
@@ -252,7 +252,7 @@ def test_train_ranker_from_events_uses_the_served_context(tiny_world, world_vect
 
     served = served_from_db(db)
     assert len(served.affect) == len(users) and served.schema.name == "served_state"
-    from aigcrec.ranking.sources import load_dataset
+    from aigcrec.sources import load_dataset
 
     data = load_dataset("world", tiny_world, tmp_path / "cache", tmp_path, events=db)
     is_served = data.frame["session_id"].isin(served.affect.index)

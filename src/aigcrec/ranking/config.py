@@ -86,7 +86,7 @@ class TrainConfig(StrictModel):
         1024.0, ge=0.0,
         description="UMAIR-FPS with frozen content tables: the raw content profile of each distinct history in a "
                     "dataset is computed once before training (``trainer.with_profiles``) when the profiles take at "
-                    "most this many MiB (MovieLens warm: 25,440 distinct training histories x 2,400 values, 233 MiB); "
+                    "most this many MiB (MovieLens warm: 25,444 distinct training histories x 2,400 values, 233 MiB); "
                     "else they are pooled from the history rows in every batch (slower, no memory). 0 = always pool.")
 
 

@@ -11,6 +11,18 @@ OUT=benchmarks/results
 .venv/bin/aigcrec benchmark ranking --dataset movielens --data-dir "$DATA/movielens-100k" --seeds 5 --peers \
   --models umair_fps,umair_fps_no_history,dcnv2,popularity --out "$OUT/ranking-movielens" "$@"
 
+# Training throughput of the full ranker against the peers (docs/ranking.md, "Training throughput"): one run with
+# both rows, the profile of a training step, and old vs new code on the same weights (BEFORE: a checkout of the
+# commit before the change, e.g. git worktree add /tmp/before 4ae131f).
+nice -n 10 .venv/bin/aigcrec benchmark ranking --dataset movielens --data-dir "$DATA/movielens-100k" --seeds 5 --peers \
+  --models umair_fps,dcnv2 --splits warm --out "$OUT/ranking-throughput"
+nice -n 10 .venv/bin/python benchmarks/ranking_throughput_profile.py --label after --steps 20
+if [ -n "${BEFORE:-}" ]; then
+  PYTHONPATH="$BEFORE/src" nice -n 10 .venv/bin/python benchmarks/ranking_throughput_profile.py --label before --steps 20
+  PYTHONPATH="$BEFORE/src" .venv/bin/python benchmarks/ranking_throughput_check.py --dump runs/throughput-check
+  .venv/bin/python benchmarks/ranking_throughput_check.py --compare runs/throughput-check --out "$OUT/ranking-throughput"
+fi
+
 WORLD=worlds/small-0
 .venv/bin/aigcrec world --out "$WORLD" --size small --seed 0   # reused when its manifest matches this version
 .venv/bin/aigcrec benchmark ranking --dataset world --data-dir "$WORLD" --seeds 4 --config benchmarks/ranking_world.yaml \

@@ -12,7 +12,7 @@ from aigcrec.ranking.bundle import RankerBundle
 from aigcrec.ranking.data import add_history, latest_histories, warm_split
 from aigcrec.ranking.experiment import variant_config
 from aigcrec.ranking.models import ROWS_SUFFIX, build_model
-from aigcrec.ranking.trainer import make_batch, to_tensors
+from aigcrec.ranking.trainer import make_batch, to_tensors, with_profiles
 from test_ranking_models import SMALL, data, prep, trained  # noqa: F401  (module-scoped fixtures)
 
 
@@ -45,16 +45,41 @@ def test_history_profile_is_the_mean_of_the_items_rows(prep, trained):  # noqa: 
     got = model.history_profile("history:e_sty", torch.from_numpy(ids.copy())).numpy()
     want = np.stack([table[r[r > 0]].mean(0) for r in ids])
     assert np.allclose(got, want, atol=1e-6)
-    # training reads the projected rows, serving the raw means: the same profiles and scores either way
+    # training reads table rows (items projected once, histories pooled after projection, or the profiles
+    # precomputed per distinct history), serving vectors and raw means: the same profiles and scores each way
     rows = make_batch(model, to_tensors(enc))
-    means = {k: v for k, v in rows.items() if not k.endswith(ROWS_SUFFIX)}
-    means.update({k: model.history_profile(k, rows[k + ROWS_SUFFIX]) for k in model.history_keys})
+    means = serving_batch(model, rows)
     assert any(k.endswith(ROWS_SUFFIX) for k in rows) and not any(k.endswith(ROWS_SUFFIX) for k in means)
+    cached = make_batch(model, with_profiles(model, to_tensors(enc)))
+    assert all(k in cached and f"{k}{ROWS_SUFFIX}" not in cached for k in model.history_keys)
     model.eval()
     with torch.no_grad():
-        for a, b in zip(model.profiles(rows), model.profiles(means)):
-            assert torch.allclose(a, b, atol=1e-5)
+        for a, b, c in zip(model.profiles(rows), model.profiles(means), model.profiles(cached)):
+            assert torch.allclose(a, b, atol=1e-5) and torch.allclose(c, b, atol=1e-5)
         assert torch.allclose(model(rows), model(means), atol=1e-5)
+        assert torch.allclose(model(cached), model(means), atol=1e-5)
+
+
+def serving_batch(model, rows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A training batch (table rows) as serving passes it: each modality's vectors and each raw profile."""
+    out = {k: v for k, v in rows.items() if not k.endswith(ROWS_SUFFIX)}
+    out.update({f.name: model.tables[f.name](rows[f.name + ROWS_SUFFIX]) for f in model.modalities})
+    out.update({k: model.history_profile(k, rows[k + ROWS_SUFFIX]) for k in model.history_keys})
+    return out
+
+
+def test_precomputed_profiles_hold_each_distinct_history_once(prep, trained):  # noqa: F811
+    model = trained.model
+    data = to_tensors(prep.parts["train"])
+    cached = with_profiles(model, data)
+    key = "history:e_sem"
+    distinct = np.unique(prep.parts["train"].vec_idx[key], axis=0)
+    assert cached[f"profile:{key}"].shape == (len(distinct), prep.tables["e_sem"].shape[1])
+    assert f"idx:{key}" not in cached and cached[f"state:{key}"].shape == (len(prep.parts["train"]),)
+    rows = torch.arange(0, len(prep.parts["train"]), 7)
+    a, b = make_batch(model, cached, rows), make_batch(model, data, rows)
+    assert torch.allclose(a[key], model.history_profile(key, b[key + ROWS_SUFFIX]), atol=1e-6)
+    assert with_profiles(model, data, budget_mb=0.0) is data  # over the budget: pooled per batch
 
 
 def test_ablations_drop_the_profile_of_the_modality_they_drop(prep):  # noqa: F811

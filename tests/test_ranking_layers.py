@@ -47,6 +47,23 @@ def test_crossnet_mix_single_expert_matches_hand_computation():
     assert torch.allclose(net(x0), expert + x0, atol=1e-6)  # one expert: its gate is exactly 1
 
 
+def test_crossnet_mix_equals_the_gated_sum_of_its_experts():
+    """The fused form (no (B, K, D) expert tensor) equals the paper's Σ_i G_i(x) E_i(x) + x per layer."""
+    torch.manual_seed(0)
+    net = CrossNetV2(7, num_layers=2, kind="mix", low_rank=3, num_experts=4)
+    with torch.no_grad():
+        for b in net.b:
+            b.normal_()  # non-zero biases: Σ_i G_i b = b only because the gates sum to one
+    x0 = torch.randn(5, 7)
+    x = x0
+    for i in range(2):
+        g = torch.softmax(net.gate(x), dim=-1)  # (B, K)
+        experts = [x0 * (torch.tanh(torch.tanh(x @ net.V[i][k]) @ net.C[i][k]) @ net.U[i][k].T + net.b[i])
+                   for k in range(4)]
+        x = sum(g[:, k:k + 1] * e for k, e in enumerate(experts)) + x
+    assert torch.allclose(net(x0), x, atol=1e-5)
+
+
 def test_crossnet_v1_equation():
     torch.manual_seed(0)
     net = CrossNetV1(4, num_layers=1)

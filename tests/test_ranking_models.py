@@ -156,8 +156,12 @@ def test_umair_modality_dropout_acts_in_training_only(prep):
     zeros = {}
     for mode in ("train", "eval"):
         getattr(model, mode)()
-        m = torch.cat([model.proj[f.name](batch[f.name]) for f in model.modalities], dim=-1)  # m_1..m_K
+        m = model.item_stack(batch)[:, 1:]  # m_1..m_K from the modality rows (each distinct item projected once)
         zeros[mode] = (m == 0).float().mean()
+        if mode == "train":  # each sample draws its own mask, also where two samples show the same item
+            rows = batch["e_sty@rows"]
+            i, j = next((i, j) for i in range(64) for j in range(i + 1, 64) if rows[i] == rows[j])
+            assert not torch.equal(m[i], m[j])
     assert zeros["train"] > zeros["eval"] + 0.1
     logit, _ = model.forward_with_weights(batch)
     assert torch.equal(logit, model.forward_with_weights(batch)[0])  # deterministic in eval

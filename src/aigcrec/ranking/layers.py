@@ -62,6 +62,11 @@ class CrossNetV2(nn.Module):
 
     Input (B, D) -> output (B, D).
 
+    The mixture is computed without the (B, K, D) expert outputs: as the gates sum to one,
+    ``Σ_i G_i E_i(x) = x_0 ⊙ (Σ_i U_i (G_i v_i) + b_l)`` with ``v_i = tanh(C_i tanh(V_i^T x))``, so the K
+    experts' V_i and U_i act as one (D, K·r) matrix each (the same equation and parameters, without the
+    elementwise work on K copies of x_0; ``tests/test_ranking_layers.py`` checks it against the per-expert form).
+
     Example::
 
         net = CrossNetV2(in_dim=80, num_layers=2, kind="mix", low_rank=32, num_experts=4)
@@ -94,12 +99,13 @@ class CrossNetV2(nn.Module):
                 v = torch.einsum("bd,dr->br", x, self.V[i][0])  # (B, r)
                 x = x0 * (torch.einsum("br,dr->bd", v, self.U[i][0]) + self.b[i]) + x
             else:
-                v = torch.tanh(torch.einsum("bd,kdr->bkr", x, self.V[i]))  # (B, K, r)
+                k, d, r = self.V[i].shape
+                v = torch.tanh(x @ self.V[i].transpose(0, 1).reshape(d, k * r)).view(-1, k, r)  # (B, K, r): V_i^T x
                 v = torch.tanh(torch.einsum("bkr,krs->bks", v, self.C[i]))  # (B, K, r)
-                u = torch.einsum("bks,kds->bkd", v, self.U[i])  # (B, K, D)
-                experts = x0.unsqueeze(1) * (u + self.b[i])  # (B, K, D)
-                g = torch.softmax(self.gate(x), dim=-1).unsqueeze(-1)  # (B, K, 1)
-                x = (g * experts).sum(dim=1) + x  # (B, D)
+                g = torch.softmax(self.gate(x), dim=-1)  # (B, K)
+                v = (v * g.unsqueeze(-1)).flatten(1)  # (B, K*r): G_i v_i
+                u = torch.addmm(self.b[i], v, self.U[i].transpose(0, 1).reshape(d, k * r).T)  # (B, D): Σ_i U_i G_i v_i + b
+                x = x0 * u + x  # (B, D)
         return x
 
 
@@ -115,9 +121,9 @@ class UMCM(nn.Module):
     """
 
     def forward(self, query: torch.Tensor, modalities: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        scores = torch.bmm(modalities, query.unsqueeze(-1)).squeeze(-1) / math.sqrt(query.shape[-1])  # (B, M)
+        scores = (modalities * query.unsqueeze(1)).sum(dim=-1) / math.sqrt(query.shape[-1])  # (B, M): m_k · q
         alpha = torch.softmax(scores, dim=-1)  # (B, M)
-        return torch.bmm(alpha.unsqueeze(1), modalities).squeeze(1), alpha  # (B, D), (B, M)
+        return (alpha.unsqueeze(-1) * modalities).sum(dim=1), alpha  # (B, D), (B, M)
 
 
 class UserAwareSENet(nn.Module):

@@ -4,6 +4,10 @@ A batch is a dict of tensors: ``cat`` (B, F_cat) int64, ``tags`` (B, F_tag, L) i
 float32 and one (B, d_f) float32 tensor per vector field (looked up by ``Ranker.lookup`` from tables that
 are frozen or trainable per ``Field.freeze``). Every model returns logits (B,); ``forward_with_weights``
 also returns the modality weights α (B, M) (uniform for models without UMCM).
+
+UMAIR-FPS also takes table rows in place of vectors (the training path, ``"<name>@rows"``): an item's
+modality vectors (B,) rows, projected once per distinct item of the batch, and a history profile's (B, L)
+rows, pooled after projection. Both give the scores of the vector inputs (tested).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from torch.nn import functional as F
 from aigcrec.ranking.config import ModelConfig
 from aigcrec.ranking.features import FeatureSpec, split_history_key
 
-ROWS_SUFFIX = "@rows"  # batch key suffix of a history profile passed as item rows (B, L)
+ROWS_SUFFIX = "@rows"  # batch key suffix of table rows in place of vectors: (B,) per item, (B, L) per history
 from aigcrec.ranking.layers import CIN, MLP, ContributionMixture, CrossNetV1, CrossNetV2, FMInteraction, UMCM, UserAwareSENet
 
 Batch = dict[str, torch.Tensor]
@@ -83,6 +87,23 @@ class FieldEmbedding(nn.Module):
         if self.num.shape[0]:
             parts.append(batch["num"].unsqueeze(-1) * self.num)  # (B, F_num, d)
         return torch.cat(parts, dim=1)
+
+
+def pooled_projection(rows: torch.Tensor, table: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``mean_j W e_j`` (B, D_out) over the non-zero rows j of each row of ``rows`` (B, L) (0 = padding; zeros
+    for an empty row); ``table`` (n, d), ``weight`` W (D_out, d). Each table row the batch names is projected
+    once (all of them when the batch names at least n items), then pooled with offsets over the real items only.
+    """
+    real = rows > 0  # (B, L)
+    flat = rows[real]  # (T,) the items, row after row
+    counts = real.sum(dim=1)  # (B,)
+    offsets = torch.cumsum(counts, 0) - counts  # (B,) start of each row in flat
+    if flat.numel() >= table.shape[0]:
+        projected = table @ weight.T  # (n, D_out)
+    else:
+        items, flat = torch.unique(flat, return_inverse=True)  # (U,), (T,)
+        projected = table.index_select(0, items) @ weight.T  # (U, D_out)
+    return F.embedding_bag(flat, projected, offsets, mode="mean")  # (B, D_out)
 
 
 class Ranker(nn.Module):
@@ -323,11 +344,14 @@ class UMAIRFPSRanker(Ranker):
         return split_history_key(key)[1]
 
     def lookup(self, vec_idx: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """``Ranker.lookup`` plus the history rows (``"<key>@rows"``, (B, L)) of each profile: ``profiles``
-        then averages the *projected* rows, ``V_k mean(e) = mean(V_k e)``, which moves D_m instead of d values
-        per history item (the training path; serving passes the raw means, ``history_profile``)."""
-        out = super().lookup(vec_idx)
-        out.update({f"{key}{ROWS_SUFFIX}": vec_idx[key] for key in self._history_keys})
+        """The affect vectors (B, d_a), the modality rows (``"<name>@rows"``, (B,)) and the history rows
+        (``"<key>@rows"``, (B, L)) of each profile given as rows (``vec_idx[key]``; the trainer passes most
+        profiles precomputed instead, ``trainer.with_profiles``). ``item_stack`` projects each distinct item of
+        the batch once; ``profiles`` averages the *projected* rows, ``V_k mean(e) = mean(V_k e)``, which moves
+        D_m instead of d values per history item (serving passes vectors and raw means, ``history_profile``)."""
+        out = {f.name: self.tables[f.name](vec_idx[f.name]) for f in self.affect}  # (B, d_a)
+        out.update({f"{f.name}{ROWS_SUFFIX}": vec_idx[f.name] for f in self.modalities})  # (B,), see item_stack
+        out.update({f"{key}{ROWS_SUFFIX}": vec_idx[key] for key in self._history_keys if key in vec_idx})
         return out
 
     def profiles(self, batch: Batch) -> list[torch.Tensor]:
@@ -338,11 +362,8 @@ class UMAIRFPSRanker(Ranker):
             lin = self.hist_proj[self._table(key)]
             if key in batch:
                 out.append(torch.relu(lin(batch[key])))
-            else:  # project only the items the batch's histories name (row 0, the padding, first)
-                rows = batch[f"{key}{ROWS_SUFFIX}"]  # (B, L)
-                items, local = torch.unique(torch.cat([rows.new_zeros(1), rows.reshape(-1)]), return_inverse=True)
-                projected = self.tables[self._table(key)].weight.index_select(0, items) @ lin.weight.T  # (U, D_m)
-                mean = F.embedding_bag(local[1:].view_as(rows), projected, mode="mean", padding_idx=0)
+            else:
+                mean = pooled_projection(batch[f"{key}{ROWS_SUFFIX}"], self.tables[self._table(key)].weight, lin.weight)
                 out.append(torch.relu(mean + lin.bias))
         return out
 
@@ -357,7 +378,17 @@ class UMAIRFPSRanker(Ranker):
         """
         e = self.emb(batch) if e is None else e  # (B, F, d)
         m0 = self.item_tower(e.index_select(1, self.item_idx).flatten(1))  # (B, D_m)
-        return torch.stack([m0] + [self.proj[f.name](batch[f.name]) for f in self.modalities], dim=1)
+        return torch.stack([m0] + [self._modality(f.name, batch) for f in self.modalities], dim=1)
+
+    def _modality(self, name: str, batch: Batch) -> torch.Tensor:
+        """m_k (B, D_m) from the vectors ``batch[name]`` (B, d), or from the rows ``batch[name + "@rows"]`` (B,):
+        ``ReLU(W_k e + b_k)`` of each distinct row once, then each sample's row and its own dropout."""
+        proj = self.proj[name]  # Linear, ReLU[, Dropout]
+        if name in batch:
+            return proj(batch[name])
+        items, local = torch.unique(batch[f"{name}{ROWS_SUFFIX}"], return_inverse=True)  # (U,), (B,)
+        m = proj[1](proj[0](self.tables[name](items))).index_select(0, local)  # (B, D_m)
+        return proj[2](m) if len(proj) > 2 else m
 
     def forward_with_weights(self, batch: Batch, stack: torch.Tensor | None = None
                              ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,6 +4,12 @@
 (samples per second over the optimisation steps only, evaluation excluded). ``objective="mse"`` trains
 the logit as a regression output instead (rating prediction; early stopping on validation RMSE, reported
 as ``best_val_auc`` = -RMSE so that larger is better either way).
+
+Content profiles: a history profile h_k (the mean of a frozen table's rows over the user's earlier positive
+items) depends on the data alone, so ``with_profiles`` computes it once per *distinct* history of a
+dataset (``Ranker.history_profile``, the serving path) and a batch reads its rows by index; the model then
+applies ``p_k = ReLU(V_k h_k + c_k)`` to (B, d) inputs instead of pooling B x L history rows per step
+(docs/ranking.md, "Training throughput").
 """
 
 from __future__ import annotations
@@ -19,11 +25,16 @@ import torch
 from torch import nn
 
 from aigcrec.ranking.config import TrainConfig
-from aigcrec.ranking.features import EncodedBatch
+from aigcrec.ranking.features import EncodedBatch, split_history_key
 from aigcrec.metrics import auc
 from aigcrec.ranking.models import Ranker
 
 log = logging.getLogger("aigcrec.ranking")
+
+
+PROFILE = "profile:"  # "profile:<history key>": (P, d) raw profiles of a dataset's distinct histories (not sliced)
+STATE = "state:"  # "state:<history key>": (N,) row of each sample's history in that table
+PROFILE_CHUNK = 4096  # distinct histories pooled at a time by ``with_profiles``
 
 
 def to_tensors(enc: EncodedBatch) -> dict[str, torch.Tensor]:
@@ -33,19 +44,53 @@ def to_tensors(enc: EncodedBatch) -> dict[str, torch.Tensor]:
     return out
 
 
+@torch.no_grad()
+def with_profiles(model: Ranker, data: dict[str, torch.Tensor], budget_mb: float = TrainConfig().profile_cache_mb
+                  ) -> dict[str, torch.Tensor]:
+    """``data`` with the model's history profiles precomputed once instead of pooled in every batch.
+
+    For each history key whose table is frozen, the rows ``idx:<key>`` (N, L) become ``state:<key>`` (N,), an
+    index into ``profile:<key>`` (P, d): the raw profile ``h_k`` (``Ranker.history_profile``) of each of the P
+    distinct histories. Unchanged when no key qualifies or the profiles would take more than ``budget_mb``.
+    """
+    keys = [k for k in model.history_keys if f"idx:{k}" in data
+            and not model.tables[split_history_key(k)[1]].weight.requires_grad]
+    if not keys:
+        return data
+    widths = [data[f"idx:{k}"].shape[1] for k in keys]
+    dims = [model.tables[split_history_key(k)[1]].embedding_dim for k in keys]
+    states, inverse = torch.unique(torch.cat([data[f"idx:{k}"] for k in keys], dim=1), dim=0, return_inverse=True)
+    need_mb = states.shape[0] * sum(dims) * 4 / 2 ** 20  # float32
+    if need_mb > budget_mb:
+        log.info("content profiles: %d distinct histories need %.0f MiB (> profile_cache_mb %.0f): pooled per batch",
+                 states.shape[0], need_mb, budget_mb)
+        return data
+    out = {k: v for k, v in data.items() if k not in {f"idx:{key}" for key in keys}}
+    for key, rows in zip(keys, torch.split(states, widths, dim=1)):  # rows (P, L) of this key's table
+        out[f"{STATE}{key}"] = inverse
+        out[f"{PROFILE}{key}"] = torch.cat([model.history_profile(key, rows[s:s + PROFILE_CHUNK])
+                                            for s in range(0, rows.shape[0], PROFILE_CHUNK)])  # (P, d)
+    return out
+
+
 def make_batch(model: Ranker, data: dict[str, torch.Tensor], rows: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """Slice rows (all when None) and look up the model's vector fields."""
-    part = {k: (v if rows is None else v.index_select(0, rows)) for k, v in data.items()}
+    """Slice rows (all when None) and look up the model's vector fields (precomputed profiles by index)."""
+    part = {k: (v if rows is None or k.startswith(PROFILE) else v.index_select(0, rows)) for k, v in data.items()}
     batch = {k: part[k] for k in ("cat", "tags", "num")}
-    batch.update(model.lookup({name: part[f"idx:{name}"] for name in model.vector_inputs}))
+    batch.update(model.lookup({name: part[f"idx:{name}"] for name in model.vector_inputs if f"idx:{name}" in part}))
+    for key in model.history_keys:
+        if f"{PROFILE}{key}" in part:
+            batch[key] = part[f"{PROFILE}{key}"].index_select(0, part[f"{STATE}{key}"])  # (B, d)
     return batch
 
 
 @torch.no_grad()
 def predict(model: Ranker, enc: EncodedBatch | dict[str, torch.Tensor], batch_size: int = 8192,
             with_weights: bool = False, raw: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """Probabilities (N,) (raw outputs with ``raw``; and modality weights (N, M) with ``with_weights``)."""
-    data = to_tensors(enc) if isinstance(enc, EncodedBatch) else enc
+    """Probabilities (N,) (raw outputs with ``raw``; and modality weights (N, M) with ``with_weights``).
+
+    ``enc``: encoded rows, or tensors from ``to_tensors`` (``with_profiles`` applied or not)."""
+    data = with_profiles(model, to_tensors(enc)) if isinstance(enc, EncodedBatch) else enc
     n = data["cat"].shape[0]
     model.eval()
     probs, weights = [], []
@@ -87,11 +132,11 @@ def fit(model: Ranker, train: EncodedBatch, y_train: np.ndarray, val: EncodedBat
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    data, y = to_tensors(train), torch.as_tensor(np.asarray(y_train, np.float32))
-    val_data = to_tensors(val)
+    data, y = with_profiles(model, to_tensors(train), cfg.profile_cache_mb), torch.as_tensor(np.asarray(y_train, np.float32))
+    val_data = with_profiles(model, to_tensors(val), cfg.profile_cache_mb)
     drop_cols = torch.tensor([j for j, f in enumerate(model.spec.sparse) if f.id_dropout], dtype=torch.long)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)  # one kernel per tensor
     if objective not in ("bce", "mse"):
         raise ValueError(f"objective: expected 'bce' or 'mse', got {objective!r}")
     loss_fn = nn.BCEWithLogitsLoss() if objective == "bce" else nn.MSELoss()

@@ -42,6 +42,7 @@ for module in (
     "aigcrec.ranking.cli",
     "aigcrec.service.cli",
     "aigcrec.topk.cli",
+    "aigcrec.simulate.cli",
     "aigcrec.distributed.cli",
 ):
     importlib.import_module(module).register(app)

@@ -239,11 +239,12 @@ def affect_context_for(ranker, predictor) -> Optional[Callable[[Any], Optional[n
 
 
 def open_real_state(config: AppConfig, paths: ServicePaths, db_path: Path, ranker: Any = None,
-                    affect: Any = None) -> ServiceState:
+                    affect: Any = None, encoder: Any = None) -> ServiceState:
     """The served state: SQLite at ``db_path`` (created and filled on first start) plus the trained models.
 
-    ``ranker`` / ``affect``: models to serve instead of loading them from ``paths`` (Ray Serve passes
-    clients of its model deployments, so each model is loaded once, in its deployment).
+    ``ranker`` / ``affect`` / ``encoder``: models to serve instead of loading them from ``paths`` (Ray Serve
+    passes clients of its model deployments, so each model is loaded once, in its deployment; ``aigcrec
+    simulate`` loads them once for all its services).
     """
     from aigcrec.affect.predictor import AffectPredictor
     from aigcrec.ranking.bundle import RankerBundle
@@ -264,7 +265,8 @@ def open_real_state(config: AppConfig, paths: ServicePaths, db_path: Path, ranke
         ranker = RankerBundle.load(paths.ranker_dir, svc.model_runtime, svc.torch_threads)
     if affect is None and paths.mmei_dir:
         affect = AffectPredictor.load(paths.mmei_dir, runtime=svc.model_runtime, threads=svc.torch_threads)
-    encoder = load_content_encoder(paths, config)
+    if encoder is None:
+        encoder = load_content_encoder(paths, config)
     missing = [
         *(["affect (no mmei/ and no --affect DIR): requests with signals are refused with 422"]
           if affect is None else []),

@@ -35,6 +35,7 @@ STAGES: list[str] = [
     "aigcrec.affect.demo",
     "aigcrec.ranking.demo",
     "aigcrec.service.demo",
+    "aigcrec.simulate.demo",
 ]
 
 

@@ -176,8 +176,8 @@ class RecommendRequest(_Body):
     )
     stated: Optional[StatedAffect] = Field(
         None,
-        description="The affect state stated explicitly (a mood picker, or a simulation's true state): replaces "
-                    "the parts the affect model would read from the signals; needs an affect model loaded.",
+        description="The affect state stated explicitly (a mood picker, or a simulation's true state): "
+                    "replaces the parts the affect model would read from the signals; needs an affect model.",
         examples=[{"emotion": "sadness", "intent": "relax"}],
     )
     exclude_seen: StrictBool = Field(True, description="Leave out items the user already saw or acted on.")

@@ -277,7 +277,8 @@ class ServiceFacade:
     ) -> RecommendResponse:
         """Affect (when signals are given) -> FAISS candidates -> UMAIR-FPS ranking -> diversity re-rank;
         ``context``: explicit context values (checked against the ranker's context schema before any work);
-        ``stated``: an explicit affect state replacing what is read from the signals (``service/stated.py``)."""
+        ``stated``: an explicit affect state replacing what is read from the signals (``service/stated.py``).
+        """
         k = k or self.config.default_k
         if k > self.limits.max_k:
             raise Problem(

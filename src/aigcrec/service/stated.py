@@ -27,7 +27,8 @@ def stated_probabilities(value: Stated, labels: list[str], name: str) -> Optiona
     given = {value: 1.0} if isinstance(value, str) else {str(k): float(v) for k, v in value.items()}
     unknown = [k for k in given if k not in labels]
     if unknown:
-        raise ValueError(f"stated.{name}: unknown label {unknown[0]!r}; this affect model's labels are {labels}")
+        raise ValueError(f"stated.{name}: unknown label {unknown[0]!r}; this affect model's labels are "
+                         f"{labels}")
     total = sum(given.values())
     if total <= 0:
         raise ValueError(f"stated.{name}: expected probabilities summing to 1, got all zeros")

@@ -9,7 +9,8 @@ from pydantic import Field, field_validator
 from aigcrec.config_base import StrictModel
 
 PolicyName = Literal["random", "popularity", "affect_blind", "affect_mmei", "affect_oracle", "ceiling"]
-POLICY_NAMES: tuple[str, ...] = ("random", "popularity", "affect_blind", "affect_mmei", "affect_oracle", "ceiling")
+POLICY_NAMES: tuple[str, ...] = (
+    "random", "popularity", "affect_blind", "affect_mmei", "affect_oracle", "ceiling")
 
 
 class SimulateConfig(StrictModel):
@@ -17,29 +18,36 @@ class SimulateConfig(StrictModel):
 
     k: int = Field(10, ge=1, le=100, description="Slate length: items shown per session (CTR@k).")
     sessions: int = Field(300, ge=1, le=100_000, description="Sessions per policy and seed.")
-    seeds: int = Field(3, ge=1, le=50, description="Seeds (the run's seed, +1, ...): session order and clicks.")
+    seeds: int = Field(3, ge=1, le=50,
+                       description="Seeds (the run's seed, +1, ...): session order and outcome draws.")
     policies: list[PolicyName] = Field(default_factory=lambda: list(POLICY_NAMES),
                                        description="Policies compared, each on the same sessions and draws.")
     session_source: Literal["test", "all"] = Field(
-        "test", description="Which of the world's sessions users re-enact: 'test' = the affect test split (users "
-                            "MMEI never saw), 'all' = every session (tiny worlds).")
-    new_item_share: float = Field(0.05, ge=0, le=0.5, description="Share of the world's items held out (the "
-                                  "newest) and posted through POST /v1/items during the run (the AIGC flood).")
-    new_item_batches: int = Field(10, ge=1, description="Held-out items arrive in this many equal batches, "
-                                                        "evenly spaced over the sessions (the first at session 0).")
-    oracle_signals: bool = Field(False, description="affect_oracle also sends the signals (the stated state then "
-                                                    "replaces only MMEI's probabilities, not its embedding).")
+        "test", description="Which of the world's sessions users re-enact: 'test' = the affect test split "
+                            "(users MMEI never saw), 'all' = every session.")
+    new_item_share: float = Field(
+        0.05, ge=0, le=0.5, description="Share of the world's items held out (the newest) and posted through "
+                                        "POST /v1/items during the run (the AIGC flood).")
+    new_item_batches: int = Field(
+        10, ge=1, description="Held-out items arrive in this many equal batches, evenly spaced over the "
+                              "sessions (the first before session 0).")
+    oracle_signals: bool = Field(
+        False, description="affect_oracle also sends the signals (the stated state then replaces only MMEI's "
+                           "probabilities, not its embedding).")
     server: Literal["thread", "process"] = Field(
         "thread", description="thread: uvicorn in this process, models loaded once for every run; process: "
                               "`aigcrec serve` in a subprocess per run (needed for workers > 1).")
-    workers: int = Field(1, ge=1, le=16, description="Server processes (server: process) and sessions in flight.")
-    session_gap_s: float = Field(600.0, gt=0, description="Simulated seconds between sessions (event timestamps).")
+    workers: int = Field(1, ge=1, le=16, description="Server processes of each service (server: process).")
+    session_gap_s: float = Field(600.0, gt=0,
+                                 description="Simulated seconds between sessions (the events' timestamps).")
     curve_bins: int = Field(10, ge=1, le=100, description="Bins of simulated time in the curves.")
     start_timeout_s: float = Field(600.0, gt=0, description="Longest wait for a service to be ready.")
     request_timeout_s: float = Field(60.0, gt=0, description="Timeout of one HTTP request.")
     max_run_seconds: float = Field(1800.0, gt=0, description="Wall-time bound of one policy-seed run: stops "
                                                              "early (marked truncated) when reached.")
     max_requests: int = Field(50_000, gt=0, description="HTTP requests one policy-seed run may send.")
+    demo_sessions: int = Field(40, ge=1, description="Sessions per policy in the demo's simulate stage.")
+    demo_seeds: int = Field(1, ge=1, description="Seeds of the demo's simulate stage.")
     keep_databases: bool = Field(False, description="Keep each run's SQLite file (runs/<policy>-s<seed>/).")
 
     @field_validator("policies")

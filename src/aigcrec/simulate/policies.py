@@ -32,7 +32,8 @@ POLICIES: dict[str, Policy] = {p.name: p for p in (
     Policy("random", False, False, "k items drawn uniformly among those the user has not seen"),
     Policy("popularity", False, False, "the k unseen items with the most positive events (log + this run)"),
     Policy("affect_blind", True, False, "the service without signals (UMAIR-FPS, no affect context)"),
-    Policy("affect_mmei", True, True, "the service with the session's text, voice and face (MMEI reads them)"),
+    Policy("affect_mmei", True, True,
+           "the service with the session's text, voice and face (MMEI reads them)"),
     Policy("affect_oracle", True, True, "the service with the true emotion and intent stated explicitly"),
     Policy("ceiling", False, False, "the k unseen items with the highest true bookmark probability"),
 )}

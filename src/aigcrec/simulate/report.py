@@ -1,5 +1,6 @@
 """Figures of a simulation: per run, then mean and 95 % interval over seeds; curves over simulated time;
-``simulate.json`` (exactly the keys of issue 18), ``simulate_details.json``, ``simulate.md``, ``simulate.html``.
+``simulate.json`` (exactly the keys of issue 18), ``simulate_details.json``, ``simulate.md`` and
+``simulate.html``.
 
 Per run (one policy, one seed), over its sessions:
 
@@ -30,9 +31,10 @@ from aigcrec.report import Report
 if TYPE_CHECKING:  # the runner imports this module
     from aigcrec.simulate.runner import RunResult
 
-METRICS = ("ctr_at_k", "bookmarks_per_session", "utility", "ceiling_share", "new_item_exposure", "new_item_ctr",
-           "coverage", "diversity", "latency_p50_ms")
-JSON_METRICS = ("bookmarks_per_session", "utility", "ceiling_share", "new_item_exposure", "coverage", "diversity")
+METRICS = ("ctr_at_k", "bookmarks_per_session", "utility", "ceiling_share", "new_item_exposure",
+           "new_item_ctr", "coverage", "diversity", "latency_p50_ms")
+JSON_METRICS = ("bookmarks_per_session", "utility", "ceiling_share", "new_item_exposure", "coverage",
+                "diversity")
 BASELINE = "affect_blind"
 
 
@@ -105,10 +107,10 @@ def summarise(results: list["RunResult"], k: int, seeds: list[int], bins: int) -
             ratios[f"{name}/{BASELINE}"] = {"mean": _r(mean), "ci95": [_r(ci[0]), _r(ci[1])],
                                             "per_seed": [_r(v) for v in vals]}
         if "affect_mmei" in per and "affect_oracle" in per:
-            b = policies[BASELINE]["ctr_at_k"]["mean"]
-            lift_m, lift_o = policies["affect_mmei"]["ctr_at_k"]["mean"] - b, policies["affect_oracle"]["ctr_at_k"][
-                "mean"] - b
-            ratios["mmei_share_of_oracle_lift"] = _r(lift_m / lift_o) if lift_o > 0 else None
+            ctr = {n: policies[n]["ctr_at_k"]["mean"] for n in (BASELINE, "affect_mmei", "affect_oracle")}
+            lift_o = ctr["affect_oracle"] - ctr[BASELINE]
+            ratios["mmei_share_of_oracle_lift"] = (
+                _r((ctr["affect_mmei"] - ctr[BASELINE]) / lift_o) if lift_o > 0 else None)
     return {"k": k, "seeds": seeds, "policies": policies, "ctr_ratios": ratios}
 
 
@@ -136,8 +138,9 @@ def table_rows(summary: dict[str, Any]) -> list[dict[str, str]]:
     rows = []
     for name, e in summary["policies"].items():
         rows.append({"policy": name, f"CTR@{k} [95% CI]": _fmt(e, "ctr_at_k"),
-                     "bookmarks/session": _fmt(e, "bookmarks_per_session", 3), "utility": _fmt(e, "utility", 3),
-                     "ceiling share": _fmt(e, "ceiling_share", 3), "new-item exposure": _fmt(e, "new_item_exposure"),
+                     "bookmarks/session": _fmt(e, "bookmarks_per_session", 3),
+                     "utility": _fmt(e, "utility", 3), "ceiling share": _fmt(e, "ceiling_share", 3),
+                     "new-item exposure": _fmt(e, "new_item_exposure"),
                      "new-item CTR": _fmt(e, "new_item_ctr"), "coverage": _fmt(e, "coverage", 3),
                      "diversity": _fmt(e, "diversity", 3), "p50 ms": _fmt(e, "latency_p50_ms", 0)})
     return rows
@@ -148,7 +151,8 @@ def markdown(summary: dict[str, Any], setting: dict[str, Any]) -> str:
     cols = list(rows[0])
     lines = [f"# Online simulation (`aigcrec simulate`): k = {summary['k']}, seeds {summary['seeds']}", "",
              "Setting: " + ", ".join(f"{k} {v}" for k, v in setting.items()), "",
-             "| " + " | ".join(cols) + " |", "|" + "|".join("---" if c == "policy" else "---:" for c in cols) + "|"]
+             "| " + " | ".join(cols) + " |",
+             "|" + "|".join("---" if c == "policy" else "---:" for c in cols) + "|"]
     lines += ["| " + " | ".join(r[c] for c in cols) + " |" for r in rows]
     ratios = summary.get("ctr_ratios", {})
     if ratios:
@@ -158,7 +162,7 @@ def markdown(summary: dict[str, Any], setting: dict[str, Any]) -> str:
                 lo, hi = v["ci95"]
                 lines.append(f"- {name}: {v['mean']:.4f} [{lo:.4f}, {hi:.4f}]")
             elif v is not None and not isinstance(v, dict):
-                lines.append(f"- {name} (affect_mmei's CTR lift over affect_blind / affect_oracle's): {v:.4f}")
+                lines.append(f"- {name} (affect_mmei's CTR lift over {BASELINE} / affect_oracle's): {v:.4f}")
     trunc = {n: e["truncated"] for n, e in summary["policies"].items() if e["truncated"]}
     if trunc:
         lines += ["", f"Truncated runs: {trunc}"]
@@ -214,8 +218,9 @@ def add_to_report(report: Report, summary: dict[str, Any], setting: dict[str, An
     """The table, the ratios and the curves as a section of ``report`` (the demo's, or simulate.html)."""
     report.section(
         "Online simulation through the HTTP service",
-        f"Each policy serves the same re-enacted world sessions (seeds {summary['seeds']}); the world's true click "
-        f"model decides bookmarks, posted back as feedback; held-out items arrive through POST /v1/items. "
+        f"Each policy serves the same re-enacted world sessions (seeds {summary['seeds']}); the world's true "
+        "click model decides bookmarks, posted back as feedback; held-out items arrive through "
+        "POST /v1/items. "
         "Setting: " + ", ".join(f"{k} {v}" for k, v in setting.items()) + ". See docs/simulate.md.")
     report.table(table_rows(summary))
     ratios = {n: v for n, v in summary.get("ctr_ratios", {}).items() if isinstance(v, dict)}
@@ -224,5 +229,6 @@ def add_to_report(report: Report, summary: dict[str, Any], setting: dict[str, An
                      caption=f"CTR@{summary['k']} against {BASELINE} (per-seed ratios)")
     curves_fig, bars = _figures(summary)
     report.figure(bars, "CTR@k per policy (mean and 95 % interval over seeds).")
-    report.figure(curves_fig, "Curves over simulated time (mean over seeds): CTR@k, the share of the ceiling's "
-                              "utility reached, and the share of shown items that were posted during the run.")
+    report.figure(curves_fig, "Curves over simulated time (mean over seeds): CTR@k, the share of the "
+                              "ceiling's utility reached, and the share of shown items posted during the "
+                              "run.")

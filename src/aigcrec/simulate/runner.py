@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import shutil
 import time
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,7 @@ import pandas as pd
 from aigcrec.config import AppConfig
 from aigcrec.content.store import FeatureStore
 from aigcrec.service.assemble import ServicePaths
+from aigcrec.service.workers import limit_threads
 from aigcrec.simulate.policies import POLICIES, Policy, local_slate, recommend_body
 from aigcrec.simulate.report import write_report
 from aigcrec.simulate.scenario import NEW_PREFIX, Scenario, Session
@@ -87,121 +89,140 @@ def _check(response, what: str) -> dict[str, Any]:
     return response.json()
 
 
+class PolicyRun:
+    """The simulator's side of one run: what is in the catalog, what each user has seen, positives so far."""
+
+    def __init__(self, scn: Scenario, policy: Policy, seed: int, config: AppConfig) -> None:
+        self.scn, self.policy, self.seed, self.config, self.sim = scn, policy, seed, config, config.simulate
+        truth = scn.truth
+        n = len(truth)
+        self.live = np.zeros(n, dtype=bool)              # in the service's catalog now
+        self.live[truth.rows(scn.catalog_ids)] = True
+        self.is_new = np.zeros(n, dtype=bool)            # held out, posted during the run
+        self.is_new[truth.rows(scn.held_out)] = True
+        self.seen = scn.past_seen()
+        self.positives = scn.past_positives()            # (n,)
+        self.attributes = np.stack([truth.style, truth.subject, truth.palette], axis=1)  # (n, 3)
+        self.shown_ever = np.zeros(n, dtype=bool)
+        self.world_items = scn.world.items.set_index("item_id")
+        self.rng_random = rng_for(seed, "simulate", "random-policy")
+        self.requests = 0
+        self.with_request_id = False
+
+    def post_items(self, http, item_ids: list[str]) -> None:
+        """The AIGC flood: each item encoded by the service and retrievable when the answer comes."""
+        for item_id in item_ids:
+            body = _item_body(self.world_items, item_id)
+            _check(http.post("/v1/items", json=body), f"POST /v1/items {item_id}")
+            self.requests += 1
+        if item_ids:
+            self.live[self.scn.truth.rows(item_ids)] = True
+
+    def slate(self, http, j: int, session: Session, available: np.ndarray, p: np.ndarray
+              ) -> tuple[np.ndarray, Optional[str], float, dict[str, Any]]:
+        """(rows shown, request_id, latency ms, affect read) of the policy for session ``j``."""
+        if not self.policy.served:
+            rows = local_slate(self.policy, self.sim.k, available, p, self.positives, self.rng_random)
+            return rows, None, math.nan, {}
+        body = recommend_body(self.policy, session, self.sim.k, self.sim.oracle_signals)
+        t = time.perf_counter()
+        answer = _check(http.post("/v1/recommend", json=body),
+                        f"POST /v1/recommend (session {j}, user {session.user_id})")
+        latency_ms = (time.perf_counter() - t) * 1e3
+        self.requests += 1
+        rows = self.scn.truth.rows([it["item_id"].removeprefix(NEW_PREFIX) for it in answer["items"]])
+        affect = (answer.get("explanation") or {}).get("affect") or {}
+        return rows, answer.get("request_id"), latency_ms, affect
+
+    def session(self, http, j: int, session: Session) -> dict[str, Any]:
+        """One session: slate, outcomes, feedback; returns its record."""
+        truth, k = self.scn.truth, self.sim.k
+        user, state = session.user_id, session.state
+        z = truth.logits(user, state)                      # (n,)
+        p = truth.expected(z)                              # (n,)
+        unseen = np.ones(len(truth), dtype=bool)
+        unseen[list(self.seen.get(user, ()))] = False
+        available = self.live & unseen
+        ceiling = float(np.sort(p[available])[-k:].sum())
+        rows, request_id, latency_ms, affect = self.slate(http, j, session, available, p)
+        noise, uniform = np.empty(len(rows)), np.empty(len(rows))
+        for m, r in enumerate(rows):  # common random numbers: one stream per (seed, session position, item)
+            g = rng_for(self.seed, "simulate", "clicks", j, int(r))
+            noise[m], uniform[m] = g.standard_normal(), g.random()
+        clicks = truth.draw(z[rows], noise, uniform)
+        self.feedback(http, j, user, rows, clicks, request_id)
+        self.seen.setdefault(user, set()).update(int(r) for r in rows)
+        np.add.at(self.positives, rows[clicks], 1)
+        self.shown_ever[rows] = True
+        new = self.is_new[rows]
+        return {"session": j, "session_id": session.session_id, "user_id": user, "emotion": state.emotion,
+                "intent": state.intent, "shown": int(len(rows)), "clicks": int(clicks.sum()),
+                "utility": float(p[rows].sum()), "ceiling_utility": ceiling,
+                "new_shown": int(new.sum()), "new_clicks": int((new & clicks).sum()),
+                "new_available": int((available & self.is_new).sum()),
+                "diversity": intra_list_diversity(self.attributes[rows]), "latency_ms": latency_ms,
+                "read_emotion": affect.get("emotion", ""), "read_intent": affect.get("intent", "")}
+
+    def feedback(self, http, j: int, user: str, rows: np.ndarray, clicks: np.ndarray,
+                 request_id: Optional[str]) -> None:
+        """An impression per shown item and a bookmark per bookmarked one, at the session's simulated time."""
+        truth = self.scn.truth
+        ts = self.scn.period_end + (j + 1) * self.sim.session_gap_s
+        extra = {"request_id": request_id} if request_id else {}  # a service that names its responses
+        self.with_request_id |= bool(request_id)
+        events = []
+        for r, c in zip(rows, clicks):
+            item = NEW_PREFIX + truth.item_ids[r] if self.is_new[r] else truth.item_ids[r]
+            base = {"user_id": user, "item_id": item, "timestamp": ts,
+                    "session_id": f"sim-{self.seed}-{j:06d}", **extra}
+            events += [{**base, "type": "impression"}] + ([{**base, "type": "bookmark"}] if c else [])
+        if events:
+            ack = _check(http.post("/v1/feedback", json={"events": events}),
+                         f"POST /v1/feedback (session {j})")
+            self.requests += 1
+            if ack.get("accepted") != len(events):
+                raise SimulationError(f"POST /v1/feedback (session {j}): rejected {ack.get('rejected')}")
+
+
 def run_policy(scn: Scenario, policy: Policy, seed: int, config: AppConfig, paths: ServicePaths,
                models: Optional[Models], run_dir: Path) -> RunResult:
-    """Simulate ``config.simulate.sessions`` sessions of ``policy`` on a fresh service (SQLite in ``run_dir``)."""
+    """``config.simulate.sessions`` sessions of ``policy`` on a fresh service (its SQLite in ``run_dir``)."""
     sim = config.simulate
-    truth = scn.truth
-    n = len(truth)
     sessions = scn.draw_sessions(seed, sim.sessions)
     schedule = scn.schedule(len(sessions), sim.new_item_batches)
-    live = np.zeros(n, dtype=bool)
-    live[truth.rows(scn.catalog_ids)] = True
-    is_new = np.zeros(n, dtype=bool)
-    is_new[truth.rows(scn.held_out)] = True
-    seen = scn.past_seen()
-    positives = scn.past_positives()
-    attributes = np.stack([truth.style, truth.subject, truth.palette], axis=1)  # (n, 3)
-    world_items = scn.world.items.set_index("item_id")
-    shown_ever = np.zeros(n, dtype=bool)
+    run = PolicyRun(scn, policy, seed, config)
     run_dir.mkdir(parents=True, exist_ok=True)
     db = run_dir / "service.sqlite"
     for f in run_dir.glob("service.sqlite*"):
         f.unlink()
     t0 = time.monotonic()
     if sim.server == "thread":
-        assert models is not None
-        service = ThreadService(config, paths, db, models, policy.needs_affect)
+        if models is None:
+            raise ValueError("server: thread needs the loaded models")
+        service: Any = ThreadService(config, paths, db, models, policy.needs_affect)
     else:
         service = ProcessService(config, paths, db, policy.needs_affect, run_dir)
-    rows_out: list[dict[str, Any]] = []
-    requests, truncated, with_rid = 0, None, False
-    rng_random = rng_for(seed, "simulate", "random-policy")
+    records: list[dict[str, Any]] = []
+    truncated = None
     with service as svc, client(svc.base_url, svc.api_key, sim.request_timeout_s) as http:
         start_s = time.monotonic() - t0
-        t_loop = time.monotonic()
         for j, session in enumerate(sessions):
-            if time.monotonic() - t_loop > sim.max_run_seconds:
-                truncated = f"stopped after {j} sessions: max_run_seconds {sim.max_run_seconds:g} reached"
-                break
             due = schedule.get(j, [])
-            if requests + len(due) + 2 > sim.max_requests:
+            if time.monotonic() - t0 - start_s > sim.max_run_seconds:
+                truncated = f"stopped after {j} sessions: max_run_seconds {sim.max_run_seconds:g} reached"
+            elif run.requests + len(due) + 2 > sim.max_requests:
                 truncated = f"stopped after {j} sessions: max_requests {sim.max_requests} reached"
+            if truncated:
                 break
-            for item_id in due:  # the AIGC flood: encoded by the service, retrievable when answered
-                _check(http.post("/v1/items", json=_item_body(world_items, item_id)), f"POST /v1/items {item_id}")
-                requests += 1
-            if due:
-                live[truth.rows(due)] = True
-            rows_out.append(_session(j, session, policy, seed, config, scn, http, live, is_new, seen, positives,
-                                     attributes, rng_random, shown_ever))
-            requests += 1 + int(policy.served)
-            with_rid |= bool(rows_out[-1].pop("request_id"))
+            run.post_items(http, due)
+            records.append(run.session(http, j, session))
     seconds = time.monotonic() - t0
     if not sim.keep_databases:
         for f in run_dir.glob("service.sqlite*"):
             f.unlink()
-    records = pd.DataFrame(rows_out)
-    return RunResult(policy.name, seed, records, float(shown_ever.sum() / max(1, live.sum())), int(live.sum()),
-                     seconds, start_s, requests, truncated, with_rid)
-
-
-def _session(j: int, session: Session, policy: Policy, seed: int, config: AppConfig, scn: Scenario, http,
-             live: np.ndarray, is_new: np.ndarray, seen: dict[str, set[int]], positives: np.ndarray,
-             attributes: np.ndarray, rng_random: np.random.Generator, shown_ever: np.ndarray) -> dict[str, Any]:
-    """One session: slate, outcomes, feedback; returns its record (and the response's request_id, if any)."""
-    sim, truth, k = config.simulate, scn.truth, config.simulate.k
-    user, state = session.user_id, session.state
-    z = truth.logits(user, state)                      # (n,)
-    p = truth.expected(z)                              # (n,)
-    unseen = np.ones(len(truth), dtype=bool)
-    unseen[list(seen.get(user, ()))] = False
-    available = live & unseen
-    ceiling = float(np.sort(p[available])[-k:].sum())
-    request_id, latency_ms = None, float("nan")
-    if policy.served:
-        t = time.perf_counter()
-        body = _check(http.post("/v1/recommend", json=recommend_body(policy, session, k, sim.oracle_signals)),
-                      f"POST /v1/recommend (session {j}, user {user})")
-        latency_ms = (time.perf_counter() - t) * 1e3
-        request_id = body.get("request_id")
-        rows = truth.rows([it["item_id"].removeprefix(NEW_PREFIX) for it in body["items"]])
-        affect = (body.get("explanation") or {}).get("affect") or {}
-    else:
-        rows = local_slate(policy, k, available, p, positives, rng_random)
-        affect = {}
-    noise = np.empty(len(rows))
-    uniform = np.empty(len(rows))
-    for m, r in enumerate(rows):  # common random numbers: one stream per (seed, session position, item)
-        g = rng_for(seed, "simulate", "clicks", j, int(r))
-        noise[m], uniform[m] = g.standard_normal(), g.random()
-    clicks = truth.draw(z[rows], noise, uniform)
-    ts = scn.period_end + (j + 1) * sim.session_gap_s
-    sid = f"sim-{seed}-{j:06d}"
-    events = []
-    for r, c in zip(rows, clicks):
-        iid = truth.item_ids[r]
-        item = NEW_PREFIX + iid if is_new[r] else iid
-        base = {"user_id": user, "item_id": item, "timestamp": ts, "session_id": sid,
-                **({"request_id": request_id} if request_id else {})}
-        events.append({**base, "type": "impression"})
-        if c:
-            events.append({**base, "type": "bookmark"})
-    if events:
-        ack = _check(http.post("/v1/feedback", json={"events": events}), f"POST /v1/feedback (session {j})")
-        if ack.get("accepted") != len(events):
-            raise SimulationError(f"POST /v1/feedback (session {j}): {ack.get('rejected')}")
-    seen.setdefault(user, set()).update(int(r) for r in rows)
-    np.add.at(positives, rows[clicks], 1)
-    shown_ever[rows] = True
-    return {"session": j, "session_id": session.session_id, "user_id": user, "emotion": state.emotion,
-            "intent": state.intent, "shown": int(len(rows)), "clicks": int(clicks.sum()),
-            "utility": float(p[rows].sum()), "ceiling_utility": ceiling,
-            "new_shown": int(is_new[rows].sum()), "new_clicks": int((is_new[rows] & clicks).sum()),
-            "new_available": int((available & is_new).sum()),
-            "diversity": intra_list_diversity(attributes[rows]), "latency_ms": latency_ms,
-            "read_emotion": affect.get("emotion", ""), "read_intent": affect.get("intent", ""),
-            "request_id": request_id}
+    coverage = float(run.shown_ever.sum() / max(1, run.live.sum()))
+    return RunResult(policy.name, seed, pd.DataFrame(records), coverage, int(run.live.sum()), seconds,
+                     start_s, run.requests, truncated, run.with_request_id)
 
 
 def _check_features(scn: Scenario, paths: ServicePaths) -> None:
@@ -209,14 +230,16 @@ def _check_features(scn: Scenario, paths: ServicePaths) -> None:
     ids, _ = store.load("e_sem")
     missing = set(scn.catalog_ids) - set(map(str, ids))
     if len(missing) > 0.05 * len(scn.catalog_ids):
-        raise ValueError(f"{paths.feature_store}: {len(missing)} of the world's {len(scn.catalog_ids)} catalog items "
-                         f"have no content vectors: these models were not built on {scn.world.root}")
+        raise ValueError(f"{paths.feature_store}: {len(missing)} of the world's {len(scn.catalog_ids)} "
+                         f"catalog items have no content vectors: these models were not built on "
+                         f"{scn.world.root}")
 
 
 def run_simulation(world_dir: Path, models: Path, config: AppConfig, out: Path,
                    progress: Callable[[str], None] = log.info) -> dict[str, Any]:
     """Every policy of ``config.simulate`` on every seed; writes ``out/simulate.{json,md,html}``,
-    ``out/simulate_details.json`` and ``out/runs/<policy>-s<seed>.csv``; returns ``simulate.json``'s content."""
+    ``out/simulate_details.json`` and ``out/runs/<policy>-s<seed>.{csv,json}`` (the service's catalog folder
+    goes to ``<config.out>/cache/``); returns ``simulate.json``'s content."""
     sim = config.simulate
     unknown = [p for p in sim.policies if p not in POLICIES]
     if unknown:
@@ -227,29 +250,32 @@ def run_simulation(world_dir: Path, models: Path, config: AppConfig, out: Path,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     scn = Scenario.load(world_dir, sim.new_item_share, sim.session_source)
-    catalog = scn.prepare(out / "catalog")
+    catalog = scn.prepare(Path(config.out) / "cache" / f"simulate-catalog-{scn.key()}")
     paths = replace(ServicePaths.from_models(models), catalog_dir=catalog)
     _check_features(scn, paths)
     policies = [POLICIES[p] for p in sim.policies]
     loaded = None
     if sim.server == "thread":
+        # this process is then the server process: its threads as `aigcrec serve` sets them (without it the
+        # BLAS pools of numpy and OpenCV spin on a loaded machine: a service start takes several times longer)
+        limit_threads(config.service.torch_threads)
         t = time.monotonic()
         loaded = Models.load(config, paths, any(p.needs_affect for p in policies))
         progress(f"models loaded in {time.monotonic() - t:.1f} s")
     if scn.held_out and (loaded is not None and loaded.encoder is None):
-        raise ValueError("the content encoder of these models cannot be loaded, so new items cannot be posted; "
-                         "set simulate.new_item_share: 0")
+        raise ValueError("the content encoder of these models cannot be loaded, so new items cannot be "
+                         "posted; set simulate.new_item_share: 0")
     seeds = [config.seed + s for s in range(sim.seeds)]
     results: list[RunResult] = []
     (out / "runs").mkdir(exist_ok=True)
     for seed in seeds:
         for policy in policies:
-            res = run_policy(scn, policy, seed, config, paths, loaded, out / "runs" / f"{policy.name}-s{seed}")
-            res.records.to_csv(out / "runs" / f"{policy.name}-s{seed}.csv", index=False)
-            (out / "runs" / f"{policy.name}-s{seed}.json").write_text(json.dumps(res.to_json(), indent=1),
-                                                                       encoding="utf-8")
+            run_dir = out / "runs" / f"{policy.name}-s{seed}"
+            res = run_policy(scn, policy, seed, config, paths, loaded, run_dir)
+            res.records.to_csv(run_dir.with_suffix(".csv"), index=False)
+            run_dir.with_suffix(".json").write_text(json.dumps(res.to_json(), indent=1), encoding="utf-8")
             if not sim.keep_databases:
-                shutil.rmtree(out / "runs" / f"{policy.name}-s{seed}", ignore_errors=True)
+                shutil.rmtree(run_dir, ignore_errors=True)
             r = res.records
             progress(f"{policy.name} seed {seed}: {len(r)} sessions, CTR@{sim.k} "
                      f"{r['clicks'].sum() / max(1, r['shown'].sum()):.4f}, {res.seconds:.1f} s "

@@ -9,6 +9,7 @@ the held-out items (the newest ``new_item_share`` of the catalog) and minus thei
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -31,7 +32,7 @@ scored from their content, as a real new item would be."""
 
 @dataclass(frozen=True)
 class Session:
-    """One session a user re-enacts: who, the true state, and the paths of its signals (read, never copied)."""
+    """One session a user re-enacts: who, the true state, the paths of its signals (read, never copied)."""
 
     session_id: str
     user_id: str
@@ -55,7 +56,8 @@ class Scenario:
         held = set(self.held_out)
         self.catalog_ids = [i for i in items["item_id"].astype(str) if i not in held]
         states = session_states(world)
-        pool = world.sessions if session_source == "all" else world.sessions[world.sessions["split"] == "test"]
+        sessions = world.sessions
+        pool = sessions if session_source == "all" else sessions[sessions["split"] == "test"]
         if pool.empty:
             raise ValueError(f"{world.root}: no sessions in the '{session_source}' split to simulate")
         self.sessions = [Session(str(r.session_id), str(r.user_id), states[str(r.session_id)], str(r.text),
@@ -107,6 +109,11 @@ class Scenario:
         return out
 
     # -- the service's catalog folder -------------------------------------------------------------------
+    def key(self) -> str:
+        """A short digest of the world (folder and manifest digest) and the held-out items."""
+        text = json.dumps({"world": world_identity(self.world.root), "held_out": self.held_out})
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
     def prepare(self, folder: Path) -> Path:
         """Write ``folder`` (a world-layout catalog: the world minus the held-out items and their impressions,
         images linked) unless it is already there for this world and share; returns it."""

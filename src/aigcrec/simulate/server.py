@@ -9,6 +9,7 @@ to them over HTTP (``client``) like any client.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -30,7 +31,7 @@ from aigcrec.config import AppConfig
 from aigcrec.service.app import create_app
 from aigcrec.service.artifacts import ArtifactsManifest
 from aigcrec.service.assemble import ServicePaths, load_content_encoder, open_real_state
-from aigcrec.service.protocol import GuardedH11Protocol
+from aigcrec.service.protocol import LIMITS_ENV, GuardedH11Protocol
 
 log = logging.getLogger("aigcrec.simulate")
 
@@ -57,7 +58,8 @@ class Models:
             if paths.mmei_dir is None:
                 raise FileNotFoundError("the models have no affect model (mmei_dir), which affect_mmei and "
                                         "affect_oracle need")
-            affect = AffectPredictor.load(paths.mmei_dir, runtime=svc.model_runtime, threads=svc.torch_threads)
+            affect = AffectPredictor.load(paths.mmei_dir, runtime=svc.model_runtime,
+                                          threads=svc.torch_threads)
         return cls(ranker, affect, load_content_encoder(paths, config))
 
 
@@ -96,7 +98,8 @@ def wait_ready(base_url: str, deadline: float, alive) -> None:
 class ThreadService:
     """``create_app(open_real_state(...))`` under uvicorn in a thread, on an ephemeral loopback port."""
 
-    def __init__(self, config: AppConfig, paths: ServicePaths, db: Path, models: Models, use_affect: bool) -> None:
+    def __init__(self, config: AppConfig, paths: ServicePaths, db: Path, models: Models,
+                 use_affect: bool) -> None:
         self.config = service_config(config)
         self.api_key = secrets.token_hex(16)
         self.config.service.api_key = self.api_key
@@ -111,7 +114,7 @@ class ThreadService:
         state = open_real_state(self.config, self.paths, self.db, ranker=m.ranker,
                                 affect=m.affect if self.use_affect else None, encoder=m.encoder)
         limits = self.config.service.limits
-        os.environ.setdefault("AIGCREC_CONNECTION_LIMITS", f'{{"header_timeout_s": {limits.header_timeout_s}}}')
+        os.environ.setdefault(LIMITS_ENV, json.dumps({"header_timeout_s": limits.header_timeout_s}))
         server = uvicorn.Server(uvicorn.Config(
             create_app(state), host=HOST, port=0, log_level="warning", access_log=False, lifespan="on",
             http=GuardedH11Protocol, h11_max_incomplete_event_size=limits.max_header_bytes,
@@ -147,7 +150,8 @@ class ProcessService:
     """``aigcrec serve --models <run>/artifacts.json --db <run>/service.sqlite`` in a subprocess; its output
     goes to ``<run>/service.log`` (the service logs no signal content)."""
 
-    def __init__(self, config: AppConfig, paths: ServicePaths, db: Path, use_affect: bool, run_dir: Path) -> None:
+    def __init__(self, config: AppConfig, paths: ServicePaths, db: Path, use_affect: bool,
+                 run_dir: Path) -> None:
         self.config = service_config(config, config.simulate.workers)
         self.api_key = secrets.token_hex(16)
         self.paths = paths if use_affect else replace(paths, mmei_dir=None)
@@ -157,10 +161,13 @@ class ProcessService:
 
     def _files(self) -> tuple[Path, Path]:
         p = self.paths
+        def absolute(path: Optional[Path]) -> Optional[str]:
+            return None if path is None else str(Path(path).resolve())
+
         manifest = ArtifactsManifest(
-            catalog_dir=str(p.catalog_dir.resolve()), layout="world", feature_store=str(p.feature_store.resolve()),
-            ranker_dir=str(p.ranker_dir.resolve()), content_dir=str(p.content_dir.resolve()) if p.content_dir else None,
-            mmei_dir=str(p.mmei_dir.resolve()) if p.mmei_dir else None)
+            catalog_dir=absolute(p.catalog_dir), layout="world", feature_store=absolute(p.feature_store),
+            ranker_dir=absolute(p.ranker_dir), content_dir=absolute(p.content_dir),
+            mmei_dir=absolute(p.mmei_dir))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         manifest_path = manifest.save(self.run_dir / "models")
         cfg_path = self.run_dir / "service.yaml"
@@ -173,9 +180,9 @@ class ProcessService:
         manifest_path, cfg_path = self._files()
         port = _free_port()
         env = {**os.environ, "AIGCREC_API_KEY": self.api_key}
-        cmd = [sys.executable, "-m", "aigcrec.cli.main", "serve", "--models", str(manifest_path), "--db",
-               str(self.db), "--host", HOST, "--port", str(port), "--workers", str(self.config.service.workers),
-               "--config", str(cfg_path)]
+        cmd = [sys.executable, "-m", "aigcrec.cli.main", "serve", "--models", str(manifest_path),
+               "--db", str(self.db), "--host", HOST, "--port", str(port),
+               "--workers", str(self.config.service.workers), "--config", str(cfg_path)]
         self._log = open(self.run_dir / "service.log", "wb")  # noqa: SIM115 - closed in __exit__
         self._proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         self.base_url = f"http://{HOST}:{port}"

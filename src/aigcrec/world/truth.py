@@ -52,7 +52,8 @@ class SessionState:
         if self.target is not None:
             kind, _, label = self.target.partition(":")
             if label not in {"style": STYLES, "subject": SUBJECTS}.get(kind, ()):
-                raise ValueError(f"target: expected 'style:<style>' or 'subject:<subject>', got {self.target!r}")
+                raise ValueError(f"target: expected 'style:<style>' or 'subject:<subject>', "
+                                 f"got {self.target!r}")
 
 
 class TrueClickModel:
@@ -135,13 +136,15 @@ class TrueClickModel:
         z = np.asarray(logits, dtype=np.float64)[..., None] + self._eps  # (..., H)
         return (1.0 / (1.0 + np.exp(-z))) @ self._w                        # (...,)
 
-    def probabilities(self, user_id: str, state: SessionState, rows: Optional[np.ndarray] = None) -> np.ndarray:
-        """The expected true bookmark probability of ``rows`` (every item when None) in this session: ``(n,)``."""
+    def probabilities(self, user_id: str, state: SessionState,
+                      rows: Optional[np.ndarray] = None) -> np.ndarray:
+        """Expected true bookmark probabilities of ``rows`` (every item when None) in a session, ``(n,)``."""
         return self.expected(self.logits(user_id, state, rows))
 
     def draw(self, logits: np.ndarray, noise: np.ndarray, uniform: np.ndarray) -> np.ndarray:
         """Outcomes of impressions: ``uniform < sigmoid(z + noise_sd * noise)``; ``noise`` standard normal
-        and ``uniform`` in [0, 1), one each per impression (the caller owns the random stream). ``(n,)`` bool."""
+        and ``uniform`` in [0, 1), one each per impression (the caller owns the random stream); ``(n,)`` bool.
+        """
         p = 1.0 / (1.0 + np.exp(-(np.asarray(logits) + self.noise_sd * np.asarray(noise))))
         return np.asarray(uniform) < p
 
@@ -150,7 +153,8 @@ def session_states(world: World) -> dict[str, SessionState]:
     """Every session's true state (emotion, intent, find_specific target) by session_id."""
     target: dict[str, str] = {}
     if world.signal_truth is not None and "target" in world.signal_truth:
-        target = dict(zip(world.signal_truth["session_id"].astype(str), world.signal_truth["target"].astype(str)))
+        st = world.signal_truth
+        target = dict(zip(st["session_id"].astype(str), st["target"].astype(str)))
     return {sid: SessionState(e, i, target.get(sid) or None)
             for sid, e, i in zip(world.sessions["session_id"].astype(str), world.sessions["emotion"],
                                  world.sessions["intent"])}

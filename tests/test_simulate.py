@@ -65,6 +65,27 @@ def test_truth_terms_move_the_logit_the_documented_way(world):
         SessionState("joy", "share", "palette:pastel_calm")
 
 
+def test_the_state_prior_is_the_worlds_and_the_blind_probabilities_average_over_it(world):
+    model = TrueClickModel.from_world(world)
+    user = world.users["user_id"].iloc[3]
+    prior = model.state_prior(user)
+    assert len(prior) == 35 and sum(w for _, w in prior) == pytest.approx(1.0)
+    # sadness shifts intents towards relax (EMOTION_INTENT): P(relax | sadness) > P(relax | joy)
+    p = {(s.emotion, s.intent): w for s, w in prior}
+    cond = {e: p[(e, "relax")] / sum(w for (e2, _), w in p.items() if e2 == e) for e in ("sadness", "joy")}
+    assert cond["sadness"] > cond["joy"]
+    rows = np.arange(10)
+    blind = model.blind_probabilities(user, rows)
+    manual = sum(w * model.probabilities(user, s, rows) for s, w in prior)
+    np.testing.assert_allclose(blind, manual)
+    # the best slate knowing the state is at least as good, in that state, as the best blind one
+    truth = session_states(world)
+    sid = world.sessions[world.sessions["user_id"] == user]["session_id"].iloc[0]
+    pk = model.probabilities(user, truth[sid])
+    blind_all = model.blind_probabilities(user)
+    assert np.sort(pk)[-5:].sum() >= pk[np.argsort(-blind_all)[:5]].sum()
+
+
 def test_simulate_end_to_end_through_http(real_paths, tmp_path):
     """Two policies, a handful of sessions, through the real service started by the command."""
     from typer.testing import CliRunner

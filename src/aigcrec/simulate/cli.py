@@ -20,7 +20,8 @@ ModelsOpt = Annotated[Optional[Path], typer.Option(
     "--models", help="An artifacts.json or a folder with one, built on that world (default: OUT/latest, the "
                      "latest aigcrec demo).")]
 PoliciesOpt = Annotated[Optional[str], typer.Option(
-    "--policies", help=f"Comma-separated, some of {','.join(POLICY_NAMES)} (default: all).")]
+    "--policies", help=f"Comma-separated, some of {','.join(POLICY_NAMES)} (default: the first six; "
+                       "ceiling_blind, the best slate without the session's state, by name).")]
 
 
 def register(app: typer.Typer) -> None:

@@ -5,7 +5,10 @@ Three ask the service (``POST /v1/recommend``): ``affect_blind`` sends no signal
 states the session's true emotion and intent (``stated``; with ``oracle_signals`` the signals too). Three are
 computed by the simulator from what it knows (their feedback still goes through the service): ``random``
 (uniform over the items the user has not seen), ``popularity`` (most positive events so far) and ``ceiling``
-(the k highest true probabilities: the best slate under the world's true model).
+(the k highest true probabilities: the best slate under the world's true model); ``ceiling_blind`` (not in
+the default list) is the best slate without the session's state: the k highest true probabilities averaged
+over the user's prior of emotion and intent, so ``ceiling / ceiling_blind`` is what knowing the state can
+add at best on this world.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ POLICIES: dict[str, Policy] = {p.name: p for p in (
            "the service with the session's text, voice and face (MMEI reads them)"),
     Policy("affect_oracle", True, True, "the service with the true emotion and intent stated explicitly"),
     Policy("ceiling", False, False, "the k unseen items with the highest true bookmark probability"),
+    Policy("ceiling_blind", False, False, "the k unseen items with the highest true bookmark probability "
+                                          "averaged over the user's prior of emotion and intent"),
 )}
 
 
@@ -57,16 +62,18 @@ def recommend_body(policy: Policy, session: Session, k: int, oracle_signals: boo
 
 
 def local_slate(policy: Policy, k: int, available: np.ndarray, probabilities: np.ndarray,
-                positives: np.ndarray, rng: Optional[np.random.Generator]) -> np.ndarray:
+                blind: Optional[np.ndarray], positives: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Rows shown by a simulator-side policy: ``available`` (n,) bool (in the catalog and unseen),
-    ``probabilities`` (n,) the session's true expected probabilities, ``positives`` (n,) counts so far."""
+    ``probabilities`` (n,) the session's true expected probabilities, ``blind`` (n,) the same averaged over
+    the user's prior of states (ceiling_blind only), ``positives`` (n,) counts so far."""
     rows = np.flatnonzero(available)                                   # (m,)
     if len(rows) == 0:
         return rows
     k = min(k, len(rows))
     if policy.name == "random":
-        assert rng is not None
         return rng.choice(rows, size=k, replace=False)
-    score = probabilities[rows] if policy.name == "ceiling" else positives[rows].astype(np.float64)
+    scores = {"ceiling": probabilities, "ceiling_blind": blind, "popularity": positives}[policy.name]
+    assert scores is not None
+    score = np.asarray(scores, dtype=np.float64)[rows]
     top = np.argsort(-score, kind="stable")[:k]                         # ties: catalog order
     return rows[top]

@@ -14,9 +14,10 @@ import base64
 import json
 import logging
 import math
+import os
 import shutil
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -54,7 +55,6 @@ class RunResult:
     requests: int
     truncated: Optional[str] = None
     feedback_with_request_id: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"policy": self.policy, "seed": self.seed, "coverage": self.coverage,
@@ -122,7 +122,9 @@ class PolicyRun:
               ) -> tuple[np.ndarray, Optional[str], float, dict[str, Any]]:
         """(rows shown, request_id, latency ms, affect read) of the policy for session ``j``."""
         if not self.policy.served:
-            rows = local_slate(self.policy, self.sim.k, available, p, self.positives, self.rng_random)
+            blind = (self.scn.truth.blind_probabilities(session.user_id) if self.policy.name == "ceiling_blind"
+                     else None)
+            rows = local_slate(self.policy, self.sim.k, available, p, blind, self.positives, self.rng_random)
             return rows, None, math.nan, {}
         body = recommend_body(self.policy, session, self.sim.k, self.sim.oracle_signals)
         t = time.perf_counter()
@@ -247,6 +249,7 @@ def run_simulation(world_dir: Path, models: Path, config: AppConfig, out: Path,
     if sim.workers > 1 and sim.server == "thread":
         raise ValueError("workers > 1 needs server: process (each server process loads the models)")
     t_all = time.monotonic()
+    load_start, cpu_start = os.getloadavg()[0], time.process_time()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     scn = Scenario.load(world_dir, sim.new_item_share, sim.session_source)
@@ -285,5 +288,8 @@ def run_simulation(world_dir: Path, models: Path, config: AppConfig, out: Path,
                "sessions": sim.sessions, "session_source": sim.session_source,
                "session_pool": len(scn.sessions), "held_out_items": len(scn.held_out),
                "catalog_items": len(scn.catalog_ids), "server": sim.server, "workers": sim.workers,
-               "oracle_signals": sim.oracle_signals, "wall_seconds": round(time.monotonic() - t_all, 1)}
+               "oracle_signals": sim.oracle_signals, "wall_seconds": round(time.monotonic() - t_all, 1),
+               "cpu_seconds_this_process": round(time.process_time() - cpu_start, 1),
+               "cpu_cores": os.cpu_count(), "load_average_1min_start": round(load_start, 2),
+               "load_average_1min_end": round(os.getloadavg()[0], 2)}
     return write_report(results, sim.k, seeds, setting, out, sim.curve_bins)

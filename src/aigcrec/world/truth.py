@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from aigcrec.world.io import World
+from aigcrec.world.simulate import EMOTION_INTENT
 from aigcrec.world.vocab import EMOTIONS, INTENTS, PALETTES, STYLES, SUBJECTS
 
 _HERMITE_NODES = 24
@@ -140,6 +141,23 @@ class TrueClickModel:
                       rows: Optional[np.ndarray] = None) -> np.ndarray:
         """Expected true bookmark probabilities of ``rows`` (every item when None) in a session, ``(n,)``."""
         return self.expected(self.logits(user_id, state, rows))
+
+    def state_prior(self, user_id: str) -> list[tuple[SessionState, float]]:
+        """The user's sessions' (emotion, intent) distribution as the world draws it: P(e) from the user's
+        emotion prior, P(k | e) proportional to the intent prior times ``EMOTION_INTENT[e][k]``; no target."""
+        t = self.users[user_id]
+        pe = np.array([t["emotion_prior"][e] for e in EMOTIONS])
+        pe = pe / pe.sum()
+        out = []
+        for e, p_e in zip(EMOTIONS, pe):
+            pk = np.array([t["intent_prior"][k] * EMOTION_INTENT[e].get(k, 1.0) for k in INTENTS])
+            out += [(SessionState(e, k), float(p_e * q)) for k, q in zip(INTENTS, pk / pk.sum())]
+        return out
+
+    def blind_probabilities(self, user_id: str, rows: Optional[np.ndarray] = None) -> np.ndarray:
+        """Expected true probabilities of ``rows`` without knowing the session: averaged over
+        ``state_prior`` (what the best affect-blind slate maximises), ``(n,)``."""
+        return sum(w * self.probabilities(user_id, s, rows) for s, w in self.state_prior(user_id))
 
     def draw(self, logits: np.ndarray, noise: np.ndarray, uniform: np.ndarray) -> np.ndarray:
         """Outcomes of impressions: ``uniform < sigmoid(z + noise_sd * noise)``; ``noise`` standard normal

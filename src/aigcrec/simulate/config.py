@@ -51,6 +51,8 @@ class SimulateConfig(StrictModel):
     max_requests: int = Field(50_000, gt=0, description="HTTP requests one policy-seed run may send.")
     demo_sessions: int = Field(40, ge=1, description="Sessions per policy in the demo's simulate stage.")
     demo_seeds: int = Field(1, ge=1, description="Seeds of the demo's simulate stage.")
+    demo_new_item_share: float = Field(0.01, ge=0, le=0.5, description="new_item_share of the demo's stage "
+                                       "(each posted item is encoded by the service, once per policy).")
     keep_databases: bool = Field(False, description="Keep each run's SQLite file (runs/<policy>-s<seed>/).")
 
     @field_validator("policies")

@@ -31,7 +31,8 @@ def run(ctx: Any) -> None:
     cfg = ctx.config.model_copy(deep=True)
     sim = cfg.simulate
     cfg.simulate = sim.model_copy(update={"sessions": sim.demo_sessions, "seeds": sim.demo_seeds,
-                                          "server": "thread", "workers": 1})
+                                          "new_item_share": sim.demo_new_item_share, "server": "thread",
+                                          "workers": 1})
     out = Path(ctx.run_dir) / "simulate"
     manifest = demo_manifest(ctx.artifacts, out / "models")
     with ctx.step("simulate", f"{len(cfg.simulate.policies)} policies x {cfg.simulate.sessions} sessions"):

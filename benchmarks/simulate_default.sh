@@ -17,3 +17,5 @@ nice -n 10 "$PY" -m aigcrec.cli.main simulate --world "$WORLD" --models "$MODELS
 nice -n 10 "$PY" -m aigcrec.cli.main simulate --world "$WORLD" --models "$MODELS" --seeds 3 --sessions 300 \
   --policies ceiling_blind,affect_oracle --config benchmarks/simulate_oracle_signals.yaml \
   --out benchmarks/results/simulate-default-extra
+"$PY" benchmarks/simulate_ratios.py benchmarks/results/simulate-default benchmarks/results/simulate-default-extra
+nice -n 10 "$PY" benchmarks/simulate_demo_stage.py --models "$MODELS" --out benchmarks/results/simulate-default

@@ -153,3 +153,19 @@ def test_demo_stage_reports_the_simulation(real_paths, tmp_path):
     assert doc["policies"]["affect_blind"]["ceiling_share_mean"] <= 1.0
     html = ctx.report.to_html()
     assert "Online simulation through the HTTP service" in html and "data:image/png;base64" in html
+
+
+def test_a_stated_state_merges_into_the_real_mmei_prior(real_paths):
+    """affect_oracle without signals: the true state over MMEI's prior, in the ranker's context format."""
+    from aigcrec.affect.predictor import AffectPredictor
+    from aigcrec.service.stated import STATED, stated_state
+
+    predictor = AffectPredictor.load(real_paths.mmei_dir)
+    prior = predictor.prior()
+    assert prior.modalities_used == [] and sum(prior.emotion_probs.values()) == pytest.approx(1.0, abs=1e-5)
+    state = stated_state(prior, "sadness", "relax")
+    assert state.emotion == "sadness" and state.intent_probs["relax"] == 1.0 and state.confidence == 1.0
+    assert state.modalities_used == [STATED] and predictor.prior().modalities_used == []  # the prior is a copy
+    np.testing.assert_array_equal(state.embedding, prior.embedding)
+    vec = state.as_vector()
+    assert vec[list(prior.emotion_probs).index("sadness")] == 1.0 and len(vec) == len(prior.as_vector())

@@ -16,16 +16,18 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "aigcrec"
 
 LAYERS: dict[str, int] = {
-    # 0 foundation: schemas, loaders, errors, metrics, logging, the strict config base, shared ONNX/seed helpers
-    "data": 0, "metrics": 0, "logs": 0, "config_base": 0, "onnx_cpu": 0, "seeding": 0,
+    # 0 foundation: schemas, loaders, errors, metrics, logging, the strict config base, shared ONNX/seed helpers,
+    # the HTML report builder
+    "data": 0, "metrics": 0, "logs": 0, "config_base": 0, "onnx_cpu": 0, "seeding": 0, "report": 0,
     # 1 stages: libraries of models and their training, each with its own config section
     "world": 1, "content": 1, "affect": 1, "ranking": 1, "retrieval": 1,
     # 2 the service composes the stages
     "service": 2,
-    # 3 above the service: dataset assembly with content features, the top-K benchmark, the Ray adapters
-    "sources": 3, "topk": 3, "distributed": 3,
-    # 4 top: AppConfig assembled from every section, the command line, the demo, build, report, Ray Serve builder
-    "config": 4, "cli": 4, "demo": 4, "build": 4, "report": 4, "serve_app": 4,
+    # 3 above the service: dataset assembly with content features, the top-K benchmark, the online simulation
+    # through the HTTP service, the Ray adapters
+    "sources": 3, "topk": 3, "simulate": 3, "distributed": 3,
+    # 4 top: AppConfig assembled from every section, the command line, the demo, build, Ray Serve builder
+    "config": 4, "cli": 4, "demo": 4, "build": 4, "serve_app": 4,
 }
 
 INTERFACES: dict[str, set[str]] = {

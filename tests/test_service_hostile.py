@@ -172,7 +172,8 @@ def string_fields(model: type) -> typing.Iterator[tuple]:
 
 
 VALID = {
-    "/v1/recommend": {"user_id": "u", "signals": {"text": "hi", "voice": None, "face": None}},
+    "/v1/recommend": {"user_id": "u", "signals": {"text": "hi", "voice": None, "face": None},
+                      "stated": {"emotion": "joy", "intent": "relax"}},
     "/v1/affect": {"signals": {"text": "hi"}},
     "/v1/items": {"item_id": "new", "title": "t", "tags": [{"text": "a", "lang": "en"}], "creator_id": "c",
                   "style": "s", "image": b64(png_bytes())},

@@ -16,42 +16,6 @@ pytest.importorskip("fastapi")
 
 
 @pytest.fixture(scope="module")
-def real_paths(tiny_world, tmp_path_factory):
-    from aigcrec.affect.benchmark import split_data
-    from aigcrec.affect.config import AffectConfig, MMEIConfig
-    from aigcrec.affect.tasks import train_world_mmei
-    from aigcrec.affect.tasks import fusion_data
-    from aigcrec.content.config import ContentConfig, ImageEncoderConfig
-    from aigcrec.content.encoder import ContentEncoder
-    from aigcrec.content.store import encode_catalog
-    from aigcrec.ranking.bundle import RankerBundle
-    from aigcrec.ranking.config import ModelConfig, TrainConfig
-    from aigcrec.ranking.data import warm_split, world_dataset
-    from aigcrec.ranking.experiment import prepare, run_variant
-    from aigcrec.sources import content_vectors
-    from aigcrec.service.assemble import ServicePaths
-
-    root = tmp_path_factory.mktemp("real")
-    content_cfg = ContentConfig(
-        image=ImageEncoderConfig(backbone="random:tiny", image_size=64, runtime="torch")
-    )
-    encoder = ContentEncoder(content_cfg)
-    encode_catalog(tiny_world, root / "features", encoder=encoder, show_progress=False)
-    encoder.save(root / "content")
-    data = world_dataset(tiny_world, content_vectors(tiny_world, root / "features", root), None)
-    prep = prepare(data, warm_split(data.frame))
-    result = run_variant(prep, "umair_fps", ModelConfig(), TrainConfig(max_epochs=1), 0)
-    RankerBundle.from_training("umair_fps", result.model, data.frame.iloc[prep.rows["train"]]).save(
-        root / "ranker"
-    )
-    affect_cfg = AffectConfig(mmei=MMEIConfig(epochs=2))
-    affect_data, split, _ = fusion_data(tiny_world, affect_cfg, root / "affect-cache")
-    mmei, _ = train_world_mmei(split_data(affect_data, split), affect_cfg, 0)
-    mmei.save(root / "mmei")
-    return ServicePaths(tiny_world, root / "features", root / "ranker", root / "mmei", root / "content")
-
-
-@pytest.fixture(scope="module")
 def client(real_paths, tmp_path_factory):
     from fastapi.testclient import TestClient
 

@@ -45,6 +45,13 @@ class KeywordAffect:
 
     words = {"happy": "joy", "sad": "sadness", "angry": "anger", "scared": "fear"}
 
+    def prior(self) -> KeywordAffectState:
+        """The state without any signal (what a stated state alone is merged into)."""
+        return KeywordAffectState(
+            "neutral", {e: 1 / len(EMOTIONS) for e in EMOTIONS}, "explore",
+            {i: 1 / len(INTENTS) for i in INTENTS}, 1 / len(EMOTIONS), [], {},
+        )
+
     def predict(
         self, text: Optional[str] = None, voice: Optional[bytes] = None, face: Optional[bytes] = None
     ) -> KeywordAffectState:

@@ -21,6 +21,7 @@ from aigcrec.content.config import ContentConfig
 from aigcrec.distributed.config import DistributedConfig
 from aigcrec.ranking.config import RankingConfig
 from aigcrec.service.config import ServiceConfig
+from aigcrec.simulate.config import SimulateConfig
 from aigcrec.world.config import WorldConfig
 
 __all__ = ["AppConfig", "ConfigError", "StrictModel", "load_config", "validate_config"]
@@ -37,6 +38,7 @@ class AppConfig(StrictModel):
     ranking: RankingConfig = Field(default_factory=RankingConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
+    simulate: SimulateConfig = Field(default_factory=SimulateConfig)
 
 
 def _describe(err: dict[str, Any], model: type[BaseModel], source: str) -> str:

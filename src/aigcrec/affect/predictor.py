@@ -7,6 +7,7 @@ written to disk.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any, Sequence
@@ -95,6 +96,7 @@ class AffectPredictor:
     def __init__(self, model: AffectModel, encoders: dict[str, ModalityEncoder] | None = None) -> None:
         self.model = model
         self._encoders = None if encoders is None else self._check(encoders)
+        self._prior: AffectState | None = None
 
     def _check(self, encoders: dict[str, ModalityEncoder]) -> dict[str, ModalityEncoder]:
         missing = [m for m in self.model.modalities if m not in encoders]
@@ -151,6 +153,15 @@ class AffectPredictor:
         if problems:
             raise ValueError("; ".join(problems))
         return self._states(feats, 1)[0]
+
+    def prior(self) -> AffectState:
+        """The state of a request with no usable signal: the model's training prior, low confidence (what a
+        stated affect state without signals is merged into, ``aigcrec.service.stated``). Computed once."""
+        if self._prior is None:
+            with _one_blas_thread():
+                feats = encode_inputs(self.encoders, {}, 1)
+            self._prior = self._states(feats, 1)[0]
+        return dataclasses.replace(self._prior, modalities_used=list(self._prior.modalities_used))
 
     def predict_many(self, inputs: dict[str, Sequence[Any]]) -> tuple[list[AffectState], list[tuple[int, str]]]:
         """Batch version: ``inputs`` modality -> list (``None`` = missing). Unreadable inputs are reported in

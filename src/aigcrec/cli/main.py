@@ -42,6 +42,7 @@ for module in (
     "aigcrec.cli.ranking",
     "aigcrec.cli.service",
     "aigcrec.cli.topk",
+    "aigcrec.cli.simulate",
     "aigcrec.cli.distributed",
 ):
     importlib.import_module(module).register(app)

@@ -35,6 +35,7 @@ STAGES: list[str] = [
     "aigcrec.demo.affect",
     "aigcrec.demo.ranking",
     "aigcrec.demo.service",
+    "aigcrec.demo.simulate",
 ]
 
 

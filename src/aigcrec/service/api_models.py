@@ -12,11 +12,23 @@ import re
 import unicodedata
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    model_validator,
+)
 
+from aigcrec.data.schemas import EMOTIONS
 from aigcrec.service.store import EVENT_TYPES
 
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]  # one list for the store and the API
+STATED_SUM_TOLERANCE = 0.01
+"""How far stated probabilities may sum from 1 (they are renormalised)."""
 
 _ALLOWED_ASCII = bytes(range(32, 127)) + b"\t\n\r"
 _BAD_BMP = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufdd0-\ufdef\ufffe\uffff]")
@@ -104,6 +116,49 @@ class Signals(_Body):
     face: Optional[Text] = Field(None, description="A face snapshot (PNG/JPEG/WebP/GIF/BMP), base64.")
 
 
+EmotionLabel = Literal[EMOTIONS]  # type: ignore[valid-type]  # the affect models' emotion labels
+Probabilities = Annotated[
+    dict[Annotated[Label, Field(max_length=64)],
+         Union[Annotated[StrictFloat, Field(ge=0, le=1)], Annotated[StrictInt, Field(ge=0, le=1)]]],
+    Field(min_length=1, max_length=64),
+]
+
+
+class StatedAffect(_Body):
+    """The user's affect state stated explicitly (a mood picker), beside or instead of the signals.
+
+    Each part is a label (probability 1) or probabilities over labels summing to 1 (labels left out are 0).
+    A stated part replaces what the affect model read from the signals; a part not stated comes from the
+    signals, or without signals from the affect model's prior. Emotions are ``EMOTIONS``; intents are the
+    loaded affect model's (a label it does not know is a 422 naming it and the known ones).
+    """
+
+    emotion: Optional[Union[EmotionLabel, Probabilities]] = Field(
+        None, description=f"One of {list(EMOTIONS)}, or probabilities over them summing to 1.",
+        examples=["sadness", {"sadness": 0.7, "neutral": 0.3}],
+    )
+    intent: Optional[Union[Annotated[Label, Field(min_length=1, max_length=64)], Probabilities]] = Field(
+        None, description="One of the affect model's intents (the world's: explore, relax, get_inspired, "
+                          "find_specific, share), or probabilities over them summing to 1.",
+        examples=["relax"],
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> "StatedAffect":
+        if self.emotion is None and self.intent is None:
+            raise ValueError("expected emotion, intent or both")
+        for name in ("emotion", "intent"):
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                total = sum(value.values())
+                if abs(total - 1.0) > STATED_SUM_TOLERANCE:
+                    raise ValueError(f"{name}: expected probabilities summing to 1, got {total:.4g}")
+        bad = [e for e in (self.emotion if isinstance(self.emotion, dict) else {}) if e not in EMOTIONS]
+        if bad:
+            raise ValueError(f"emotion: unknown label {bad[0]!r}; expected one of {list(EMOTIONS)}")
+        return self
+
+
 class RecommendRequest(_Body):
     user_id: Id
     k: Optional[StrictInt] = Field(
@@ -118,6 +173,12 @@ class RecommendRequest(_Body):
                     "column -> label or number, for a ranker trained with context columns; a key the ranker "
                     "does not know is an error naming it and the known ones. Absent keys are missing.",
         examples=[{"mood": "negative", "purpose": "relax"}],
+    )
+    stated: Optional[StatedAffect] = Field(
+        None,
+        description="The affect state stated explicitly (a mood picker, or a simulation's true state): "
+                    "replaces the parts the affect model would read from the signals; needs an affect model.",
+        examples=[{"emotion": "sadness", "intent": "relax"}],
     )
     exclude_seen: StrictBool = Field(True, description="Leave out items the user already saw or acted on.")
 

@@ -238,11 +238,12 @@ def affect_encoder(ranker, predictor) -> Optional[Callable[[Any], np.ndarray]]:
 
 
 def open_real_state(config: ServingConfig, paths: ServicePaths, db_path: Path, ranker: Any = None,
-                    affect: Any = None) -> ServiceState:
+                    affect: Any = None, encoder: Any = None) -> ServiceState:
     """The served state: SQLite at ``db_path`` (created and filled on first start) plus the trained models.
 
-    ``ranker`` / ``affect``: models to serve instead of loading them from ``paths`` (Ray Serve passes
-    clients of its model deployments, so each model is loaded once, in its deployment).
+    ``ranker`` / ``affect`` / ``encoder``: models to serve instead of loading them from ``paths`` (Ray Serve
+    passes clients of its model deployments, so each model is loaded once, in its deployment; ``aigcrec
+    simulate`` loads them once for all its services).
     """
     from aigcrec.affect.predictor import AffectPredictor
     from aigcrec.ranking.bundle import RankerBundle
@@ -264,7 +265,8 @@ def open_real_state(config: ServingConfig, paths: ServicePaths, db_path: Path, r
             f"({', '.join(names)}); nothing to serve (see problems.csv there)"
         )
     items = [items[r] for r in rows]
-    encoder = load_content_encoder(paths, config)
+    if encoder is None:
+        encoder = load_content_encoder(paths, config)
     missing = [
         *(["affect (no mmei/ and no --affect DIR): requests with signals are refused with 422"]
           if affect is None else []),

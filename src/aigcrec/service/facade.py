@@ -39,9 +39,11 @@ from aigcrec.service.api_models import (
     RecommendResponse,
     Rejected,
     Signals,
+    StatedAffect,
 )
 from aigcrec.service.media import check_text, check_wav, decode_base64, prepare_face, check_image
 from aigcrec.service.problems import Problem
+from aigcrec.service.stated import stated_state
 from aigcrec.service.state import ServiceState
 from aigcrec.service.store import Idempotency, IdempotencyMismatch, Served, StoredAnswer
 
@@ -245,12 +247,38 @@ class ServiceFacade:
             )
         return affect_out(state)
 
+    def _stated_base(self, stated: StatedAffect, affect: Any) -> Any:
+        """What a stated state is merged into: the reading of the signals, else the model's prior; the
+        stated labels checked against the model's (422 naming the field)."""
+        model = self._pipe.affect_model
+        if model is None:
+            raise Problem(
+                422, "no-affect-model", "Affect model not loaded",
+                "stated: this server was started without an affect model (aigcrec serve --affect DIR); the "
+                "ranker's affect context is the affect model's format",
+            )
+        base = affect
+        if base is None:
+            prior = getattr(model, "prior", None)
+            if prior is None:
+                raise Problem(
+                    422, "no-affect-prior", "No affect prior",
+                    "stated: this affect model has no prior state; send signals with the stated state",
+                )
+            base = prior()
+        try:
+            return stated_state(base, stated.emotion, stated.intent)
+        except ValueError as exc:
+            raise Problem(422, "invalid-request", "Unknown stated label", str(exc)[:500]) from None
+
     async def recommend(
         self, user_id: str, k: Optional[int], signals: Optional[Signals], exclude_seen: bool,
-        context: Optional[dict[str, Any]] = None,
+        context: Optional[dict[str, Any]] = None, stated: Optional[StatedAffect] = None,
     ) -> RecommendResponse:
         """Affect (when signals are given) -> FAISS candidates -> UMAIR-FPS ranking -> diversity re-rank;
-        ``context``: explicit context values (checked against the ranker's context schema before any work)."""
+        ``context``: explicit context values (checked against the ranker's context schema before any work);
+        ``stated``: an explicit affect state replacing what is read from the signals (``service/stated.py``).
+        """
         k = k or self.config.default_k
         if k > self.limits.max_k:
             raise Problem(
@@ -260,8 +288,12 @@ class ServiceFacade:
             self._pipe.check_context(context)
         except ValueError as exc:
             raise Problem(422, "unknown-context", "Unknown context", str(exc)[:500]) from None
+        if stated is not None and getattr(self._pipe.affect_model, "prior", None) is not None:
+            self._stated_base(stated, None)  # the labels are checked before the signals are read
         t0 = time.perf_counter()
         affect = await self.read_affect(signals)
+        if stated is not None:
+            affect = self._stated_base(stated, affect)
         t1 = time.perf_counter()
         return await self._ranking.run(self._recommend_sync, user_id, k, affect, exclude_seen, (t1 - t0) * 1e3,
                                        context)

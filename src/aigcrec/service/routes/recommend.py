@@ -14,8 +14,9 @@ _ERRORS = {413: PROBLEM, 415: PROBLEM, 422: PROBLEM, 503: PROBLEM}
 
 @router.post("/v1/recommend", response_model=RecommendResponse, responses=_ERRORS)
 async def recommend(req: RecommendRequest, service: Service) -> Response:
-    """Affect (when signals are given) -> FAISS candidates -> UMAIR-FPS ranking -> diversity re-rank."""
-    body = await service.recommend(req.user_id, req.k, req.signals, req.exclude_seen, req.context)
+    """Affect (from the signals, or the ``stated`` state) -> FAISS candidates -> UMAIR-FPS ranking ->
+    diversity re-rank."""
+    body = await service.recommend(req.user_id, req.k, req.signals, req.exclude_seen, req.context, req.stated)
     # Serialised by pydantic's core directly: FastAPI would validate and encode the model again.
     return Response(body.model_dump_json(), media_type="application/json")
 

@@ -19,11 +19,12 @@ trained on the positives before the cut.
 recall@K = |candidates_K ∩ relevant| / |relevant|, averaged over sessions (users); mean and standard deviation
 over ``--seeds`` two-tower seeds. Writes ``OUT/recall.json`` and ``OUT/recall.md``.
 
-Usage (the demo's artifacts: ``runs/latest/artifacts.json`` names the world, features, content and MMEI)::
+Usage (the demo's artifacts: ``runs/latest/artifacts.json`` names the world, features, content and MMEI;
+one BLAS thread: on a shared machine more threads only contend)::
 
-    HF_HUB_OFFLINE=1 PYTHONPATH=src .venv/bin/python benchmarks/retrieval_recall.py world \\
+    OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 PYTHONPATH=src .venv/bin/python benchmarks/retrieval_recall.py world \\
         --manifest runs/latest/artifacts.json --seeds 3
-    HF_HUB_OFFLINE=1 PYTHONPATH=src .venv/bin/python benchmarks/retrieval_recall.py movielens \\
+    OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 PYTHONPATH=src .venv/bin/python benchmarks/retrieval_recall.py movielens \\
         --data ../shared/datasets/movielens-100k --features runs/ml-features --seeds 3
 """
 
@@ -39,12 +40,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+import faiss
 import numpy as np
 import pandas as pd
+import torch
 
 from aigcrec.config import AppConfig
-from aigcrec.content.encoder import ContentEncoder
 from aigcrec.content.store import FeatureStore
+from aigcrec.content.text_encoder import MultiPerspectiveTextEncoder
 from aigcrec.data.movielens import load_movielens
 from aigcrec.data.schemas import EMOTIONS
 from aigcrec.retrieval.data import (
@@ -162,9 +165,10 @@ def world_run(args, seed: int, cfg: AppConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
     retriever = train_two_tower(data, cfg.retrieval.two_tower, seed, until=cut)
     train_s = time.perf_counter() - t0
-    encoder = ContentEncoder.load(args.content) if args.content else ContentEncoder(cfg.content)
-    texts = test["text"].astype(str).tolist()
-    queries = dict(zip(test["session_id"], encoder.text.encode(texts)))
+    # The text half of the content encoder that made e_TSEM (the service's query encoder).
+    text = MultiPerspectiveTextEncoder.load(args.content / "text") if args.content else \
+        MultiPerspectiveTextEncoder(cfg.content.text)
+    queries = dict(zip(test["session_id"], text.encode(test["text"].astype(str).tolist())))
     # The utterances are encoded in one batch above; the pipeline's query is the session id, looked up.
     pipe = build_pipeline(metas, content, events, retriever, lambda sid: queries[sid], seed)
     truth = ClickTruth(world)
@@ -180,14 +184,22 @@ def world_run(args, seed: int, cfg: AppConfig) -> dict[str, Any]:
             rows.setdefault(name, {}).setdefault(k, []).append(recall(found, relevant, k))
         by_intent.setdefault(name, {}).setdefault(intent, []).append(recall(found, relevant, depth))
 
+    def add_lists(name: str, candidates, relevant: set[int], intent: str) -> None:
+        """A list made for each K (a blend of K candidates is not the first K of a longer blend)."""
+        for k in ks:
+            found = candidates(k)
+            rows.setdefault(name, {}).setdefault(k, []).append(recall(found, relevant, k))
+            if k == depth:
+                by_intent.setdefault(name, {}).setdefault(intent, []).append(recall(found, relevant, k))
+
     for s in test.itertuples():
         z = truth.session_logits(s.session_id)[truth_rows]  # (n_catalog,)
         relevant = set(np.argsort(-z, kind="stable")[:args.relevant].tolist())
         oracle = one_hot_state(s.emotion, s.intent)
         mmei = frame_state(affect.loc[s.session_id]) if affect is not None and s.session_id in affect.index else None
         user, sid = s.user_id, s.session_id
-        plain, _, _ = pipe._plain_candidates(user, depth, set())
-        add("history+fresh+popular (today)", plain, relevant, s.intent)
+        add_lists("history+fresh+popular (today)", lambda k: pipe._plain_candidates(user, k, set())[0], relevant,
+                  s.intent)
         for state_name, state in (("mmei", mmei), ("oracle", oracle)):
             if state is None:
                 continue
@@ -196,12 +208,18 @@ def world_run(args, seed: int, cfg: AppConfig) -> dict[str, Any]:
                 if src in lists and (src == SOURCE_TWO_TOWER or state is (mmei or oracle)):
                     add(src if src != SOURCE_TWO_TOWER else f"{src} ({state_name} context)", lists[src], relevant,
                         s.intent)
-            blend, _, _, _ = pipe.blended_candidates(user, depth, set(), state, sid)
-            add(f"blend ({state_name} affect, utterance)", blend, relevant, s.intent)
+            add_lists(f"blend ({state_name} affect, utterance)",
+                      lambda k: pipe.blended_candidates(user, k, set(), state, sid)[0], relevant, s.intent)
+        # Ceilings: the true logit with the session's state unknown (expected over the user's emotion and intent
+        # priors; what retrieval without any context could reach at best) and known (recall 1 from K >= N).
+        u_truth = truth.users[user]
+        prior = sum(pe * pi * truth.logits(user, e, i)[truth_rows] for e, pe in u_truth["emotion_prior"].items()
+                    for i, pi in u_truth["intent_prior"].items())
+        add("ceiling: true logit, session state unknown", np.argsort(-prior, kind="stable"), relevant, s.intent)
         tt = pipe.source_lists(user, depth, None, None)[SOURCE_TWO_TOWER]
         add(f"{SOURCE_TWO_TOWER} (no context)", tt, relevant, s.intent)
-        blend, _, _, _ = pipe.blended_candidates(user, depth, set(), None, None)
-        add("blend (no signals)", blend, relevant, s.intent)
+        add_lists("blend (no signals)", lambda k: pipe.blended_candidates(user, k, set(), None, None)[0], relevant,
+                  s.intent)
     return {"rows": {n: {k: float(np.mean(v)) for k, v in r.items()} for n, r in rows.items()},
             "by_intent": {n: {i: float(np.mean(v)) for i, v in r.items()} for n, r in by_intent.items()},
             "sessions": len(test), "catalog_items": len(ids), "train_positives": retriever.figures["positives"],
@@ -247,13 +265,13 @@ def movielens_run(args, seed: int, cfg: AppConfig) -> dict[str, Any]:
             for k in ks:
                 rows.setdefault(name, {}).setdefault(k, []).append(recall(found, relevant, k))
 
-        plain, _, _ = pipe._plain_candidates(u, depth, seen)
-        add("history+fresh+popular (today)", plain)
+        for k in ks:  # a list made for each K (a blend of K candidates is not the first K of a longer one)
+            for name, found in (("history+fresh+popular (today)", pipe._plain_candidates(u, k, seen)[0]),
+                                ("blend (no signals)", pipe.blended_candidates(u, k, seen, None, None)[0])):
+                rows.setdefault(name, {}).setdefault(k, []).append(recall(found, relevant, k))
         lists = pipe.source_lists(u, depth + len(seen), None, None)
         for src in (SOURCE_HISTORY, SOURCE_TWO_TOWER, SOURCE_POPULAR):
             add(src, lists[src])
-        blend, _, _, _ = pipe.blended_candidates(u, depth, seen, None, None)
-        add("blend (no signals)", blend)
     return {"rows": {n: {k: float(np.mean(v)) for k, v in r.items()} for n, r in rows.items()},
             "users": len(users), "catalog_items": len(data.item_ids), "train_positives": retriever.figures["positives"],
             "held_out_positives": int(len(held))}
@@ -320,6 +338,8 @@ def main() -> None:
     args = ap.parse_args()
     args.ks = [int(k) for k in args.ks.split(",")]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    torch.set_num_threads(1)  # one thread per process, as the service runs (ServiceConfig.torch_threads)
+    faiss.omp_set_num_threads(1)
     if args.manifest:
         m = ArtifactsManifest.load(args.manifest)
         base = args.manifest.resolve().parent

@@ -37,25 +37,24 @@ WORLD_INTENTS = ("explore", "relax", "get_inspired", "find_specific", "share")
 
 # -- the loss -------------------------------------------------------------------------------------------
 
-def test_logq_loss_is_the_corrected_in_batch_softmax():
+def test_logq_loss_is_the_corrected_sampled_softmax():
     g = torch.Generator().manual_seed(0)
-    u = torch.nn.functional.normalize(torch.randn(5, 8, generator=g), dim=-1)
-    v = torch.nn.functional.normalize(torch.randn(5, 8, generator=g), dim=-1)
-    log_q = torch.log(torch.tensor([0.1, 0.3, 0.2, 0.3, 0.1]))
-    ids = torch.tensor([1, 2, 3, 2, 4])  # rows 1 and 3 hold the same item
+    u = torch.nn.functional.normalize(torch.randn(4, 8, generator=g), dim=-1)  # B = 4 rows
+    v = torch.nn.functional.normalize(torch.randn(6, 8, generator=g), dim=-1)  # 4 positives + M = 2 extras
+    log_q = torch.log(torch.tensor([0.1, 0.3, 0.2, 0.3, 0.05, 0.05]))
+    ids = torch.tensor([1, 2, 3, 2, 7, 1])  # rows 1 and 3 hold the same item; extra column 5 is row 0's item
     tau = 0.1
     loss = sampled_softmax_logq_loss(u, v, log_q, ids, tau)
     assert loss.shape == ()
     expected = 0.0
-    for b in range(5):
-        s = [float(u[b] @ v[j]) / tau - float(log_q[j]) for j in range(5)]
-        negatives = [j for j in range(5) if j == b or int(ids[j]) != int(ids[b])]
-        expected -= s[b] - math.log(sum(math.exp(s[j]) for j in negatives))
-    assert float(loss) == pytest.approx(expected / 5, rel=1e-5)
-    # Without the correction (uniform q) it is the plain in-batch softmax: the correction changes the loss.
-    plain = sampled_softmax_logq_loss(u, v, torch.zeros(5), ids, tau)
-    assert float(plain) != pytest.approx(float(loss), rel=1e-3)
-    # B = 1: the positive is its own only candidate.
+    for b in range(4):
+        s = [float(u[b] @ v[j]) / tau - float(log_q[j]) for j in range(6)]
+        columns = [j for j in range(6) if j == b or int(ids[j]) != int(ids[b])]
+        expected -= s[b] - math.log(sum(math.exp(s[j]) for j in columns))
+    assert float(loss) == pytest.approx(expected / 4, rel=1e-5)
+    # Without the correction (uniform Q) it is the plain sampled softmax: the correction changes the loss.
+    assert float(sampled_softmax_logq_loss(u, v, torch.zeros(6), ids, tau)) != pytest.approx(float(loss), rel=1e-3)
+    # B = 1 without extras: the positive is its own only candidate.
     assert float(sampled_softmax_logq_loss(u[:1], v[:1], log_q[:1], ids[:1], tau)) == pytest.approx(0.0, abs=1e-6)
 
 
@@ -97,7 +96,7 @@ def test_two_tower_save_load_round_trip(tmp_path):
     new_ids = [*data.item_ids, "brand-new"]  # an item the model never saw: served from its content
     feats = {k: np.vstack([v, v[:1]]) for k, v in data.content.items()}
     a, b = model.item_vectors(new_ids, feats), loaded.item_vectors(new_ids, feats)
-    assert a.shape == (41, 8)
+    assert a.shape == (41, 14 + 8) and loaded.dim == 22  # content skip (14 content dims) + tower width
     np.testing.assert_allclose(a, b, atol=1e-6)
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1, atol=1e-5)
     assert not np.allclose(a[0], a[-1])  # same content, but i0 also has its id embedding
@@ -106,7 +105,7 @@ def test_two_tower_save_load_round_trip(tmp_path):
     np.testing.assert_allclose(ctx, [0.9, 0.1, 1.0])
     hist = {k: v[:3] for k, v in data.content.items()}
     np.testing.assert_allclose(model.user_vector("u1", hist, ctx), loaded.user_vector("u1", hist, ctx), atol=1e-6)
-    assert loaded.user_vector("nobody", None, None).shape == (1, 8)
+    assert loaded.user_vector("nobody", None, None).shape == (1, 22)
     # Another format is refused, naming the file.
     meta = (path / CONFIG_NAME).read_text().replace('"format": 1', '"format": 99')
     (path / CONFIG_NAME).write_text(meta)
@@ -224,3 +223,39 @@ def test_two_tower_source_serves_items_added_live(world_pipeline):
     assert pipe.two_tower_index.ntotal == before + 1 and pipe.text_index.ntotal == before + 1
     lists = pipe.source_lists("newcomer", len(pipe.catalog))
     assert new in set(lists[SOURCE_TWO_TOWER].tolist()) and new in set(lists[SOURCE_FRESH][:1].tolist())
+
+
+def test_demo_stage_trains_saves_and_reuses_its_cache(world_pipeline, tmp_path, monkeypatch):
+    from aigcrec.config import AppConfig
+    from aigcrec.demo import DemoContext
+    from aigcrec.report import Report
+    from aigcrec.retrieval import demo
+
+    pipe, world = world_pipeline
+    n = len(world.items)
+    vectors = {k: (pipe.catalog.item_ids[:n], m.values[:n]) for k, m in pipe.catalog.features.items()}
+
+    class Store:  # the content stage's feature store, as the two-tower reads it
+        def __init__(self, path):
+            assert str(path) == "STORE"
+
+        def load(self, name):
+            return vectors[name]
+
+    monkeypatch.setattr(demo, "FeatureStore", Store)
+    cfg = AppConfig.model_validate({"retrieval": {"two_tower": {"epochs": 1, "batch_size": 64}}})
+
+    def context() -> DemoContext:
+        ctx = DemoContext(config=cfg, run_dir=tmp_path, cache_dir=tmp_path / "cache", report=Report("t"))
+        ctx.artifacts.update(world_dir=str(world.root), feature_store="STORE")
+        return ctx
+
+    ctx = context()
+    demo.run(ctx)
+    saved = TwoTowerRetriever.load(ctx.artifacts["retrieval_dir"])
+    assert saved.figures["positives"] > 0 and "Retrieval: two-tower model" in ctx.report.to_html()
+    monkeypatch.setattr(demo, "train_two_tower", lambda *a, **k: pytest.fail("the cached model is reused"))
+    ctx2 = context()
+    demo.run(ctx2)
+    assert ctx2.artifacts["retrieval_dir"] == ctx.artifacts["retrieval_dir"]
+    assert ctx2.metrics["retrieval"]["two_tower"] == ctx.metrics["retrieval"]["two_tower"]

@@ -4,9 +4,17 @@ Shapes: B = batch, D = content input width (e_SEM, e_STY, e_TSEM concatenated), 
 U = categorical user features, d = output width (``TwoTowerConfig.dim``).
 
     item:  v_i = norm( MLP_I(x_i) + m_i E[id_i] )                         x_i = content of item i
-    user:  u   = norm( MLP_U([ h ; 1[h != 0] ; sum_f E_f[c_f] ; a ; 1[a given] ]) )
+    user:  u   = norm( MLP_U([ h ; 1[h != 0] ; sum_f E_f[c_f] ; a ; 1[a given] ]) + r MLP_I(h) )
            h   = mean of the content of the user's last positives (zero without history)
     score: s(u, i) = <u, v_i> / tau
+
+``r`` is 1 with ``history_residual`` (the history read through the item tower's own content MLP), else 0.
+With ``content_skip`` both vectors also carry their raw content direction, weighted by a learned ``a > 0``:
+
+    v_i = norm([ a unit(x_i) ; unit(v'_i) ]),   u = norm([ unit(h) ; unit(u') ])    (v', u': the towers above)
+
+so ``<u, v_i>`` is ``a cos(h, x_i)`` (the content similarity of the item to the history, which the
+history source ranks by) plus what the towers learn from features, context and ids, over a norm.
 
 ``m_i`` is 0 for an item the model never saw (id 0) and, in training, for a random ``id_dropout`` share of
 rows, so the content path alone ranks new items. Every module works for B = 1.
@@ -60,17 +68,21 @@ class UserTower(nn.Module):
         self.user_feature_dim = config.user_feature_dim
 
     def forward(self, history: torch.Tensor, features: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.raw(history, features, context), dim=-1)  # (B, d)
+
+    def raw(self, history: torch.Tensor, features: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """The MLP's output before normalisation ``(B, d)``."""
         has_h = (history.abs().sum(-1, keepdim=True) > 0).to(history.dtype)  # (B, 1)
         has_a = (context.abs().sum(-1, keepdim=True) > 0).to(history.dtype)  # (B, 1)
         parts = [history, has_h]
         if len(self.features):
             parts.append(sum(emb(features[:, f]) for f, emb in enumerate(self.features)))  # (B, e)
         parts += [context, has_a]
-        return F.normalize(self.mlp(torch.cat(parts, dim=-1)), dim=-1)  # (B, d)
+        return self.mlp(torch.cat(parts, dim=-1))  # (B, d)
 
 
 class TwoTowerNet(nn.Module):
-    """Both towers; ``score`` is ``<u, v> / tau``."""
+    """Both towers: ``item(x, ids) -> (B, d)``, ``user(h, features, context) -> (B, d)``, unit rows."""
 
     def __init__(self, content_dim: int, n_ids: int, feature_sizes: list[int], context_dim: int,
                  config: TwoTowerConfig) -> None:
@@ -78,25 +90,52 @@ class TwoTowerNet(nn.Module):
         self.items = ItemTower(content_dim, n_ids, config)
         self.users = UserTower(content_dim, feature_sizes, context_dim, config)
         self.temperature = config.temperature
+        self.history_residual = config.history_residual
+        self.content_skip = config.content_skip
+        self.skip_weight = nn.Parameter(torch.zeros(()))  # a = softplus(w) / softplus(0): 1 at init
+
+    @property
+    def out_dim(self) -> int:
+        return self.items.ids.embedding_dim + (self.items.mlp[0].in_features if self.content_skip else 0)
+
+    def item(self, content: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        v = self.items(content, ids)  # (B, d)
+        if not self.content_skip:
+            return v
+        a = F.softplus(self.skip_weight) / math.log(2.0)
+        return F.normalize(torch.cat([a * F.normalize(content, dim=-1), v], dim=-1), dim=-1)  # (B, P + d)
+
+    def user(self, history: torch.Tensor, features: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        u = self.users.raw(history, features, context)  # (B, d)
+        if self.history_residual:
+            u = u + self.items.mlp(history)  # zero history -> MLP_I(0), the same for every cold user
+        u = F.normalize(u, dim=-1)
+        if not self.content_skip:
+            return u
+        return F.normalize(torch.cat([F.normalize(history, dim=-1), u], dim=-1), dim=-1)  # (B, P + d)
 
 
 def sampled_softmax_logq_loss(user: torch.Tensor, item: torch.Tensor, log_q: torch.Tensor,
                               item_ids: torch.Tensor, temperature: float) -> torch.Tensor:
-    """In-batch sampled softmax with logQ correction (Yi et al., RecSys 2019, eq. 3-4).
+    """Sampled softmax with logQ correction (Yi et al., RecSys 2019, eq. 3-4) over in-batch and extra negatives.
 
-    Row ``b`` pairs user ``u_b`` with its positive item ``v_b``; the batch's other items are its negatives:
+    Row ``b`` pairs user ``u_b`` with its positive item ``v_b`` (column ``b``); every other column ``j`` (the
+    batch's other positives, then ``M`` extra sampled items) is a negative:
 
-        s_bj = <u_b, v_j> / tau - log q_j,          L = -(1/B) sum_b log( e^{s_bb} / sum_j e^{s_bj} )
+        s_bj = <u_b, v_j> / tau - log Q_j,          L = -(1/B) sum_b log( e^{s_bb} / sum_j e^{s_bj} )
 
-    ``q_j`` is the probability that item ``j`` is drawn into a batch (its share of the training positives):
-    subtracting ``log q_j`` removes the popularity bias of in-batch negatives. Where row ``j != b`` holds the
-    same item as row ``b`` it is not a negative of ``b`` (masked out).
+    ``Q_j`` is the expected number of times item ``j`` is among the columns (the proposal of the sampled
+    softmax): ``B q_j`` for in-batch negatives (``q_j`` its share of the training positives), plus ``M / N``
+    with ``M`` uniform extra negatives from the ``N`` catalog items (mixed negative sampling, Yang et al.,
+    WWW 2020). Subtracting ``log Q_j`` removes the popularity bias of in-batch negatives. A column holding
+    the same item as row ``b``'s positive is not a negative of ``b`` (masked out).
 
-    user, item (B, d) unit rows; log_q (B,); item_ids (B,) -> scalar loss.
+    user (B, d), item (B + M, d) unit rows; log_q (B + M,); item_ids (B + M,) identities -> scalar loss.
     """
-    logits = user @ item.T / temperature - log_q[None, :]  # (B, B)
-    same = item_ids[None, :] == item_ids[:, None]  # (B, B)
-    eye = torch.eye(len(item_ids), dtype=torch.bool, device=user.device)
-    logits = logits.masked_fill(same & ~eye, -math.inf)
-    target = torch.arange(len(item_ids), device=user.device)
+    b = len(user)
+    logits = user @ item.T / temperature - log_q[None, :]  # (B, B + M)
+    same = item_ids[None, :] == item_ids[:b, None]  # (B, B + M)
+    own = torch.eye(b, len(item_ids), dtype=torch.bool, device=user.device)
+    logits = logits.masked_fill(same & ~own, -math.inf)
+    target = torch.arange(b, device=user.device)
     return F.cross_entropy(logits, target)

@@ -45,7 +45,8 @@ class TwoTowerRetriever:
 
     @property
     def dim(self) -> int:
-        return self.config.dim
+        """Width of the item and user vectors (the FAISS index's)."""
+        return self.net.out_dim
 
     @property
     def history_len(self) -> int:
@@ -60,7 +61,7 @@ class TwoTowerRetriever:
         out = np.empty((len(x), self.dim), np.float32)
         with torch.inference_mode():
             for s in range(0, len(x), chunk):
-                out[s:s + chunk] = self.net.items(torch.from_numpy(x[s:s + chunk]),
+                out[s:s + chunk] = self.net.item(torch.from_numpy(x[s:s + chunk]),
                                                   torch.from_numpy(codes[s:s + chunk])).numpy()
         return out
 
@@ -86,7 +87,7 @@ class TwoTowerRetriever:
         a = np.zeros((1, len(self.context_names)), np.float32) if context is None else \
             np.asarray(context, np.float32).reshape(1, len(self.context_names))
         with torch.inference_mode():
-            return self.net.users(torch.from_numpy(h), torch.from_numpy(codes), torch.from_numpy(a)).numpy()
+            return self.net.user(torch.from_numpy(h), torch.from_numpy(codes), torch.from_numpy(a)).numpy()
 
     # -- persistence --------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

@@ -3,7 +3,9 @@
 Example ``r`` (a positive of user ``u`` on item ``i`` at time ``t`` in session ``s``): the user tower reads the
 mean content of ``u``'s last ``history_len`` positives with timestamp < ``t`` (no leak of the positive itself),
 ``u``'s features and ``s``'s affect context; the item tower reads ``i``. The loss is
-``aigcrec.retrieval.model.sampled_softmax_logq_loss`` with ``q_i`` = ``i``'s share of the positives.
+``aigcrec.retrieval.model.sampled_softmax_logq_loss`` over the batch's positives plus ``uniform_negatives``
+catalog items drawn uniformly, each column corrected by ``log Q_j = log(B q_j + M / N)``, ``q_j`` = item
+``j``'s share of the positives.
 """
 
 from __future__ import annotations
@@ -92,15 +94,20 @@ def train_two_tower(data: RetrievalData, config: TwoTowerConfig, seed: int = 0,
         context=ctx,
         items=np.asarray([item_code[i] for i in pos["item_id"]], np.int64),
     )
-    counts = np.bincount(ex.items, minlength=len(trained_items) + 1).astype(np.float64)
-    log_q = np.log(counts / counts.sum() + 1e-12).astype(np.float32)  # (n_ids + 1,)
-    item_x = np.vstack([np.zeros((1, x.shape[1]), np.float32), x[[row_of[i] for i in trained_items]]])  # (n_ids+1, D)
+    n, bs, m = len(pos), min(config.batch_size, len(pos)), config.uniform_negatives
+    n_items = len(data.item_ids)
+    prow = np.asarray([row_of[i] for i in pos["item_id"]], np.int64)  # catalog row of each positive
+    code_of_row = np.zeros(n_items, np.int64)  # item-id code per catalog row (0: never a positive)
+    for i, c in item_code.items():
+        code_of_row[row_of[i]] = c
+    q = np.bincount(prow, minlength=n_items) / n  # share of the positives per catalog row
+    log_q = np.log(bs * q + m / n_items + 1e-12).astype(np.float32)  # log of each row's expected count
     net = TwoTowerNet(content.dim, len(trained_items), [len(values[f]) for f in data.user_features],
                       len(ctx_names), config)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     t_hist, t_feat, t_ctx = (torch.from_numpy(np.ascontiguousarray(a)) for a in (ex.history, ex.features, ex.context))
-    t_items, t_item_x, t_logq = torch.from_numpy(ex.items), torch.from_numpy(item_x), torch.from_numpy(log_q)
-    n, bs = len(pos), min(config.batch_size, len(pos))
+    t_prow, t_x, t_logq = torch.from_numpy(prow), torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(log_q)
+    t_code = torch.from_numpy(code_of_row)
     losses = []
     net.train()
     for epoch in range(config.epochs):
@@ -108,12 +115,12 @@ def train_two_tower(data: RetrievalData, config: TwoTowerConfig, seed: int = 0,
         total = 0.0
         for s in range(0, n - bs + 1, bs):  # full batches only: every row has bs - 1 negatives
             b = order[s:s + bs]
-            items = t_items[b]
-            ids = torch.where(torch.from_numpy(rng.random(len(b)) < config.id_dropout), 0, items)
+            cols = torch.cat([t_prow[b], torch.from_numpy(rng.integers(0, n_items, m))])  # (B + M,) catalog rows
+            ids = torch.where(torch.from_numpy(rng.random(len(cols)) < config.id_dropout), 0, t_code[cols])
             context = t_ctx[b] * torch.from_numpy(rng.random((len(b), 1)) >= config.context_dropout).float()
-            u = net.users(t_hist[b], t_feat[b], context)  # (B, d)
-            v = net.items(t_item_x[items], ids)  # (B, d)
-            loss = sampled_softmax_logq_loss(u, v, t_logq[items], items, config.temperature)
+            u = net.user(t_hist[b], t_feat[b], context)  # (B, d)
+            v = net.item(t_x[cols], ids)  # (B + M, d)
+            loss = sampled_softmax_logq_loss(u, v, t_logq[cols], cols, config.temperature)
             opt.zero_grad()
             loss.backward()
             opt.step()

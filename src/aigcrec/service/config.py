@@ -93,12 +93,12 @@ class SourceShares(StrictModel):
 def _default_blend() -> dict[str, SourceShares]:
     s = SourceShares
     return {
-        "none": s(history=0.30, two_tower=0.40, query=0.10, fresh=0.10, popular=0.10),
-        "explore": s(history=0.15, two_tower=0.30, query=0.10, fresh=0.35, popular=0.10),
-        "relax": s(history=0.15, two_tower=0.55, query=0.15, fresh=0.05, popular=0.10),
-        "get_inspired": s(history=0.20, two_tower=0.45, query=0.15, fresh=0.10, popular=0.10),
-        "find_specific": s(history=0.15, two_tower=0.25, query=0.45, fresh=0.05, popular=0.10),
-        "share": s(history=0.15, two_tower=0.45, query=0.10, fresh=0.05, popular=0.25),
+        "none": s(history=0.35, two_tower=0.35, query=0.10, fresh=0.10, popular=0.10),
+        "explore": s(history=0.25, two_tower=0.25, query=0.10, fresh=0.30, popular=0.10),
+        "relax": s(history=0.30, two_tower=0.45, query=0.10, fresh=0.05, popular=0.10),
+        "get_inspired": s(history=0.30, two_tower=0.35, query=0.15, fresh=0.10, popular=0.10),
+        "find_specific": s(history=0.25, two_tower=0.20, query=0.45, fresh=0.05, popular=0.05),
+        "share": s(history=0.25, two_tower=0.35, query=0.10, fresh=0.05, popular=0.25),
     }
 
 

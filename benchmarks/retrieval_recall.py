@@ -35,6 +35,7 @@ import json
 import logging
 import os
 import platform
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -378,8 +379,7 @@ def main() -> None:
     result["runs"] = runs
     result["machine"] = machine_load()
     result["seconds"] = round(time.perf_counter() - t0, 1)
-    result["command"] = "benchmarks/retrieval_recall.py " + args.dataset + f" --seeds {args.seeds} --sessions " \
-        f"{args.sessions} --relevant {args.relevant}"
+    result["command"] = "benchmarks/retrieval_recall.py " + " ".join(sys.argv[1:])
     write(out, result, f"Candidate recall: {args.dataset}", note)
     print((out / "recall.md").read_text(encoding="utf-8"))
 

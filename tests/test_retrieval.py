@@ -259,3 +259,19 @@ def test_demo_stage_trains_saves_and_reuses_its_cache(world_pipeline, tmp_path, 
     demo.run(ctx2)
     assert ctx2.artifacts["retrieval_dir"] == ctx.artifacts["retrieval_dir"]
     assert ctx2.metrics["retrieval"]["two_tower"] == ctx.metrics["retrieval"]["two_tower"]
+
+
+def test_click_truth_is_the_worlds_click_equation(tiny_world):
+    """The logits of the shown items equal the simulated ones up to the click noise (noise_sd 0.3)."""
+    from aigcrec.world.io import load_world
+    from aigcrec.world.truth import ClickTruth
+
+    world = load_world(tiny_world, check_files=False)
+    truth = ClickTruth(world)
+    shown = pd.read_csv(tiny_world / "impressions_truth.csv")
+    row = {i: r for r, i in enumerate(truth.item_ids)}
+    z = np.array([truth.session_logits(s)[row[i]] for s, i in zip(shown["session_id"], shown["item_id"])])
+    residual = np.log(shown["p_click"] / (1 - shown["p_click"])) - z
+    assert abs(residual.mean()) < 0.05 and 0.25 < residual.std() < 0.35
+    top = truth.top_items(shown["session_id"].iloc[0], 5)
+    assert len(top) == 5 and (np.diff(truth.session_logits(shown["session_id"].iloc[0])[top]) <= 0).all()

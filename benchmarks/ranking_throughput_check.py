@@ -29,7 +29,7 @@ from aigcrec.ranking.config import RankingConfig
 from aigcrec.ranking.data import warm_split
 from aigcrec.ranking.experiment import prepare, variant_config
 from aigcrec.ranking.models import build_model
-from aigcrec.ranking.sources import load_dataset
+from aigcrec.sources import load_dataset
 from aigcrec.ranking import trainer
 from aigcrec.ranking.trainer import make_batch, predict, to_tensors
 

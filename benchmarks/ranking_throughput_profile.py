@@ -33,7 +33,7 @@ from aigcrec.ranking.config import RankingConfig
 from aigcrec.ranking.data import warm_split
 from aigcrec.ranking.experiment import prepare, variant_config
 from aigcrec.ranking.models import build_model
-from aigcrec.ranking.sources import load_dataset
+from aigcrec.sources import load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 # operator -> category of the summary (self CPU time; anything else is "elementwise and other")

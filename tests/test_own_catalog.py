@@ -27,6 +27,7 @@ def config_file(tiny_sentence_model, tmp_path_factory) -> Path:
         "content": {"image": {"backbone": "random:tiny", "image_size": 64, "runtime": "torch"},
                     "text": {"model": str(tiny_sentence_model)}},
         "ranking": {"train": {"max_epochs": 1}},
+        "retrieval": {"two_tower": {"epochs": 2, "batch_size": 64}},
     }), encoding="utf-8")
     return path
 
@@ -54,7 +55,7 @@ def built(request, tiny_world, config_file, tmp_path_factory):
     result = CliRunner().invoke(app, ["build", "--catalog", str(catalog), "--out", str(models),
                                       "--config", str(config_file)])
     assert result.exit_code == 0, result.output
-    assert "[4/4] export" in result.output and "serve it with: aigcrec serve --models" in result.output
+    assert "[4/5] export" in result.output and "[5/5] retrieval" in result.output and "serve it with: aigcrec serve --models" in result.output
     return request.param, catalog, models
 
 
@@ -83,13 +84,15 @@ def test_build_writes_a_typed_manifest_that_serve_reads(built):
     layout, catalog, models = built
     manifest = ArtifactsManifest.load(models)
     assert manifest.layout == layout
-    assert [s.name for s in manifest.steps] == ["catalog", "encode", "ranker", "export"]
+    assert [s.name for s in manifest.steps] == ["catalog", "encode", "ranker", "export", "retrieval"]
     assert manifest.steps[3].figures["max_abs_diff"] <= 1e-5
-    assert manifest.steps[0].figures["interactions"] > 0 and manifest.retrieval_dir is None
+    assert manifest.steps[0].figures["interactions"] > 0 and manifest.retrieval_dir == "retrieval"
+    assert manifest.steps[4].figures["two_tower_positives"] > 0
     # The folder and the file name the same artifacts; relative paths resolve from the manifest's folder.
     paths = ServicePaths.from_models(models)
     assert paths == ServicePaths.from_models(models / "artifacts.json")
     assert paths.catalog_dir == catalog.resolve() and paths.ranker_dir == (models / "ranker").resolve()
+    assert paths.retrieval_dir == (models / "retrieval").resolve()
     assert (models / "ranker.onnx").is_file() and (models / "content" / "content.json").is_file()
 
 

@@ -9,12 +9,15 @@ Steps, each timed and summarised in one line (its figures also go to the manifes
    and is saved to ``M/content`` so ``POST /v1/items`` encodes new items the same way;
 3. **ranker** — the ``aigcrec train ranker`` code path (warm split, early stopping) on the layout's
    interactions and the store's vectors, saved to ``M/ranker`` (test metrics in ``M/metrics.json``);
-4. **export** — the ranker exported to ``M/ranker.onnx`` and checked against torch (max |difference|).
+4. **export** — the ranker exported to ``M/ranker.onnx`` and checked against torch (max |difference|);
+5. **retrieval** — the two-tower candidate model (``aigcrec.retrieval``, ``cfg.retrieval``) on the same
+   interactions and vectors, saved to ``M/retrieval`` (skipped when ``retrieval.enabled`` is false: the
+   service then draws candidates from history, fresh and popular items and the request text).
 
 Then ``M/artifacts.json`` (``aigcrec.service.artifacts.ArtifactsManifest``). The affect model is not
 trained here (it reads users, not items): ``--affect DIR`` records one (the demo's MMEI works for any
-catalog), else the service runs without affect. A two-tower retrieval model is a later step
-(``ArtifactsManifest.retrieval_dir``); today retrieval is FAISS over the content vectors.
+catalog), else the service runs without affect. On a world the two-tower reads the sessions' simulated
+state as its affect context (the demo trains it on MMEI's readings instead).
 """
 
 from __future__ import annotations
@@ -25,13 +28,29 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
+from aigcrec import __version__
 from aigcrec.config import AppConfig
+from aigcrec.content.encoder import ContentEncoder
+from aigcrec.content.store import encode_catalog
+from aigcrec.data.catalog import read_catalog
+from aigcrec.data.layouts import detect_layout, load_interactions
+from aigcrec.ranking.bundle import RankerBundle
+from aigcrec.ranking.experiment import train_and_save
+from aigcrec.ranking.export import check_export
+from aigcrec.retrieval.data import catalog_retrieval_data
+from aigcrec.retrieval.trainer import train_two_tower
 from aigcrec.service.artifacts import ArtifactsManifest, StepRecord
+from aigcrec.sources import DATASETS, content_vectors, load_dataset
 
 log = logging.getLogger("aigcrec.build")
 
 EXPORT_TOLERANCE = 1e-5
 """Largest |ONNX - torch| accepted for the exported ranker (what ``aigcrec export ranker`` accepts)."""
+
+
+N_STEPS = 5
+MIN_RETRIEVAL_POSITIVES = 8
+"""Fewer positives than this: no two-tower model (its in-batch softmax needs negatives in each batch)."""
 
 
 class BuildError(RuntimeError):
@@ -41,7 +60,7 @@ class BuildError(RuntimeError):
 @contextmanager
 def _step(name: str, steps: list[StepRecord], report: Callable[[str], None]) -> Iterator[dict[str, Any]]:
     """Time a step; the body fills the yielded dict with its figures; report its one-line summary."""
-    report(f"[{len(steps) + 1}/4] {name} ...")
+    report(f"[{len(steps) + 1}/{N_STEPS}] {name} ...")
     figures: dict[str, Any] = {}
     t0 = time.perf_counter()
     yield figures
@@ -53,21 +72,11 @@ def _step(name: str, steps: list[StepRecord], report: Callable[[str], None]) -> 
 def build(catalog: str | Path, out: str | Path, config: AppConfig, model: str = "umair_fps",
           encoder_dir: Optional[Path] = None, affect_dir: Optional[Path] = None,
           report: Callable[[str], None] = log.info) -> ArtifactsManifest:
-    """Run the four steps on ``catalog`` into ``out``; return the manifest written to ``out/artifacts.json``.
+    """Run the five steps on ``catalog`` into ``out``; return the manifest written to ``out/artifacts.json``.
 
     Raises ``aigcrec.data.errors.DataError`` on bad input (naming file, row, field) and :class:`BuildError`
     when a step leaves nothing to serve.
     """
-    from aigcrec import __version__
-    from aigcrec.content.encoder import ContentEncoder
-    from aigcrec.content.store import encode_catalog
-    from aigcrec.data.catalog import read_catalog
-    from aigcrec.data.layouts import detect_layout, load_interactions
-    from aigcrec.ranking.bundle import RankerBundle
-    from aigcrec.ranking.experiment import train_and_save
-    from aigcrec.ranking.export import check_export
-    from aigcrec.sources import DATASETS, load_dataset
-
     catalog, out = Path(catalog).resolve(), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     steps: list[StepRecord] = []
@@ -114,12 +123,28 @@ def build(catalog: str | Path, out: str | Path, config: AppConfig, model: str = 
             raise BuildError(f"{out / 'ranker.onnx'}: ONNX outputs differ from torch by "
                              f"{export['max_abs_diff']:.2e} (> {EXPORT_TOLERANCE:g})")
 
+    retrieval_dir = None
+    with _step("retrieval", steps, report) as fig:
+        if config.retrieval.enabled:
+            vectors = content_vectors(catalog, out / "features", out / "cache", config.content)
+            rdata = catalog_retrieval_data(catalog, layout.name, vectors, inter)
+            if len(rdata.positives) < MIN_RETRIEVAL_POSITIVES:
+                fig.update(two_tower=f"skipped: {len(rdata.positives)} positives with content vectors "
+                                     f"(< {MIN_RETRIEVAL_POSITIVES})")
+            else:
+                retriever = train_two_tower(rdata, config.retrieval.two_tower, config.seed)
+                retrieval_dir = retriever.save(out / "retrieval")
+                fig.update(**{f"two_tower_{k}": v for k, v in retriever.figures.items()})
+        else:
+            fig.update(two_tower="disabled (retrieval.enabled: false)")
+
     if affect_dir is None and (out / "mmei").is_dir():  # an MMEI copied into M/mmei is served
         affect_dir = out / "mmei"
     versions = {"aigcrec": __version__, "ranker": model, **{f"encoder_{k}": v for k, v in encoder.versions.items()}}
     manifest = ArtifactsManifest(
         catalog_dir=ArtifactsManifest.relative(catalog, out), layout=layout.name, content_dir="content",
         mmei_dir=ArtifactsManifest.relative(affect_dir, out) if affect_dir else None, ranker_onnx="ranker.onnx",
+        retrieval_dir="retrieval" if retrieval_dir else None,
         versions=versions, steps=steps,
     )
     path = manifest.save(out)

@@ -20,6 +20,7 @@ from aigcrec.affect.config import AffectConfig
 from aigcrec.content.config import ContentConfig
 from aigcrec.distributed.config import DistributedConfig
 from aigcrec.ranking.config import RankingConfig
+from aigcrec.retrieval.config import RetrievalStageConfig
 from aigcrec.service.config import ServiceConfig
 from aigcrec.simulate.config import SimulateConfig
 from aigcrec.world.config import WorldConfig
@@ -36,6 +37,7 @@ class AppConfig(StrictModel):
     content: ContentConfig = Field(default_factory=ContentConfig)
     affect: AffectConfig = Field(default_factory=AffectConfig)
     ranking: RankingConfig = Field(default_factory=RankingConfig)
+    retrieval: RetrievalStageConfig = Field(default_factory=RetrievalStageConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
     simulate: SimulateConfig = Field(default_factory=SimulateConfig)

@@ -34,6 +34,7 @@ STAGES: list[str] = [
     "aigcrec.demo.content",
     "aigcrec.demo.affect",
     "aigcrec.demo.ranking",
+    "aigcrec.demo.retrieval",
     "aigcrec.demo.service",
     "aigcrec.demo.simulate",
 ]
@@ -131,7 +132,7 @@ def _manifest(ctx: DemoContext, timings: dict[str, float]):
 
     art = dict(ctx.artifacts)
     rel = {k: ArtifactsManifest.relative(art.pop(k), ctx.run_dir)
-           for k in ("feature_store", "ranker_dir", "content_dir", "mmei_dir") if art.get(k)}
+           for k in ("feature_store", "ranker_dir", "content_dir", "mmei_dir", "retrieval_dir") if art.get(k)}
     catalog = ArtifactsManifest.relative(art.pop("world_dir"), ctx.run_dir)
     steps = [StepRecord(name=stage, seconds=seconds,
                         figures={r["metric"]: r["value"] if isinstance(r["value"], (int, float, str, bool)) else

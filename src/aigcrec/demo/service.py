@@ -30,6 +30,7 @@ def run(ctx) -> None:
         Path(art["ranker_dir"]),
         Path(art["mmei_dir"]) if art.get("mmei_dir") else None,
         Path(art["content_dir"]) if art.get("content_dir") else None,
+        Path(art["retrieval_dir"]) if art.get("retrieval_dir") else None,
     )
     cfg = ctx.config.model_copy(deep=True)
     cfg.service.api_key = "demo-key"

@@ -47,8 +47,9 @@ class ArtifactsManifest(BaseModel):
     content_dir: Optional[str] = Field(None, description="The content encoder that made the feature store.")
     mmei_dir: Optional[str] = Field(None, description="The affect model (MMEI); none: serve without affect.")
     ranker_onnx: Optional[str] = Field(None, description="The exported ranker, checked against torch.")
-    # The two-tower retrieval model (a later issue) goes here; today retrieval is FAISS over content vectors.
-    retrieval_dir: Optional[str] = None
+    retrieval_dir: Optional[str] = Field(
+        None, description="The two-tower retrieval model (aigcrec.retrieval); none: candidates from the history, "
+                          "fresh and popular items and the request text.")
     versions: dict[str, str] = Field(default_factory=dict)
     steps: list[StepRecord] = Field(default_factory=list)
     extra: dict[str, Any] = Field(default_factory=dict, description="Stage outputs the service does not read.")

@@ -4,7 +4,7 @@ behind one SQLite file.
 
 Where things are comes from a typed artifacts manifest (``aigcrec.service.artifacts``: written by
 ``aigcrec build`` and ``aigcrec demo``), or from ``--catalog DIR --models DIR`` where the models folder holds
-``features/``, ``ranker/`` and optionally ``mmei/`` and ``content/``.
+``features/``, ``ranker/`` and optionally ``mmei/``, ``content/`` and ``retrieval/`` (the two-tower model).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from aigcrec.data.affect_context import AffectContextMismatch
+from aigcrec.retrieval.retriever import TwoTowerRetriever
 from aigcrec.service.artifacts import MANIFEST_NAME, ArtifactsManifest
 from aigcrec.service.config import ServingConfig
 from aigcrec.service.state import ServiceState
@@ -34,6 +35,7 @@ class ServicePaths:
     ranker_dir: Path
     mmei_dir: Optional[Path] = None
     content_dir: Optional[Path] = None
+    retrieval_dir: Optional[Path] = None
 
     @classmethod
     def from_manifest(cls, path: str | Path) -> "ServicePaths":
@@ -47,6 +49,7 @@ class ServicePaths:
             manifest.resolve(manifest.ranker_dir, base),
             manifest.resolve(manifest.mmei_dir, base),
             manifest.resolve(manifest.content_dir, base),
+            manifest.resolve(manifest.retrieval_dir, base),
         )
 
     @classmethod
@@ -74,8 +77,9 @@ class ServicePaths:
                 raise FileNotFoundError(
                     f"--models {models} has no {MANIFEST_NAME} naming its catalog: give --catalog DIR"
                 )
-            opt = {sub: models / sub if (models / sub).is_dir() else None for sub in ("mmei", "content")}
-            paths = cls(Path(catalog), models / "features", models / "ranker", opt["mmei"], opt["content"])
+            opt = {sub: models / sub if (models / sub).is_dir() else None for sub in ("mmei", "content", "retrieval")}
+            paths = cls(Path(catalog), models / "features", models / "ranker", opt["mmei"], opt["content"],
+                        opt["retrieval"])
         if catalog is not None:
             paths = replace(paths, catalog_dir=Path(catalog))
         if affect is not None:
@@ -206,6 +210,18 @@ def load_content_encoder(paths: ServicePaths, config: ServingConfig):
     return encoder
 
 
+def load_retriever(paths: ServicePaths) -> Optional[TwoTowerRetriever]:
+    """The two-tower model of ``paths`` and one start-up line saying which candidate sources are served."""
+    if paths.retrieval_dir is None or not paths.retrieval_dir.is_dir():
+        log.info("retrieval: no two-tower model (retrieval/ in the models folder); candidates come from the "
+                 "history, fresh and popular items%s", " and the request text" if paths.content_dir else "")
+        return None
+    retriever = TwoTowerRetriever.load(paths.retrieval_dir)
+    log.info("retrieval: two-tower model %s (%d trained items, context %d values), blended by intent",
+             paths.retrieval_dir, len(retriever.item_ids), len(retriever.context_names))
+    return retriever
+
+
 def affect_encoder(ranker, predictor) -> Optional[Callable[[Any], np.ndarray]]:
     """``AffectState -> the ranker's affect-context row``, by the schema saved with the ranker
     (``aigcrec.data.affect_context``), checked by name against the affect model's at start-up.
@@ -274,6 +290,8 @@ def open_real_state(config: ServingConfig, paths: ServicePaths, db_path: Path, r
     ]
     if missing:
         log.warning("serving without %s", "; without ".join(missing))
+    retriever = load_retriever(paths)
+    query_encoder = None if encoder is None else (lambda text: encoder.text.encode([text])[0])
     store = ServiceStore(db_path, svc.sqlite_synchronous)
     return ServiceState.open(
         svc,
@@ -286,4 +304,6 @@ def open_real_state(config: ServingConfig, paths: ServicePaths, db_path: Path, r
         past_events=events,
         seed=config.seed,
         affect_context=context,
+        retriever=retriever,
+        query_encoder=query_encoder,
     )

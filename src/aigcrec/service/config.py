@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping, Optional
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from aigcrec.config_base import StrictModel
 from aigcrec.content.config import ContentConfig
@@ -77,8 +77,35 @@ class InputLimits(StrictModel):
     )
 
 
+class SourceShares(StrictModel):
+    """Shares of the candidate list each source fills (renormalised over the sources a request has).
+
+    ``history``: FAISS over the mean content vector of the user's positives; ``two_tower``: the two-tower
+    model's user tower (live history, user features, this request's affect context); ``query``: the
+    utterance embedded into the e_TSEM space; ``fresh``: newest items; ``popular``: most bookmarked.
+    """
+
+    history: float = Field(0.0, ge=0)
+    two_tower: float = Field(0.0, ge=0)
+    query: float = Field(0.0, ge=0)
+    fresh: float = Field(0.0, ge=0)
+    popular: float = Field(0.0, ge=0)
+
+
+def _default_blend() -> dict[str, SourceShares]:
+    s = SourceShares
+    return {
+        "none": s(history=0.35, two_tower=0.35, query=0.10, fresh=0.10, popular=0.10),
+        "explore": s(history=0.25, two_tower=0.25, query=0.10, fresh=0.30, popular=0.10),
+        "relax": s(history=0.30, two_tower=0.45, query=0.10, fresh=0.05, popular=0.10),
+        "get_inspired": s(history=0.30, two_tower=0.35, query=0.15, fresh=0.10, popular=0.10),
+        "find_specific": s(history=0.25, two_tower=0.20, query=0.45, fresh=0.05, popular=0.05),
+        "share": s(history=0.25, two_tower=0.35, query=0.10, fresh=0.05, popular=0.25),
+    }
+
+
 class RetrievalConfig(StrictModel):
-    """FAISS candidate retrieval over content embeddings."""
+    """FAISS candidate retrieval over content embeddings, the two-tower model and the utterance."""
 
     features: list[str] = Field(
         default_factory=lambda: ["e_sem", "e_sty", "e_tsem"],
@@ -117,6 +144,19 @@ class RetrievalConfig(StrictModel):
     fresh_share: float = Field(
         0.5, ge=0, le=1, description="Cold start: share of fresh (vs popular) candidates."
     )
+    blend: dict[str, SourceShares] = Field(
+        default_factory=_default_blend,
+        description="Source shares by predicted intent, mixed by the intent probabilities; 'none' is used "
+        "without an affect reading and for intents not listed. Applies when a two-tower model is loaded "
+        "or the request has text; otherwise the sources are history, fresh and popular as above.",
+    )
+
+    @field_validator("blend")
+    @classmethod
+    def _has_none(cls, blend: dict[str, SourceShares]) -> dict[str, SourceShares]:
+        if "none" not in blend:
+            raise ValueError(f"expected a 'none' entry (shares without an affect reading), got {sorted(blend)}")
+        return blend
 
 
 class ServiceConfig(StrictModel):

@@ -295,15 +295,16 @@ class ServiceFacade:
         if stated is not None:
             affect = self._stated_base(stated, affect)
         t1 = time.perf_counter()
+        query = signals.text if signals is not None else None  # a retrieval query too (never stored)
         return await self._ranking.run(self._recommend_sync, user_id, k, affect, exclude_seen, (t1 - t0) * 1e3,
-                                       context)
+                                       context, query)
 
     def _recommend_sync(
         self, user_id: str, k: int, affect: Any, exclude_seen: bool, affect_ms: float,
-        context: Optional[dict[str, Any]] = None,
+        context: Optional[dict[str, Any]] = None, query: Optional[str] = None,
     ) -> RecommendResponse:
         pipe = self._pipe
-        rec = pipe.recommend(user_id, k, affect, exclude_seen, context)
+        rec = pipe.recommend(user_id, k, affect, exclude_seen, context, query=query)
         items = []
         sources: dict[str, int] = {}
         for r in rec.items:

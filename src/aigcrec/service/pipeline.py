@@ -1,7 +1,12 @@
-"""The request path: affect -> FAISS retrieval -> UMAIR-FPS ranking -> diversity re-rank -> explanation.
+"""The request path: affect -> candidate sources -> UMAIR-FPS ranking -> diversity re-rank -> explanation.
 
 ``RecommendPipeline`` owns the in-memory serving state (catalog, user activity, retrieval space and
-index) and the three models (``protocols.py``). It knows nothing of HTTP; ``app.py`` wraps it.
+indexes) and the models (``protocols.py``). It knows nothing of HTTP; ``app.py`` wraps it.
+
+Candidates come from named sources (``SOURCE_*``, each item's source is in its explanation). With a
+two-tower model or a request text, ``blend_shares`` mixes the configured shares of each source
+(``ServiceConfig.retrieval.blend``) by the predicted intent probabilities; otherwise history, fresh and
+popular items fill the list as before.
 """
 
 from __future__ import annotations
@@ -14,8 +19,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 
 from aigcrec.service.catalog import Catalog, GrowableMatrix, UserActivity
-from aigcrec.service.config import ServiceConfig
-from aigcrec.service.protocols import AffectModel, AffectStateLike, ItemEncoder, Ranker
+from aigcrec.service.config import RetrievalConfig, ServiceConfig
+from aigcrec.service.protocols import AffectModel, AffectStateLike, CandidateModel, ItemEncoder, Ranker
 from aigcrec.service.retrieval import RetrievalSpace, VectorIndex
 from aigcrec.service.store import POSITIVE_EVENTS
 
@@ -24,6 +29,13 @@ log = logging.getLogger("aigcrec.service")
 SOURCE_HISTORY = "similar_to_history"
 SOURCE_FRESH = "fresh"
 SOURCE_POPULAR = "popular"
+SOURCE_TWO_TOWER = "for_you_now"
+"""The two-tower model's user tower: this user's history and features in this request's affect context."""
+SOURCE_QUERY = "matches_request"
+"""The request's text embedded into the e_TSEM space: items whose titles and tags match what was asked."""
+SOURCE_KEYS = {SOURCE_HISTORY: "history", SOURCE_TWO_TOWER: "two_tower", SOURCE_QUERY: "query",
+               SOURCE_FRESH: "fresh", SOURCE_POPULAR: "popular"}
+"""Source name -> its field in ``SourceShares`` (the blend's weights)."""
 
 
 @dataclass
@@ -43,6 +55,32 @@ class Recommendation:
     modality_names: list[str]
     cold_start: bool
     timings_ms: dict[str, float] = field(default_factory=dict)
+    source_shares: dict[str, float] = field(default_factory=dict)
+    """The blend's share of each candidate source for this request (empty: the sources without a blend)."""
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def blend_shares(config: RetrievalConfig, intent_probs: Optional[Mapping[str, float]],
+                 available: Sequence[str]) -> dict[str, float]:
+    """Share of each available source: ``w_s = sum_n p(n) W[n][s]`` renormalised over ``available``.
+
+    ``p(n)``: the predicted intent probabilities (None: no affect reading, ``W['none']`` alone); an intent
+    the blend does not list weighs ``W['none']``. Sources the request lacks (no history, no text, no
+    two-tower model) give their share to the others in proportion.
+    """
+    probs = {"none": 1.0} if not intent_probs else {str(k): float(v) for k, v in dict(intent_probs).items()}
+    total = {s: 0.0 for s in available}
+    for intent, p in probs.items():
+        shares = config.blend.get(intent, config.blend["none"])
+        for s in available:
+            total[s] += p * getattr(shares, SOURCE_KEYS[s])
+    norm = sum(total.values())
+    if norm <= 0:  # every available source has weight 0: share alike
+        return {s: 1.0 / len(available) for s in available}
+    return {s: v / norm for s, v in total.items()}
 
 
 def _codes(values: Sequence[Any]) -> tuple[np.ndarray, int]:
@@ -94,6 +132,8 @@ class RecommendPipeline:
         affect_model: Optional[AffectModel] = None,
         encoder: Optional[ItemEncoder] = None,
         affect_context: Optional[Callable[[AffectStateLike], Optional[np.ndarray]]] = None,
+        retriever: Optional[CandidateModel] = None,
+        query_encoder: Optional[Callable[[str], np.ndarray]] = None,
     ) -> None:
         self.config = config
         self.catalog = catalog
@@ -104,11 +144,19 @@ class RecommendPipeline:
         self.encoder = encoder
         # How an AffectState becomes the ranker's context vector (the ranker's training format).
         self.affect_context = affect_context or (lambda state: state.as_vector())
-        # Keep as many recent positives as the retrieval query or the ranker's content profile reads.
-        self.users = UserActivity(max(config.retrieval.history_len, int(getattr(ranker, "history_len", 0) or 0)))
+        self.retriever = retriever
+        self.query_encoder = query_encoder  # text -> (d_tsem,) in the e_TSEM space (the content text encoder)
+        # Keep as many recent positives as the retrieval query, the two-tower or the ranker's profile reads.
+        self.users = UserActivity(max(config.retrieval.history_len, int(getattr(ranker, "history_len", 0) or 0),
+                                      int(getattr(retriever, "history_len", 0) or 0)))
         self._retrieval = GrowableMatrix(
             space.dim, capacity=len(catalog) + 1024
         )  # (n, dim), grows with the catalog
+        # Two-tower item vectors and unit e_TSEM vectors, each in its own FAISS index keyed by catalog row.
+        self.two_tower_index = None if retriever is None else VectorIndex.from_config(
+            retriever.dim, config.retrieval)
+        self.text_index = None if query_encoder is None or "e_tsem" not in catalog.features else (
+            VectorIndex.from_config(catalog.features["e_tsem"].values.shape[1], config.retrieval))
 
     # -- building -----------------------------------------------------------------------------------
     @classmethod
@@ -122,8 +170,13 @@ class RecommendPipeline:
         encoder: Optional[ItemEncoder] = None,
         seed: int = 0,
         affect_context: Optional[Callable[[AffectStateLike], Optional[np.ndarray]]] = None,
+        retriever: Optional[CandidateModel] = None,
+        query_encoder: Optional[Callable[[str], np.ndarray]] = None,
     ) -> "RecommendPipeline":
-        """Catalog from item metadata + content vectors (name -> (n, d), rows as ``metas``), index built."""
+        """Catalog from item metadata + content vectors (name -> (n, d), rows as ``metas``), indexes built.
+
+        ``retriever``: a two-tower model (its item vectors are indexed); ``query_encoder``: text -> e_TSEM
+        vector (the request's text then retrieves too)."""
         if not metas:
             raise ValueError("RecommendPipeline.build: expected a non-empty catalog, got 0 items")
         dims = {name: int(np.asarray(v).shape[1]) for name, v in vectors.items()}
@@ -133,8 +186,10 @@ class RecommendPipeline:
         index = VectorIndex.from_config(space.dim, config.retrieval)
         retr = space.transform(vectors)  # (n, dim)
         index.build(retr, rows, seed=seed)
-        pipe = cls(config, catalog, space, index, ranker, affect_model, encoder, affect_context)
+        pipe = cls(config, catalog, space, index, ranker, affect_model, encoder, affect_context, retriever,
+                   query_encoder)
         pipe._retrieval.extend(retr)
+        pipe._index_sources(catalog.item_ids, vectors, rows, seed)
         cache_items = getattr(ranker, "cache_items", None)  # optional: precompute item-side model inputs
         if cache_items is not None:
             t0 = time.perf_counter()
@@ -142,6 +197,19 @@ class RecommendPipeline:
             log.info("ranker: item-side inputs of %d items cached in %.1f s", cached, time.perf_counter() - t0)
         log.info("catalog: %d items, retrieval %d-d %s index", len(catalog), space.dim, index.kind)
         return pipe
+
+    def _index_sources(self, item_ids: Sequence[str], vectors: Mapping[str, np.ndarray], rows: np.ndarray,
+                       seed: int = 0) -> None:
+        """Put items into the two-tower and e_TSEM indexes (build on the first call, add afterwards)."""
+        for index, vecs in ((self.two_tower_index, lambda: self.retriever.item_vectors(item_ids, vectors)),
+                            (self.text_index, lambda: _unit(np.asarray(vectors["e_tsem"], np.float32)))):
+            if index is None:
+                continue
+            v = np.asarray(vecs(), dtype=np.float32)  # (n, d)
+            if index.ntotal == 0:
+                index.build(v, rows, seed=seed)
+            else:
+                index.add(v, rows)
 
     @property
     def retrieval_vectors(self) -> np.ndarray:
@@ -156,6 +224,7 @@ class RecommendPipeline:
         row = self.catalog.add([meta], batch)
         self._retrieval.extend(retr)
         self.index.add(retr, row)
+        self._index_sources([str(meta["item_id"])], batch, row)
         return int(row[0])
 
     def observe(self, events: Sequence[Mapping[str, Any]]) -> int:
@@ -184,8 +253,25 @@ class RecommendPipeline:
             raise RuntimeError("no affect model is loaded")
         return self.affect_model.predict(text=text, voice=voice, face=face)
 
-    def candidates(self, user_id: str, n: int, exclude: set[int]) -> tuple[np.ndarray, list[str], bool]:
-        """Up to ``n`` candidate rows with their sources; cold start when the user has no positive history."""
+    def candidates(
+        self,
+        user_id: str,
+        n: int,
+        exclude: set[int],
+        affect: Optional[AffectStateLike] = None,
+        query: Optional[str] = None,
+    ) -> tuple[np.ndarray, list[str], bool]:
+        """Up to ``n`` candidate rows with their sources; cold start when the user has no positive history.
+
+        With a two-tower model or a ``query`` text the sources are blended (``blended_candidates``);
+        otherwise history, fresh and popular items fill the list."""
+        if self.retriever is not None or (query and self.text_index is not None):
+            rows, sources, cold, _ = self.blended_candidates(user_id, n, exclude, affect, query)
+            return rows, sources, cold
+        return self._plain_candidates(user_id, n, exclude)
+
+    def _plain_candidates(self, user_id: str, n: int, exclude: set[int]) -> tuple[np.ndarray, list[str], bool]:
+        """History (80 %), then fresh (10 %, cold start ``fresh_share``) and popular items."""
         rows: list[int] = []
         sources: list[str] = []
         taken = set(exclude)
@@ -214,6 +300,72 @@ class RecommendPipeline:
             take(self.catalog.newest(len(self.catalog)), SOURCE_FRESH, n)
         return np.asarray(rows, dtype=np.int64), sources, cold
 
+    def source_lists(
+        self, user_id: str, depth: int, affect: Optional[AffectStateLike] = None, query: Optional[str] = None
+    ) -> dict[str, np.ndarray]:
+        """Each available source's ranked rows (best first, at most ``depth``), before any exclusion."""
+        depth = min(depth, len(self.catalog))
+        out: dict[str, np.ndarray] = {}
+        history = self.users.history(user_id, self.config.retrieval.history_len)
+        if history:
+            q = self.retrieval_vectors[history].mean(axis=0, keepdims=True)  # (1, dim)
+            out[SOURCE_HISTORY] = self.index.search(q, depth)[1][0]
+        if self.retriever is not None and self.two_tower_index is not None:
+            liked = self.users.history(user_id, self.retriever.history_len)
+            feats = self.catalog.features_of(np.asarray(liked, dtype=np.int64)) if liked else None
+            u = self.retriever.user_vector(user_id, feats, None if affect is None else
+                                           self.retriever.context_vector(affect))  # (1, d)
+            out[SOURCE_TWO_TOWER] = self.two_tower_index.search(u, depth)[1][0]
+        if query and query.strip() and self.query_encoder is not None and self.text_index is not None:
+            q = _unit(np.asarray(self.query_encoder(query), np.float32).reshape(1, -1))  # (1, d_tsem)
+            out[SOURCE_QUERY] = self.text_index.search(q, depth)[1][0]
+        out[SOURCE_FRESH] = self.catalog.newest(depth)
+        out[SOURCE_POPULAR] = self.catalog.most_popular(depth)
+        return out
+
+    def blended_candidates(
+        self,
+        user_id: str,
+        n: int,
+        exclude: set[int],
+        affect: Optional[AffectStateLike] = None,
+        query: Optional[str] = None,
+    ) -> tuple[np.ndarray, list[str], bool, dict[str, float]]:
+        """Candidates from every available source in the blend's shares (``blend_shares``).
+
+        Each source fills ``round(share * n)`` places from its ranked list (largest share first, an item
+        already taken keeps its first source); places a source cannot fill go to the next items of the
+        sources in share order. Returns rows, sources, cold start and the shares used.
+        """
+        cold = not self.users.history(user_id, 1)
+        lists = self.source_lists(user_id, n + len(exclude), affect, query)
+        shares = blend_shares(self.config.retrieval, None if affect is None else affect.intent_probs, list(lists))
+        order = sorted(lists, key=lambda s: -shares[s])
+        taken = set(exclude)
+        rows: list[int] = []
+        sources: list[str] = []
+        pos = {s: 0 for s in lists}
+
+        def take(source: str, quota: int) -> None:
+            cands = lists[source]
+            while quota > 0 and pos[source] < len(cands) and len(rows) < n:
+                r = int(cands[pos[source]])
+                pos[source] += 1
+                if r >= 0 and r not in taken:
+                    taken.add(r)
+                    rows.append(r)
+                    sources.append(source)
+                    quota -= 1
+
+        for source in order:
+            take(source, int(round(shares[source] * n)))
+        for source in order:  # what rounding or exhausted lists left
+            take(source, n - len(rows))
+        if len(rows) < n:  # tiny catalogs: whatever is left
+            lists[SOURCE_FRESH], pos[SOURCE_FRESH] = self.catalog.newest(len(self.catalog)), 0
+            take(SOURCE_FRESH, n - len(rows))
+        return np.asarray(rows, dtype=np.int64), sources, cold, shares
+
     def check_context(self, context: Optional[Mapping[str, Any]]) -> None:
         """``ValueError`` naming a key of an explicit ``context`` the ranker does not know (and the known
         ones); a ranker without ``check_context`` takes no explicit context at all."""
@@ -231,16 +383,22 @@ class RecommendPipeline:
         affect: Optional[AffectStateLike] = None,
         exclude_seen: bool = True,
         context: Optional[Mapping[str, Any]] = None,
+        query: Optional[str] = None,
     ) -> Recommendation:
-        """``context``: explicit context values for the ranker (``check_context``), beside the affect state."""
+        """``context``: explicit context values for the ranker (``check_context``), beside the affect state;
+        ``query``: the request's text, a retrieval query (never stored or logged)."""
         self.check_context(context)
         t0 = time.perf_counter()
         exclude = self.users.seen_rows(user_id) if exclude_seen else set()
         n_cand = max(self.config.retrieval.candidates, k)
-        rows, sources, cold = self.candidates(user_id, n_cand, exclude)
+        shares: dict[str, float] = {}
+        if self.retriever is not None or (query and self.text_index is not None):
+            rows, sources, cold, shares = self.blended_candidates(user_id, n_cand, exclude, affect, query)
+        else:
+            rows, sources, cold = self._plain_candidates(user_id, n_cand, exclude)
         t1 = time.perf_counter()
         if len(rows) == 0:
-            return Recommendation([], affect, [], cold, {"retrieval": (t1 - t0) * 1e3})
+            return Recommendation([], affect, [], cold, {"retrieval": (t1 - t0) * 1e3}, shares)
         item_ids = [self.catalog.item_ids[r] for r in rows]
         affect_ctx = None if affect is None else self.affect_context(affect)
         affect_vec = None if affect_ctx is None else np.array(affect_ctx, dtype=np.float32)  # writable copy
@@ -280,4 +438,5 @@ class RecommendPipeline:
             list(names),
             cold,
             {"retrieval": (t1 - t0) * 1e3, "ranking": (t2 - t1) * 1e3, "rerank": (t3 - t2) * 1e3},
+            shares,
         )

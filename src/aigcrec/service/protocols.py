@@ -1,7 +1,8 @@
-"""The three model roles the service composes, as structural protocols.
+"""The model roles the service composes, as structural protocols.
 
 The real implementations are ``aigcrec.affect.AffectPredictor`` (``AffectModel``),
-``aigcrec.ranking.RankerBundle`` (``Ranker``) and the content encoder (``ItemEncoder``); anything with the
+``aigcrec.ranking.RankerBundle`` (``Ranker``), the content encoder (``ItemEncoder``) and, optionally, the
+two-tower retrieval model ``aigcrec.retrieval.TwoTowerRetriever`` (``CandidateModel``); anything with the
 same methods plugs in (the tests use small hand-written ones).
 """
 
@@ -69,3 +70,23 @@ class ItemEncoder(Protocol):
     def encode_item(
         self, image: bytes, title: str = "", tags: Sequence[Mapping[str, str]] = ()
     ) -> dict[str, np.ndarray]: ...
+
+
+@runtime_checkable
+class CandidateModel(Protocol):
+    """A two-tower retrieval model (``aigcrec.retrieval.TwoTowerRetriever``): item vectors for the index and
+    the user tower's query vector from the live history, the user's features and the affect context."""
+
+    dim: int
+    history_len: int
+
+    def item_vectors(self, item_ids: Sequence[str], features: Mapping[str, np.ndarray]) -> np.ndarray: ...
+
+    def context_vector(self, state: Optional[AffectStateLike]) -> np.ndarray: ...
+
+    def user_vector(
+        self,
+        user_id: str,
+        history_features: Optional[Mapping[str, np.ndarray]] = None,
+        context: Optional[np.ndarray] = None,
+    ) -> np.ndarray: ...

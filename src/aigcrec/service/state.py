@@ -21,7 +21,7 @@ import numpy as np
 from aigcrec.service.config import ServiceConfig
 from aigcrec.service.metrics import Metrics
 from aigcrec.service.pipeline import RecommendPipeline
-from aigcrec.service.protocols import AffectModel, ItemEncoder, Ranker
+from aigcrec.service.protocols import AffectModel, CandidateModel, ItemEncoder, Ranker
 from aigcrec.service.store import ServiceStore
 
 log = logging.getLogger("aigcrec.service")
@@ -54,8 +54,11 @@ class ServiceState:
         past_events: Iterable[Mapping[str, Any]] = (),
         seed: int = 0,
         affect_context: Optional[Callable[[Any], Optional[np.ndarray]]] = None,
+        retriever: Optional[CandidateModel] = None,
+        query_encoder: Optional[Callable[[str], np.ndarray]] = None,
     ) -> "ServiceState":
-        """Build the serving state; ``catalog_vectors`` rows align with ``catalog_items``."""
+        """Build the serving state; ``catalog_vectors`` rows align with ``catalog_items``; ``retriever`` /
+        ``query_encoder``: the two-tower model and the text -> e_TSEM encoder (``RecommendPipeline.build``)."""
         if store.import_catalog(catalog_items, past_events):
             log.info("first start: imported %d catalog items into %s", len(catalog_items), store.path)
         stored, api_vectors, events = store.changes_since(0, 0)
@@ -84,7 +87,8 @@ class ServiceState:
             for name, mat in catalog_vectors.items()
         }
         pipeline = RecommendPipeline.build(
-            config, metas, vectors, ranker, affect_model, encoder, seed=seed, affect_context=affect_context
+            config, metas, vectors, ranker, affect_model, encoder, seed=seed, affect_context=affect_context,
+            retriever=retriever, query_encoder=query_encoder,
         )
         replayed = pipeline.observe(events)
         log.info("replayed %d logged events", replayed)

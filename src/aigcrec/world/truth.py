@@ -176,3 +176,33 @@ def session_states(world: World) -> dict[str, SessionState]:
     return {sid: SessionState(e, i, target.get(sid) or None)
             for sid, e, i in zip(world.sessions["session_id"].astype(str), world.sessions["emotion"],
                                  world.sessions["intent"])}
+
+
+class ClickTruth:
+    """The world's own sessions over :class:`TrueClickModel`: the true logit of every item (``World.items`` row
+    order) for one of its sessions, for benchmarks that need to know which items a session truly prefers
+    (``top_items``); nothing a model trains on comes from here."""
+
+    def __init__(self, world: World) -> None:
+        self.model = TrueClickModel.from_world(world)
+        self.item_ids = self.model.item_ids
+        self.users = self.model.users
+        self.states = session_states(world)
+        self.session_user = dict(zip(world.sessions["session_id"].astype(str),
+                                     world.sessions["user_id"].astype(str)))
+
+    def mood_values(self, emotion: str, intent: str) -> np.ndarray:
+        """``M[e, n, palette_i]`` of every item ``(n_items,)``: how much the session state favours its palette."""
+        return self.model.mood[EMOTIONS.index(emotion), INTENTS.index(intent)][self.model.palette]
+
+    def logits(self, user_id: str, emotion: str, intent: str, target: Optional[str] = None) -> np.ndarray:
+        """``z`` of every item ``(n_items,)`` for ``user_id`` in state (``emotion``, ``intent``, ``target``)."""
+        return self.model.logits(user_id, SessionState(emotion, intent, target))
+
+    def session_logits(self, session_id: str) -> np.ndarray:
+        """``z`` of every item for one of the world's sessions ``(n_items,)``."""
+        return self.model.logits(self.session_user[session_id], self.states[session_id])
+
+    def top_items(self, session_id: str, n: int) -> np.ndarray:
+        """Rows of the ``n`` items with the highest true click probability in the session, best first."""
+        return np.argsort(-self.session_logits(session_id), kind="stable")[:n]

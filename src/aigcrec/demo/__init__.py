@@ -72,6 +72,11 @@ def _point_latest(out: Path, run_dir: Path) -> None:
     latest.symlink_to(run_dir.name, target_is_directory=True)
 
 
+def stage_name(module_name: str) -> str:
+    """The stage a demo module runs: ``aigcrec.demo.<stage>`` -> ``<stage>`` (the key of its timings)."""
+    return module_name.rsplit(".", 1)[1]
+
+
 def run_demo(config: AppConfig) -> DemoContext:
     """Run every stage; return the context (metrics and where the report is)."""
     seed_everything(config.seed)
@@ -88,7 +93,7 @@ def run_demo(config: AppConfig) -> DemoContext:
     stages: dict[str, dict[str, float]] = {}
     t_start = time.perf_counter()
     for k, module_name in enumerate(STAGES, 1):
-        stage = module_name.split(".")[1]
+        stage = stage_name(module_name)
         log.info("stage %d/%d: %s (%.0fs so far)", k, len(STAGES), stage, time.perf_counter() - t_start)
         with timed(f"stage {stage}", stages):
             importlib.import_module(module_name).run(ctx)

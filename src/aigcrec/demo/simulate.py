@@ -21,10 +21,12 @@ log = logging.getLogger("aigcrec.simulate")
 
 def demo_manifest(art: dict[str, Any], folder: Path) -> Path:
     """An artifacts manifest of the demo's models so far (the run's own is written after the last stage)."""
-    opt = {k: str(art[k]) if art.get(k) else None for k in ("content_dir", "mmei_dir")}
-    return ArtifactsManifest(catalog_dir=str(art["world_dir"]), layout="world",
-                             feature_store=str(art["feature_store"]), ranker_dir=str(art["ranker_dir"]),
-                             **opt).save(folder)
+    def path(key: str) -> str | None:  # absolute: the demo's artifacts are relative to where it runs
+        return str(Path(art[key]).resolve()) if art.get(key) else None
+
+    opt = {k: path(k) for k in ("content_dir", "mmei_dir", "retrieval_dir")}
+    return ArtifactsManifest(catalog_dir=path("world_dir"), layout="world", feature_store=path("feature_store"),
+                             ranker_dir=path("ranker_dir"), **opt).save(folder)
 
 
 def run(ctx: Any) -> None:

@@ -73,6 +73,7 @@ class ContentDotRanker:
     """Test ranker: sigmoid of the item's e_sem mean plus an affect shift; weights from block norms."""
 
     names = ["item_sparse", "e_sem", "e_sty", "e_tsem"]
+    history_len = 0  # reads no content profile
 
     def score(
         self,

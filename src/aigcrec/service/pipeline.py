@@ -147,8 +147,8 @@ class RecommendPipeline:
         self.retriever = retriever
         self.query_encoder = query_encoder  # text -> (d_tsem,) in the e_TSEM space (the content text encoder)
         # Keep as many recent positives as the retrieval query, the two-tower or the ranker's profile reads.
-        self.users = UserActivity(max(config.retrieval.history_len, int(getattr(ranker, "history_len", 0) or 0),
-                                      int(getattr(retriever, "history_len", 0) or 0)))
+        self.users = UserActivity(max(config.retrieval.history_len, int(ranker.history_len),
+                                      int(retriever.history_len) if retriever is not None else 0))
         self._retrieval = GrowableMatrix(
             space.dim, capacity=len(catalog) + 1024
         )  # (n, dim), grows with the catalog

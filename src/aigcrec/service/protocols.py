@@ -45,11 +45,13 @@ class Ranker(Protocol):
     items the ranker never saw in training (added live) are scored from their content. ``history`` is the
     user's recent positive items (oldest first) and ``history_features`` their content vectors, for a
     ranker that reads the user's content profile (``RankerBundle``); others ignore them. Such a ranker
-    may say how many positives it reads (``history_len``); the pipeline keeps at least that many per user.
+    says how many positives it reads (``history_len``, 0 for none); the pipeline keeps at least that many per user.
     Returns ``scores (n,)``, UMCM modality weights ``(n, M)`` and the ``M`` modality names.
     A ranker may also have ``cache_items(item_ids, item_features) -> int``: the pipeline then hands it the
     whole catalog once at start, to precompute what depends on the item alone (``RankerBundle`` does).
     """
+
+    history_len: int
 
     def score(
         self,

@@ -1,4 +1,5 @@
-"""The web demo in headless Chromium (Debian's chromium + Playwright): a recommendation and a like."""
+"""The web demo in headless Chromium (Debian's chromium + Playwright): a recommendation, a like and the mood /
+purpose picker."""
 
 from __future__ import annotations
 
@@ -56,6 +57,13 @@ def test_round_trip_and_like(tmp_path):
                 timeout=20_000,
             )
             sync_api.expect(page.locator("#status")).to_contain_text("personalised")
+            # The mood / purpose picker: a stated state replaces what the text reads.
+            page.select_option("#stated-emotion", "sadness")
+            page.select_option("#stated-intent", "relax")
+            sync_api.expect(page.locator("#signals-state")).to_contain_text("stated")
+            page.click("#recommend")
+            sync_api.expect(page.locator("#emotion-label")).to_contain_text("sadness", timeout=20_000)
+            sync_api.expect(page.locator("#intent-label")).to_contain_text("relax")
             page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
             browser.close()
     finally:

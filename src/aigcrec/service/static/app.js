@@ -49,6 +49,7 @@ function signalsState() {
   if ($("mood").value.trim()) used.push("text");
   if (signals.voice) used.push("voice");
   if (signals.face) used.push("face");
+  if ($("stated-emotion").value || $("stated-intent").value) used.push("stated");
   $("signals-state").textContent = "signals: " + (used.length ? used.join(", ") : "none");
 }
 
@@ -60,6 +61,11 @@ async function recommend() {
   if (signals.voice) s.voice = signals.voice;
   if (signals.face) s.face = signals.face;
   if (Object.keys(s).length) body.signals = s;
+  // A stated mood / purpose (the picker) replaces that part of what the signals read (docs/service.md, `stated`).
+  const stated = {};
+  if ($("stated-emotion").value) stated.emotion = $("stated-emotion").value;
+  if ($("stated-intent").value) stated.intent = $("stated-intent").value;
+  if (Object.keys(stated).length) body.stated = stated;
   try {
     const data = await call("/v1/recommend", body);
     render(data);
@@ -198,8 +204,13 @@ async function record() {
 $("recommend").addEventListener("click", recommend);
 $("snap").addEventListener("click", snapshot);
 $("record").addEventListener("click", record);
-$("clear-signals").addEventListener("click", () => { signals.face = null; signals.voice = null; $("mood").value = ""; signalsState(); });
+$("clear-signals").addEventListener("click", () => {
+  signals.face = null; signals.voice = null; $("mood").value = "";
+  $("stated-emotion").value = ""; $("stated-intent").value = ""; signalsState();
+});
 $("mood").addEventListener("input", signalsState);
+$("stated-emotion").addEventListener("change", signalsState);
+$("stated-intent").addEventListener("change", signalsState);
 $("apikey").value = localStorage.getItem("aigcrec-api-key") || "";
 $("apikey").addEventListener("change", () => localStorage.setItem("aigcrec-api-key", $("apikey").value));
 recommend();

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from aigcrec.affect.benchmark import SUBSETS, dims_of, split_data, subset_name, train_models
+from aigcrec.affect.benchmark import SUBSETS, split_data, subset_name, train_models
 from aigcrec.affect.config import AffectConfig
 from aigcrec.affect.data import AffectData
 from aigcrec.affect.encoders.base import MODALITIES

@@ -21,8 +21,6 @@ Input of both: x = grey / 127.5 - 1, (B, 1, 48, 48).
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import json
 import logging
 import math
@@ -34,7 +32,7 @@ import numpy as np
 
 from aigcrec.affect.config import FaceTrainConfig
 from aigcrec.affect.encoders.fer_cnn import FER_TO_EMOTIONS, load_fer_cnn
-from aigcrec.logs import progress
+from aigcrec.training import fit_loop, module_state, torch_threads
 
 log = logging.getLogger("aigcrec.affect")
 
@@ -80,40 +78,31 @@ def accuracy(net, images: np.ndarray, labels: np.ndarray, batch_size: int = 512)
 
 def fit_epochs(net, n: int, cfg: FaceTrainConfig, permutation, batch_loss, dev_accuracy, pct_start: float,
                label: str) -> list[dict]:
-    """The training loop both networks share: AdamW with a one-cycle schedule over ``cfg.epochs`` epochs of
-    ``n`` rows in batches of ``cfg.batch_size``; ``permutation()`` gives each epoch's row order,
-    ``batch_loss(idx)`` the loss of a batch, ``dev_accuracy()`` the score after each epoch. The best epoch's
-    weights are restored at the end; returns the per-epoch history. A progress bar counts the epochs."""
+    """What both networks share: AdamW with a one-cycle schedule over ``cfg.epochs`` epochs of ``n`` rows in
+    batches of ``cfg.batch_size`` (``aigcrec.training.fit_loop``); ``permutation()`` gives each epoch's row
+    order, ``batch_loss(idx)`` the loss of a batch, ``dev_accuracy()`` the score after each epoch. The best
+    epoch's weights are restored at the end; returns the per-epoch history. A progress bar counts the epochs."""
     import torch
 
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, pct_start=pct_start,
                                                 total_steps=cfg.epochs * math.ceil(n / cfg.batch_size))
-    history, best, best_state = [], -1.0, None
-    with progress() as bar:
-        task = bar.add_task(f"{label}: epochs", total=cfg.epochs)
-        for epoch in range(cfg.epochs):
-            t0 = time.perf_counter()
-            net.train()
-            order = permutation()
-            total = 0.0
-            for start in range(0, n, cfg.batch_size):
-                idx = order[start: start + cfg.batch_size]
-                loss = batch_loss(idx)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                sched.step()
-                total += loss.item() * len(idx)
-            acc = dev_accuracy()
-            seconds = time.perf_counter() - t0
-            history.append({"epoch": epoch + 1, "train_loss": total / n, "dev_accuracy": acc,
-                            "seconds": round(seconds, 1)})
-            log.info("%s epoch %d: loss %.4f, dev accuracy %.4f (%.0fs)", label, epoch + 1, total / n, acc, seconds)
-            if acc > best:
-                best, best_state = acc, copy.deepcopy(net.state_dict())
-            bar.advance(task)
-    net.load_state_dict(best_state)
+    history: list[dict] = []
+
+    def batches(epoch: int):
+        order = permutation()
+        return (order[start: start + cfg.batch_size] for start in range(0, n, cfg.batch_size))
+
+    def record(e) -> None:
+        acc = e.metrics["dev_accuracy"]
+        history.append({"epoch": e.epoch + 1, "train_loss": e.train_loss, "dev_accuracy": acc,
+                        "seconds": round(e.seconds, 1)})
+        log.info("%s epoch %d: loss %.4f, dev accuracy %.4f (%.0fs)", label, e.epoch + 1, e.train_loss, acc,
+                 e.seconds)
+
+    fit_loop(epochs=cfg.epochs, batches=batches, loss=batch_loss, size=len, optimizer=opt, scheduler=sched,
+             before_epoch=net.train, evaluate=lambda: {"dev_accuracy": dev_accuracy()}, monitor="dev_accuracy",
+             state=module_state(net), on_epoch=record, progress_label=f"{label}: epochs")
     return history
 
 
@@ -180,19 +169,6 @@ def face_net_probs(net, images: np.ndarray, batch_size: int = 512) -> np.ndarray
         for start in range(0, len(images), batch_size):
             out.append(net(to_input(images[start: start + batch_size])).float().softmax(1).numpy())
     return np.concatenate(out) if out else np.zeros((0, 7), np.float32)
-
-
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """Run the block on ``n`` torch threads, then restore the previous number."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def train_face_net(train_x: np.ndarray, train_y: np.ndarray, dev_x: np.ndarray, dev_y: np.ndarray,

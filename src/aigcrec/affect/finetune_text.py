@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -30,6 +29,7 @@ import numpy as np
 from aigcrec.affect.config import TextFinetuneConfig
 from aigcrec.affect.encoders.base import Encoded
 from aigcrec.metrics import accuracy, weighted_f1
+from aigcrec.training import fit_loop, module_state
 
 log = logging.getLogger("aigcrec.affect")
 
@@ -232,31 +232,25 @@ def finetune(model, train: TokenStates, y_train: np.ndarray, dev: TokenStates, y
                           dtype=torch.float32)
     y_t = torch.tensor(np.asarray(y_train), dtype=torch.long)
     result = FinetunedText(model, head, start, [])
-    best, best_state = -1.0, None
-    for epoch in range(cfg.epochs):
-        t0 = time.perf_counter()
-        model.train()
-        total = 0.0
-        for idx in _length_batches(train.lengths, cfg.batch_size, rng):
-            h0, mask = train.batch(idx)
-            logits = head(_pool(run_layers(model, h0, mask, start), mask))
-            loss = torch.nn.functional.cross_entropy(logits, y_t[idx], weight=weight)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(idx)
+
+    def loss(idx):
+        h0, mask = train.batch(idx)
+        logits = head(_pool(run_layers(model, h0, mask, start), mask))
+        return torch.nn.functional.cross_entropy(logits, y_t[idx], weight=weight)
+
+    def evaluate() -> dict[str, float]:
         _, dev_logits = result.encode_states(dev)
-        score = weighted_f1(y_dev, dev_logits.argmax(1))
-        acc = accuracy(y_dev, dev_logits.argmax(1))
-        result.history.append({"epoch": epoch + 1, "train_loss": total / len(train), "dev_weighted_f1": score,
-                               "dev_accuracy": acc, "seconds": round(time.perf_counter() - t0, 1)})
+        return {"dev_weighted_f1": weighted_f1(y_dev, dev_logits.argmax(1)),
+                "dev_accuracy": accuracy(y_dev, dev_logits.argmax(1))}
+
+    def record(e) -> None:
+        result.history.append({"epoch": e.epoch + 1, "train_loss": e.train_loss, **e.metrics,
+                               "seconds": round(e.seconds, 1)})
         log.info("text fine-tune seed %d epoch %d: loss %.4f, dev weighted-F1 %.4f, accuracy %.4f (%.0fs)", seed,
-                 epoch + 1, total / len(train), score, acc, time.perf_counter() - t0)
-        if score > best:
-            best = score
-            best_state = (copy.deepcopy(top.state_dict()), copy.deepcopy(head.state_dict()))
-    top.load_state_dict(best_state[0])
-    head.load_state_dict(best_state[1])
+                 e.epoch + 1, e.train_loss, e.metrics["dev_weighted_f1"], e.metrics["dev_accuracy"], e.seconds)
+
+    fit_loop(epochs=cfg.epochs, batches=lambda epoch: _length_batches(train.lengths, cfg.batch_size, rng),
+             loss=loss, size=len, optimizer=opt, scheduler=sched, before_epoch=model.train, evaluate=evaluate,
+             monitor="dev_weighted_f1", state=module_state(top, head), on_epoch=record)
     model.eval()
     return result

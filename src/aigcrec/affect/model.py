@@ -32,7 +32,7 @@ from torch import nn
 from aigcrec.affect.config import MMEIConfig
 from aigcrec.affect.data import AffectData
 from aigcrec.affect.networks import MMEINetwork, PooledMLPNetwork
-from aigcrec.logs import progress
+from aigcrec.training import fit_loop, module_state
 
 log = logging.getLogger("aigcrec.affect")
 
@@ -269,29 +269,27 @@ class AffectModel:
         best = {m: float("inf") for m in mods}
         state = {m: [copy.deepcopy(mod.state_dict()) for mod in net.expert_modules(m)] for m in mods}
         bad = {m: 0 for m in mods}
-        epochs = 0
-        for _ in range(c.epochs):
-            active = [j for j, m in enumerate(mods) if bad[m] < c.patience]
-            if not active:
-                break
-            epochs += 1
+        active: list[int] = []
+
+        def start_epoch() -> None:  # experts still improving on dev; the others are left alone
+            active[:] = [j for j, m in enumerate(mods) if bad[m] < c.patience]
             net.train()
+
+        def batches(epoch: int):
             perm = rng.permutation(len(train))
-            for start in range(0, len(perm), c.batch_size):
-                idx = perm[start:start + c.batch_size]
-                batch = _trim(to_batch(train, mods, idx))
-                u = net(batch, experts_only=True)  # (B, M, 7)
-                losses = []
-                for j in active:
-                    rows = batch[mods[j]]["present"] & (y[idx] >= 0)
-                    if rows.any():  # a sum: the experts share no parameters
-                        losses.append(nn.functional.cross_entropy(u[rows, j], y[idx][rows], weight=w_e))
-                if losses:
-                    opt.zero_grad()
-                    torch.stack(losses).sum().backward()
-                    nn.utils.clip_grad_norm_(params, 5.0)
-                    opt.step()
-                sched.step()
+            return (perm[start:start + c.batch_size] for start in range(0, len(perm), c.batch_size))
+
+        def loss(idx):
+            batch = _trim(to_batch(train, mods, idx))
+            u = net(batch, experts_only=True)  # (B, M, 7)
+            losses = []
+            for j in active:
+                rows = batch[mods[j]]["present"] & (y[idx] >= 0)
+                if rows.any():  # a sum: the experts share no parameters
+                    losses.append(nn.functional.cross_entropy(u[rows, j], y[idx][rows], weight=w_e))
+            return torch.stack(losses).sum() if losses else None
+
+        def evaluate() -> dict[str, float]:  # each expert keeps its best dev-NLL state
             u_dev = self._expert_logits(dev)
             for j in active:
                 m = mods[j]
@@ -305,6 +303,12 @@ class AffectModel:
                     state[m] = [copy.deepcopy(mod.state_dict()) for mod in net.expert_modules(m)]
                 else:
                     bad[m] += 1
+            return {f"dev_nll_{m}": best[m] for m in mods}
+
+        run = fit_loop(epochs=c.epochs, batches=batches, loss=loss, optimizer=opt, scheduler=sched,
+                       clip=(params, 5.0), before_epoch=start_epoch, evaluate=evaluate,
+                       stop_when=lambda: all(bad[m] >= c.patience for m in mods))
+        epochs = len(run.epochs)
         for m in mods:
             for mod, sd in zip(net.expert_modules(m), state[m]):
                 mod.load_state_dict(sd)
@@ -353,42 +357,35 @@ class AffectModel:
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=c.lr, total_steps=c.epochs * max(
             1, -(-len(train) // c.batch_size)), pct_start=0.1)
         has_e, has_i = (train.emotion >= 0).any(), (train.intent >= 0).any() and bool(self.intents)
-        best, best_state, bad = float("inf"), None, 0
-        with progress() as bar:
-            task = bar.add_task(f"{self.architecture}: epochs (early stop on dev NLL)", total=c.epochs)
-            for epoch in range(c.epochs):
-                self.net.train()
-                for mod in frozen_modules:
-                    mod.eval()  # frozen experts: no dropout
-                perm = rng.permutation(len(train))
-                total = 0.0
-                for start in range(0, len(perm), c.batch_size):
-                    idx = perm[start:start + c.batch_size]
-                    batch = modality_dropout(_trim(to_batch(train, self.modalities, idx)), c.modality_dropout, gen)
-                    out = self.net(batch)
-                    loss = torch.zeros(())
-                    if has_e and (y_e[idx] >= 0).any():
-                        loss = loss + ce_e(out.emotion, y_e[idx])
-                    if has_i and (y_i[idx] >= 0).any():
-                        loss = loss + c.intent_weight * ce_i(out.intent, y_i[idx])
-                    opt.zero_grad()
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(params, 5.0)
-                    opt.step()
-                    sched.step()
-                    total += loss.item() * len(idx)
-                dev_nll = self._dev_nll(dev)
-                self.history.append({"epoch": epoch + 1, "train_loss": total / len(train), "dev_nll": dev_nll})
-                log.debug("epoch %d train %.4f dev nll %.4f", epoch + 1, total / len(train), dev_nll)
-                if dev_nll < best - 1e-4:
-                    best, best_state, bad = dev_nll, copy.deepcopy(self.net.state_dict()), 0
-                else:
-                    bad += 1
-                    if bad >= c.patience:
-                        break
-                bar.advance(task)
-        if best_state is not None:
-            self.net.load_state_dict(best_state)
+
+        def start_epoch() -> None:
+            self.net.train()
+            for mod in frozen_modules:
+                mod.eval()  # frozen experts: no dropout
+
+        def batches(epoch: int):
+            perm = rng.permutation(len(train))
+            return (perm[start:start + c.batch_size] for start in range(0, len(perm), c.batch_size))
+
+        def loss(idx):
+            batch = modality_dropout(_trim(to_batch(train, self.modalities, idx)), c.modality_dropout, gen)
+            out = self.net(batch)
+            value = torch.zeros(())
+            if has_e and (y_e[idx] >= 0).any():
+                value = value + ce_e(out.emotion, y_e[idx])
+            if has_i and (y_i[idx] >= 0).any():
+                value = value + c.intent_weight * ce_i(out.intent, y_i[idx])
+            return value
+
+        def record(e) -> None:
+            self.history.append({"epoch": e.epoch + 1, "train_loss": e.train_loss, "dev_nll": e.metrics["dev_nll"]})
+            log.debug("epoch %d train %.4f dev nll %.4f", e.epoch + 1, e.train_loss, e.metrics["dev_nll"])
+
+        fit_loop(epochs=c.epochs, batches=batches, loss=loss, size=len, optimizer=opt, scheduler=sched,
+                 clip=(params, 5.0), before_epoch=start_epoch, evaluate=lambda: {"dev_nll": self._dev_nll(dev)},
+                 monitor="dev_nll", mode="min", min_delta=1e-4, patience=c.patience,
+                 state=module_state(self.net), on_epoch=record,
+                 progress_label=f"{self.architecture}: epochs (early stop on dev NLL)")
 
     def _dev_nll(self, dev: AffectData) -> float:
         e, i = self._logits(dev)

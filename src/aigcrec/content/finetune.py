@@ -23,6 +23,7 @@ from aigcrec.content.config import ImageFinetuneConfig
 from aigcrec.content.image_encoder import DualOutputImageEncoder
 from aigcrec.content.images import ImageProblem, load_rgb, to_array
 from aigcrec.content.onnx_runtime import onnx_function
+from aigcrec.training import fit_loop
 
 log = logging.getLogger("aigcrec.content")
 
@@ -108,23 +109,24 @@ def finetune_image_encoder(encoder: DualOutputImageEncoder, items: pd.DataFrame,
     opt = torch.optim.Adam([{"params": tail.parameters(), "lr": config.lr},
                             {"params": head.parameters(), "lr": config.lr * 10}])
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    history = []
-    for _ in range(config.epochs):
+
+    def batches(epoch: int):
         order = torch.from_numpy(rng.permutation(n))
-        losses = []
-        for start in range(0, n, config.batch_size):
-            idx = order[start:start + config.batch_size]
-            z = tail(feats[idx]).mean(dim=(2, 3))  # (B, C_sem)
-            loss = loss_fn(head(z), y_all[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-            step += 1
-            if progress is not None:
-                progress(step, total)
-        history.append(float(np.mean(losses)))
+        return (order[start:start + config.batch_size] for start in range(0, n, config.batch_size))
+
+    def loss(idx):
+        z = tail(feats[idx]).mean(dim=(2, 3))  # (B, C_sem)
+        return loss_fn(head(z), y_all[idx])
+
+    history: list[float] = []
+
+    def record(e) -> None:
+        history.append(e.train_loss)
         log.info("image fine-tuning epoch %d: BCE %.4f", len(history), history[-1])
+
+    prefix_steps = step
+    fit_loop(epochs=config.epochs, batches=batches, loss=loss, optimizer=opt, on_epoch=record,
+             on_step=None if progress is None else (lambda s: progress(prefix_steps + s, total)))
     for p in encoder.net.parameters():
         p.requires_grad_(False)
     encoder.net.eval()

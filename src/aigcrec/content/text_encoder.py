@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from aigcrec.content.config import TextEncoderConfig
+from aigcrec.training import fit_loop
 
 log = logging.getLogger("aigcrec.content")
 
@@ -131,30 +132,28 @@ class MultiPerspectiveTextEncoder:
         model.train()
         opt = torch.optim.AdamW(model.parameters(), lr=c.lr)
         n = len(anchors)
-        steps_per_epoch = -(-n // c.train_batch_size)
-        total = steps_per_epoch * c.epochs
-        history: list[float] = []
-        step = 0
-        for _ in range(c.epochs):
+        total = -(-n // c.train_batch_size) * c.epochs
+
+        def batches(epoch: int):
             order = rng.permutation(n)
-            losses = []
-            for start in range(0, n, c.train_batch_size):
-                idx = order[start:start + c.train_batch_size]
-                if len(idx) < 2:
-                    continue
-                a = self._embed_train([anchors[i] for i in idx])  # (B, D)
-                p = self._embed_train([positives[i] for i in idx])  # (B, D)
-                scores = c.scale * a @ p.T  # (B, B)
-                loss = torch.nn.functional.cross_entropy(scores, torch.arange(len(idx)))
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                losses.append(float(loss.detach()))
-                step += 1
-                if progress is not None:
-                    progress(step, total)
-            history.append(float(np.mean(losses)) if losses else float("nan"))
+            return (order[start:start + c.train_batch_size] for start in range(0, n, c.train_batch_size))
+
+        def loss(idx):
+            if len(idx) < 2:  # MNRL needs in-batch negatives
+                return None
+            a = self._embed_train([anchors[i] for i in idx])  # (B, D)
+            p = self._embed_train([positives[i] for i in idx])  # (B, D)
+            scores = c.scale * a @ p.T  # (B, B)
+            return torch.nn.functional.cross_entropy(scores, torch.arange(len(idx)))
+
+        history: list[float] = []
+
+        def record(e) -> None:
+            history.append(e.train_loss)
             log.info("text fine-tuning epoch %d: MNRL loss %.4f", len(history), history[-1])
+
+        fit_loop(epochs=c.epochs, batches=batches, loss=loss, optimizer=opt, on_epoch=record,
+                 on_step=None if progress is None else (lambda s: progress(s, total)))
         model.eval()
         self._digest = None
         return history

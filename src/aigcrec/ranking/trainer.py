@@ -14,9 +14,7 @@ applies ``p_k = ReLU(V_k h_k + c_k)`` to (B, d) inputs instead of pooling B x L 
 
 from __future__ import annotations
 
-import copy
 import logging
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +26,7 @@ from aigcrec.ranking.config import TrainConfig
 from aigcrec.ranking.features import EncodedBatch, split_history_key
 from aigcrec.metrics import auc
 from aigcrec.ranking.models import Ranker
+from aigcrec.training import fit_loop, module_state
 
 log = logging.getLogger("aigcrec.ranking")
 
@@ -144,47 +143,38 @@ def fit(model: Ranker, train: EncodedBatch, y_train: np.ndarray, val: EncodedBat
     def val_score(out: np.ndarray) -> float:  # larger is better
         return auc(y_val, out) if objective == "bce" else -float(np.sqrt(np.mean((out - y_val) ** 2)))
 
-    best = FitResult(best_epoch=-1, best_val_auc=-np.inf)
-    best_state = copy.deepcopy(model.state_dict())
-    n, seen, busy, stale = len(train), 0, 0.0, 0
-    for epoch in range(cfg.max_epochs):
-        model.train()
-        t0 = time.perf_counter()
+    n = len(train)
+
+    def batches(epoch: int):
         perm = torch.randperm(n, generator=gen)
-        total = 0.0
-        for start in range(0, n, cfg.batch_size):
-            rows = perm[start:start + cfg.batch_size]
-            batch = make_batch(model, data, rows)
-            if cfg.id_dropout > 0 and drop_cols.numel():
-                cat = batch["cat"].clone()
-                drop = torch.rand(cat.shape[0], drop_cols.numel(), generator=gen) < cfg.id_dropout
-                cat[:, drop_cols] = cat[:, drop_cols].masked_fill(drop, 0)
-                batch["cat"] = cat
-            loss = loss_fn(model(batch), y.index_select(0, rows))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(rows)
-        busy += time.perf_counter() - t0
-        seen += n
-        val_auc = val_score(predict(model, val_data, raw=objective == "mse"))
-        row = {"epoch": epoch, "train_loss": total / n, "val_auc": val_auc}
-        best.history.append(row)
-        log.debug("epoch %d: %s", epoch, row)
+        return (perm[start:start + cfg.batch_size] for start in range(0, n, cfg.batch_size))
+
+    def loss(rows: torch.Tensor) -> torch.Tensor:
+        batch = make_batch(model, data, rows)
+        if cfg.id_dropout > 0 and drop_cols.numel():
+            cat = batch["cat"].clone()
+            drop = torch.rand(cat.shape[0], drop_cols.numel(), generator=gen) < cfg.id_dropout
+            cat[:, drop_cols] = cat[:, drop_cols].masked_fill(drop, 0)
+            batch["cat"] = cat
+        return loss_fn(model(batch), y.index_select(0, rows))
+
+    history: list[dict[str, float]] = []
+
+    def record(e) -> None:
+        row = {"epoch": e.epoch, "train_loss": e.train_loss, "val_auc": e.metrics["val_auc"]}
+        history.append(row)
+        log.debug("epoch %d: %s", e.epoch, row)
         if on_epoch is not None:
-            on_epoch(epoch, row)
-        if val_auc > best.best_val_auc or best.best_epoch < 0:
-            best.best_epoch, best.best_val_auc, stale = epoch, val_auc, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            stale += 1
-            if stale >= cfg.patience:
-                break
-    model.load_state_dict(best_state)
+            on_epoch(e.epoch, row)
+
+    run = fit_loop(epochs=cfg.max_epochs, batches=batches, loss=loss, size=len, optimizer=opt,
+                   before_epoch=model.train,
+                   evaluate=lambda: {"val_auc": val_score(predict(model, val_data, raw=objective == "mse"))},
+                   monitor="val_auc", patience=cfg.patience, state=module_state(model), on_epoch=record)
     model.eval()
-    best.train_samples_per_s = seen / busy if busy > 0 else 0.0
-    best.train_seconds = busy
-    return best
+    busy = run.train_seconds
+    return FitResult(best_epoch=run.best_epoch, best_val_auc=run.best_score, history=history,
+                     train_samples_per_s=run.rows_seen / busy if busy > 0 else 0.0, train_seconds=busy)
 
 
 class Popularity:

@@ -172,26 +172,30 @@ def test_mmei_evidence_is_a_robust_product_of_experts():
     torch.testing.assert_close(out.emotion, net.evidence(out.unimodal, given))
 
 
-def test_mmei_pretrains_experts_then_freezes_them():
+def test_mmei_pretrains_experts_then_freezes_them(monkeypatch):
     import torch
 
+    from aigcrec.affect import model as model_module
     from aigcrec.affect.config import MMEIConfig
     from aigcrec.affect.metrics import classification_report
     from aigcrec.affect.model import MMEIModel
+    from aigcrec.affect.trainer import AffectTrainer
 
     snapshots = {}
 
-    class Spy(MMEIModel):
+    class Spy(AffectTrainer):
         def _calibrate_experts(self, dev):
             super()._calibrate_experts(dev)
-            expert = {id(p) for m in self.modalities for p in self.net.expert_parameters(m)}
-            snapshots["experts"] = {k: v.detach().clone() for k, v in self.net.named_parameters() if id(v) in expert}
-            snapshots["text_seq"] = self.net.proj["text"].seq.weight.detach().clone()
+            net = self.model.net
+            expert = {id(p) for m in self.model.modalities for p in net.expert_parameters(m)}
+            snapshots["experts"] = {k: v.detach().clone() for k, v in net.named_parameters() if id(v) in expert}
+            snapshots["text_seq"] = net.proj["text"].seq.weight.detach().clone()
 
+    monkeypatch.setattr(model_module, "AffectTrainer", Spy)
     train, dev, test = _separable(500, 0), _separable(150, 1), _separable(300, 2)
     dims = {m: (6, 6) for m in ("text", "voice", "face")}
     cfg = MMEIConfig(width=16, heads=2, epochs=8, batch_size=32, lr=5e-3)
-    model = Spy(dims, ["a", "b", "c"], cfg).fit(train, dev, seed=0)
+    model = MMEIModel(dims, ["a", "b", "c"], cfg).fit(train, dev, seed=0)
     final = dict(model.net.named_parameters())
     assert len(snapshots["experts"]) >= 3 * 6  # per modality: pooled W, b, type embedding, LayerNorm, MLPs
     assert all(torch.equal(v, final[k]) for k, v in snapshots["experts"].items())

@@ -108,6 +108,14 @@ def frame_state(row: pd.Series) -> State:
 class NoRanker:
     """The pipeline needs a ranker; candidate generation never calls it."""
 
+    history_len, affect_dim, affect_schema = 0, 0, None
+
+    def check_context(self, context: Any) -> None:
+        raise AssertionError("the recall benchmark does not rank")
+
+    def cache_items(self, item_ids: Any, item_features: Any = None) -> int:
+        return 0
+
     def score(self, *args: Any, **kwargs: Any):
         raise AssertionError("the recall benchmark does not rank")
 

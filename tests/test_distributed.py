@@ -385,5 +385,5 @@ def test_remote_ranker_reports_the_served_rankers_history_length_once():
     handle = Handle(RankingServer(lambda: SimpleNamespace(history_len=200)))
     remote = RemoteRanker(handle)
     assert remote.history_len == 200 and remote.history_len == 200 and handle.calls == 1
-    # a ranker that reads no content profile (no history_len) asks the pipeline for none
-    assert RemoteRanker(Handle(RankingServer(lambda: object()))).history_len == 0
+    # a ranker that reads no content profile asks the pipeline for none
+    assert RemoteRanker(Handle(RankingServer(lambda: SimpleNamespace(history_len=0)))).history_len == 0

@@ -74,6 +74,14 @@ class ContentDotRanker:
 
     names = ["item_sparse", "e_sem", "e_sty", "e_tsem"]
     history_len = 0  # reads no content profile
+    affect_dim, affect_schema = 0, None  # the affect vector it gets is the AffectState's own
+
+    def check_context(self, context):
+        if context:
+            raise ValueError(f"context: unknown key(s) {sorted(context)}; this ranker knows no explicit context")
+
+    def cache_items(self, item_ids, item_features=None) -> int:
+        return 0
 
     def score(
         self,

@@ -29,11 +29,10 @@ FULL_TABLE_COMMAND = (
 
 def _key(ctx) -> str:
     from aigcrec.ranking.bundle import FORMAT_VERSION
-    from aigcrec.ranking.data import HISTORY_LEN
 
     # The bundle format is in the key: a ranker cached by an earlier format (2: no affect-context schema,
     # refused beside the affect model at serve time) is retrained, not reused.
-    parts = {"ranking": ctx.config.ranking.model_dump(), "seed": ctx.config.seed, "history_len": HISTORY_LEN,
+    parts = {"ranking": ctx.config.ranking.model_dump(), "seed": ctx.config.seed,
              "bundle_format": FORMAT_VERSION,
              "inputs": {k: str(ctx.artifacts.get(k)) for k in ("world_dir", "feature_store", "affect_context")}}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -54,7 +53,7 @@ def _train(ctx, cache: Path) -> dict:
     affect_path = ctx.artifacts.get("affect_context")
     affect = read_affect(affect_path) if affect_path else None
     data = world_dataset(world_dir, vectors, affect)
-    prep = prepare(data, warm_split(data.frame))
+    prep = prepare(data, warm_split(data.frame), cfg.model.history_len)
     train_cfg = cfg.train.model_copy(update={"max_epochs": cfg.demo_max_epochs})
     rows = []
     with progress() as bar:

@@ -90,6 +90,26 @@ class RemoteRanker:
             self._history_len = _result(self.handle.history_len.remote())
         return self._history_len
 
+    @property
+    def affect_dim(self) -> int:
+        """Width of the affect context the served ranker reads (from its feature spec; 0 without one)."""
+        field = None if self.spec is None else self.spec.affect
+        return field.dim if field is not None else 0
+
+    @property
+    def affect_schema(self) -> Any:
+        """The served ranker's affect-context schema (None without one)."""
+        return None if self.spec is None else self.spec.affect_schema()
+
+    def check_context(self, context: Mapping[str, Any] | None) -> None:
+        """The deployment's ranker checks the keys (``ValueError`` naming the unknown ones)."""
+        if context:
+            _result(self.handle.check_context.remote(dict(context)))
+
+    def cache_items(self, item_ids: Sequence[str], item_features: Mapping[str, np.ndarray] | None = None) -> int:
+        """Nothing is cached on this side: each replica scores with the bundle it loaded (0 items)."""
+        return 0
+
     def score(self, user_id: str, item_ids: Sequence[str], affect_vector: np.ndarray | None = None,
               item_features: Mapping[str, np.ndarray] | None = None, history: Sequence[str] | None = None,
               history_features: Mapping[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -119,12 +139,15 @@ class RankingServer:
         self.ranker = load()
 
     def spec(self) -> Any:
-        """The loaded ranker's feature spec (a ``RankerBundle``'s ``spec``; None for a ranker without one)."""
-        return getattr(self.ranker, "spec", None)
+        """The loaded ranker's feature spec (a ``RankerBundle``'s ``spec``)."""
+        return self.ranker.spec
 
     def history_len(self) -> int:
         """The loaded ranker's ``history_len`` (a ``RankerBundle``'s: 0 when its model reads no profile)."""
-        return int(getattr(self.ranker, "history_len", 0) or 0)
+        return int(self.ranker.history_len)
+
+    def check_context(self, context: dict[str, Any]) -> None:
+        self.ranker.check_context(context)
 
     def score(self, user_id: str, item_ids: list[str], affect_vector: np.ndarray | None = None,
               item_features: dict[str, np.ndarray] | None = None, history: list[str] | None = None,

@@ -113,7 +113,7 @@ def run_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int], model
                         bar.advance(task)
                         continue
                     bar.update(task, description=f"{split_name} {name} seed {seed}")
-                    prep = prep or prepare(data, rows)
+                    prep = prep or prepare(data, rows, cfg.model.history_len)
                     if name in PEERS:
                         m, probs = _run_peer(name, prep, cfg, seed)
                     else:

@@ -95,6 +95,11 @@ class RankerBundle:
         self._user_masks = (sides == "user", tag_sides == "user", num_sides == "user")
 
     @property
+    def affect_dim(self) -> int:
+        """Width of the affect context the ranker reads (0: none)."""
+        return self.spec.affect.dim if self.spec.affect is not None else 0
+
+    @property
     def affect_schema(self) -> AffectContextSchema | None:
         """The affect context's schema (None when the ranker reads no affect context, or for a bundle of
         format 2 and earlier, which recorded none)."""

@@ -210,7 +210,7 @@ def run_context_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int
                     base = name[: -len(NO_CONTEXT)] if name.endswith(NO_CONTEXT) else name
                     which = "without" if name.endswith(NO_CONTEXT) or name == "popularity" else "with"
                     if which not in preps:
-                        preps[which] = prepare(variants[which], rows)
+                        preps[which] = prepare(variants[which], rows, cfg.model.history_len)
                     prep = preps[which]
                     if base == "popularity":
                         outp, best = run_variant(prep, "popularity", cfg.model, cfg.train, seed).test_probs, -1

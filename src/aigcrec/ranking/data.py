@@ -24,17 +24,16 @@ import pandas as pd
 from aigcrec.data.affect_context import AffectContextSchema
 from aigcrec.data.schemas import EMOTIONS
 from aigcrec.data.world import load_world
+from aigcrec.ranking.config import ModelConfig
 from aigcrec.ranking.features import Field
 
 VectorTables = dict[str, tuple[list[str], np.ndarray]]
 MODALITIES = ("e_sem", "e_sty", "e_tsem")
-# The user's most recent positive items a content profile averages. On MovieLens (warm, seed 0) 20 / 50 / 200
-# items gave 0.7883 / 0.7934 / 0.7942 AUC (200 over 3 seeds: 0.7962): a long-term taste needs the long history.
-HISTORY_LEN = 200
 
 
-def history_field(max_len: int = HISTORY_LEN) -> Field:
-    """The user-side ``history`` field: the user's earlier positive items (``add_history`` fills it)."""
+def history_field(max_len: int = ModelConfig().history_len) -> Field:
+    """The user-side ``history`` field: the user's earlier positive items (``add_history`` fills it; the
+    length a model reads is ``ModelConfig.history_len``, set by ``experiment.prepare``)."""
     return Field("history", "history", "user", max_len=max_len)
 
 
@@ -48,7 +47,7 @@ def _positives_by_user(frame: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict
     return times, items
 
 
-def add_history(frame: pd.DataFrame, train_rows: np.ndarray, max_len: int = HISTORY_LEN,
+def add_history(frame: pd.DataFrame, train_rows: np.ndarray, max_len: int,
                 column: str = "history") -> pd.DataFrame:
     """A copy of ``frame`` with ``column``: per row, the user's positive items among the *training* rows
     with a timestamp strictly before the row's (most recent last, at most ``max_len``).
@@ -67,7 +66,7 @@ def add_history(frame: pd.DataFrame, train_rows: np.ndarray, max_len: int = HIST
     return frame.assign(**{column: history})
 
 
-def latest_histories(frame: pd.DataFrame, max_len: int = HISTORY_LEN) -> dict[str, list[str]]:
+def latest_histories(frame: pd.DataFrame, max_len: int) -> dict[str, list[str]]:
     """Per user: the last ``max_len`` positive items of ``frame`` (the history a model serves with)."""
     _, items = _positives_by_user(frame)
     return {user: ids[-max_len:] for user, ids in items.items()}

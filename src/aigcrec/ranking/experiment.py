@@ -81,9 +81,13 @@ class Prepared:
     tables: dict[str, np.ndarray]
 
 
-def prepare(data: RankingData, rows: dict[str, np.ndarray]) -> Prepared:
-    """Fit the spec on the training rows and encode train / val / test."""
+def prepare(data: RankingData, rows: dict[str, np.ndarray], history_len: int | None = None) -> Prepared:
+    """Fit the spec on the training rows and encode train / val / test; ``history_len`` (``ModelConfig``'s)
+    sets how many earlier positives the ``history`` field keeps (None: as the dataset declares it)."""
     data.validate()
+    if history_len is not None:
+        data = replace(data, fields=[replace(f, max_len=history_len) if f.kind == "history" else f
+                                     for f in data.fields])
     history = [f for f in data.fields if f.kind == "history"]
     if history:  # the users' earlier positives, from the training rows only
         data = replace(data, frame=add_history(data.frame, rows["train"], history[0].max_len, history[0].column))
@@ -136,7 +140,7 @@ def train_and_save(data, model: str, cfg, dest: Path, runner=None, meta: dict | 
     ``dest/metrics.json``; return the metrics.
 
     ``runner``: ``run_variant`` (default) or a Ray DDP runner with the same signature."""
-    prep = prepare(data, rows if rows is not None else warm_split(data.frame))
+    prep = prepare(data, rows if rows is not None else warm_split(data.frame), cfg.ranking.model.history_len)
     with progress() as bar:
         task = bar.add_task(f"train {model}", total=cfg.ranking.train.max_epochs)
         result = (runner or run_variant)(prep, model, cfg.ranking.model, cfg.ranking.train, cfg.seed,

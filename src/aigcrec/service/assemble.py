@@ -231,18 +231,16 @@ def affect_encoder(ranker, predictor) -> Optional[Callable[[Any], np.ndarray]]:
     earlier) recorded no schema: never a guess from the width. Without an affect model nothing is checked
     (no reading is ever made); an affect model that states no ``context_schema`` (a test double) is trusted.
     """
-    spec = getattr(ranker, "spec", None)  # a RemoteRanker asks its deployment for the FeatureSpec
-    field = next((f for f in getattr(spec, "vectors", []) if not f.modality), None)
-    if field is None:
+    if not ranker.affect_dim:
         return None
-    schema = spec.affect_schema()
+    schema = ranker.affect_schema
     if schema is None:
         if predictor is None:
             log.warning("the ranker reads a %d-value affect context but records no schema (saved before format 3): "
-                        "served without affect", field.dim)
+                        "served without affect", ranker.affect_dim)
             return lambda state: None
         raise AffectContextMismatch(
-            f"the ranker reads a {field.dim}-value affect context but records no schema of its columns (a bundle "
+            f"the ranker reads a {ranker.affect_dim}-value affect context but records no schema of its columns (a bundle "
             f"saved before ranker format 3): its columns cannot be checked against the affect model. Retrain "
             f"the ranker (aigcrec train ranker, or aigcrec demo), or serve it without an affect model")
     offered = getattr(predictor, "context_schema", None) if predictor is not None else None

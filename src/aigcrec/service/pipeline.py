@@ -190,10 +190,9 @@ class RecommendPipeline:
                    query_encoder)
         pipe._retrieval.extend(retr)
         pipe._index_sources(catalog.item_ids, vectors, rows, seed)
-        cache_items = getattr(ranker, "cache_items", None)  # optional: precompute item-side model inputs
-        if cache_items is not None:
-            t0 = time.perf_counter()
-            cached = cache_items(catalog.item_ids, {n: m.values for n, m in catalog.features.items()})
+        t0 = time.perf_counter()  # item-side model inputs precomputed once
+        cached = ranker.cache_items(catalog.item_ids, {n: m.values for n, m in catalog.features.items()})
+        if cached:
             log.info("ranker: item-side inputs of %d items cached in %.1f s", cached, time.perf_counter() - t0)
         log.info("catalog: %d items, retrieval %d-d %s index", len(catalog), space.dim, index.kind)
         return pipe
@@ -367,14 +366,9 @@ class RecommendPipeline:
         return np.asarray(rows, dtype=np.int64), sources, cold, shares
 
     def check_context(self, context: Optional[Mapping[str, Any]]) -> None:
-        """``ValueError`` naming a key of an explicit ``context`` the ranker does not know (and the known
-        ones); a ranker without ``check_context`` takes no explicit context at all."""
-        if not context:
-            return
-        check = getattr(self.ranker, "check_context", None)
-        if check is None:
-            raise ValueError(f"context: unknown key(s) {sorted(context)}; this ranker takes no explicit context")
-        check(dict(context))
+        """``ValueError`` naming a key of an explicit ``context`` the ranker does not know (and the known ones)."""
+        if context:
+            self.ranker.check_context(dict(context))
 
     def recommend(
         self,

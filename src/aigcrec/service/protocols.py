@@ -12,6 +12,8 @@ from typing import Any, Mapping, Optional, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from aigcrec.data.affect_context import AffectContextSchema
+
 
 @runtime_checkable
 class AffectStateLike(Protocol):
@@ -47,11 +49,21 @@ class Ranker(Protocol):
     ranker that reads the user's content profile (``RankerBundle``); others ignore them. Such a ranker
     says how many positives it reads (``history_len``, 0 for none); the pipeline keeps at least that many per user.
     Returns ``scores (n,)``, UMCM modality weights ``(n, M)`` and the ``M`` modality names.
-    A ranker may also have ``cache_items(item_ids, item_features) -> int``: the pipeline then hands it the
-    whole catalog once at start, to precompute what depends on the item alone (``RankerBundle`` does).
+
+    ``affect_dim`` is the width of the affect context it reads (0: none) and ``affect_schema`` that context's
+    columns (None for a bundle saved before schemas were recorded); the service encodes each request's
+    ``AffectState`` by it. ``check_context`` raises ``ValueError`` naming the keys of an explicit ``context``
+    it does not know (and the known ones). ``cache_items`` gets the whole catalog once at start, to precompute
+    what depends on the item alone; it returns how many items it cached (0: nothing to cache).
     """
 
     history_len: int
+    affect_dim: int
+    affect_schema: Optional[AffectContextSchema]
+
+    def check_context(self, context: Optional[Mapping[str, Any]]) -> None: ...
+
+    def cache_items(self, item_ids: Sequence[str], item_features: Optional[Mapping[str, np.ndarray]] = None) -> int: ...
 
     def score(
         self,

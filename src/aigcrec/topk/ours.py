@@ -69,7 +69,8 @@ class TrainedRanker:
 
     def __init__(self, data, task: Task, variant: str, ranking_cfg, service_cfg, seed: int) -> None:
         t0 = time.perf_counter()
-        prep = prepare(data, {"train": task.train, "val": task.val, "test": task.test})
+        prep = prepare(data, {"train": task.train, "val": task.val, "test": task.test},
+                       ranking_cfg.model.history_len)
         result = run_variant(prep, variant, ranking_cfg.model, ranking_cfg.train, seed)
         self.train_s = time.perf_counter() - t0
         self.ctr = result.metrics  # AUC etc. on the task's test rows (impressions)

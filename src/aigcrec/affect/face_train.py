@@ -33,6 +33,8 @@ import numpy as np
 from aigcrec.affect.config import FaceTrainConfig
 from aigcrec.affect.encoders.fer_cnn import FER_TO_EMOTIONS, load_fer_cnn
 from aigcrec.training import fit_loop, module_state, torch_threads
+from aigcrec.affect.encoders.face_net import FaceNet, save_face_net
+from aigcrec.data.fer2013 import load_fer2013
 
 log = logging.getLogger("aigcrec.affect")
 
@@ -177,7 +179,6 @@ def train_face_net(train_x: np.ndarray, train_y: np.ndarray, dev_x: np.ndarray, 
     import torch
     import torch.nn.functional as F
 
-    from aigcrec.affect.encoders.face_net import FaceNet
 
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -207,7 +208,6 @@ Splits = dict[str, tuple[np.ndarray, np.ndarray]]
 
 def fer2013_splits(root: Path) -> Splits:
     """FER2013's train / val / test at ``root`` as face-training splits."""
-    from aigcrec.data.fer2013 import load_fer2013
 
     fer = load_fer2013(root)
     return {name: fer.subset(split) for split, name in (("train", "train"), ("val", "dev"), ("test", "test"))}
@@ -235,7 +235,6 @@ def trained_weights(splits: Callable[[], Splits], cfg: FaceTrainConfig, seed: in
     train_s = time.perf_counter() - t0
     test_x, test_y = data["test"]
     if cfg.network == "face-net":
-        from aigcrec.affect.encoders.face_net import save_face_net
 
         test_acc = float(np.mean(face_net_probs(net, test_x).argmax(1) == test_y))
         save_face_net(net, path)

@@ -30,6 +30,7 @@ from aigcrec.affect.config import TextFinetuneConfig
 from aigcrec.affect.encoders.base import Encoded
 from aigcrec.metrics import accuracy, weighted_f1
 from aigcrec.training import fit_loop, module_state
+from aigcrec.affect.encoders.text import minilm_path
 
 log = logging.getLogger("aigcrec.affect")
 
@@ -69,7 +70,6 @@ def load_base(path: str | None = None):
     """(tokenizer, BertModel) of the offline MiniLM, or of the folder ``path``."""
     from transformers import AutoModel, AutoTokenizer
 
-    from aigcrec.affect.encoders.text import minilm_path
 
     path = path or minilm_path()
     return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)

@@ -20,6 +20,7 @@ from aigcrec.affect.tasks import (
     oos_threshold,
     text_emotion_data,
 )
+from aigcrec.affect.sessions import intent_labels
 
 log = logging.getLogger("aigcrec.affect")
 
@@ -42,7 +43,6 @@ def run_benchmark(task: str, data_dir: Path, cfg: AffectConfig, seeds: list[int]
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     if task == "fusion":
-        from aigcrec.affect.sessions import intent_labels
 
         data, split, problems = fusion_data(data_dir, cfg, cache)
         problems.to_csv(out / "problems.csv", index=False)

@@ -18,6 +18,7 @@ from aigcrec.affect.data import AffectData
 from aigcrec.affect.encoders.base import MODALITIES, Encoded
 from aigcrec.affect.predictor import AffectPredictor, build_encoders, states_frame
 from aigcrec.data.schemas import EMOTIONS, INTENTS
+from aigcrec.logs import progress
 
 log = logging.getLogger("aigcrec.affect")
 
@@ -77,7 +78,6 @@ def encode_sessions(sessions: pd.DataFrame, root: Path, cfg: AffectConfig, chunk
 
     ``face_crops``: the faces already detected and cropped as the face encoder would (``(crops, problems)`` of
     ``affect.tasks.world_face_crops``), read without detecting them again (the same features)."""
-    from aigcrec.logs import progress
 
     missing = [c for c in ("session_id", "emotion", "intent") if c not in sessions]
     if missing:

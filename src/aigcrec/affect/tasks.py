@@ -29,6 +29,16 @@ from aigcrec.affect.metrics import classification_report
 from aigcrec.affect.model import AffectModel, MMEIModel
 from aigcrec.affect.sessions import intent_labels
 from aigcrec.data.world import load_world, world_identity
+from aigcrec.affect.encoders.face import detect_face
+from aigcrec.affect.face_train import fer2013_splits, trained_weights
+from aigcrec.affect.finetune_text import finetune, frozen_states, load_base, tokenize
+from aigcrec.affect.inputs import InputError, decode_face
+from aigcrec.affect.sessions import encode_sessions, label_index, session_inputs
+from aigcrec.data.clinc150 import load_clinc150
+from aigcrec.data.fer2013 import load_fer2013
+from aigcrec.data.meld import load_meld
+from aigcrec.data.schemas import EMOTIONS
+from aigcrec.logs import progress
 
 log = logging.getLogger("aigcrec.affect")
 
@@ -52,8 +62,6 @@ def cached(path: Path | None, build: Callable[[], AffectData]) -> AffectData:
 
 
 def _encode(modality: str, items: list[Any], cfg: AffectConfig, label: str) -> Encoded:
-    from aigcrec.logs import progress
-
     enc = build_encoder(modality, getattr(cfg.encoders, modality), cfg.encoders)
     parts, step = [], 256
     with progress() as bar:
@@ -70,13 +78,11 @@ def _single(modality: str, encoded: Encoded, emotion: np.ndarray, intent: np.nda
 
 def face_emotion_data(root: Path, cfg: AffectConfig, cache: Path | None) -> dict[str, AffectData]:
     """FER2013 splits as face-only AffectData (emotion labels, no intent)."""
-    from aigcrec.data.fer2013 import load_fer2013
 
     cfg = cfg.model_copy(deep=True)
     cfg.encoders.face_detect = "none"
     ft = cfg.encoders.face_train
     if ft.enabled:
-        from aigcrec.affect.face_train import fer2013_splits, trained_weights
 
         if cache is None:
             raise ValueError("encoders.face_train: expected a cache folder (--cache-dir) for the trained weights")
@@ -99,7 +105,6 @@ SeedSplits = Callable[[int], dict[str, AffectData]]
 
 def text_emotion_data(root: Path, cfg: AffectConfig, cache: Path | None) -> SeedSplits:
     """MELD splits as text-only AffectData (emotion labels, no intent)."""
-    from aigcrec.data.meld import load_meld
 
     meld = load_meld(root)
     frames = {s: meld.split(s) for s in ("train", "dev", "test")}
@@ -144,8 +149,6 @@ def text_splits(name: str, root: str, texts: dict[str, list[str]], labels: dict[
     shared: dict[str, Any] = {}
 
     def states() -> dict[str, Any]:
-        from aigcrec.affect.finetune_text import frozen_states, load_base, tokenize
-
         if not shared:
             tokenizer, model = load_base()
             stop = model.config.num_hidden_layers - ft.train_layers
@@ -162,7 +165,6 @@ def text_splits(name: str, root: str, texts: dict[str, list[str]], labels: dict[
         if paths and all(p.is_file() for p in paths.values()):
             log.info("fine-tuned features from cache (%s, seed %d)", name, seed)
             return {s: AffectData.load(p) for s, p in paths.items()}
-        from aigcrec.affect.finetune_text import finetune
 
         st = states()
         tuned = finetune(st["model"], st["train"], labels["train"], st["dev"], labels["dev"], n_classes, ft, seed)
@@ -179,7 +181,6 @@ def text_splits(name: str, root: str, texts: dict[str, list[str]], labels: dict[
 def intent_data(root: Path, cfg: AffectConfig, cache: Path | None, file: str = "data_full.json"
                 ) -> tuple[SeedSplits, list[str]]:
     """CLINC150 splits (in-scope + out-of-scope rows, ``oos`` the last class) as text-only AffectData."""
-    from aigcrec.data.clinc150 import load_clinc150
 
     clinc = load_clinc150(root, file)
     frames = {name: clinc.split(split, with_oos=True) for split, name in (("train", "train"), ("val", "dev"),
@@ -230,9 +231,6 @@ def world_face_crops(sessions: pd.DataFrame, root: Path, cfg: AffectConfig
     ``None`` without a photo or a detectable face) and the problems ``(row, "face: <why>")`` of photos that
     cannot be read. Memoised in this process, so the demo's face training and session encoding detect each
     photo once."""
-    from aigcrec.affect.encoders.face import detect_face
-    from aigcrec.affect.inputs import InputError, decode_face
-    from aigcrec.affect.sessions import session_inputs
 
     e = cfg.encoders
     key = cache_key(world_identity(root), sessions["session_id"].astype(str).tolist(),
@@ -258,8 +256,6 @@ def world_face_splits(sessions: pd.DataFrame, root: Path, cfg: AffectConfig) -> 
     """The faces of a world's sessions (:func:`world_face_crops`) with the session's emotion as label, by the
     sessions' split (train / dev / test). Photos without a detectable face or that cannot be read are left out
     (the encoder treats them as missing)."""
-    from aigcrec.affect.sessions import label_index
-    from aigcrec.data.schemas import EMOTIONS
 
     crops, problems = world_face_crops(sessions, root, cfg)
     labels = label_index(sessions["emotion"], EMOTIONS)
@@ -283,7 +279,6 @@ def with_world_face_net(root: Path, cfg: AffectConfig, cache: Path | None) -> Af
     ft = cfg.encoders.face_train
     if not ft.enabled:
         return cfg
-    from aigcrec.affect.face_train import trained_weights
 
     if cache is None:
         raise ValueError("encoders.face_train: expected a cache folder (--cache-dir) for the trained weights")
@@ -302,7 +297,6 @@ def with_world_face_net(root: Path, cfg: AffectConfig, cache: Path | None) -> Af
 def fusion_data(root: Path, cfg: AffectConfig, cache: Path | None) -> tuple[AffectData, np.ndarray, pd.DataFrame]:
     """All world sessions encoded (cached), their split column and the problems frame (the face network
     trained on the world first when ``encoders.face_train.enabled``: :func:`with_world_face_net`)."""
-    from aigcrec.affect.sessions import encode_sessions
 
     cfg = with_world_face_net(root, cfg, cache)
     sessions = load_world_sessions(root)

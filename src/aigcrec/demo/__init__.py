@@ -24,6 +24,8 @@ from aigcrec.config import AppConfig
 from aigcrec.logs import timed
 from aigcrec.report import Report
 from aigcrec.seeding import seed_everything
+from aigcrec import __version__
+from aigcrec.service.artifacts import ArtifactsManifest, StepRecord
 
 log = logging.getLogger("aigcrec.demo")
 
@@ -132,8 +134,6 @@ def install_seconds() -> float | None:
 
 def _manifest(ctx: DemoContext, timings: dict[str, float]):
     """The typed artifacts manifest of a demo run: the world as the catalog, the stages' models and figures."""
-    from aigcrec import __version__
-    from aigcrec.service.artifacts import ArtifactsManifest, StepRecord
 
     art = dict(ctx.artifacts)
     rel = {k: ArtifactsManifest.relative(art.pop(k), ctx.run_dir)

@@ -18,6 +18,10 @@ from aigcrec.affect.metrics import classification_report, confusion
 from aigcrec.affect.model import AffectModel
 from aigcrec.data.affect_context import write_affect_context
 from aigcrec.data.schemas import EMOTIONS
+from aigcrec.affect.predictor import AffectPredictor
+from aigcrec.affect.sessions import predict_sessions
+from aigcrec.affect.tasks import cache_key, fusion_data, load_world_sessions, train_world_mmei, with_world_face_net
+from aigcrec.data.world import world_identity
 
 log = logging.getLogger("aigcrec.affect")
 
@@ -73,10 +77,6 @@ def _face_encoder_text(face: str) -> str:
 
 def run(ctx) -> None:
     """Train (or reuse from the cache) MMEI on the world, report it and write the affect context."""
-    from aigcrec.affect.predictor import AffectPredictor
-    from aigcrec.affect.sessions import predict_sessions
-    from aigcrec.affect.tasks import cache_key, fusion_data, load_world_sessions, train_world_mmei, with_world_face_net
-    from aigcrec.data.world import world_identity
 
     world_dir = Path(ctx.artifacts["world_dir"])
     cache = ctx.cache_dir / "affect"

@@ -16,6 +16,7 @@ from aigcrec.content.evaluate import neighbours
 from aigcrec.content.pipeline import finetune_text, label_precision
 from aigcrec.content.pairs import load_pairs
 from aigcrec.content.store import FeatureStore, encode_catalog
+from aigcrec.data.catalog import load_catalog
 
 log = logging.getLogger("aigcrec.content")
 
@@ -66,7 +67,6 @@ def _neighbour_rows(ctx, store: FeatureStore, items: pd.DataFrame) -> None:
 
 def run(ctx) -> None:
     """Fine-tune the text encoder briefly, encode the world (cached), record P@10, show neighbours."""
-    from aigcrec.data.catalog import load_catalog
 
     world_dir = Path(ctx.artifacts["world_dir"])
     cfg = ctx.config.content

@@ -14,6 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from aigcrec.logs import progress
+from aigcrec.ranking.benchmark import taste_aucs
+from aigcrec.ranking.bundle import FORMAT_VERSION, RankerBundle
+from aigcrec.ranking.data import warm_split, world_dataset
+from aigcrec.ranking.experiment import prepare, run_variant
+from aigcrec.ranking.trainer import predict
+from aigcrec.sources import content_vectors, read_affect
+
 log = logging.getLogger("aigcrec.ranking")
 
 DEMO_MODELS = ["umair_fps", "umair_fps_no_affect", "dcnv2", "popularity"]
@@ -28,8 +36,6 @@ FULL_TABLE_COMMAND = (
 
 
 def _key(ctx) -> str:
-    from aigcrec.ranking.bundle import FORMAT_VERSION
-
     # The bundle format is in the key: a ranker cached by an earlier format (2: no affect-context schema,
     # refused beside the affect model at serve time) is retrained, not reused.
     parts = {"ranking": ctx.config.ranking.model_dump(), "seed": ctx.config.seed,
@@ -39,14 +45,6 @@ def _key(ctx) -> str:
 
 
 def _train(ctx, cache: Path) -> dict:
-    from aigcrec.logs import progress
-    from aigcrec.ranking.benchmark import taste_aucs
-    from aigcrec.ranking.bundle import RankerBundle
-    from aigcrec.ranking.data import warm_split, world_dataset
-    from aigcrec.ranking.experiment import prepare, run_variant
-    from aigcrec.sources import content_vectors, read_affect
-    from aigcrec.ranking.trainer import predict
-
     cfg = ctx.config.ranking
     world_dir = ctx.artifacts["world_dir"]
     vectors = content_vectors(world_dir, ctx.artifacts.get("feature_store"), cache, ctx.config.content)

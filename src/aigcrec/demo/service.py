@@ -14,14 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
+from aigcrec.service.app import create_app
+from aigcrec.service.assemble import ServicePaths, open_real_state
+
 log = logging.getLogger("aigcrec.service")
 
 
 def run(ctx) -> None:
     from fastapi.testclient import TestClient
 
-    from aigcrec.service.app import create_app
-    from aigcrec.service.assemble import ServicePaths, open_real_state
 
     art = ctx.artifacts
     paths = ServicePaths(

@@ -6,14 +6,14 @@ import json
 import logging
 from typing import Any
 
+from aigcrec.data.world import load_world
+from aigcrec.world.check import affect_oracle, click_oracle, contact_sheet
+from aigcrec.world.generate import ensure_world
+
 log = logging.getLogger("aigcrec.world")
 
 
 def run(ctx: Any) -> None:
-    from aigcrec.world.check import affect_oracle, click_oracle, contact_sheet
-    from aigcrec.world.generate import ensure_world
-    from aigcrec.data.world import load_world
-
     wcfg = ctx.config.world
     seed = wcfg.seed if wcfg.seed is not None else ctx.config.seed
     with ctx.step("world", "generate"):

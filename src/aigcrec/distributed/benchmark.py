@@ -31,6 +31,20 @@ from typing import Any
 
 import numpy as np
 
+from aigcrec.affect.benchmark import split_data
+from aigcrec.affect.tasks import fusion_data, train_world_mmei
+from aigcrec.content.encoder import ContentEncoder
+from aigcrec.content.store import FeatureStore, encode_catalog
+from aigcrec.distributed.config import Autoscaling, DistributedConfig
+from aigcrec.distributed.encode import encode_catalog_ray
+from aigcrec.distributed.serve import APP_NAME, real_application, start
+from aigcrec.distributed.train import mmei_fit_on_ray, run_variant_ray
+from aigcrec.ranking.bundle import RankerBundle
+from aigcrec.ranking.data import MODALITIES, warm_split, world_dataset
+from aigcrec.ranking.experiment import prepare, run_variant
+from aigcrec.service.assemble import ServicePaths
+from aigcrec.world import ensure_world
+
 log = logging.getLogger("aigcrec.distributed")
 
 
@@ -41,9 +55,6 @@ def _mean_std(values: list[float]) -> dict[str, float]:
 
 def bench_encode(world: Path, out: Path, config, worker_counts: list[int]) -> tuple[list[dict], Path]:
     """Local and Ray encoding of the world's catalog; returns the rows and the local store's folder."""
-    from aigcrec.content.encoder import ContentEncoder
-    from aigcrec.content.store import encode_catalog
-    from aigcrec.distributed.encode import encode_catalog_ray
 
     encoder = ContentEncoder(config)
     rows, stores = [], {}
@@ -76,11 +87,6 @@ def bench_train(world: Path, store_dir: Path, out: Path, model_cfg, train_cfg, s
     ``wall_s`` is the whole call (Ray: worker start-up, data transfer, checkpointing included);
     ``train_step_s`` the optimisation steps only (rank 0's on Ray).
     """
-    from aigcrec.content.store import FeatureStore
-    from aigcrec.distributed.train import run_variant_ray
-    from aigcrec.ranking.bundle import RankerBundle
-    from aigcrec.ranking.data import MODALITIES, warm_split, world_dataset
-    from aigcrec.ranking.experiment import prepare, run_variant
 
     store = FeatureStore(store_dir)
     data = world_dataset(world, {name: store.load(name) for name in MODALITIES if name in store.names})
@@ -115,10 +121,6 @@ def bench_mmei(world: Path, work: Path, affect_cfg, seeds: list[int], worker_cou
     The world's affect features are encoded once (cached under ``work``); ``wall_s`` is the whole training
     call (Ray: worker start-up and checkpointing included). Test emotion macro-F1 / NLL and intent macro-F1.
     """
-    from aigcrec.affect.benchmark import split_data
-    from aigcrec.affect.tasks import train_world_mmei
-    from aigcrec.affect.tasks import fusion_data
-    from aigcrec.distributed.train import mmei_fit_on_ray
 
     data, split, _ = fusion_data(world, affect_cfg, work / "affect-cache")
     splits = split_data(data, split)
@@ -150,9 +152,6 @@ def bench_serve(world: Path, store_dir: Path, ranker_dir: Path, out: Path, cfg, 
     import httpx
     from ray import serve
 
-    from aigcrec.distributed.config import Autoscaling, DistributedConfig
-    from aigcrec.distributed.serve import APP_NAME, real_application, start
-    from aigcrec.service.assemble import ServicePaths
 
     paths = ServicePaths(world, store_dir, ranker_dir)
     users = [f"u{i:04d}" for i in range(1, 41)]  # the tiny world's first users (unknown ones are cold starts)
@@ -210,7 +209,6 @@ def run_benchmark(out: Path, work_dir: Path, size: str = "tiny", world_seed: int
     """
     import ray
 
-    from aigcrec.world import ensure_world
 
     cfg = config
     seeds = seeds or [0, 1, 2]

@@ -37,6 +37,11 @@ import numpy as np
 import pandas as pd
 
 from aigcrec.distributed.cluster import ray_session, require_ray
+from aigcrec.content.encoder import ContentEncoder
+from aigcrec.content.images import ImageProblem, load_rgb, to_array
+from aigcrec.content.pairs import item_text
+from aigcrec.content.store import GROUPS, PROBLEM_COLUMNS, content_hash, encode_catalog, open_store_run, write_shard
+from aigcrec.logs import progress
 
 log = logging.getLogger("aigcrec.distributed")
 
@@ -58,9 +63,6 @@ class CatalogBatchEncoder:
         self.cached: dict[str, set[tuple[str, str]]] = state["cached"]
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        from aigcrec.content.images import ImageProblem, load_rgb, to_array
-        from aigcrec.content.store import content_hash
-
         img_enc = self.encoder.image
         cfg = img_enc.config
         n = len(batch)
@@ -126,7 +128,6 @@ def pack_encoder(encoder: Any) -> bytes:
 
 def unpack_encoder(archive: bytes) -> Any:
     """The ``ContentEncoder`` packed by ``pack_encoder`` (weights read into memory, temp files removed)."""
-    from aigcrec.content.encoder import ContentEncoder
 
     tmp = tempfile.mkdtemp(prefix="aigcrec-encoder-")
     try:
@@ -139,7 +140,6 @@ def unpack_encoder(archive: bytes) -> Any:
 
 def _catalog_rows(items: pd.DataFrame) -> pd.DataFrame:
     """The columns the actors read: item_id, image_path and the text ``e_tsem`` encodes."""
-    from aigcrec.content.pairs import item_text
 
     return pd.DataFrame({"item_id": items["item_id"].astype(str),
                          "image_path": [p if isinstance(p, str) else "" for p in items["image_path"]],
@@ -156,8 +156,6 @@ def encode_catalog_ray(catalog_dir: str | Path, out_dir: str | Path, config=None
     ``workers`` encoder actors (each holds one copy of the encoders) get ``batch_size`` rows per call.
     Returns the ``FeatureStore``, the same one ``aigcrec.content.store.encode_catalog`` writes.
     """
-    from aigcrec.content.store import GROUPS, encode_catalog, open_store_run, write_shard
-    from aigcrec.logs import progress
 
     ray = require_ray()
     if workers < 1 or batch_size < 1:
@@ -207,7 +205,6 @@ def encode_catalog_ray(catalog_dir: str | Path, out_dir: str | Path, config=None
 
 def _record_ray_run(out: Path, warnings: list[dict], stats: dict[str, Any]) -> None:
     """Add the actors' conversion warnings to ``problems.csv`` and the run's statistics to the manifest."""
-    from aigcrec.content.store import PROBLEM_COLUMNS
 
     path = out / "problems.csv"
     local = pd.read_csv(path, dtype=str, keep_default_na=False)

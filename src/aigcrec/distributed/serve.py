@@ -31,6 +31,10 @@ import numpy as np
 
 from aigcrec.distributed.cluster import ray_session, require_ray
 from aigcrec.distributed.config import DistributedConfig
+from aigcrec.affect.predictor import AffectPredictor
+from aigcrec.ranking.bundle import RankerBundle
+from aigcrec.service.app import create_app
+from aigcrec.service.assemble import open_real_state
 
 log = logging.getLogger("aigcrec.distributed")
 
@@ -168,8 +172,6 @@ class IngressServer:
                                 affect_model=None if affect is None else RemoteAffectModel(affect))
 
     def __serve_build_asgi_app__(self):
-        from aigcrec.service.app import create_app
-
         return create_app(self.state)
 
 
@@ -180,7 +182,6 @@ def open_served_state(config: Any, paths: Any, db_path: Any, ranker: Any, affect
     the ranker and the affect model are loaded once per deployment replica and never in the ingress;
     scoring and affect run in their deployments.
     """
-    from aigcrec.service.assemble import open_real_state
 
     return open_real_state(config, paths, db_path, ranker=ranker, affect=affect_model)
 
@@ -223,8 +224,6 @@ def real_application(config: Any, paths: Any, db_path: Any, settings: Distribute
     """
     import functools
 
-    from aigcrec.affect.predictor import AffectPredictor
-    from aigcrec.ranking.bundle import RankerBundle
 
     svc = config.service
     load_affect = (functools.partial(AffectPredictor.load, paths.mmei_dir, runtime=svc.model_runtime,

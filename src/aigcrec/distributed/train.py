@@ -36,6 +36,12 @@ from typing import Any
 import numpy as np
 
 from aigcrec.distributed.cluster import ray_session, require_ray
+from aigcrec.affect.model import AffectModel
+from aigcrec.ranking.bundle import RankerBundle
+from aigcrec.ranking.config import ModelConfig, TrainConfig
+from aigcrec.ranking.experiment import RunResult, ctr_metrics, variant_config
+from aigcrec.ranking.models import build_model
+from aigcrec.ranking.trainer import FitResult, fit, predict
 
 log = logging.getLogger("aigcrec.distributed")
 
@@ -92,11 +98,6 @@ def _ranker_worker(cfg: dict[str, Any]) -> None:
     import ray.train
     import torch
 
-    from aigcrec.ranking.bundle import RankerBundle
-    from aigcrec.ranking.config import ModelConfig, TrainConfig
-    from aigcrec.ranking.experiment import variant_config
-    from aigcrec.ranking.models import build_model
-    from aigcrec.ranking.trainer import fit
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -184,8 +185,6 @@ def train_ranker_ray(prep, variant: str, model_cfg, train_cfg, seed: int = 0, wo
     ``batch_size`` is the global batch). Checkpoints go under ``storage_dir`` (a shared path, e.g. NFS or
     ``s3://``, on a multi-node cluster). Returns the best model as a ``RankerBundle``.
     """
-    from aigcrec.ranking.bundle import RankerBundle
-    from aigcrec.ranking.experiment import variant_config
 
     if variant_config(variant, model_cfg)[0] == "popularity":
         raise ValueError("variant 'popularity' has no weights to train on Ray: use ranking.experiment.run_variant")
@@ -209,8 +208,6 @@ def run_variant_ray(prep, name: str, base, train_cfg, seed: int, on_epoch=None, 
     history once training has finished (the workers cannot reach the caller's progress bar).
     ``train_samples_per_s`` is the throughput of all workers together.
     """
-    from aigcrec.ranking.experiment import RunResult, ctr_metrics
-    from aigcrec.ranking.trainer import FitResult, predict
 
     fitted = train_ranker_ray(prep, name, base, train_cfg, seed, workers, storage_dir, address, num_cpus)
     m = fitted.metrics
@@ -269,7 +266,6 @@ def train_mmei_ray(model, train, dev, seed: int = 0, workers: int = 2, storage_d
     worker must early-stop and calibrate on the same rows). The model's ``config.batch_size`` is the
     global batch. Returns the calibrated model loaded from rank 0's checkpoint (``AffectModel.load``).
     """
-    from aigcrec.affect.model import AffectModel
 
     if dev is None or len(dev) == 0:
         raise ValueError("train_mmei_ray: expected a dev set (AffectData with rows) for early stopping and "

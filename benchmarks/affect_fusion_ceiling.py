@@ -37,7 +37,7 @@ from sklearn.preprocessing import StandardScaler
 from aigcrec import metrics
 from aigcrec.affect.benchmark import dims_of, split_data
 from aigcrec.affect.config import AffectConfig
-from aigcrec.affect.metrics import classification_report
+from aigcrec.affect.reports import classification_report
 from aigcrec.affect.model import AffectModel
 from aigcrec.affect.sessions import intent_labels
 from aigcrec.affect.tasks import fusion_data, load_world_sessions

@@ -16,7 +16,7 @@ from aigcrec.affect.config import EncoderConfig, MMEIConfig
 from aigcrec.affect.data import AffectData
 from aigcrec.affect.encoders.base import MODALITIES, Encoded
 from aigcrec.affect.inputs import InputError, decode_face, decode_voice, level_dbfs
-from aigcrec.affect.metrics import classification_report, confusion, summarize
+from aigcrec.affect.reports import classification_report, confusion, summarize
 from aigcrec.metrics import ece, nll
 from aigcrec.affect.model import AffectModel, LateFusion, MMEIModel, fit_temperature, modality_dropout, to_batch
 from aigcrec.data.schemas import EMOTIONS

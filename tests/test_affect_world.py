@@ -177,7 +177,7 @@ def test_mmei_pretrains_experts_then_freezes_them(monkeypatch):
 
     from aigcrec.affect import model as model_module
     from aigcrec.affect.config import MMEIConfig
-    from aigcrec.affect.metrics import classification_report
+    from aigcrec.affect.reports import classification_report
     from aigcrec.affect.model import MMEIModel
     from aigcrec.affect.trainer import AffectTrainer
 

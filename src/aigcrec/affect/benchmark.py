@@ -20,7 +20,7 @@ import numpy as np
 from aigcrec.affect.config import AffectConfig
 from aigcrec.affect.data import AffectData
 from aigcrec.affect.encoders.base import MODALITIES
-from aigcrec.affect.metrics import classification_report, summarize
+from aigcrec.affect.reports import classification_report, summarize
 from aigcrec.affect.model import AffectModel, LateFusion, MMEIModel, Prediction
 
 log = logging.getLogger("aigcrec.affect")

@@ -25,13 +25,13 @@ from aigcrec.affect.benchmark import dims_of
 from aigcrec.affect.config import AffectConfig
 from aigcrec.affect.data import AffectData
 from aigcrec.affect.encoders.base import MODALITIES, Encoded, build_encoder
-from aigcrec.affect.metrics import classification_report
+from aigcrec.affect.reports import classification_report
 from aigcrec.affect.model import AffectModel, MMEIModel
 from aigcrec.affect.sessions import intent_labels
 from aigcrec.data.world import load_world, world_identity
 from aigcrec.affect.encoders.face import detect_face
 from aigcrec.affect.face_train import fer2013_splits, trained_weights
-from aigcrec.affect.finetune_text import finetune, frozen_states, load_base, tokenize
+from aigcrec.affect import finetune_text
 from aigcrec.affect.inputs import InputError, decode_face
 from aigcrec.affect.sessions import encode_sessions, label_index, session_inputs
 from aigcrec.data.clinc150 import load_clinc150
@@ -150,13 +150,14 @@ def text_splits(name: str, root: str, texts: dict[str, list[str]], labels: dict[
 
     def states() -> dict[str, Any]:
         if not shared:
-            tokenizer, model = load_base()
+            tokenizer, model = finetune_text.load_base()
             stop = model.config.num_hidden_layers - ft.train_layers
             shared.update(tokenizer=tokenizer, model=model)
             for s in texts:
                 log.info("frozen MiniLM layers 0-%d on %s %s (%d texts)", stop - 1, name, s, len(texts[s]))
                 ctx = contexts[s] if ft.context and contexts is not None else None
-                shared[s] = frozen_states(model, tokenize(tokenizer, texts[s], cfg.encoders.max_tokens, ctx), stop)
+                tokens = finetune_text.tokenize(tokenizer, texts[s], cfg.encoders.max_tokens, ctx)
+                shared[s] = finetune_text.frozen_states(model, tokens, stop)
         return shared
 
     def for_seed(seed: int) -> dict[str, AffectData]:
@@ -167,7 +168,7 @@ def text_splits(name: str, root: str, texts: dict[str, list[str]], labels: dict[
             return {s: AffectData.load(p) for s, p in paths.items()}
 
         st = states()
-        tuned = finetune(st["model"], st["train"], labels["train"], st["dev"], labels["dev"], n_classes, ft, seed)
+        tuned = finetune_text.finetune(st["model"], st["train"], labels["train"], st["dev"], labels["dev"], n_classes, ft, seed)
         out = {s: wrap(s, tuned.encode_states(st[s])[0]) for s in texts}
         if paths:
             tuned.save(cache / f"text-finetune-{name}-{key}-seed{seed}", st["tokenizer"])

@@ -14,7 +14,7 @@ from aigcrec.affect.benchmark import SUBSETS, split_data, subset_name, train_mod
 from aigcrec.affect.config import AffectConfig
 from aigcrec.affect.data import AffectData
 from aigcrec.affect.encoders.base import MODALITIES
-from aigcrec.affect.metrics import classification_report, confusion
+from aigcrec.affect.reports import classification_report, confusion
 from aigcrec.affect.model import AffectModel
 from aigcrec.data.affect_context import write_affect_context
 from aigcrec.data.schemas import EMOTIONS

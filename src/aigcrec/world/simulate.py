@@ -105,7 +105,10 @@ def _affinity(p: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class Catalog:
+class GeneratedCatalog:
+    """The generated platform before any activity: creators, series, items (with their latent attributes),
+    each creator's style mix and the items' popularity."""
+
     creators: pd.DataFrame
     series: pd.DataFrame
     items: pd.DataFrame
@@ -113,7 +116,7 @@ class Catalog:
     popularity: np.ndarray  # standardised log-popularity per item (row order of items)
 
 
-def make_catalog(preset: SizePreset, seed: int, text: TextKnobs | None = None) -> Catalog:
+def make_catalog(preset: SizePreset, seed: int, text: TextKnobs | None = None) -> GeneratedCatalog:
     rng = rng_for(seed, "catalog")
     nc, ns, ni = preset.n_creators, preset.n_series, preset.n_items
     # creators: prompt authors (people) or generator models, each with a signature style mix
@@ -194,7 +197,7 @@ def make_catalog(preset: SizePreset, seed: int, text: TextKnobs | None = None) -
     logpop = np.log(fame[items["creator_id"].str[1:].astype(int).to_numpy() - 1]) + quality
     popularity = (logpop - logpop.mean()) / (logpop.std() + 1e-8)
     mix_lists = {c: {k: v.round(4).tolist() for k, v in m.items()} for c, m in mix.items()}
-    return Catalog(creators_df, series_df, items, mix_lists, popularity)
+    return GeneratedCatalog(creators_df, series_df, items, mix_lists, popularity)
 
 
 def _title(subject: str, ch: dict | None, rng: np.random.Generator) -> tuple[str, str, str]:
@@ -255,7 +258,7 @@ class Population:
     looks_seed: dict[str, int] = field(default_factory=dict)
 
 
-def make_users(preset: SizePreset, cat: Catalog, knobs: WorldConfig, seed: int) -> Population:
+def make_users(preset: SizePreset, cat: GeneratedCatalog, knobs: WorldConfig, seed: int) -> Population:
     rng = rng_for(seed, "users")
     conc = knobs.click.taste_concentration
     creator_ids = cat.creators["creator_id"].tolist()
@@ -304,7 +307,7 @@ class Activity:
     impressions_truth: pd.DataFrame
 
 
-def simulate(preset: SizePreset, cat: Catalog, pop: Population, knobs: WorldConfig, seed: int) -> Activity:
+def simulate(preset: SizePreset, cat: GeneratedCatalog, pop: Population, knobs: WorldConfig, seed: int) -> Activity:
     rng = rng_for(seed, "activity")
     ck, ek, ak = knobs.click, knobs.exposure, knobs.affect
     items = cat.items
@@ -448,7 +451,7 @@ def _signal_plan(e: str, intent: str, tkind: str, tlabel: str, rng: np.random.Ge
             "text_has_request": bool(request or no_emotion or hedge)}
 
 
-def text_pairs(cat: Catalog, seed: int, test_fraction: float = 0.2) -> pd.DataFrame:
+def text_pairs(cat: GeneratedCatalog, seed: int, test_fraction: float = 0.2) -> pd.DataFrame:
     """Multilingual (tag/title translations), entity (series-character, creator-style) and term pairs."""
     rows: list[tuple[str, str, str, str]] = []
     for key, (en, ja, zh) in NAMES.items():

@@ -33,8 +33,10 @@ from aigcrec.topk.protocol import Task
 
 OURS = ("aigcrec_served", "aigcrec_retrieval", "aigcrec_ranker_all")
 # The served row's validation grid (4 settings, as each peer gets): the service's defaults first, then
-# more candidates and no diversity penalty. The ranker itself keeps the configured training settings.
-SERVED_GRID: list[dict[str, Any]] = [{}, {"candidates": 300}, {"candidates": 1000}, {"diversity": 0.0}]
+# the two-tower's rank fused into the ranker's score (service.retrieval_weight), more candidates, and no
+# diversity penalty with the fusion. The ranker itself keeps the configured training settings.
+SERVED_GRID: list[dict[str, Any]] = [{}, {"retrieval_weight": 0.9}, {"candidates": 300, "retrieval_weight": 0.9},
+                                     {"diversity": 0.0, "retrieval_weight": 0.9}]
 
 
 @dataclass

@@ -7,6 +7,7 @@ needs real text embeddings); the affect model is the keyword model of ``test_ser
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -18,7 +19,7 @@ from aigcrec.retrieval.config import TwoTowerConfig
 from aigcrec.retrieval.data import ContentInput, RetrievalData, world_retrieval_data
 from aigcrec.retrieval.model import sampled_softmax_logq_loss
 from aigcrec.retrieval.retriever import CONFIG_NAME, TwoTowerRetriever
-from aigcrec.retrieval.trainer import pooled_histories, train_two_tower
+from aigcrec.retrieval.trainer import history_codes, pooled_histories, train_two_tower
 from aigcrec.service.config import RetrievalConfig, ServiceConfig, SourceShares
 from aigcrec.service.pipeline import (
     SOURCE_FRESH,
@@ -28,6 +29,7 @@ from aigcrec.service.pipeline import (
     SOURCE_TWO_TOWER,
     RecommendPipeline,
     blend_shares,
+    fuse_retrieval,
 )
 from test_service_support import ContentDotRanker, KeywordAffectState
 
@@ -70,6 +72,13 @@ def test_histories_hold_only_earlier_positives():
     np.testing.assert_allclose(h[4], (x[1] + x[2]) / 2)  # the last 2
 
 
+def test_history_codes_are_the_ids_of_the_same_earlier_positives():
+    pos = pd.DataFrame({"user_id": ["a", "a", "a", "b", "a"], "item_id": ["i0", "i1", "i2", "i3", "i3"],
+                        "timestamp": [1.0, 2.0, 2.0, 3.0, 4.0]})
+    c = history_codes(pos, {f"i{k}": k + 1 for k in range(4)}, history_len=2)
+    np.testing.assert_array_equal(c, [[0, 0], [1, 0], [1, 0], [0, 0], [2, 3]])  # 0-padded, last 2, no leak
+
+
 # -- save / load ------------------------------------------------------------------------------------------
 
 def _synthetic_data(n_items: int = 40, n_users: int = 12, seed: int = 0) -> RetrievalData:
@@ -106,6 +115,22 @@ def test_two_tower_save_load_round_trip(tmp_path):
     hist = {k: v[:3] for k, v in data.content.items()}
     np.testing.assert_allclose(model.user_vector("u1", hist, ctx), loaded.user_vector("u1", hist, ctx), atol=1e-6)
     assert loaded.user_vector("nobody", None, None).shape == (1, 22)
+    # The history-id term: same content history, other item ids -> another user vector; unknown ids add nothing.
+    ids_a, ids_b = data.item_ids[:3], data.item_ids[3:6]
+    ua, ub = loaded.user_vector("u1", hist, ctx, ids_a), loaded.user_vector("u1", hist, ctx, ids_b)
+    np.testing.assert_allclose(ua, model.user_vector("u1", hist, ctx, ids_a), atol=1e-6)
+    assert not np.allclose(ua, ub, atol=1e-4)
+    np.testing.assert_allclose(loaded.user_vector("u1", hist, ctx, ["never-seen"] * 3),
+                               loaded.user_vector("u1", hist, ctx), atol=1e-6)
+    # A model saved before the term existed (no history_ids in its config, no weights for it) still loads.
+    off = train_two_tower(data, TwoTowerConfig(epochs=1, batch_size=32, dim=8, hidden=16, history_ids=False), seed=0)
+    old = off.save(tmp_path / "old")
+    meta = json.loads((old / CONFIG_NAME).read_text())
+    del meta["config"]["history_ids"]
+    (old / CONFIG_NAME).write_text(json.dumps(meta))
+    back = TwoTowerRetriever.load(old)
+    assert back.config.history_ids is False
+    np.testing.assert_allclose(back.user_vector("u1", hist, ctx, ids_a), off.user_vector("u1", hist, ctx), atol=1e-6)
     # Another format is refused, naming the file.
     meta = (path / CONFIG_NAME).read_text().replace('"format": 1', '"format": 99')
     (path / CONFIG_NAME).write_text(meta)
@@ -143,6 +168,35 @@ def test_blend_shares_mix_intents_and_renormalise():
                                                                                      SOURCE_POPULAR: 1.0}
     with pytest.raises(ValueError, match="'none' entry"):
         RetrievalConfig(blend={"relax": SourceShares(history=1)})
+
+
+def test_fuse_retrieval_blends_the_two_tower_rank_into_the_ranker_score():
+    p = np.array([0.9, 0.2, 0.5])
+    rows = np.array([7, 3, 5])
+    ranked = np.array([3, 5, -1, 9])  # row 3 first, row 5 second, row 7 absent (R = 4)
+    np.testing.assert_array_equal(fuse_retrieval(p, rows, ranked, 0.0), p)  # w = 0: the ranker alone
+    np.testing.assert_array_equal(fuse_retrieval(p, rows, None, 0.7), p)  # no two-tower: unchanged
+    np.testing.assert_allclose(fuse_retrieval(p, rows, ranked, 1.0), [0.0, 1.0, 0.75])  # its rank alone
+    np.testing.assert_allclose(fuse_retrieval(p, rows, ranked, 0.5), [0.45, 0.6, 0.625])
+    assert np.argmax(fuse_retrieval(p, rows, ranked, 0.5)) == 2  # the blend reorders what the ranker put first
+
+
+def test_retrieval_weight_one_serves_in_the_two_towers_order(world_pipeline):
+    pipe, world = world_pipeline
+    user = str(world.users["user_id"].iloc[0])
+    before = pipe.config
+    try:
+        pipe.config = before.model_copy(update={"retrieval_weight": 1.0, "diversity": 0.0})
+        seen = pipe.users.seen_rows(user)
+        cands = set(int(r) for r in pipe.candidates(user, pipe.config.retrieval.candidates, seen)[0])
+        order = pipe.source_lists(user, pipe.config.retrieval.candidates + len(seen))[SOURCE_TWO_TOWER]
+        expected = [pipe.catalog.item_ids[int(r)] for r in order if int(r) in cands][:5]
+        served = [r.item_id for r in pipe.recommend(user, 5).items]
+        assert served == expected  # the two-tower's best candidates in its order, whatever the ranker scores
+        pipe.config = before
+        assert [r.item_id for r in pipe.recommend(user, 5).items] != served  # w = 0: the ranker's order
+    finally:
+        pipe.config = before
 
 
 # -- the tiny world: a sad user asking for calm gets other, calmer candidates -------------------------------

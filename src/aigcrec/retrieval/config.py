@@ -28,6 +28,9 @@ class TwoTowerConfig(StrictModel):
         True, description="Both vectors also carry the raw content direction (learned weight): the score adds the "
                           "item's content cosine to the user's pooled history (model.py); vectors are then "
                           "content_width + dim wide.")
+    history_ids: bool = Field(
+        True, description="The user tower adds the mean of a history-id embedding over the user's last positives "
+                          "(collaborative signal; model.py). Off: the history enters through its content only.")
     user_feature_dim: int = Field(8, ge=1, description="Embedding width of each categorical user feature.")
     history_len: int = Field(50, ge=1, description="Most recent positives pooled into the user tower's history.")
     temperature: float = Field(0.1, gt=0, description="tau of the softmax over cosine similarities.")

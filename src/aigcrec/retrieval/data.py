@@ -135,6 +135,17 @@ class RetrievalData:
     context: Optional[pd.DataFrame]
 
 
+def restricted(data: RetrievalData, interactions: pd.DataFrame) -> RetrievalData:
+    """``data`` with only the positives that are label-1 rows of ``interactions`` (same user, item and
+    timestamp): training on a split's training rows when the loader read the whole catalog's."""
+    rows = interactions[interactions["label"].astype(int) == 1]
+    keys = set(zip(rows["user_id"].astype(str), rows["item_id"].astype(str), pd.to_numeric(rows["timestamp"]).astype(float)))
+    pos = data.positives
+    keep = [(u, i, float(t)) in keys for u, i, t in zip(pos["user_id"], pos["item_id"], pd.to_numeric(pos["timestamp"]))]
+    return RetrievalData(data.name, pos[keep].reset_index(drop=True), data.item_ids, data.content, data.users,
+                         data.user_features, data.context)
+
+
 def aligned_content(vectors: VectorTables, blocks: Sequence[str] = CONTENT_BLOCKS) -> tuple[list[str], dict[str, np.ndarray]]:
     """Item ids that have every block, and each block's rows in that order."""
     missing = [b for b in blocks if b not in vectors]

@@ -4,11 +4,15 @@ Shapes: B = batch, D = content input width (e_SEM, e_STY, e_TSEM concatenated), 
 U = categorical user features, d = output width (``TwoTowerConfig.dim``).
 
     item:  v_i = norm( MLP_I(x_i) + m_i E[id_i] )                         x_i = content of item i
-    user:  u   = norm( MLP_U([ h ; 1[h != 0] ; sum_f E_f[c_f] ; a ; 1[a given] ]) + r MLP_I(h) )
+    user:  u   = norm( MLP_U([ h ; 1[h != 0] ; sum_f E_f[c_f] ; a ; 1[a given] ]) + r MLP_I(h) + g mean_j H[id_j] )
            h   = mean of the content of the user's last positives (zero without history)
+           j   = those positives' item ids (an id the model never saw, 0, is left out of the mean)
     score: s(u, i) = <u, v_i> / tau
 
 ``r`` is 1 with ``history_residual`` (the history read through the item tower's own content MLP), else 0.
+``g`` is 1 with ``history_ids``: the mean of a history-id embedding ``H`` (n_ids + 1, d) over the user's
+last positives (YouTube-DNN style, Covington et al., RecSys 2016), the collaborative signal: users who liked
+the same items get near vectors whatever their content; zero for a user with no known item.
 With ``content_skip`` both vectors also carry their raw content direction, weighted by a learned ``a > 0``:
 
     v_i = norm([ a unit(x_i) ; unit(v'_i) ]),   u = norm([ unit(h) ; unit(u') ])    (v', u': the towers above)
@@ -59,36 +63,51 @@ class UserTower(nn.Module):
     (zeros: none) -> (B, d). ``has_h`` / ``has_a`` are 1 where the row's history / context is non-zero.
     """
 
-    def __init__(self, content_dim: int, feature_sizes: list[int], context_dim: int, config: TwoTowerConfig) -> None:
+    def __init__(self, content_dim: int, feature_sizes: list[int], context_dim: int, config: TwoTowerConfig,
+                 n_ids: int = 0) -> None:
         super().__init__()
+        # H: history-id embedding, mean over the ids of the history (id 0 = unknown, excluded from the mean)
+        self.history_ids = (nn.EmbeddingBag(n_ids + 1, config.dim, mode="mean", padding_idx=0)
+                            if config.history_ids else None)
+        if self.history_ids is not None:
+            nn.init.normal_(self.history_ids.weight, std=0.01)
+            with torch.no_grad():
+                self.history_ids.weight[0].zero_()
         self.features = nn.ModuleList(nn.Embedding(n + 1, config.user_feature_dim, padding_idx=0)
                                       for n in feature_sizes)
         in_dim = content_dim + 1 + config.user_feature_dim * bool(feature_sizes) + context_dim + 1
         self.mlp = _mlp(in_dim, config.hidden, config.dim)
         self.user_feature_dim = config.user_feature_dim
 
-    def forward(self, history: torch.Tensor, features: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.raw(history, features, context), dim=-1)  # (B, d)
+    def forward(self, history: torch.Tensor, features: torch.Tensor, context: torch.Tensor,
+                history_ids: torch.Tensor | None = None) -> torch.Tensor:
+        return F.normalize(self.raw(history, features, context, history_ids), dim=-1)  # (B, d)
 
-    def raw(self, history: torch.Tensor, features: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        """The MLP's output before normalisation ``(B, d)``."""
+    def raw(self, history: torch.Tensor, features: torch.Tensor, context: torch.Tensor,
+            history_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """The MLP's output before normalisation, plus the mean history-id embedding ``(B, d)``.
+
+        history_ids (B, L) item-id codes of the history, 0-padded (None: no ids, the term is 0)."""
         has_h = (history.abs().sum(-1, keepdim=True) > 0).to(history.dtype)  # (B, 1)
         has_a = (context.abs().sum(-1, keepdim=True) > 0).to(history.dtype)  # (B, 1)
         parts = [history, has_h]
         if len(self.features):
             parts.append(sum(emb(features[:, f]) for f, emb in enumerate(self.features)))  # (B, e)
         parts += [context, has_a]
-        return self.mlp(torch.cat(parts, dim=-1))  # (B, d)
+        out = self.mlp(torch.cat(parts, dim=-1))  # (B, d)
+        if self.history_ids is not None and history_ids is not None and history_ids.shape[-1]:
+            out = out + self.history_ids(history_ids)  # (B, d); an all-zero row pools to 0
+        return out
 
 
 class TwoTowerNet(nn.Module):
-    """Both towers: ``item(x, ids) -> (B, d)``, ``user(h, features, context) -> (B, d)``, unit rows."""
+    """Both towers: ``item(x, ids) -> (B, d)``, ``user(h, features, context, history_ids) -> (B, d)``, unit rows."""
 
     def __init__(self, content_dim: int, n_ids: int, feature_sizes: list[int], context_dim: int,
                  config: TwoTowerConfig) -> None:
         super().__init__()
         self.items = ItemTower(content_dim, n_ids, config)
-        self.users = UserTower(content_dim, feature_sizes, context_dim, config)
+        self.users = UserTower(content_dim, feature_sizes, context_dim, config, n_ids)
         self.temperature = config.temperature
         self.history_residual = config.history_residual
         self.content_skip = config.content_skip
@@ -105,8 +124,10 @@ class TwoTowerNet(nn.Module):
         a = F.softplus(self.skip_weight) / math.log(2.0)
         return F.normalize(torch.cat([a * F.normalize(content, dim=-1), v], dim=-1), dim=-1)  # (B, P + d)
 
-    def user(self, history: torch.Tensor, features: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        u = self.users.raw(history, features, context)  # (B, d)
+    def user(self, history: torch.Tensor, features: torch.Tensor, context: torch.Tensor,
+             history_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """history (B, D), features (B, U), context (B, C), history_ids (B, L) or None -> (B, out_dim)."""
+        u = self.users.raw(history, features, context, history_ids)  # (B, d)
         if self.history_residual:
             u = u + self.items.mlp(history)  # zero history -> MLP_I(0), the same for every cold user
         u = F.normalize(u, dim=-1)

@@ -78,16 +78,24 @@ class TwoTowerRetriever:
         x = self.content.transform({b: np.asarray(history_features[b])[-self.history_len:] for b in self.content.blocks})
         return x.mean(axis=0)
 
+    def history_codes(self, history_ids: Optional[Sequence[str]]) -> np.ndarray:
+        """Item codes of the last ``history_len`` history ids ``(1, L)`` (0: an item the model never saw)."""
+        if not self.config.history_ids or not history_ids:
+            return np.zeros((1, 0), np.int64)
+        return np.asarray([[self.item_code.get(str(i), 0) for i in list(history_ids)[-self.history_len:]]], np.int64)
+
     def user_vector(self, user_id: str, history_features: Optional[Mapping[str, np.ndarray]] = None,
-                    context: Optional[np.ndarray] = None) -> np.ndarray:
-        """The user tower on this request: live history, the user's features (unknown user: none) and the
-        affect context ``(C,)`` (None: no signals). Returns ``(1, d)``."""
+                    context: Optional[np.ndarray] = None, history_ids: Optional[Sequence[str]] = None) -> np.ndarray:
+        """The user tower on this request: live history (content rows ``history_features`` and, with
+        ``history_ids`` in the config, their item ids in the same order), the user's features (unknown user:
+        none) and the affect context ``(C,)`` (None: no signals). Returns ``(1, d)``."""
         h = self.pooled_history(history_features)[None, :]  # (1, D)
+        hc = torch.from_numpy(self.history_codes(history_ids))  # (1, L)
         codes = np.asarray([self.user_codes.get(str(user_id), [0] * len(self.feature_names))], np.int64)  # (1, U)
         a = np.zeros((1, len(self.context_names)), np.float32) if context is None else \
             np.asarray(context, np.float32).reshape(1, len(self.context_names))
         with torch.inference_mode():
-            return self.net.user(torch.from_numpy(h), torch.from_numpy(codes), torch.from_numpy(a)).numpy()
+            return self.net.user(torch.from_numpy(h), torch.from_numpy(codes), torch.from_numpy(a), hc).numpy()
 
     # -- persistence --------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -116,8 +124,10 @@ class TwoTowerRetriever:
         if meta.get("format") != FORMAT:
             raise ConfigError(f"{cfg_path}: format {meta.get('format')!r}, this version reads format {FORMAT}; "
                               "retrain it (aigcrec build)")
+        raw = dict(meta["config"])
+        raw.setdefault("history_ids", False)  # saved before the history-id term existed: it has no weights for it
         try:
-            config = TwoTowerConfig.model_validate(meta["config"])
+            config = TwoTowerConfig.model_validate(raw)
         except Exception as exc:  # pydantic's message names the field
             raise ConfigError(f"{cfg_path}: config: {exc}") from None
         vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))

@@ -30,12 +30,14 @@ log = logging.getLogger("aigcrec.retrieval")
 
 @dataclass
 class Examples:
-    """Row-aligned training arrays: history (N, D), features (N, U), context (N, C), item codes (N,)."""
+    """Row-aligned training arrays: history (N, D), features (N, U), context (N, C), item codes (N,),
+    history item codes (N, L) (0-padded; L = 0 without ``history_ids``)."""
 
     history: np.ndarray
     features: np.ndarray
     context: np.ndarray
     items: np.ndarray
+    history_codes: np.ndarray
 
 
 def pooled_histories(positives: pd.DataFrame, x: np.ndarray, row_of: dict[str, int], history_len: int) -> np.ndarray:
@@ -51,6 +53,22 @@ def pooled_histories(positives: pd.DataFrame, x: np.ndarray, row_of: dict[str, i
             out[r] = x[past[max(0, k - history_len):k]].mean(axis=0)
         ts.append(float(t))
         past.append(row_of[i])
+    return out
+
+
+def history_codes(positives: pd.DataFrame, code_of: dict[str, int], history_len: int) -> np.ndarray:
+    """Per positive (time-sorted): item codes of the user's last ``history_len`` strictly earlier positives,
+    0-padded on the right ``(N, L)`` (the ids ``pooled_histories`` averages the content of)."""
+    out = np.zeros((len(positives), history_len), np.int64)
+    times: dict[str, list[float]] = {}
+    codes: dict[str, list[int]] = {}
+    for r, (u, i, t) in enumerate(zip(positives["user_id"], positives["item_id"], positives["timestamp"])):
+        ts, past = times.setdefault(u, []), codes.setdefault(u, [])
+        k = bisect.bisect_left(ts, float(t))
+        last = past[max(0, k - history_len):k]
+        out[r, :len(last)] = last
+        ts.append(float(t))
+        past.append(code_of.get(i, 0))
     return out
 
 
@@ -93,6 +111,8 @@ def train_two_tower(data: RetrievalData, config: TwoTowerConfig, seed: int = 0,
                             np.int64).reshape(len(pos), len(data.user_features)),
         context=ctx,
         items=np.asarray([item_code[i] for i in pos["item_id"]], np.int64),
+        history_codes=(history_codes(pos, item_code, config.history_len) if config.history_ids
+                       else np.zeros((len(pos), 0), np.int64)),
     )
     n, bs, m = len(pos), min(config.batch_size, len(pos)), config.uniform_negatives
     n_items = len(data.item_ids)
@@ -108,6 +128,7 @@ def train_two_tower(data: RetrievalData, config: TwoTowerConfig, seed: int = 0,
     t_hist, t_feat, t_ctx = (torch.from_numpy(np.ascontiguousarray(a)) for a in (ex.history, ex.features, ex.context))
     t_prow, t_x, t_logq = torch.from_numpy(prow), torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(log_q)
     t_code = torch.from_numpy(code_of_row)
+    t_hcode = torch.from_numpy(ex.history_codes)  # (N, L)
     losses = []
     net.train()
     for epoch in range(config.epochs):
@@ -118,7 +139,10 @@ def train_two_tower(data: RetrievalData, config: TwoTowerConfig, seed: int = 0,
             cols = torch.cat([t_prow[b], torch.from_numpy(rng.integers(0, n_items, m))])  # (B + M,) catalog rows
             ids = torch.where(torch.from_numpy(rng.random(len(cols)) < config.id_dropout), 0, t_code[cols])
             context = t_ctx[b] * torch.from_numpy(rng.random((len(b), 1)) >= config.context_dropout).float()
-            u = net.user(t_hist[b], t_feat[b], context)  # (B, d)
+            hcodes = t_hcode[b]
+            if config.id_dropout and hcodes.shape[1]:  # the tower also learns users whose items are new
+                hcodes = torch.where(torch.from_numpy(rng.random(tuple(hcodes.shape)) < config.id_dropout), 0, hcodes)
+            u = net.user(t_hist[b], t_feat[b], context, hcodes)  # (B, d)
             v = net.item(t_x[cols], ids)  # (B + M, d)
             loss = sampled_softmax_logq_loss(u, v, t_logq[cols], cols, config.temperature)
             opt.zero_grad()

@@ -178,6 +178,10 @@ class ServiceConfig(StrictModel):
     diversity: float = Field(
         0.15, ge=0, description="Re-rank penalty per already-shown item of the same style or creator."
     )
+    retrieval_weight: float = Field(
+        0.0, ge=0, le=1, description="Share w of the two-tower's ranking in the final score, (1 - w) ranker + "
+        "w (1 - rank / depth) (service/pipeline.py fuse_retrieval); 0: the ranker's score alone.",
+    )
     torch_threads: int = Field(
         1, gt=0, description="Intra-op threads of the models in each server process (torch, ONNX Runtime, OpenCV)."
     )

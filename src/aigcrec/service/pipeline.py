@@ -90,6 +90,23 @@ def _codes(values: Sequence[Any]) -> tuple[np.ndarray, int]:
     return codes, len(table)
 
 
+def fuse_retrieval(scores: np.ndarray, rows: np.ndarray, ranked: Optional[np.ndarray], weight: float) -> np.ndarray:
+    """The ranker's scores blended with the two-tower's ranking of the same candidates:
+
+        s_i = (1 - w) p_i + w (1 - r_i / R)
+
+    ``p_i`` the ranker's score of candidate ``rows[i]`` (a click probability), ``r_i`` its position in the
+    two-tower's list ``ranked`` (R long; R when absent, so 0). The ranker learns from impressions (clicked
+    vs shown); the two-tower from positives against the whole catalog: the blend keeps what the full-catalog
+    model knows about what a user would never pick. ``w = 0`` or no two-tower list: ``scores`` unchanged."""
+    if weight <= 0 or ranked is None or len(ranked) == 0:
+        return scores
+    pos = {int(r): k for k, r in enumerate(np.asarray(ranked).reshape(-1)) if r >= 0}
+    big = len(ranked)
+    q = 1.0 - np.array([pos.get(int(r), big) for r in rows], dtype=np.float64) / big  # (n,) in [0, 1]
+    return (1.0 - weight) * scores + weight * q
+
+
 def diversify(
     scores: np.ndarray, styles: Sequence[Any], creators: Sequence[Any], k: int, penalty: float
 ) -> list[int]:
@@ -313,7 +330,8 @@ class RecommendPipeline:
             liked = self.users.history(user_id, self.retriever.history_len)
             feats = self.catalog.features_of(np.asarray(liked, dtype=np.int64)) if liked else None
             u = self.retriever.user_vector(user_id, feats, None if affect is None else
-                                           self.retriever.context_vector(affect))  # (1, d)
+                                           self.retriever.context_vector(affect),
+                                           [self.catalog.item_ids[r] for r in liked])  # (1, d)
             out[SOURCE_TWO_TOWER] = self.two_tower_index.search(u, depth)[1][0]
         if query and query.strip() and self.query_encoder is not None and self.text_index is not None:
             q = _unit(np.asarray(self.query_encoder(query), np.float32).reshape(1, -1))  # (1, d_tsem)
@@ -336,6 +354,18 @@ class RecommendPipeline:
         already taken keeps its first source); places a source cannot fill go to the next items of the
         sources in share order. Returns rows, sources, cold start and the shares used.
         """
+        rows, sources, cold, shares, _ = self._blend(user_id, n, exclude, affect, query)
+        return rows, sources, cold, shares
+
+    def _blend(
+        self,
+        user_id: str,
+        n: int,
+        exclude: set[int],
+        affect: Optional[AffectStateLike] = None,
+        query: Optional[str] = None,
+    ) -> tuple[np.ndarray, list[str], bool, dict[str, float], dict[str, np.ndarray]]:
+        """``blended_candidates`` plus each source's ranked list (``source_lists``)."""
         cold = not self.users.history(user_id, 1)
         lists = self.source_lists(user_id, n + len(exclude), affect, query)
         shares = blend_shares(self.config.retrieval, None if affect is None else affect.intent_probs, list(lists))
@@ -363,7 +393,7 @@ class RecommendPipeline:
         if len(rows) < n:  # tiny catalogs: whatever is left
             lists[SOURCE_FRESH], pos[SOURCE_FRESH] = self.catalog.newest(len(self.catalog)), 0
             take(SOURCE_FRESH, n - len(rows))
-        return np.asarray(rows, dtype=np.int64), sources, cold, shares
+        return np.asarray(rows, dtype=np.int64), sources, cold, shares, lists
 
     def check_context(self, context: Optional[Mapping[str, Any]]) -> None:
         """``ValueError`` naming a key of an explicit ``context`` the ranker does not know (and the known ones)."""
@@ -386,8 +416,9 @@ class RecommendPipeline:
         exclude = self.users.seen_rows(user_id) if exclude_seen else set()
         n_cand = max(self.config.retrieval.candidates, k)
         shares: dict[str, float] = {}
+        lists: dict[str, np.ndarray] = {}
         if self.retriever is not None or (query and self.text_index is not None):
-            rows, sources, cold, shares = self.blended_candidates(user_id, n_cand, exclude, affect, query)
+            rows, sources, cold, shares, lists = self._blend(user_id, n_cand, exclude, affect, query)
         else:
             rows, sources, cold = self._plain_candidates(user_id, n_cand, exclude)
         t1 = time.perf_counter()
@@ -408,6 +439,7 @@ class RecommendPipeline:
         )
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)  # (n,)
         weights = np.asarray(weights, dtype=np.float64).reshape(len(rows), -1)  # (n, M)
+        scores = fuse_retrieval(scores, rows, lists.get(SOURCE_TWO_TOWER), self.config.retrieval_weight)
         t2 = time.perf_counter()
         metas = [self.catalog.meta[r] for r in rows]
         order = diversify(

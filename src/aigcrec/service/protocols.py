@@ -103,4 +103,5 @@ class CandidateModel(Protocol):
         user_id: str,
         history_features: Optional[Mapping[str, np.ndarray]] = None,
         context: Optional[np.ndarray] = None,
+        history_ids: Optional[Sequence[str]] = None,
     ) -> np.ndarray: ...

@@ -1,8 +1,9 @@
 """The three aigcrec rows of the top-K benchmark, all from one trained ranker per (task, seed):
 
 - ``aigcrec_served``: ``aigcrec.service.pipeline.RecommendPipeline.recommend``, the code ``/v1/recommend``
-  runs (FAISS retrieval, the UMAIR-FPS ranker, the diversity re-rank), in-process, with the service's
-  configuration and model runtime. The pipeline learns the training rows as the service would from its
+  runs (FAISS retrieval with the two-tower model ``aigcrec build`` trains, blended with the other sources;
+  the UMAIR-FPS ranker; the diversity re-rank), in-process, with the service's configuration and model
+  runtime. The two-tower is trained on the task's training positives (``TrainedRetriever``). The pipeline learns the training rows as the service would from its
   event log (positive -> ``bookmark``, else ``impression``); the rows masked but not fit on enter as
   impressions (seen, excluded, never a positive).
 - ``aigcrec_retrieval``: the same pipeline's candidate list (``RecommendPipeline.candidates``), in its order.
@@ -24,14 +25,18 @@ import pandas as pd
 
 from aigcrec.ranking.bundle import RankerBundle
 from aigcrec.ranking.experiment import prepare, run_variant
+from aigcrec.retrieval.data import catalog_retrieval_data, restricted
+from aigcrec.retrieval.trainer import train_two_tower
 from aigcrec.service.pipeline import RecommendPipeline
 from aigcrec.topk.evaluate import DEEP, top_k
 from aigcrec.topk.protocol import Task
 
 OURS = ("aigcrec_served", "aigcrec_retrieval", "aigcrec_ranker_all")
 # The served row's validation grid (4 settings, as each peer gets): the service's defaults first, then
-# more candidates and no diversity penalty. The ranker itself keeps the configured training settings.
-SERVED_GRID: list[dict[str, Any]] = [{}, {"candidates": 300}, {"candidates": 1000}, {"diversity": 0.0}]
+# the two-tower's rank fused into the ranker's score (service.retrieval_weight), more candidates, and no
+# diversity penalty with the fusion. The ranker itself keeps the configured training settings.
+SERVED_GRID: list[dict[str, Any]] = [{}, {"retrieval_weight": 0.9}, {"candidates": 300, "retrieval_weight": 0.9},
+                                     {"diversity": 0.0, "retrieval_weight": 0.9}]
 
 
 @dataclass
@@ -78,10 +83,27 @@ class TrainedRanker:
         self.bundle = bundle.use_onnx(service_cfg.torch_threads) if service_cfg.model_runtime == "onnx" else bundle
 
 
-def build_pipeline(catalog: Catalog, ranker: TrainedRanker, service_cfg, frame: pd.DataFrame, task: Task, seed: int):
+class TrainedRetriever:
+    """The two-tower model trained on a task's training positives, as ``aigcrec build`` trains it on a
+    catalog's (``catalog_retrieval_data`` of the layout, then ``train_two_tower``); None when disabled."""
+
+    def __init__(self, data, dataset: str, data_dir, task: Task, retrieval_cfg, seed: int) -> None:
+        t0 = time.perf_counter()
+        self.model = None
+        if retrieval_cfg.enabled:
+            train = data.frame.iloc[task.train]
+            layout = dataset if dataset in ("movielens", "world") else "catalog"
+            rdata = restricted(catalog_retrieval_data(data_dir, layout, data.vectors, train), train)
+            self.model = train_two_tower(rdata, retrieval_cfg.two_tower, seed)
+        self.train_s = time.perf_counter() - t0
+
+
+def build_pipeline(catalog: Catalog, ranker: TrainedRanker, service_cfg, frame: pd.DataFrame, task: Task, seed: int,
+                   retriever: TrainedRetriever | None = None):
     """A ``RecommendPipeline`` over the catalog that has learned the task's rows; returns (pipeline, build s)."""
     t0 = time.perf_counter()
-    pipe = RecommendPipeline.build(service_cfg, catalog.metas, catalog.vectors, ranker.bundle, seed=seed)
+    pipe = RecommendPipeline.build(service_cfg, catalog.metas, catalog.vectors, ranker.bundle, seed=seed,
+                                   retriever=None if retriever is None else retriever.model)
     pipe.observe(events_of(frame, task.train, task.seen_only))
     return pipe, time.perf_counter() - t0
 

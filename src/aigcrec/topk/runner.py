@@ -124,6 +124,7 @@ class Cache:
 
 def _key(data: RankingData, app_cfg, variant: str) -> str:
     blob = json.dumps({"data": [data.name, data.fingerprint()], "ranking": app_cfg.ranking.model_dump(),
+                       "retrieval": app_cfg.retrieval.model_dump(mode="json"),
                        "service": app_cfg.service.model_dump(mode="json"), "variant": variant,
                        "peers": {n: p.grid for n, p in PEERS.items()}, "served": ours.SERVED_GRID}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -182,7 +183,7 @@ def run_peer(name: str, mats: Matrices, tasks: dict[str, Task], seeds: list[int]
 
 
 def run_ours(data: RankingData, catalog: ours.Catalog, tasks: dict[str, Task], app_cfg, seeds: list[int],
-             cache: Cache, variant: str = VARIANT) -> None:
+             cache: Cache, variant: str = VARIANT, dataset: str = "movielens", data_dir: Path | None = None) -> None:
     n_items = len(catalog.item_ids)
     svc = app_cfg.service
     for seed in seeds:
@@ -193,12 +194,13 @@ def run_ours(data: RankingData, catalog: ours.Catalog, tasks: dict[str, Task], a
             ranker = ours.TrainedRanker(data, task, variant, app_cfg.ranking, svc, seed)
             log.info("%s ranker seed %d: trained in %.0f s, CTR %s", tname, seed, ranker.train_s,
                      {k: round(v, 4) for k, v in ranker.ctr.items()})
+            retriever = ours.TrainedRetriever(data, dataset, data_dir, task, app_cfg.retrieval, seed)
             grid = cache.get("grid-aigcrec_served")
             if grid is None and tname == "test" and seed == TUNE_SEED:
                 val = []
                 for params in ours.SERVED_GRID:
                     pipe, _ = ours.build_pipeline(catalog, ranker, ours.serving_config(svc, params), data.frame,
-                                                  tasks["val"], seed)
+                                                  tasks["val"], seed, retriever)
                     lists, _ = ours.served_lists(pipe, tasks["val"].users)
                     val.append(_judge(tasks["val"], lists, n_items)["ndcg_at_10"])
                     log.info("aigcrec_served %s: validation NDCG@10 %.4f", params, val[-1])
@@ -207,7 +209,8 @@ def run_ours(data: RankingData, catalog: ours.Catalog, tasks: dict[str, Task], a
                                                          "val_ndcg_at_10": val})
             grid = grid or _tuned(cache, "aigcrec_served", seeds) or {"params": {}}
             cfg = ours.serving_config(svc, grid["params"])
-            pipe, build_s = ours.build_pipeline(catalog, ranker, cfg, data.frame, task, seed)
+            pipe, build_s = ours.build_pipeline(catalog, ranker, cfg, data.frame, task, seed, retriever)
+            build_s += retriever.train_s
             rows = {"aigcrec_served": ours.served_lists(pipe, task.users),
                     "aigcrec_retrieval": ours.retrieval_lists(pipe, task.users),
                     "aigcrec_ranker_all": ours.ranker_all_lists(pipe, task.users)}
@@ -288,7 +291,7 @@ def run_topk(data: RankingData, dataset: str, data_dir: str | Path, app_cfg, see
     for seed in [] if gather else seeds:  # seed by seed, so that an interrupted run leaves whole seeds behind
         for name in PEERS if peers else ():
             run_peer(name, mats, tasks, [seed], cache)
-        run_ours(data, catalog, tasks, app_cfg, [seed], cache, variant)
+        run_ours(data, catalog, tasks, app_cfg, [seed], cache, variant, dataset, Path(data_dir))
     models = summarize(names, seeds, cache)
     result = {
         "dataset": data.name,

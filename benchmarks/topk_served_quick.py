@@ -1,0 +1,81 @@
+#!/usr/bin/env python
+"""The served row of ``aigcrec benchmark topk`` on one seed's test task, cheaply: one ranker (optionally
+with fewer epochs than configured), the two-tower, and the served list (``RecommendPipeline.recommend``,
+the code ``/v1/recommend`` runs, through ``aigcrec.topk.ours``) for several ``ServiceConfig.retrieval_weight``
+values, all from the same trained models. No validation grid, no cold-item task, no ranker-over-all row:
+an iteration tool (issue 20); the full table is ``benchmarks/topk.sh``. Writes ``served.json`` / ``served.md``.
+
+    PYTHONPATH=src python benchmarks/topk_served_quick.py --features runs/cache/topk/movielens-100k \
+        --ranker-epochs 2 --out benchmarks/results/topk-served-quick-movielens
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from aigcrec.cli.common import app_config
+from aigcrec.cli.ranking import load_cli_dataset
+from aigcrec.ranking.benchmark import machine_load
+from aigcrec.topk import ours
+from aigcrec.topk.evaluate import metrics
+from aigcrec.topk.protocol import make_tasks
+from aigcrec.topk.runner import VARIANT, build_catalog
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", type=Path, default=Path("../shared/datasets/movielens-100k"))
+    ap.add_argument("--features", type=Path, required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ranker-epochs", type=int, default=0, help="0: the configured max_epochs")
+    ap.add_argument("--weights", default="0,0.5,0.8,0.9,1.0", help="retrieval_weight values")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/topk-served-quick-movielens"))
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    cfg = app_config(None, None, None)
+    if args.ranker_epochs:
+        rk = cfg.ranking.model_copy(update={"train": cfg.ranking.train.model_copy(
+            update={"max_epochs": args.ranker_epochs})})
+        cfg = cfg.model_copy(update={"ranking": rk})
+    data = load_cli_dataset("movielens", args.data_dir, args.features, None, cfg)
+    data.validate()
+    catalog, data = build_catalog(data, "movielens", args.data_dir)
+    tasks = make_tasks(data.frame, cfg.ranking.cold_item_fraction, cfg.ranking.split_seed)
+    task = tasks["test"]
+    load0, t0 = machine_load(), time.perf_counter()
+    ranker = ours.TrainedRanker(data, task, VARIANT, cfg.ranking, cfg.service, args.seed)
+    print("ranker", round(ranker.train_s), {k: round(v, 4) for k, v in ranker.ctr.items()}, flush=True)
+    retriever = ours.TrainedRetriever(data, "movielens", args.data_dir, task, cfg.retrieval, args.seed)
+    out = {"dataset": "movielens", "seed": args.seed, "task": "test",
+           "ranker_max_epochs": cfg.ranking.train.max_epochs, "ranker_train_s": ranker.train_s,
+           "ranker_ctr": ranker.ctr, "two_tower_train_s": retriever.train_s,
+           "two_tower": cfg.retrieval.two_tower.model_dump(), "rows": {}}
+    for w in [float(x) for x in args.weights.split(",")]:
+        svc = cfg.service.model_copy(update={"retrieval_weight": w})
+        pipe, _ = ours.build_pipeline(catalog, ranker, svc, data.frame, task, args.seed, retriever)
+        lists, ms = ours.served_lists(pipe, task.users)
+        m = metrics(lists, [task.relevant[u] for u in task.users], len(catalog.item_ids))
+        out["rows"][f"aigcrec_served retrieval_weight={w:g}"] = {**m, "ms_per_user": ms}
+        print(w, {k: round(v, 4) for k, v in m.items()}, flush=True)
+    out["machine"] = {"before": load0, "after": machine_load(), "seconds": round(time.perf_counter() - t0, 1)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "served.json").write_text(json.dumps(out, indent=1), encoding="utf-8")
+    keys = ["recall_at_10", "ndcg_at_10", "recall_at_20", "ndcg_at_20", "mrr_at_20", "coverage_at_10", "ms_per_user"]
+    lines = [f"# Served pipeline, MovieLens test task, seed {args.seed} (ranker max_epochs "
+             f"{out['ranker_max_epochs']}, trained {ranker.train_s:.0f} s; two-tower {retriever.train_s:.0f} s)", "",
+             "| row | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    lines += [f"| {n} | " + " | ".join(f"{m[k]:.4f}" for k in keys) + " |" for n, m in out["rows"].items()]
+    lines += ["", f"Ranker CTR on the task's test impressions: {json.dumps({k: round(v, 4) for k, v in ranker.ctr.items()})}",
+              "", f"Command: `benchmarks/topk_served_quick.py --seed {args.seed}"
+              + (f" --ranker-epochs {args.ranker_epochs}" if args.ranker_epochs else "") + f" --weights {args.weights}`; "
+              f"machine {out['machine']}"]
+    (args.out / "served.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -9,7 +9,8 @@ a SHA-256 of the learned weights and of the per-epoch history each returns:
 - ``face_net`` / ``fer_cnn``: ``aigcrec.affect.face_train`` on random 48 x 48 faces;
 - ``text_finetune``: ``aigcrec.affect.finetune_text.finetune`` (the offline MiniLM's top layer);
 - ``text_mnrl``: ``MultiPerspectiveTextEncoder.fit`` (a tiny random sentence-transformers model);
-- ``image_pretext``: ``aigcrec.content.finetune.finetune_image_encoder`` on generated images.
+- ``image_pretext``: ``aigcrec.content.finetune.finetune_image_encoder`` on generated images;
+- ``two_tower``: ``aigcrec.retrieval.trainer.train_two_tower`` (logQ-corrected sampled softmax).
 
 Usage (the ``before`` tree a checkout of the commit before the change, e.g. ``git worktree add /tmp/before HEAD``)::
 
@@ -211,6 +212,25 @@ def image_pretext(tmp: Path) -> dict:
             "steps": steps[-1:]}
 
 
+def two_tower() -> dict:
+    from aigcrec.retrieval.config import TwoTowerConfig
+    from aigcrec.retrieval.data import RetrievalData
+    from aigcrec.retrieval.trainer import train_two_tower
+
+    rng = np.random.default_rng(0)
+    ids = [f"i{k}" for k in range(40)]
+    content = {b: rng.normal(size=(40, d)).astype(np.float32) for b, d in (("e_sem", 6), ("e_sty", 3), ("e_tsem", 5))}
+    rows = [(f"u{rng.integers(12)}", ids[rng.integers(40)], float(t), f"s{t // 3}") for t in range(300)]
+    positives = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "session_id"])
+    users = pd.DataFrame({"user_id": [f"u{k}" for k in range(12)], "gender": ["f", "m", None] * 4})
+    sessions = sorted(set(positives["session_id"]))
+    context = pd.DataFrame(rng.dirichlet(np.ones(3), size=len(sessions)), index=pd.Index(sessions, name="session_id"),
+                           columns=["emotion_p_joy", "emotion_p_sadness", "intent_p_relax"])
+    data = RetrievalData("check", positives, ids, content, users, ["gender"], context)
+    model = train_two_tower(data, TwoTowerConfig(epochs=3, batch_size=32, dim=8, hidden=16), seed=0)
+    return {"weights": digest(model.net.state_dict()), "history": [model.figures["final_loss"]]}
+
+
 def dump(out: Path) -> None:
     torch.set_num_threads(1)
     out.mkdir(parents=True, exist_ok=True)
@@ -221,7 +241,7 @@ def dump(out: Path) -> None:
                 "affect_mmei": lambda: affect("mmei"), "affect_mlp": lambda: affect("mlp"),
                 "face_net": lambda: face("face-net"), "fer_cnn": lambda: face("fer-cnn"),
                 "text_finetune": text_finetune, "text_mnrl": lambda: text_mnrl(tmp / "st"),
-                "image_pretext": lambda: image_pretext(tmp)}
+                "image_pretext": lambda: image_pretext(tmp), "two_tower": two_tower}
         (tmp / "st").mkdir()
         for name, job in jobs.items():
             results[name] = job()
@@ -244,7 +264,7 @@ def compare(before: Path, after: Path, out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "check.json").write_text(json.dumps({"all_identical": ok, "trainers": rows}, indent=1), encoding="utf-8")
     lines = ["# Training-loop check: weights learned before vs after the change", "",
-             "Same seeds, same synthetic inputs, one torch thread (`benchmarks/training_loop_check.py`).", "",
+             "Same seeds, same synthetic inputs, one torch thread (`benchmarks/training_loop_check.py`). Before is the tree before the change it checks: commit 45df831 for the nine trainers of `check.md`, the merge of the two-tower work (before its port) for `two-tower/check.md`.", "",
              "| trainer | identical weights | other fields equal | largest history difference |", "|---|---|---|---|"]
     lines += [f"| {n} | {r['identical_weights']} | {all(r['same_fields'].values())} | {r['history_max_abs_diff']:.2e} |"
               for n, r in rows.items()]

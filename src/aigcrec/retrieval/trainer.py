@@ -24,6 +24,7 @@ from aigcrec.retrieval.config import TwoTowerConfig
 from aigcrec.retrieval.data import ContentInput, RetrievalData, context_columns
 from aigcrec.retrieval.model import TwoTowerNet, sampled_softmax_logq_loss
 from aigcrec.retrieval.retriever import TwoTowerRetriever
+from aigcrec.training import fit_loop
 
 log = logging.getLogger("aigcrec.retrieval")
 
@@ -129,27 +130,25 @@ def train_two_tower(data: RetrievalData, config: TwoTowerConfig, seed: int = 0,
     t_prow, t_x, t_logq = torch.from_numpy(prow), torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(log_q)
     t_code = torch.from_numpy(code_of_row)
     t_hcode = torch.from_numpy(ex.history_codes)  # (N, L)
-    losses = []
-    net.train()
-    for epoch in range(config.epochs):
+
+    def batches(epoch: int):
         order = torch.from_numpy(rng.permutation(n))
-        total = 0.0
-        for s in range(0, n - bs + 1, bs):  # full batches only: every row has bs - 1 negatives
-            b = order[s:s + bs]
-            cols = torch.cat([t_prow[b], torch.from_numpy(rng.integers(0, n_items, m))])  # (B + M,) catalog rows
-            ids = torch.where(torch.from_numpy(rng.random(len(cols)) < config.id_dropout), 0, t_code[cols])
-            context = t_ctx[b] * torch.from_numpy(rng.random((len(b), 1)) >= config.context_dropout).float()
-            hcodes = t_hcode[b]
-            if config.id_dropout and hcodes.shape[1]:  # the tower also learns users whose items are new
-                hcodes = torch.where(torch.from_numpy(rng.random(tuple(hcodes.shape)) < config.id_dropout), 0, hcodes)
-            u = net.user(t_hist[b], t_feat[b], context, hcodes)  # (B, d)
-            v = net.item(t_x[cols], ids)  # (B + M, d)
-            loss = sampled_softmax_logq_loss(u, v, t_logq[cols], cols, config.temperature)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(b)
-        losses.append(total / max(1, (n // bs) * bs))
+        return (order[s:s + bs] for s in range(0, n - bs + 1, bs))  # full batches: bs - 1 negatives per row
+
+    def loss(b: torch.Tensor) -> torch.Tensor:
+        cols = torch.cat([t_prow[b], torch.from_numpy(rng.integers(0, n_items, m))])  # (B + M,) catalog rows
+        ids = torch.where(torch.from_numpy(rng.random(len(cols)) < config.id_dropout), 0, t_code[cols])
+        context = t_ctx[b] * torch.from_numpy(rng.random((len(b), 1)) >= config.context_dropout).float()
+        hcodes = t_hcode[b]
+        if config.id_dropout and hcodes.shape[1]:  # the tower also learns users whose items are new
+            hcodes = torch.where(torch.from_numpy(rng.random(tuple(hcodes.shape)) < config.id_dropout), 0, hcodes)
+        u = net.user(t_hist[b], t_feat[b], context, hcodes)  # (B, d)
+        v = net.item(t_x[cols], ids)  # (B + M, d)
+        return sampled_softmax_logq_loss(u, v, t_logq[cols], cols, config.temperature)
+
+    net.train()
+    run = fit_loop(epochs=config.epochs, batches=batches, loss=loss, size=len, optimizer=opt, set_to_none=True)
+    losses = [e.train_loss for e in run.epochs]
     net.eval()
     torch.set_num_threads(threads)
     seconds = time.perf_counter() - t0

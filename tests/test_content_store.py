@@ -68,11 +68,20 @@ def test_rerun_encodes_only_new_or_changed_items(catalog, tmp_path, encoder):
     run = store.manifest["last_run"]
     assert run["images_encoded"] == 1 and run["texts_encoded"] == 0
     problems = store.problems()
-    assert set(zip(problems["item_id"], problems["reason"])) == {(corrupt, "unreadable"), (silent, "empty_text")}
+    assert set(zip(problems["item_id"], problems["reason"], problems["severity"])) == {
+        (corrupt, "unreadable", "warning"), (corrupt, "served_text_only", "warning"), (silent, "empty_text", "error")}
     sem_ids, sem = store.load("e_sem")
     txt_ids, _ = store.load("e_tsem")
-    assert corrupt not in sem_ids and silent in sem_ids
+    # The corrupt image's item has a text: served text-only, its image row imputed with the catalog mean.
+    assert corrupt in sem_ids and silent in sem_ids and store.text_only == [corrupt]
+    assert store.has_image([changed, corrupt, silent]).tolist() == [True, False, True]
+    real = [r for r, i in enumerate(sem_ids) if i != corrupt]
+    np.testing.assert_allclose(sem[sem_ids.index(corrupt)], sem[real].mean(axis=0), atol=1e-5)
     assert silent not in txt_ids and corrupt in txt_ids
+    # A re-run does not take the imputed row for an encoded vector: the fixed image is encoded again.
+    shutil.copy(catalog / items["image"].iloc[6], catalog / items["image"].iloc[1])
+    fixed = encode_catalog(catalog, tmp_path / "fs", encoder=encoder, show_progress=False)
+    assert fixed.manifest["last_run"]["images_encoded"] == 1 and fixed.text_only == []
     np.testing.assert_allclose(sem[sem_ids.index(changed)], sem_before[5], atol=1e-6)
 
 
@@ -111,6 +120,18 @@ def test_encode_item_matches_the_store(catalog, tmp_path, encoder):
         np.testing.assert_allclose(one[name], mat[ids.index(row["item_id"])], atol=1e-5)
     with pytest.raises(ValueError, match="title or at least one tag"):
         encoder.encode_item(None, "", [])
+
+
+def test_a_format_1_store_reads_as_every_item_having_an_image(catalog, tmp_path, encoder):
+    """Stores written before text-only items (format 1: no has_image column) still read."""
+    store = encode_catalog(catalog, tmp_path / "fs", encoder=encoder, show_progress=False)
+    index = pd.read_parquet(tmp_path / "fs" / "image_index.parquet")
+    index.drop(columns="has_image").to_parquet(tmp_path / "fs" / "image_index.parquet", index=False)
+    old = FeatureStore(tmp_path / "fs")
+    ids, _ = old.load("e_sem")
+    assert old.has_image(ids).all() and old.text_only == [] and ids == store.load("e_sem")[0]
+    again = encode_catalog(catalog, tmp_path / "fs", encoder=encoder, show_progress=False)
+    assert again.manifest["last_run"]["images_encoded"] == 0 and again.manifest["format"] == 2
 
 
 def test_not_a_store(tmp_path):

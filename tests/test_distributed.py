@@ -142,11 +142,11 @@ def test_encode_on_ray_equals_local(ray_cluster, tiny_world, tmp_path):
         np.testing.assert_allclose(mat_r, mat_l, atol=1e-5, rtol=0)
     assert remote.item_ids == local.item_ids
     assert remote.manifest["encoders"] == local.manifest["encoders"]
-    # The two bad images are reported the same way by both engines and skipped.
-    cols = ["item_id", "group", "reason"]
-    errors_l = local.problems().query("severity == 'error'")[cols].sort_values(cols).to_numpy().tolist()
-    errors_r = remote.problems().query("severity == 'error'")[cols].sort_values(cols).to_numpy().tolist()
-    assert errors_r == errors_l and len(errors_l) == 2
+    # The two bad images are reported the same way by both engines, and their items served text-only.
+    cols = ["item_id", "group", "reason", "severity"]
+    bad_l = local.problems().query("reason != 'converted'")[cols].sort_values(cols).to_numpy().tolist()
+    bad_r = remote.problems().query("reason != 'converted'")[cols].sort_values(cols).to_numpy().tolist()
+    assert bad_r == bad_l and len(local.text_only) == 2 and remote.text_only == local.text_only
     assert remote.manifest["last_run"]["engine"] == "ray"
     assert remote.manifest["last_run"]["images_encoded"] == 10  # by the actors,
     assert remote.manifest["last_run"]["driver_images_encoded"] == 0  # none left for the driver

@@ -39,10 +39,12 @@ def _catalog(layout: str, root: Path, tiny_world: Path) -> Path:
         return tiny_world
     if layout == "movielens":
         return samples.write_movielens_posters_sample(root / "ml")
+    if layout == "catalog-textonly":  # no image at all: every item served text-only
+        return samples.write_catalog_layout_sample(root / "txt", images=False)
     return samples.write_catalog_layout_sample(root / "cat", broken=True)
 
 
-@pytest.fixture(scope="module", params=["catalog", "movielens", "world"])
+@pytest.fixture(scope="module", params=["catalog", "movielens", "world", "catalog-textonly"])
 def built(request, tiny_world, config_file, tmp_path_factory):
     """(layout, catalog folder, models folder) after `aigcrec build`."""
     from typer.testing import CliRunner
@@ -68,6 +70,16 @@ def _open(models: Path, db: Path, config_file: Path):
     return open_real_state(cfg, ServicePaths.from_models(models / "artifacts.json"), db)
 
 
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (24, 24), (200, 80, 40)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def _known_user(catalog: Path) -> str:
     from aigcrec.data.catalog import read_catalog
     from aigcrec.data.layouts import load_interactions
@@ -83,7 +95,7 @@ def test_build_writes_a_typed_manifest_that_serve_reads(built):
 
     layout, catalog, models = built
     manifest = ArtifactsManifest.load(models)
-    assert manifest.layout == layout
+    assert manifest.layout == layout.split("-")[0]
     assert [s.name for s in manifest.steps] == ["catalog", "encode", "ranker", "export", "retrieval"]
     assert manifest.steps[3].figures["max_abs_diff"] <= 1e-5
     assert manifest.steps[0].figures["interactions"] > 0 and manifest.retrieval_dir == "retrieval"
@@ -120,7 +132,7 @@ def test_recommend_post_feedback_restart(built, config_file, tmp_path, caplog):
         assert mood.status_code == 422 and "affect" in mood.json()["detail"]
 
         served = state.pipeline.catalog.meta[0]
-        image = Path(served["image_path"]).read_bytes()
+        image = _png()  # a served item may be text-only (corrupt or no image), so the new item's image is made here
         new = client.post("/v1/items", headers=auth, json={
             "item_id": "own-new", "title": "a new piece", "tags": [{"text": "new", "lang": "en"}],
             "image": base64.b64encode(image).decode()})
@@ -145,23 +157,38 @@ def test_recommend_post_feedback_restart(built, config_file, tmp_path, caplog):
 
 
 def test_broken_items_are_reported_and_not_served(built, config_file, tmp_path, caplog):
-    """The catalog sample's a0 (corrupt image) and a3 (no image) are listed in problems.csv and skipped."""
+    """The catalog sample's a0 (corrupt image) and a3 (no image) are listed in problems.csv as warnings and
+    served text-only; a4 (no image, no text) is an error and skipped."""
+    import numpy as np
     import pandas as pd
     from fastapi.testclient import TestClient
 
+    from aigcrec.content.store import FeatureStore
     from aigcrec.service.app import create_app
 
     layout, catalog, models = built
     if layout != "catalog":
         pytest.skip("only the catalog sample has broken items")
     problems = pd.read_csv(models / "features" / "problems.csv", dtype=str)
-    assert set(problems.loc[problems["severity"] == "error", "item_id"]) == {"a0", "a3"}
+    assert set(problems.loc[problems["severity"] == "error", "item_id"]) == {"a4"}
+    text_only = problems[problems["reason"] == "served_text_only"]
+    assert set(text_only["item_id"]) == {"a0", "a3"} and set(text_only["severity"]) == {"warning"}
+    store = FeatureStore(models / "features")
+    assert store.manifest["format"] == 2 and store.text_only == ["a0", "a3"]
+    assert store.has_image(["a0", "a1", "a3", "a4"]).tolist() == [False, True, False, False]
+    ids, e_sem = store.load("e_sem")
+    real = [r for r, i in enumerate(ids) if i not in ("a0", "a3")]
+    assert np.allclose(e_sem[ids.index("a0")], e_sem[real].mean(axis=0), atol=1e-5)  # imputed: catalog mean
     with caplog.at_level(logging.WARNING, logger="aigcrec.service"):
         state = _open(models, tmp_path / "s.sqlite", config_file)
-    assert "2 of 16 catalog items are not served" in caplog.text and "problems.csv" in caplog.text
+    assert "1 of 16 catalog items are not served" in caplog.text and "problems.csv" in caplog.text
+    assert "2 of 16 catalog items are served text-only" in caplog.text
     with TestClient(create_app(state)) as client:
-        assert client.get("/v1/items/a0").status_code == 404
-        assert client.get("/v1/items/a3").status_code == 404
+        assert client.get("/v1/items/a0").status_code == 200
+        assert client.get("/v1/items/a3").status_code == 200
+        assert client.get("/v1/items/a4").status_code == 404
+        # No servable image: the image URL answers 404, so the web demo shows the item's name on a tile.
+        assert client.get("/v1/items/a3/image").status_code == 404
         # a1 has no tags, a2 no title: both served (text from what there is).
         assert client.get("/v1/items/a1").json()["tags"] == []
         assert client.get("/v1/items/a2").json()["title"] == ""
@@ -242,18 +269,20 @@ def test_the_demo_writes_the_typed_manifest(tmp_path):
     assert paths.catalog_dir == (cache / "world").resolve() and paths.mmei_dir == (cache / "mmei").resolve()
 
 
-def test_a_catalog_without_any_usable_image_fails_the_build_saying_why(config_file, tmp_path):
-    import shutil
-
+def test_a_catalog_with_no_text_fails_the_build_saying_why(config_file, tmp_path):
+    """Images alone are not enough for the text slot: with neither titles nor tags nothing is served."""
+    import pandas as pd
     from typer.testing import CliRunner
 
     from aigcrec.cli.main import app
     from aigcrec.data import samples
 
-    cat = samples.write_catalog_layout_sample(tmp_path / "cat", n_items=6, n_users=3, per_user=4)
-    shutil.rmtree(cat / "images")
+    cat = samples.write_catalog_layout_sample(tmp_path / "cat", n_items=6, n_users=3, per_user=4, images=False)
+    items = pd.read_csv(cat / "items.csv", dtype=str, keep_default_na=False)
+    items["title"], items["tags"] = "", "[]"
+    items.to_csv(cat / "items.csv", index=False)
     result = CliRunner().invoke(app, ["build", "--catalog", str(cat), "--out", str(tmp_path / "M"),
                                       "--config", str(config_file)])
     assert result.exit_code == 1
-    assert "no item has both a usable image and a text" in result.output and "problems.csv" in result.output
+    assert "no item has a text" in result.output and "problems.csv" in result.output
     assert not (tmp_path / "M" / "artifacts.json").exists()

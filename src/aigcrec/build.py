@@ -5,7 +5,9 @@ Steps, each timed and summarised in one line (its figures also go to the manifes
 1. **catalog** — recognise the layout (``aigcrec.data.layouts``) and validate ``items.csv`` and the
    interactions;
 2. **encode** — the content encoder (``cfg.content``, or ``--encoder DIR``) writes ``M/features`` (a feature
-   store: items without a usable image or text are listed in ``M/features/problems.csv`` and not served)
+   store: items with a text but no usable image are served text-only, with imputed image vectors and
+   ``has_image`` false, and a warning in ``M/features/problems.csv``; items with neither are listed there as
+   errors and not served)
    and is saved to ``M/content`` so ``POST /v1/items`` encodes new items the same way;
 3. **ranker** — the ``aigcrec train ranker`` code path (warm split, early stopping) on the layout's
    interactions and the store's vectors, saved to ``M/ranker`` (test metrics in ``M/metrics.json``);
@@ -103,9 +105,9 @@ def build(catalog: str | Path, out: str | Path, config: AppConfig, model: str = 
         fig.update(items_with_vectors=min(counts.values(), default=0), **{f"{k}_vectors": v for k, v in counts.items()},
                    problems=int(store.manifest["n_problems"]["error"]),
                    images_encoded=stats["images_encoded"], images_per_second=stats["images_per_second"],
-                   texts_encoded=stats["texts_encoded"])
+                   texts_encoded=stats["texts_encoded"], text_only=int(store.manifest.get("n_text_only", 0)))
         if not fig["items_with_vectors"]:
-            raise BuildError(f"{out / 'features'}: no item has both a usable image and a text (title or tags); "
+            raise BuildError(f"{out / 'features'}: no item has a text (title or tags); "
                              f"nothing to serve. Reasons per item: {out / 'features' / 'problems.csv'}")
 
     with _step("ranker", steps, report) as fig:

@@ -3,7 +3,7 @@
 Layout of a store folder::
 
     manifest.json           encoders (name + version), features (group, dim, count), last run's stats
-    image_index.parquet     item_id, content_hash, encoder  (row i <-> row i of e_sem.npy, e_sty.npy, ...)
+    image_index.parquet     item_id, content_hash, encoder, has_image  (row i <-> row i of e_sem.npy, e_sty.npy, ...)
     text_index.parquet      item_id, content_hash, encoder  (row i <-> row i of e_tsem.npy)
     e_sem.npy e_sty.npy e_tsem.npy [e_sty_magenta.npy, magenta_mean.npy]   float32 matrices
     problems.csv            item_id, group, reason, detail, severity   (this run's skipped/converted inputs)
@@ -12,6 +12,13 @@ Layout of a store folder::
 A vector is reused when (item_id, content hash, encoder version) matches a stored one, so a re-run
 encodes only new or changed items; an interrupted run leaves its finished batches in ``shards/`` and
 the next run picks them up.
+
+Text-only items (format 2): an item with a text (title or tags) but no usable image (none given, missing
+file, corrupt bytes) is served text-only. Its image rows are imputed with the mean of the catalog's encoded
+image vectors, :math:`e_{SEM,i} = \\frac{1}{|I|}\\sum_{j \\in I} e_{SEM,j}` (the same for ``e_sty``), or zeros
+when no image of the catalog is usable; ``has_image`` is False on its index row (``FeatureStore.has_image``)
+and its image problem is a warning ``served_text_only``. Items with neither image nor text are errors and
+have no row. Format-1 stores (no ``has_image`` column) read as every indexed item having an image.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from aigcrec.content.config import ContentConfig
 from aigcrec.content.encoder import ContentEncoder
@@ -40,6 +48,8 @@ log = logging.getLogger("aigcrec.content")
 GROUPS = {"image": ("e_sem", "e_sty", "e_sty_magenta"), "text": ("e_tsem",)}
 PROBLEM_COLUMNS = ["item_id", "group", "reason", "detail", "severity"]
 TEXT_CHUNK = 256
+FORMAT = 2
+"""Feature-store format: 2 adds text-only items (imputed image rows, ``has_image`` on the image index)."""
 
 
 class FeatureStore:
@@ -75,6 +85,21 @@ class FeatureStore:
         group = self.manifest["features"][name]["group"]
         return self._index(group)["item_id"].tolist(), np.load(self.path / f"{name}.npy")
 
+    def has_image(self, item_ids: list[str]) -> np.ndarray:
+        """(N,) bool: whether each of ``item_ids`` has an encoded image (False: text-only, imputed image rows,
+        or not in the store). Format-1 stores have no text-only items."""
+        index = self._index("image") if (self.path / "image_index.parquet").is_file() else \
+            pd.DataFrame(columns=["item_id"])
+        flags = index["has_image"].astype(bool) if "has_image" in index else pd.Series(True, index=index.index)
+        known = dict(zip(index["item_id"], flags))
+        return np.array([bool(known.get(i, False)) for i in item_ids], dtype=bool)
+
+    @property
+    def text_only(self) -> list[str]:
+        """Items served text-only (no usable image), in catalog order."""
+        ids = self.item_ids
+        return [i for i, has in zip(ids, self.has_image(ids)) if not has]
+
     def problems(self) -> pd.DataFrame:
         path = self.path / "problems.csv"
         return pd.read_csv(path, dtype=str, keep_default_na=False) if path.is_file() else \
@@ -106,11 +131,16 @@ def _read_existing(out: Path, group: VectorGroup) -> None:
     index = out / f"{group.name}_index.parquet"
     if index.is_file():
         df = pd.read_parquet(index)
+        if "has_image" in df:  # imputed rows of text-only items are not cached vectors
+            keep = df["has_image"].astype(bool).to_numpy()
+        else:
+            keep = np.ones(len(df), dtype=bool)
         feats = {n: np.load(out / f"{n}.npy") for n in GROUPS[group.name] if (out / f"{n}.npy").is_file()}
         if "e_sty_magenta" in feats and (out / "magenta_mean.npy").is_file():
             feats["e_sty_magenta"] = feats["e_sty_magenta"] + np.load(out / "magenta_mean.npy")  # stored centred
         for i, (item_id, h, enc) in enumerate(zip(df["item_id"], df["content_hash"], df["encoder"])):
-            group.vectors[(item_id, h, enc)] = {k: v[i] for k, v in feats.items()}
+            if keep[i]:
+                group.vectors[(item_id, h, enc)] = {k: v[i] for k, v in feats.items()}
     for shard in sorted((out / "shards").glob(f"{group.name}-*.npz")):
         with np.load(shard, allow_pickle=False) as z:
             feats = {k: z[k] for k in z.files if k not in ("item_id", "content_hash", "encoder")}
@@ -253,12 +283,20 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
     _replace_atomically(path, write)
 
 
-def _consolidate(out: Path, group: VectorGroup, usable: list[tuple[str, str]], order: dict[str, int]) -> dict[str, dict]:
-    """Write the group's index and matrices for the current items (catalog order); return feature info."""
-    usable = sorted(usable, key=lambda r: order[r[0]])
-    index = pd.DataFrame({"item_id": [i for i, _ in usable], "content_hash": [h for _, h in usable],
+def _consolidate(out: Path, group: VectorGroup, usable: list[tuple[str, str]], order: dict[str, int],
+                 imputed: list[str] = (), fill: dict[str, np.ndarray] | None = None) -> dict[str, dict]:
+    """Write the group's index and matrices for the current items (catalog order); return feature info.
+
+    ``imputed``: items given the row ``fill`` (feature name -> (D,) vector) instead of an encoded one
+    (text-only items in the image group; ``has_image`` False on their index row).
+    """
+    entries = sorted([(i, h, True) for i, h in usable] + [(i, "", False) for i in imputed],
+                     key=lambda r: order[r[0]])
+    index = pd.DataFrame({"item_id": [i for i, _, _ in entries], "content_hash": [h for _, h, _ in entries],
                           "encoder": group.encoder})
-    rows = [group.vectors[(i, h, group.encoder)] for i, h in usable]
+    if group.name == "image":
+        index["has_image"] = [real for _, _, real in entries]
+    rows = [group.vectors[(i, h, group.encoder)] if real else fill for i, h, real in entries]
     info: dict[str, dict] = {}
     names = [n for n in GROUPS[group.name] if rows and n in rows[0]] if rows else \
         [n for n in GROUPS[group.name] if n != "e_sty_magenta"]
@@ -295,6 +333,28 @@ def open_store_run(catalog_dir: str | Path, out_dir: str | Path, config, encoder
     return items, encoder, out, groups
 
 
+def _image_fill(encoder: ContentEncoder, group: VectorGroup, usable: list[tuple[str, str]]) -> dict[str, np.ndarray]:
+    """The imputed image row of a text-only item: the mean of the usable image vectors, or zeros (dims from
+    one forward pass of a blank image) when no image of the catalog is usable."""
+    if usable:
+        rows = [group.vectors[(i, h, group.encoder)] for i, h in usable]
+        return {k: np.mean([r[k] for r in rows], axis=0).astype(np.float32) for k in rows[0]}
+    size = encoder.image.config.image_size
+    probe = encoder.image.forward_arrays(np.stack([to_array(Image.new("RGB", (size, size)), size)]))
+    return {k: np.zeros(v.shape[1:], dtype=np.float32) for k, v in probe.items()}
+
+
+def _mark_text_only(problems: list[dict], text_only: set[str]) -> None:
+    """Image problems of items served text-only become warnings saying so (they still are in problems.csv)."""
+    for p in problems:
+        if p["group"] == "image" and p["item_id"] in text_only and p["severity"] == "error":
+            p["severity"] = "warning"
+            p["detail"] = f"{p['detail']}; served text-only (image vectors imputed)"
+    problems += [{"item_id": i, "group": "image", "reason": "served_text_only",
+                  "detail": "no usable image: image vectors imputed, has_image false", "severity": "warning"}
+                 for i in sorted(text_only)]
+
+
 def encode_catalog(catalog_dir: str | Path, out_dir: str | Path, config: ContentConfig | None = None,
                    encoder: ContentEncoder | None = None, show_progress: bool = True) -> FeatureStore:
     """Encode every item of a catalog folder (world or MovieLens-with-posters) into the store ``out_dir``.
@@ -307,12 +367,17 @@ def encode_catalog(catalog_dir: str | Path, out_dir: str | Path, config: Content
     img_usable, img_stats = _encode_images(items, out, encoder, groups["image"], problems, show_progress)
     txt_usable, txt_stats = _encode_texts(items, out, encoder, groups["text"], problems, show_progress)
     order = {item_id: i for i, item_id in enumerate(items["item_id"])}
-    features = {**_consolidate(out, groups["image"], img_usable, order),
+    with_image = {i for i, _ in img_usable}
+    text_only = [i for i, _ in txt_usable if i not in with_image]
+    fill = _image_fill(encoder, groups["image"], img_usable) if text_only else None
+    _mark_text_only(problems, set(text_only))
+    features = {**_consolidate(out, groups["image"], img_usable, order, text_only, fill),
                 **_consolidate(out, groups["text"], txt_usable, order)}
     have = {i for i, _ in img_usable} | {i for i, _ in txt_usable}
     pd.DataFrame(problems, columns=PROBLEM_COLUMNS).to_csv(out / "problems.csv", index=False)
     manifest = {
-        "format": 1,
+        "format": FORMAT,
+        "n_text_only": len(text_only),
         "catalog": str(Path(catalog_dir).resolve()),
         "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "encoders": {"image": encoder.image.version, "text": encoder.text.version},

@@ -167,10 +167,12 @@ def _interaction_log(n_users: int, n_items: int, per_user: int, seed: int) -> li
 
 
 def write_catalog_layout_sample(root: str | Path, n_items: int = 16, n_users: int = 8, per_user: int = 10,
-                                broken: bool = False, seed: int = 0) -> Path:
+                                broken: bool = False, seed: int = 0, images: bool = True) -> Path:
     """The ``catalog`` layout (``aigcrec.data.layouts``): items.csv (item_id, title, tags, image, creator_id),
     decodable PNGs in images/ and interactions.csv. No style, no created_at; item ``a1`` has no tags and
-    ``a2`` no title. ``broken``: ``a0``'s image is corrupt bytes and ``a3`` has none (both reported, not served).
+    ``a2`` no title. ``broken``: ``a0``'s image is corrupt bytes and ``a3`` has none (both reported, served text-only) and
+    ``a4`` has no image, no title and no tags (reported, not served). ``images=False``: no item has an image
+    (every item served text-only).
     """
     root = Path(root)
     rng = np.random.default_rng(seed)
@@ -180,12 +182,14 @@ def write_catalog_layout_sample(root: str | Path, n_items: int = 16, n_users: in
         tags = [] if i == 1 else [{"text": words[i % len(words)], "lang": "en"},
                                   {"text": words[(i * 3 + 1) % len(words)], "lang": "en"}]
         title = "" if i == 2 else f"Piece {i}"
-        image = "" if broken and i == 3 else f"images/a{i}.png"
+        image = "" if not images or (broken and i in (3, 4)) else f"images/a{i}.png"
+        if broken and i == 4:
+            tags, title = [], ""
         cell = json.dumps(tags).replace('"', '""')
         lines.append(f'a{i},{title},"{cell}",{image},artist{i % 3}')
         if image:
             _image(root / image, rng)
-    if broken:
+    if broken and images:
         (root / "images" / "a0.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
     _write(root / "items.csv", lines)
     _write(root / "interactions.csv", ["user_id,item_id,label,timestamp"] + [

@@ -168,6 +168,10 @@ def aligned_vectors(
     for ids, _ in loaded.values():
         keep &= set(ids)
     rows = [r for r, i in enumerate(item_ids) if i in keep]
+    text_only = set(store.text_only) & keep
+    if text_only:
+        log.warning("%d of %d catalog items are served text-only (no usable image: image vectors imputed, "
+                    "has_image false); reasons in %s", len(text_only), len(item_ids), store.path / "problems.csv")
     if len(rows) < len(item_ids):
         log.warning("%s", skipped_line(store, [i for i in item_ids if i not in keep], len(item_ids)))
     out = {}
@@ -187,7 +191,7 @@ def skipped_line(store, skipped: list[str], total: int) -> str:
     why = [f"{n} {reason.replace('_', ' ')}" for reason, n in reasons.items()]
     why += [f"{unknown} not encoded (re-run aigcrec build / aigcrec encode)"] if unknown else []
     return (
-        f"{len(skipped)} of {total} catalog items are not served (no usable image or text: {', '.join(why)}); "
+        f"{len(skipped)} of {total} catalog items are not served (no usable text, or not encoded: {', '.join(why)}); "
         f"items and reasons in {store.path / 'problems.csv'}"
     )
 

@@ -108,6 +108,7 @@ def reproducers(port: int) -> list[tuple[str, Callable[[], tuple[str, float]]]]:
     auth = {"Authorization": f"Bearer {KEY}"}
     j = lambda doc: json.dumps(doc).encode()  # noqa: E731
     events = b'{"events": [' + b",".join([b'{"user_id":"u","item_id":"x","type":"click"}'] * 271_000) + b"]}"
+    small_events = b'{"events": [' + b",".join([b'{"user_id":"u","item_id":"x","type":"click"}'] * 20_000) + b"]}"
     cases = [
         ("voice WAV at 999,983 Hz", lambda: raw(port, post(port, "/v1/affect", j({"signals": {"voice": wav(999_983)}})))),
         ("voice WAV at 2,147,483,647 Hz", lambda: raw(port, post(port, "/v1/affect", j({"signals": {"voice": wav(2**31 - 1)}})))),
@@ -129,10 +130,16 @@ def reproducers(port: int) -> list[tuple[str, Callable[[], tuple[str, float]]]]:
         ("6300 x 6300 PNG as a face", lambda: raw(port, post(port, "/v1/affect", j({"signals": {"face": big_png(6300)}})))),
         ("2000 x 2000 PNG as a face (accepted, downscaled)",
          lambda: raw(port, post(port, "/v1/affect", j({"signals": {"face": big_png(2000)}})))),
-        ("6300 x 6300 PNG as an item (under the 40 MP item limit: accepted, encoded)",
+        ("64 x 64 grey PNG as an item (the encoder's first run: its one-off allocations)",
+         lambda: raw(port, post(port, "/v1/items", j({"title": "small", "image": big_png(64)}), auth))),
+        ("4000 x 4000 grey PNG as an item (within max_decoded_bytes: accepted, downscaled, encoded)",
+         lambda: raw(port, post(port, "/v1/items", j({"title": "big", "image": big_png(4000)}), auth))),
+        ("6300 x 6300 PNG as an item (under the 40 MP item limit, over max_decoded_bytes)",
          lambda: raw(port, post(port, "/v1/items", j({"title": "big", "image": big_png(6300)}), auth))),
         ("15 MB feedback body, 271k events (Content-Length)", lambda: raw(port, post(port, "/v1/feedback", events, auth))),
         ("15 MB feedback body, 271k events (chunked)", lambda: raw(port, post(port, "/v1/feedback", events, auth, chunked=True))),
+        ("920 KB feedback body, 20k events (under the byte budget, over the 1,000-event cap)",
+         lambda: raw(port, post(port, "/v1/feedback", small_events, auth, chunked=True))),
         ("15 MB feedback body without a key", lambda: raw(port, post(port, "/v1/feedback", events, chunked=True))),
         ("PNG header 20000 x 20000 as an item", lambda: raw(port, post(port, "/v1/items", j({"title": "x", "image": header_only("png", 20000, 20000)}), auth))),
         ("GIF header 20000 x 20000 as an item", lambda: raw(port, post(port, "/v1/items", j({"title": "x", "image": header_only("gif", 20000, 20000)}), auth))),

@@ -149,6 +149,47 @@ def test_faces_have_a_far_smaller_pixel_budget_and_are_downscaled(client, state)
     assert RecordingAffect.face_size == (40, 30)  # small faces pass unchanged
 
 
+def _image(mode: str, size: tuple[int, int], fmt: str) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new(mode, size).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def test_item_images_are_decoded_within_a_byte_budget_and_downscaled(client, state):
+    limits = state.config.limits
+    seen: list[tuple] = []
+    encoder = state.pipeline.encoder
+    original = encoder.encode_item
+
+    def recording(image, *a, **k):
+        from PIL import Image
+
+        with Image.open(io.BytesIO(image)) as img:
+            seen.append(img.size)
+        return original(image, *a, **k)
+
+    side = int((limits.max_decoded_bytes / 4) ** 0.5) + 10  # RGB is 4 bytes a pixel decoded
+    assert side * side < limits.max_image_pixels  # under the pixel limit, over the decoded-bytes budget
+    over = _image("RGB", (side, side), "PNG")  # a few KB of PNG that would decode to > the budget
+    body = problem(client.post("/v1/items", headers=AUTH, json={"title": "x", "image": b64(over)}), 413)
+    assert "max_decoded_bytes" in body["detail"] and f"{side}x{side}" in body["detail"]
+    grey = _image("L", (side, side), "PNG")  # the same size in 1-byte grey fits the budget
+    jpeg = _image("RGB", (side * 2, side * 2), "JPEG")  # JPEG decodes at a reduced scale: within the budget
+    encoder.encode_item = recording
+    try:
+        for i, data in enumerate((grey, jpeg, _image("P", (1500, 700), "GIF"), png_bytes((1, 2, 3)))):
+            r = client.post("/v1/items", headers=AUTH, json={"item_id": f"big-{i}", "title": "t", "image": b64(data)})
+            assert r.status_code == 201, r.text
+    finally:
+        encoder.encode_item = original
+    assert all(max(s) == limits.item_side for s in seen[:3]), seen  # downscaled before the encoder
+    assert max(seen[3]) < limits.item_side  # small images pass unchanged
+    stored = client.get("/v1/items/big-0/image")
+    assert stored.status_code == 200 and stored.content == grey  # the upload itself is what is served
+
+
 # ---------------------------------------------------------------------------------------------- strings
 
 
@@ -294,6 +335,18 @@ def test_a_batch_over_the_event_cap_is_413(client, state):
     n = state.config.limits.max_feedback_batch + 1
     events = [{"user_id": "u", "item_id": "i1", "type": "click"}] * n
     problem(client.post("/v1/feedback", headers=AUTH, json={"events": events}), 413)
+
+
+def test_the_event_cap_is_counted_while_streaming(client, state):
+    cap = state.config.limits.max_feedback_batch
+    event = b'{"user_id":"u\\"[,{","item_id":"i1","type":"click","context":{"a":[1,{"b":2}]}},'
+    chunks = [b'{"events": ['] + [event] * (cap + 1) + [event] * 5000 + [b"]}"]  # one event a chunk
+    status, body, pulled = asyncio.run(asgi_post(client.app, "/v1/feedback", chunks, AUTH))
+    assert status == 413 and body["type"].endswith("/too-large") and "events" in body["detail"], body
+    assert pulled == cap + 1  # the comma after event `cap` starts one more: refused there, the rest never read
+    chunks = [b'{"events": ['] + [event] * (cap - 1) + [event[:-1], b"]}"]
+    status, body, _ = asyncio.run(asgi_post(client.app, "/v1/feedback", chunks, AUTH))
+    assert status != 413, body  # exactly the cap (strings holding brackets and commas, nested objects) passes
 
 
 def test_idempotent_feedback_is_stored_once_and_says_it_was_replayed(client, state):

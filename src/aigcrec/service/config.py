@@ -31,6 +31,16 @@ class InputLimits(StrictModel):
     max_face_pixels: int = Field(
         4_000_000, gt=0, description="Face snapshots, from the header (a face needs far fewer pixels)."
     )
+    max_decoded_bytes: int = Field(
+        32 * 1024 * 1024,
+        gt=0,
+        description="Memory one image (item or face) may take once decoded, from its header after any "
+        "reduced-scale decoding (JPEG): width x height x bytes a pixel in Pillow's storage (4 for RGB/RGBA/"
+        "CMYK, 1 for L/P, 2 for 16-bit grey).",
+    )
+    item_side: int = Field(
+        1024, gt=0, description="Item images are downscaled to at most this many pixels a side before encoding."
+    )
     face_side: int = Field(
         640, gt=0, description="Faces are downscaled to at most this many pixels a side before detection."
     )

@@ -41,7 +41,7 @@ from aigcrec.service.api_models import (
     Signals,
     StatedAffect,
 )
-from aigcrec.service.media import check_text, check_wav, decode_base64, prepare_face, check_image
+from aigcrec.service.media import check_image, check_text, check_wav, decode_base64, prepare_face, prepare_item
 from aigcrec.service.problems import Problem
 from aigcrec.service.stated import stated_state
 from aigcrec.service.state import ServiceState
@@ -374,6 +374,10 @@ class ServiceFacade:
         except IdempotencyMismatch as exc:
             raise Problem(422, "idempotency-key-reused", "Idempotency-Key reused", str(exc)) from None
 
+    def _encode_item(self, encoder, image: bytes, title: str, tags: list) -> dict:
+        """Decode within the budget, downscale to ``item_side`` and encode (in the encoder's thread)."""
+        return encoder.encode_item(prepare_item(image, self.limits, "image"), title, tags)
+
     async def ingest(self, req: ItemIn, idempotency: Optional[Idempotency] = None) -> tuple[int, str, bool]:
         """Encode a new item and make it retrievable at once; returns (status, JSON body, replayed).
 
@@ -392,7 +396,7 @@ class ServiceFacade:
             raise Problem(503, "no-encoder", "Item encoder not loaded", "this server cannot encode new items")
         tags = [t.model_dump() for t in req.tags]
         try:  # in the encoder's own thread: feedback and recommendations do not queue behind it
-            vectors = await self._encoder.run(pipe.encoder.encode_item, image, req.title, tags)
+            vectors = await self._encoder.run(self._encode_item, pipe.encoder, image, req.title, tags)
         except Problem:
             raise
         except Exception as exc:  # the input passed sniffing and limits; the encoder still could not read it

@@ -12,6 +12,7 @@ keep-alive) is the uvicorn protocol's part (``service/protocol.py``).
 from __future__ import annotations
 
 import asyncio
+import re
 import logging
 
 from aigcrec.service.config import InputLimits
@@ -110,3 +111,85 @@ class RequestGuard:
                 headers={**CLOSE, "Retry-After": "1"},
             )
             await late.response(scope.get("path"))(scope, receive, send)
+
+
+_STRUCTURE = re.compile(rb'["\\\[\]{},]')
+
+
+class ArrayCounter:
+    """Counts the elements of the array under a top-level ``key`` of a JSON object while its bytes stream
+    in, and raises 413 at the first element past ``cap``: the feedback batch cap is enforced after at most
+    one element too many has arrived, not after the whole body is parsed.
+
+    An incremental scan of the structure only (depth, strings and their escapes, commas), never a parse:
+    with ``d`` the nesting depth and the stack ``{ [``, each comma at depth 2 inside the array under
+    ``key`` starts element ``n = commas + 1``. Byte-wise on UTF-8 (multi-byte characters never contain
+    ASCII bytes), O(structural bytes) per chunk. A malformed body is left to the parser (422); a key
+    spelt with escapes is not recognised and falls back to the cap checked after parsing.
+    """
+
+    def __init__(self, key: str, cap: int, what: str) -> None:
+        self.key, self.cap, self.what = key.encode(), cap, what
+        self.stack: list[int] = []  # opening bytes ({ or [) of the enclosing containers
+        self.in_string = False
+        self.escaped = False
+        self.last_key = b""  # the last string closed at depth 1 (the key before a value)
+        self._string: list[bytes] = []  # the current depth-1 string, at most len(key) + 1 bytes kept
+        self.counting = False  # inside the array under ``key``
+        self.elements = 0
+
+    def feed(self, chunk: bytes) -> None:
+        pos = 0  # start of the current depth-1 string's bytes not yet kept
+        skip = 0 if self.escaped else -1  # index of the byte a backslash escapes
+        self.escaped = False
+        for m in _STRUCTURE.finditer(chunk):
+            c = m.start()
+            if c == skip:  # an escaped quote or backslash: part of the string
+                continue
+            ch = chunk[c]
+            if self.in_string:
+                if ch == 0x5C:  # backslash: the next byte is escaped
+                    skip = c + 1
+                elif ch == 0x22:  # closing quote
+                    self.in_string = False
+                    if len(self.stack) == 1:
+                        self._keep(chunk[pos:c])
+                        self.last_key = b"".join(self._string)
+                continue
+            if ch == 0x22:
+                self.in_string, self._string, pos = True, [], c + 1
+            elif ch == 0x7B or ch == 0x5B:  # { [
+                self.stack.append(ch)
+                depth = len(self.stack)
+                if depth == 2 and ch == 0x5B and self.stack[0] == 0x7B and self.last_key == self.key:
+                    self.counting, self.elements = True, 0
+                elif depth == 3 and self.counting and self.elements == 0:
+                    self._count()  # the first element
+            elif ch == 0x7D or ch == 0x5D:  # } ]
+                if len(self.stack) == 2:
+                    self.counting = False
+                if self.stack:
+                    self.stack.pop()
+            elif ch == 0x2C and self.counting and len(self.stack) == 2:  # a comma: one more element
+                if self.elements == 0:
+                    self._count()  # the first element was a scalar
+                self._count()
+        if self.in_string:
+            if len(self.stack) == 1:
+                self._keep(chunk[pos:])
+            self.escaped = skip == len(chunk)  # the chunk ended on a backslash
+
+    def _keep(self, part: bytes) -> None:
+        if sum(map(len, self._string)) <= len(self.key):
+            self._string.append(part[: len(self.key) + 1])
+
+    def _count(self) -> None:
+        self.elements += 1
+        if self.elements > self.cap:
+            raise Problem(
+                413,
+                "too-large",
+                "Too many events",
+                f"{self.what}: expected at most {self.cap}, got more (counted while the body streams in)",
+                headers=CLOSE,
+            )

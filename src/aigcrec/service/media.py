@@ -111,24 +111,84 @@ def check_image(data: bytes, limits: InputLimits, field: str, max_pixels: int | 
     return mime, int(size[0]), int(size[1])
 
 
-def prepare_face(data: bytes, limits: InputLimits, field: str) -> bytes:
-    """A face snapshot within ``max_face_pixels`` (and ``max_image_pixels``), from the header, downscaled in
-    memory to at most ``face_side`` a side so that detection costs about the same for every accepted upload.
-    Small faces pass unchanged."""
-    _, width, height = check_image(data, limits, field, min(limits.max_face_pixels, limits.max_image_pixels))
-    if max(width, height) <= limits.face_side:
-        return data
-    from PIL import Image
+# Bytes a pixel takes in Pillow's storage: multi-band 8-bit modes (RGB too) are kept as 32-bit pixels.
+_PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+_PNG_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I;16"})
 
+
+def decoded_bytes(mode: str, width: int, height: int) -> int:
+    """Memory of one decoded frame: ``width * height * b``, with ``b`` the bytes a pixel takes in Pillow's
+    storage for ``mode`` (1 for 1/L/P, 2 for 16-bit grey, else 4: RGB is stored as 32-bit pixels)."""
+    return width * height * _PIXEL_BYTES.get(mode, 4)
+
+
+def decode_bounded(data: bytes, limits: InputLimits, field: str, side: int, max_pixels: int):
+    """Decode the first frame of an image (any format Pillow opens) within ``limits.max_decoded_bytes``
+    and downscale it to at most ``side`` pixels a side; returns the PIL image, or None when the image is
+    already at most ``side`` a side (its bytes are then used as they are).
+
+    The budget is checked from the header before any pixel is decoded, after ``Image.draft`` (JPEG decodes
+    at 1/2, 1/4 or 1/8 scale, so a large JPEG costs the reduced size): peak memory is the decoded frame
+    (at most the budget) plus the first ``reduce`` step (at most a quarter of it) and the ``side`` image.
+    """
+    _, width, height = check_image(data, limits, field, max_pixels)
+    from PIL import Image, ImageFile, ImageOps
+
+    prev = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         with Image.open(io.BytesIO(data)) as img:
-            img.draft("RGB", (limits.face_side, limits.face_side))  # JPEG: decode at a reduced scale
-            img = img.convert("RGB")
-            img.thumbnail((limits.face_side, limits.face_side), Image.BILINEAR)
-            buf = io.BytesIO()
-            img.save(buf, format="PNG", compress_level=1)
+            if max(width, height) > side:
+                img.draft(img.mode, (side, side))  # JPEG: decode at a reduced scale (no-op elsewhere)
+            cost = decoded_bytes(img.mode, *img.size)
+            if cost > limits.max_decoded_bytes:
+                raise Problem(
+                    413,
+                    "too-large",
+                    "Image too large",
+                    f"{field}: {img.size[0]}x{img.size[1]} {img.mode} decodes to {cost} bytes, expected at "
+                    f"most {limits.max_decoded_bytes} (limits.max_decoded_bytes)",
+                )
+            if max(width, height) <= side:
+                return None
+            img.load()
+            img.thumbnail((side, side), Image.BILINEAR, reducing_gap=2.0)  # palettes: nearest neighbour
+            return ImageOps.exif_transpose(img)
+    except Problem:
+        raise
     except Exception:
         raise Problem(422, "bad-image", "Unreadable image", f"{field}: the image cannot be decoded") from None
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = prev
+
+
+def prepare_item(data: bytes, limits: InputLimits, field: str) -> bytes:
+    """An item image within ``max_image_pixels`` and ``max_decoded_bytes`` (from the header), downscaled
+    in memory to at most ``item_side`` a side (lossless PNG, or TIFF for modes PNG cannot hold) so that the
+    encoder decodes a bounded image whatever was uploaded. Images at most ``item_side`` a side pass
+    unchanged (the encoder's own input is at most 1024 pixels a side)."""
+    img = decode_bounded(data, limits, field, limits.item_side, limits.max_image_pixels)
+    if img is None:
+        return data
+    buf = io.BytesIO()
+    if img.mode in _PNG_MODES:
+        img.save(buf, format="PNG", compress_level=1)
+    else:
+        img.save(buf, format="TIFF")
+    return buf.getvalue()
+
+
+def prepare_face(data: bytes, limits: InputLimits, field: str) -> bytes:
+    """A face snapshot within ``max_face_pixels`` (and ``max_image_pixels``) and ``max_decoded_bytes``,
+    from the header, downscaled in memory to at most ``face_side`` a side so that detection costs about the
+    same for every accepted upload. Small faces pass unchanged."""
+    img = decode_bounded(
+        data, limits, field, limits.face_side, min(limits.max_face_pixels, limits.max_image_pixels)
+    )
+    if img is None:
+        return data
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
 
 

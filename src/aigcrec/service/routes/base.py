@@ -3,7 +3,8 @@ reading them, and the dependencies (the service facade, the Idempotency-Key).
 
 ``GuardedRoute`` runs before FastAPI parses anything: for a write endpoint (``@writes(...)``) it checks
 the API key first, so an unauthorised client's body is never read; then it reads the body up to the
-endpoint's byte budget (413 as soon as the budget is passed, while the body streams in); then FastAPI
+endpoint's byte budget (413 as soon as the budget is passed, while the body streams in; for feedback also
+at the first event over the batch cap, counted by ``guards.ArrayCounter`` as it streams); then FastAPI
 parses it with ``StrictRequest.json``: UTF-8 only, duplicate keys and NaN/Infinity refused (422).
 """
 
@@ -19,7 +20,7 @@ from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from aigcrec.service.facade import ServiceFacade, replay_body
-from aigcrec.service.guards import too_large
+from aigcrec.service.guards import ArrayCounter, too_large
 from aigcrec.service.problems import Problem
 from aigcrec.service.store import Idempotency
 
@@ -28,12 +29,14 @@ PROBLEM = {"model": dict, "content": {"application/problem+json": {}}}
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 
-def writes(body_limit: str = "max_body_bytes") -> Callable:
+def writes(body_limit: str = "max_body_bytes", count: Optional[tuple[str, str]] = None) -> Callable:
     """Mark an endpoint as a write: API key checked before its body, which may hold at most
-    ``service.limits.<body_limit>`` bytes."""
+    ``service.limits.<body_limit>`` bytes; ``count=(key, limit)`` also caps the elements of the body's
+    top-level array ``key`` at ``service.limits.<limit>``, counted while the body streams in."""
 
     def mark(endpoint: Callable) -> Callable:
         endpoint.aigcrec_write_body_limit = body_limit  # read by GuardedRoute
+        endpoint.aigcrec_write_count = count
         return endpoint
 
     return mark
@@ -93,8 +96,9 @@ def authorise(request: Request, service: ServiceFacade) -> None:
         )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refused with 413 as soon as more than ``limit`` bytes are declared or have arrived."""
+async def read_body(request: Request, limit: int, counter: Optional[ArrayCounter] = None) -> bytes:
+    """The whole body, refused with 413 as soon as more than ``limit`` bytes are declared or have arrived
+    (or, with ``counter``, as soon as its array holds one element too many)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large("request body", limit)
@@ -103,6 +107,8 @@ async def read_body(request: Request, limit: int) -> bytes:
         seen += len(chunk)
         if seen > limit:
             raise too_large("request body", limit)
+        if counter is not None:
+            counter.feed(chunk)
         chunks.append(chunk)
     request._body = b"".join(chunks)  # starlette's cache: FastAPI's own read returns it
     return request._body
@@ -112,6 +118,7 @@ class GuardedRoute(APIRoute):
     def get_route_handler(self) -> Callable:
         handler = super().get_route_handler()
         body_limit = getattr(self.endpoint, "aigcrec_write_body_limit", None)
+        count = getattr(self.endpoint, "aigcrec_write_count", None)
 
         reads_body = self.body_field is not None
 
@@ -121,7 +128,8 @@ class GuardedRoute(APIRoute):
             if body_limit is not None:
                 authorise(request, service)
             if reads_body:  # here, not in FastAPI's handler, which would turn a 408/413 into a 400
-                await read_body(request, getattr(service.limits, body_limit or "max_body_bytes"))
+                counter = None if count is None else ArrayCounter(count[0], getattr(service.limits, count[1]), count[0])
+                await read_body(request, getattr(service.limits, body_limit or "max_body_bytes"), counter)
             return await handler(request)
 
         return guarded

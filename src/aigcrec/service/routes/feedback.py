@@ -16,7 +16,7 @@ router = APIRouter(route_class=GuardedRoute, tags=["feedback"])
     response_model=FeedbackAck,
     responses={c: PROBLEM for c in (401, 403, 408, 413, 422, 503)},
 )
-@writes(body_limit="max_feedback_bytes")
+@writes(body_limit="max_feedback_bytes", count=("events", "max_feedback_batch"))
 async def feedback(req: FeedbackIn, service: Service, idempotency: IdempotencyKey) -> Response:
     """Append events durably (acknowledged after the commit); unknown items are reported and skipped."""
     events = req.events if isinstance(req, FeedbackBatch) else [req]

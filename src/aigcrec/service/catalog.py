@@ -44,7 +44,7 @@ class GrowableMatrix:
         self.n += len(rows)
 
 
-class Catalog:
+class ServedCatalog:
     """Items by row: ``item_ids[row]``, metadata lists, ``features[name]`` (n, d_name) and popularity."""
 
     def __init__(self, feature_dims: Mapping[str, int], capacity: int = 1024) -> None:

@@ -18,9 +18,9 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from aigcrec.service.catalog import Catalog, GrowableMatrix, UserActivity
+from aigcrec.service.catalog import GrowableMatrix, ServedCatalog, UserActivity
 from aigcrec.service.config import RetrievalConfig, ServiceConfig
-from aigcrec.service.protocols import AffectModel, AffectStateLike, CandidateModel, ItemEncoder, Ranker
+from aigcrec.service.protocols import AffectReader, AffectStateLike, CandidateModel, ItemEncoder, ServedRanker
 from aigcrec.service.retrieval import RetrievalSpace, VectorIndex
 from aigcrec.service.store import POSITIVE_EVENTS
 
@@ -142,11 +142,11 @@ class RecommendPipeline:
     def __init__(
         self,
         config: ServiceConfig,
-        catalog: Catalog,
+        catalog: ServedCatalog,
         space: RetrievalSpace,
         index: VectorIndex,
-        ranker: Ranker,
-        affect_model: Optional[AffectModel] = None,
+        ranker: ServedRanker,
+        affect_model: Optional[AffectReader] = None,
         encoder: Optional[ItemEncoder] = None,
         affect_context: Optional[Callable[[AffectStateLike], Optional[np.ndarray]]] = None,
         retriever: Optional[CandidateModel] = None,
@@ -182,8 +182,8 @@ class RecommendPipeline:
         config: ServiceConfig,
         metas: Sequence[Mapping[str, Any]],
         vectors: Mapping[str, np.ndarray],
-        ranker: Ranker,
-        affect_model: Optional[AffectModel] = None,
+        ranker: ServedRanker,
+        affect_model: Optional[AffectReader] = None,
         encoder: Optional[ItemEncoder] = None,
         seed: int = 0,
         affect_context: Optional[Callable[[AffectStateLike], Optional[np.ndarray]]] = None,
@@ -197,7 +197,7 @@ class RecommendPipeline:
         if not metas:
             raise ValueError("RecommendPipeline.build: expected a non-empty catalog, got 0 items")
         dims = {name: int(np.asarray(v).shape[1]) for name, v in vectors.items()}
-        catalog = Catalog(dims, capacity=len(metas) + 1024)
+        catalog = ServedCatalog(dims, capacity=len(metas) + 1024)
         rows = catalog.add(metas, vectors)
         space = RetrievalSpace(config.retrieval.features, config.retrieval.dim).fit(vectors, seed=seed)
         index = VectorIndex.from_config(space.dim, config.retrieval)

@@ -1,7 +1,7 @@
 """The model roles the service composes, as structural protocols.
 
-The real implementations are ``aigcrec.affect.AffectPredictor`` (``AffectModel``),
-``aigcrec.ranking.RankerBundle`` (``Ranker``), the content encoder (``ItemEncoder``) and, optionally, the
+The real implementations are ``aigcrec.affect.AffectPredictor`` (``AffectReader``),
+``aigcrec.ranking.RankerBundle`` (``ServedRanker``), the content encoder (``ItemEncoder``) and, optionally, the
 two-tower retrieval model ``aigcrec.retrieval.TwoTowerRetriever`` (``CandidateModel``); anything with the
 same methods plugs in (the tests use small hand-written ones).
 """
@@ -31,7 +31,7 @@ class AffectStateLike(Protocol):
 
 
 @runtime_checkable
-class AffectModel(Protocol):
+class AffectReader(Protocol):
     """Reads emotion and intent from any subset of text, voice (WAV bytes) and face (image bytes)."""
 
     def predict(
@@ -40,7 +40,7 @@ class AffectModel(Protocol):
 
 
 @runtime_checkable
-class Ranker(Protocol):
+class ServedRanker(Protocol):
     """Scores candidate items for a user, optionally in an affect context.
 
     ``item_features`` carries the content vectors (name -> ``(n, d)`` rows aligned with ``item_ids``) so

@@ -21,7 +21,7 @@ import numpy as np
 from aigcrec.service.config import ServiceConfig
 from aigcrec.service.metrics import Metrics
 from aigcrec.service.pipeline import RecommendPipeline
-from aigcrec.service.protocols import AffectModel, CandidateModel, ItemEncoder, Ranker
+from aigcrec.service.protocols import AffectReader, CandidateModel, ItemEncoder, ServedRanker
 from aigcrec.service.store import ServiceStore
 
 log = logging.getLogger("aigcrec.service")
@@ -48,8 +48,8 @@ class ServiceState:
         store: ServiceStore,
         catalog_items: Sequence[Mapping[str, Any]],
         catalog_vectors: Mapping[str, np.ndarray],
-        ranker: Ranker,
-        affect_model: Optional[AffectModel] = None,
+        ranker: ServedRanker,
+        affect_model: Optional[AffectReader] = None,
         encoder: Optional[ItemEncoder] = None,
         past_events: Iterable[Mapping[str, Any]] = (),
         seed: int = 0,

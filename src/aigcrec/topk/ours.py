@@ -40,7 +40,7 @@ SERVED_GRID: list[dict[str, Any]] = [{}, {"retrieval_weight": 0.9}, {"candidates
 
 
 @dataclass
-class Catalog:
+class TopKCatalog:
     """The benchmark's catalog: item ids, serving metadata and content vectors (name -> (n, d)), one order."""
 
     item_ids: list[str]
@@ -98,7 +98,7 @@ class TrainedRetriever:
         self.train_s = time.perf_counter() - t0
 
 
-def build_pipeline(catalog: Catalog, ranker: TrainedRanker, service_cfg, frame: pd.DataFrame, task: Task, seed: int,
+def build_pipeline(catalog: TopKCatalog, ranker: TrainedRanker, service_cfg, frame: pd.DataFrame, task: Task, seed: int,
                    retriever: TrainedRetriever | None = None):
     """A ``RecommendPipeline`` over the catalog that has learned the task's rows; returns (pipeline, build s)."""
     t0 = time.perf_counter()

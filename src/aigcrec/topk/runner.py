@@ -50,7 +50,7 @@ def _metas(dataset: str, data_dir: Path, item_ids: list[str], frame: pd.DataFram
     return [{"item_id": i, **extra.get(i, {})} for i in item_ids]
 
 
-def build_catalog(data: RankingData, dataset: str, data_dir: Path) -> tuple[ours.Catalog, RankingData]:
+def build_catalog(data: RankingData, dataset: str, data_dir: Path) -> tuple[ours.TopKCatalog, RankingData]:
     """Items with every content vector (the catalog everyone ranks) and the data restricted to them."""
     tables = {m: data.vectors[m] for m in MODALITIES if m in data.vectors}
     if len(tables) < len(MODALITIES):
@@ -69,14 +69,14 @@ def build_catalog(data: RankingData, dataset: str, data_dir: Path) -> tuple[ours
         log.warning("%s: %d of %d rows name items without content vectors: left out", data.name,
                     int((~inside).sum()), len(inside))
     frame = data.frame[inside].reset_index(drop=True)
-    return ours.Catalog(item_ids, _metas(dataset, data_dir, item_ids, frame), vectors), replace(data, frame=frame)
+    return ours.TopKCatalog(item_ids, _metas(dataset, data_dir, item_ids, frame), vectors), replace(data, frame=frame)
 
 
 # -- peers -------------------------------------------------------------------------------------------------
 class Matrices:
     """User and item positions and the training-positive matrix of each task."""
 
-    def __init__(self, frame: pd.DataFrame, catalog: ours.Catalog) -> None:
+    def __init__(self, frame: pd.DataFrame, catalog: ours.TopKCatalog) -> None:
         self.frame = frame
         self.catalog = catalog
         self.users = sorted(frame["user_id"].astype(str).unique())
@@ -182,7 +182,7 @@ def run_peer(name: str, mats: Matrices, tasks: dict[str, Task], seeds: list[int]
             log.info("%s %s seed %d: %s", tname, name, seed, {k: round(v, 4) for k, v in m.items()})
 
 
-def run_ours(data: RankingData, catalog: ours.Catalog, tasks: dict[str, Task], app_cfg, seeds: list[int],
+def run_ours(data: RankingData, catalog: ours.TopKCatalog, tasks: dict[str, Task], app_cfg, seeds: list[int],
              cache: Cache, variant: str = VARIANT, dataset: str = "movielens", data_dir: Path | None = None) -> None:
     n_items = len(catalog.item_ids)
     svc = app_cfg.service

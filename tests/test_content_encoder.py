@@ -11,7 +11,7 @@ import torch
 from aigcrec.content.backbones import HFVisionBackbone, build_backbone
 from aigcrec.content.config import ImageEncoderConfig
 from aigcrec.content.image_encoder import DualOutputImageEncoder
-from aigcrec.content.style import DualOutputNet, gram, style_vector
+from aigcrec.content.style import DualOutputNet, gram, paper_style_taps, style_vector
 
 TINY = dict(backbone="random:tiny", image_size=64, style_layers=[0, 1], semantic_layer=-1)
 
@@ -164,3 +164,35 @@ def test_magenta_style_output_is_100d_and_centred_on_the_set_mean():
     centred = enc.encode(images)["e_sty_magenta"]
     np.testing.assert_allclose(centred.mean(axis=0), 0.0, atol=1e-4)
     assert enc.version != DualOutputImageEncoder(ImageEncoderConfig(**TINY, runtime="torch")).version
+
+
+class _SameWidth(torch.nn.Module):
+    """A fake backbone with taps of widths 4, 6, 6, 6, 8 (tests of the paper's style recipe)."""
+
+    name, tap_channels = "fake", [4, 6, 6, 6, 8]
+
+    def forward(self, x):
+        g = torch.Generator().manual_seed(0)
+        return [torch.rand(x.shape[0], c, 5, 5, generator=g) for c in self.tap_channels]
+
+
+def test_paper_style_recipe_uses_same_width_taps_rowmax_then_layer_max():
+    assert paper_style_taps([32, 16, 24, 24, 40, 112, 1280]) == [2, 3]  # efficientnet-lite0
+    assert paper_style_taps([4, 6, 6, 6, 8]) == [1, 2, 3]
+    with pytest.raises(ValueError, match="no two consecutive feature taps"):
+        paper_style_taps([8, 16, 32, 64], "random:tiny")
+    net = DualOutputNet(_SameWidth(), style_layers=[0], semantic_layer=-1, recipe="paper")
+    x = torch.zeros(2, 3, 8, 8)
+    taps = _SameWidth()(x)
+    want = torch.stack([gram(t).amax(dim=2) for t in taps[1:4]]).amax(dim=0)  # (B, 6)
+    assert torch.allclose(net(x)[1], want)
+    with pytest.raises(ValueError, match="unknown style recipe"):
+        DualOutputNet(_SameWidth(), style_layers=[0], semantic_layer=-1, recipe="nope")
+
+
+def test_paper_style_recipe_changes_the_encoder_version():
+    ours = DualOutputImageEncoder(ImageEncoderConfig(backbone="random:efficientnet-lite0", runtime="torch"))
+    paper = DualOutputImageEncoder(ImageEncoderConfig(backbone="random:efficientnet-lite0", runtime="torch",
+                                                      style_recipe="paper"))
+    assert ours.version != paper.version and "paper[2, 3]" in paper.version
+    assert paper.encode([np.zeros((40, 40, 3), np.uint8)])["e_sty"].shape == (1, 24)

@@ -10,9 +10,10 @@ import torch
 from aigcrec.ranking.bundle import RankerBundle
 from aigcrec.ranking.config import ModelConfig, TrainConfig
 from aigcrec.ranking.data import RankingData, cold_item_split, warm_split
-from aigcrec.ranking.experiment import VARIANTS, prepare, run_variant
+from aigcrec.ranking.experiment import PAPER_MODEL, VARIANTS, WALK, prepare, run_variant, variant_config, variant_train
 from aigcrec.ranking.export import check_export
 from aigcrec.ranking.features import Field, FeatureSpec
+from aigcrec.ranking.layers import UMCM
 from aigcrec.ranking.models import MODELS, build_model
 from aigcrec.ranking.trainer import fit, make_batch, predict, to_tensors
 
@@ -207,6 +208,33 @@ def test_fit_validates_lengths(prep):
 
 def test_every_variant_is_buildable():
     assert {"umair_fps", "dcnv2", "popularity", "umair_fps_no_affect", "xdeepfm"} <= set(VARIANTS)
+
+
+def test_paper_recipe_and_the_walk_to_ours_one_switch_at_a_time():
+    base_m, base_t = ModelConfig(), TrainConfig()
+    _, paper = variant_config("umair_fps_paper", base_m)
+    train = variant_train("umair_fps_paper", base_t)
+    assert (paper.structure, paper.cross_fields, paper.use_history, paper.match, paper.attention_scale,
+            paper.modality_dropout) == ("stacked", False, False, False, False, 0.0)
+    assert (train.batch_size, train.max_epochs, train.id_dropout) == (128, 1, 0.0)
+    prev = None
+    for name, *_ in WALK:
+        _, m = variant_config(name, base_m)
+        cur = {**m.model_dump(), **{f"train.{k}": v for k, v in variant_train(name, base_t).model_dump().items()}}
+        if prev is not None:
+            assert len([k for k in cur if cur[k] != prev[k]]) == 1, name  # exactly one switch per step
+        prev = cur
+    ours = {**base_m.model_dump(), **{f"train.{k}": v for k, v in base_t.model_dump().items()}}
+    assert [k for k in ours if ours[k] != prev[k]] == ["use_affect"]  # the world's affect context only
+    assert set(PAPER_MODEL) | {"affect_dim"} == set(ModelConfig.model_fields)  # the paper sets every field
+
+
+def test_umcm_scale_switch(prep):
+    torch.manual_seed(0)
+    q, mods = torch.randn(2, 16), torch.randn(2, 4, 16)
+    a_raw, a_scaled = UMCM(False)(q, mods)[1], UMCM(True)(q, mods)[1]
+    assert torch.allclose(a_raw, torch.softmax((mods * q[:, None]).sum(-1), -1))
+    assert not torch.allclose(a_raw, a_scaled)
 
 
 def test_models_start_from_the_peers_initialisation(prep):

@@ -148,6 +148,10 @@ def test_cli_rejects_bad_arguments(tmp_path):
     assert res.exit_code == 2 and "ranker.json" in res.output
     res = runner.invoke(app, ["benchmark", "ranking", "--splits", "cold", "--data-dir", str(tmp_path)])
     assert res.exit_code == 2 and "--splits" in res.output
+    res = runner.invoke(app, ["benchmark", "ranking", "--peers", "some", "--data-dir", str(tmp_path)])
+    assert res.exit_code == 2 and "'all' after --peers" in res.output
+    res = runner.invoke(app, ["benchmark", "ranking", "all", "--data-dir", str(tmp_path)])  # 'all' needs --peers
+    assert res.exit_code == 2 and "'all' after --peers" in res.output
 
 
 def test_benchmark_warm_split_only_and_no_visual_variant(tiny_world, world_store, config_file, tmp_path):

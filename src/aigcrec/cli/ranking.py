@@ -168,7 +168,12 @@ def register(app: typer.Typer) -> None:
     def benchmark_ranking(dataset: DatasetOpt = "movielens",
                           data_dir: DataDirOpt = Path("../shared/datasets/movielens-100k"),
                           seeds: Annotated[int, typer.Option(help="Number of seeds (0..N-1).")] = 3,
-                          peers: Annotated[bool, typer.Option("--peers", help="Also DeepCTR-Torch DCNMix and FuxiCTR DCNv2.")] = False,
+                          peers: Annotated[bool, typer.Option(
+                              "--peers", help="Also DeepCTR-Torch DCNMix and FuxiCTR DCNv2; '--peers all': also "
+                                              "FuxiCTR DeepFM, xDeepFM, DCN, DIFM, EDCN, FiBiNET and FinalMLP (the "
+                                              "UMAIR-FPS authors' baselines).")] = False,
+                          peer_set: Annotated[Optional[str], typer.Argument(
+                              hidden=True, metavar="[all]", help="'all' after --peers: every peer.")] = None,
                           models: Annotated[Optional[str], typer.Option(help="Comma-separated variants (default: all for the dataset).")] = None,
                           splits: Annotated[Optional[str], typer.Option(
                               help="Comma-separated splits: warm (required) and cold; context datasets: random "
@@ -189,6 +194,8 @@ def register(app: typer.Typer) -> None:
         cfg = app_config(config, seed, out)
         if seeds < 1:
             fail(f"--seeds: expected at least 1, got {seeds}", code=2)
+        if peer_set is not None and (peer_set != "all" or not peers):
+            fail(f"unexpected argument {peer_set!r}; the only one is 'all' after --peers (--peers all)", code=2)
         if dataset == "context":
             _benchmark_context(data_dir, features, context, threshold, task, splits, peers, models, seeds, cfg)
             return
@@ -203,8 +210,8 @@ def register(app: typer.Typer) -> None:
         _check_peers(peers)
         dest = out_dir(cfg, f"ranking-{dataset}")
         data = load_cli_dataset(dataset, data_dir, features, affect, cfg)
-        result = run_benchmark(data, cfg.ranking, [cfg.seed + i for i in range(seeds)], names, peers, dest,
-                               split_names)
+        result = run_benchmark(data, cfg.ranking, [cfg.seed + i for i in range(seeds)], names,
+                               "all" if peer_set == "all" else peers, dest, split_names)
         log.info("wrote %s and %s", dest / "ranking.json", dest / "ranking.md")
         for name, m in result["models"].items():
             log.info("%-22s auc %.4f ± %.4f  cold auc %.4f", name, m["auc_mean"], m["auc_std"],

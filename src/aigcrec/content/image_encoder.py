@@ -42,7 +42,7 @@ class DualOutputImageEncoder:
         self.config = config or ImageEncoderConfig()
         if net is None:
             net = DualOutputNet(build_backbone(self.config.backbone), self.config.style_layers,
-                                self.config.semantic_layer, self.config.style_reduction)
+                                self.config.semantic_layer, self.config.style_reduction, self.config.style_recipe)
         self.net = net.eval()
         self.magenta_mean: np.ndarray | None = None  # corpus mean of e_sty_magenta, set by the feature store
         self._session = None
@@ -68,7 +68,8 @@ class DualOutputImageEncoder:
     def version(self) -> str:
         """Identifies the outputs: backbone, taps, reduction, input size and a hash of the weights."""
         c = self.config
-        return (f"{c.backbone}|sty={c.style_reduction}{c.style_layers}|sem={c.semantic_layer}|{c.image_size}px"
+        sty = f"paper{self.net.style_layers}" if c.style_recipe == "paper" else f"{c.style_reduction}{c.style_layers}"
+        return (f"{c.backbone}|sty={sty}|sem={c.semantic_layer}|{c.image_size}px"
                 f"|w={self._digest}" + ("|magenta" if c.magenta_style else ""))
 
     # ------------------------------------------------------------------ runtimes
@@ -172,7 +173,7 @@ class DualOutputImageEncoder:
         # Fine-tuned weights replace the pretrained ones, so build the architecture without loading them.
         arch = "random:efficientnet-lite0" if backbone == "efficientnet-lite0" else backbone
         net = DualOutputNet(build_backbone(arch), config.style_layers, config.semantic_layer,
-                            config.style_reduction)
+                            config.style_reduction, config.style_recipe)
         net.load_state_dict(torch.load(path / "weights.pt", map_location="cpu", weights_only=True))
         enc = cls(config, net)
         if (path / "magenta_mean.npy").is_file():

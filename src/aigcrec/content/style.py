@@ -9,6 +9,12 @@ Three reductions of the style taps ``F_1..F_L`` to one vector:
 - ``gram_triu``: the centred Gram ``Ĝ_l = (F - μ)ᵀ (F - μ) / (H·W)``, its upper triangle with the diagonal,
   signed square root ``sign(g)·sqrt(|g|)``, L2-normalised per tap, then concatenated. Centring removes the
   mean colour of each channel, so the vector describes texture more than palette.
+
+Taps: ours (``ImageEncoderConfig.style_recipe = "ours"``) are ``style_layers`` (default efficientnet-lite0's
+blocks 0, 1, 2: 16, 24 and 24 channels; only block 2 has a skip connection) with ``gram_triu``. The authors'
+(``"paper"``) take the Gram matrices of same-width early residual outputs (ResNet's three first-stage
+outputs), max over rows, max over layers: ``paper_style_taps`` picks the first run of consecutive
+same-width taps of the backbone and the reduction is ``rowmax``.
 """
 
 from __future__ import annotations
@@ -60,6 +66,22 @@ def style_vector(taps: list[torch.Tensor], reduction: str) -> torch.Tensor:
     raise ValueError(f"unknown style reduction {reduction!r}: expected 'rowmax', 'meanstd' or 'gram_triu'")
 
 
+def paper_style_taps(tap_channels: list[int], name: str = "backbone") -> list[int]:
+    """The authors' style taps on another backbone: the first run of >= 2 consecutive taps of one width,
+    skipping tap 0 (the stem). efficientnet-lite0 ([32, 16, 24, 24, 40, 112, 1280]): [2, 3] = blocks 1 and 2,
+    the 24-channel stage at S/4 (its entry block 1 has no skip connection, block 2 is a residual output;
+    EfficientNet's stages start without one, ResNet's with a projection shortcut)."""
+    for i in range(1, len(tap_channels) - 1):
+        if tap_channels[i] == tap_channels[i + 1]:
+            j = i + 1
+            while j + 1 < len(tap_channels) and tap_channels[j + 1] == tap_channels[i]:
+                j += 1
+            return list(range(i, j + 1))
+    raise ValueError(f"{name}: no two consecutive feature taps have the same width (tap channels {tap_channels}), "
+                     "so the paper's style recipe (max over same-width Gram rows and layers) does not apply; "
+                     "use style_recipe 'ours'")
+
+
 class DualOutputNet(nn.Module):
     """One backbone pass, two outputs.
 
@@ -73,8 +95,12 @@ class DualOutputNet(nn.Module):
     """
 
     def __init__(self, backbone: Backbone, style_layers: list[int], semantic_layer: int,
-                 reduction: str = "gram_triu") -> None:
+                 reduction: str = "gram_triu", recipe: str = "ours") -> None:
         super().__init__()
+        if recipe == "paper":  # the authors' taps and reduction replace style_layers / reduction
+            style_layers, reduction = paper_style_taps(backbone.tap_channels, backbone.name), "rowmax"
+        elif recipe != "ours":
+            raise ValueError(f"unknown style recipe {recipe!r}: expected 'ours' or 'paper'")
         n = len(backbone.tap_channels)
         for i in [*style_layers, semantic_layer]:
             if not -n <= i < n:

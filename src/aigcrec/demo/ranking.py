@@ -20,7 +20,8 @@ from aigcrec.ranking.bundle import FORMAT_VERSION, RankerBundle
 from aigcrec.ranking.data import warm_split, world_dataset
 from aigcrec.ranking.experiment import prepare, run_variant
 from aigcrec.ranking.trainer import predict
-from aigcrec.sources import content_vectors, read_affect
+from aigcrec import sources
+from aigcrec.sources import read_affect
 
 log = logging.getLogger("aigcrec.ranking")
 
@@ -47,7 +48,7 @@ def _key(ctx) -> str:
 def _train(ctx, cache: Path) -> dict:
     cfg = ctx.config.ranking
     world_dir = ctx.artifacts["world_dir"]
-    vectors = content_vectors(world_dir, ctx.artifacts.get("feature_store"), cache, ctx.config.content)
+    vectors = sources.content_vectors(world_dir, ctx.artifacts.get("feature_store"), cache, ctx.config.content)
     affect_path = ctx.artifacts.get("affect_context")
     affect = read_affect(affect_path) if affect_path else None
     data = world_dataset(world_dir, vectors, affect)

@@ -78,21 +78,27 @@ def _run_key(data: RankingData, cfg: RankingConfig) -> str:
 SPLITS = ("warm", "cold")
 
 
-def run_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int], models: list[str], peers: bool,
+def run_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int], models: list[str], peers: bool | str,
                   out_dir: str | Path, split_names: tuple[str, ...] = SPLITS) -> dict[str, Any]:
     """Train every model on the splits (both by default) for every seed; write ``ranking.json`` and ``ranking.md``.
+
+    ``peers``: False, True (``peers.PEERS``: DeepCTR-Torch DCNMix, FuxiCTR DCNv2) or "all" (``peers.ALL_PEERS``:
+    also the UMAIR-FPS authors' other FuxiCTR baselines).
 
     Each (split, model, seed) result is kept in ``out_dir/runs/<config key>/`` and reused by a later call
     with the same data and config, so an interrupted benchmark resumes, and seeds can run in separate
     processes (``--seed K --seeds 1`` each) before one call with every seed gathers them.
     """
     from aigcrec.logs import progress
-    from aigcrec.ranking.peers import PEERS
+    from aigcrec.ranking.peers import ALL_PEERS, PEERS
 
+    if peers not in (False, True, "all"):
+        raise ValueError(f"peers: expected False, True or 'all', got {peers!r}")
+    peer_names = list(ALL_PEERS if peers == "all" else PEERS if peers else [])
     out = Path(out_dir)
     cache = out / "runs" / _run_key(data, cfg)
     cache.mkdir(parents=True, exist_ok=True)
-    names = list(models) + (list(PEERS) if peers else [])
+    names = list(models) + [p for p in peer_names if p not in models]
     if set(split_names) - set(SPLITS) or "warm" not in split_names:
         raise ValueError(f"split_names: expected 'warm' and optionally 'cold', got {list(split_names)}")
     makers = {"warm": lambda: warm_split(data.frame),
@@ -114,7 +120,7 @@ def run_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int], model
                         continue
                     bar.update(task, description=f"{split_name} {name} seed {seed}")
                     prep = prep or prepare(data, rows, cfg.model.history_len)
-                    if name in PEERS:
+                    if name in ALL_PEERS:
                         m, probs = _run_peer(name, prep, cfg, seed)
                     else:
                         r = run_variant(prep, name, cfg.model, cfg.train, seed)

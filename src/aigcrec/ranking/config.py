@@ -31,6 +31,9 @@ class ModelConfig(StrictModel):
                     "authors' code). With the content profile (history 50) and the parallel structure: MovieLens "
                     "warm 0.7934 ± 0.0003 vs 0.7922 / 0.7902 without (seeds 0 / 1); see docs/ranking.md.")
     contribution: Contribution = Field("attention", description="UMCM variant; 'concat' is the ablation.")
+    attention_scale: bool = Field(
+        True, description="UMCM: divide the scores by sqrt(D_m), α = softmax(q Mᵀ / sqrt(D_m)) (not in the authors' "
+                          "code, whose softmax takes the raw dot products; false = the paper).")
     cross_kind: CrossKind = "mix"
     cross_layers: int = Field(2, ge=0, description="0 removes the cross network (the 'without DCN' ablation).")
     low_rank: int = Field(32, ge=1)

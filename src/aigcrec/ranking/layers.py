@@ -115,13 +115,20 @@ class UMCM(nn.Module):
     ``α = softmax(q M^T / sqrt(D))``, ``e_MM = Σ_m α_m M_m``. q (B, D) is the user representation,
     M (B, M, D) the stacked modality vectors [item-id tower, e_SEM, e_STY, e_TSEM]. The authors' Keras code
     passed a 2-D query that broadcast across the batch and used no 1/sqrt(D) scale; here every sample
-    has its own query, and the scale keeps the softmax from saturating at initialisation.
+    has its own query, and the scale keeps the softmax from saturating at initialisation
+    (``scale=False``: ``α = softmax(q Mᵀ)``, the authors' form).
 
     Returns (e_MM (B, D), α (B, M)).
     """
 
+    def __init__(self, scale: bool = True) -> None:
+        super().__init__()
+        self.scale = scale
+
     def forward(self, query: torch.Tensor, modalities: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        scores = (modalities * query.unsqueeze(1)).sum(dim=-1) / math.sqrt(query.shape[-1])  # (B, M): m_k · q
+        scores = (modalities * query.unsqueeze(1)).sum(dim=-1)  # (B, M): m_k · q
+        if self.scale:
+            scores = scores / math.sqrt(query.shape[-1])
         alpha = torch.softmax(scores, dim=-1)  # (B, M)
         return (alpha.unsqueeze(-1) * modalities).sum(dim=1), alpha  # (B, D), (B, M)
 
@@ -153,9 +160,9 @@ class ContributionMixture(nn.Module):
     Returns (e_MM (B, D), α (B, M)).
     """
 
-    def __init__(self, num_modalities: int, query_dim: int) -> None:
+    def __init__(self, num_modalities: int, query_dim: int, scale: bool = True) -> None:
         super().__init__()
-        self.att = UMCM()
+        self.att = UMCM(scale)
         self.se = UserAwareSENet(num_modalities, query_dim)
         self.w = nn.Parameter(torch.zeros(()))
 

@@ -317,8 +317,10 @@ class UMAIRFPSRanker(Ranker):
         drop = [nn.Dropout(cfg.modality_dropout)] if cfg.modality_dropout > 0 else []
         self.proj = nn.ModuleDict({f.name: nn.Sequential(nn.Linear(f.dim, dm), nn.ReLU(), *drop) for f in self.modalities})
         m = 1 + len(self.modalities)
-        self.contribution = {"attention": UMCM(), "senet": UserAwareSENet(m, dm), "mixture": ContributionMixture(m, dm),
-                             "concat": None}[cfg.contribution]
+        # all three are built (as before the switch), so a seed gives the same initial weights
+        scale = cfg.attention_scale
+        self.contribution = {"attention": UMCM(scale), "senet": UserAwareSENet(m, dm),
+                             "mixture": ContributionMixture(m, dm, scale), "concat": None}[cfg.contribution]
         self.affect_proj = nn.Sequential(nn.Linear(affect_in, cfg.affect_dim), nn.ReLU()) if affect_in else None
         # q ⊙ m_k for k >= 1, and for m_0 too when there is an explicit context (on the item-id tower alone)
         self.match_from = 0 if len(self.context_idx) else 1

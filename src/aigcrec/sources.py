@@ -23,6 +23,12 @@ from aigcrec.ranking.data import (
     with_affect,
     world_dataset,
 )
+from aigcrec.content.config import ContentConfig
+from aigcrec.content.store import FeatureStore, encode_catalog
+from aigcrec.content.text_encoder import MultiPerspectiveTextEncoder
+from aigcrec.data.catalog import item_text
+from aigcrec.data.context import load_context
+from aigcrec.service.store import served_from_db
 
 log = logging.getLogger("aigcrec.ranking")
 
@@ -40,8 +46,6 @@ def context_text_vectors(data_dir: str | Path, cache_dir: str | Path, content_co
 
     import numpy as np
 
-    from aigcrec.data.catalog import item_text
-    from aigcrec.data.context import load_context
 
     items = load_context(data_dir).items
     texts = [item_text(t, [{"text": g} for g in gs]) for t, gs in zip(items["title"], items["genres"])]
@@ -49,8 +53,6 @@ def context_text_vectors(data_dir: str | Path, cache_dir: str | Path, content_co
     if not keep:
         log.info("%s: no item has a title or genres; no content vectors (the model reads the ids and context)", data_dir)
         return {}
-    from aigcrec.content.config import ContentConfig
-    from aigcrec.content.text_encoder import MultiPerspectiveTextEncoder
 
     cfg = (content_config or ContentConfig()).text
     ids, chosen = [str(items["item_id"].iloc[i]) for i in keep], [texts[i] for i in keep]
@@ -69,7 +71,6 @@ def context_text_vectors(data_dir: str | Path, cache_dir: str | Path, content_co
 def content_vectors(data_dir: str | Path, features_dir: str | Path | None, cache_dir: str | Path,
                     content_config=None) -> VectorTables:
     """``{e_sem, e_sty, e_tsem: (item_ids, matrix)}`` from ``features_dir`` or a store built in ``cache_dir``."""
-    from aigcrec.content.store import FeatureStore, encode_catalog
 
     if features_dir is not None:
         store = FeatureStore(features_dir)
@@ -92,7 +93,6 @@ def read_affect(path: str | Path) -> pd.DataFrame:
 def read_events(db: str | Path):
     """The impressions of a service database's event log with the context they were served in
     (``aigcrec.service.store.ServedInteractions``: frame, served affect table, its schema)."""
-    from aigcrec.service.store import served_from_db
 
     served = served_from_db(db)
     frame = served.frame
@@ -138,7 +138,6 @@ def load_dataset(dataset: DatasetName, data_dir: str | Path, cache_dir: str | Pa
         if events is not None:
             raise ValueError("--events: a context-aware rating set cannot be retrained from a service's event log")
         if features_dir is not None:  # whichever modalities the store has (these sets have no images)
-            from aigcrec.content.store import FeatureStore
 
             store = FeatureStore(features_dir)
             vectors = {m: store.load(m) for m in MODALITIES if m in store.names}

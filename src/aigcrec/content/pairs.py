@@ -14,6 +14,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from aigcrec.data.catalog import load_catalog
+
 PAIR_COLUMNS = ("anchor", "positive", "kind", "langs", "split")
 TITLE_COLUMNS = (("title_ja", "ja"), ("title_zh", "zh"))
 
@@ -97,7 +99,6 @@ def load_pairs(catalog_dir: str | Path, items: pd.DataFrame | None = None, seed:
             raise ValueError(f"{path}: expected columns {', '.join(PAIR_COLUMNS)}, missing {', '.join(missing)}")
         return df[list(PAIR_COLUMNS)]
     if items is None:
-        from aigcrec.data.catalog import load_catalog
 
         items = load_catalog(catalog_dir)
     return build_pairs(items, seed=seed)

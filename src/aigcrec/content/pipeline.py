@@ -15,6 +15,7 @@ from aigcrec.content.encoder import ContentEncoder
 from aigcrec.content.evaluate import knn_multilabel_f1, precision_at_k, throughput
 from aigcrec.content.pairs import evaluate_pairs, item_text, load_pairs
 from aigcrec.content.store import FeatureStore, encode_catalog
+from aigcrec.data.catalog import load_catalog
 
 log = logging.getLogger("aigcrec.content")
 
@@ -73,7 +74,6 @@ def evaluate_content(world_dir: str | Path, out_dir: str | Path, config: Content
                      encoder: ContentEncoder | None = None, seed: int = 0, finetune: bool = True,
                      bar=None) -> dict[str, Any]:
     """Fine-tune the text encoder (held-out pairs), encode the world, measure; write ``content.json``."""
-    from aigcrec.data.catalog import load_catalog
 
     config = config or ContentConfig()
     out = Path(out_dir)

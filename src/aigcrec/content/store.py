@@ -42,6 +42,8 @@ from aigcrec.content.config import ContentConfig
 from aigcrec.content.encoder import ContentEncoder
 from aigcrec.content.images import ImageProblem, load_rgb, to_array
 from aigcrec.content.pairs import item_text
+from aigcrec.data.catalog import load_catalog
+from aigcrec.logs import progress
 
 log = logging.getLogger("aigcrec.content")
 
@@ -174,7 +176,6 @@ def content_hash(data: bytes) -> str:
 def _progress(enabled: bool):
     from contextlib import nullcontext
 
-    from aigcrec.logs import progress
 
     return progress() if enabled else nullcontext()
 
@@ -320,7 +321,6 @@ def open_store_run(catalog_dir: str | Path, out_dir: str | Path, config, encoder
     ``out``: the store folder (created); ``groups``: ``{"image": VectorGroup, "text": VectorGroup}`` holding
     every vector already stored or left in ``shards/`` by an unfinished run (what a run may skip).
     """
-    from aigcrec.data.catalog import load_catalog
 
     items = load_catalog(catalog_dir, check_images=False)
     encoder = encoder or ContentEncoder(config)

@@ -26,6 +26,7 @@ import pandas as pd
 
 from aigcrec.data.checks import check_in, check_nonempty, first_row, read_csv, require_dir
 from aigcrec.data.errors import DataError
+from aigcrec.data.movielens import load_movielens
 
 INTERACTION_COLUMNS = ("user_id", "item_id", "label", "timestamp", "session_id")
 
@@ -72,8 +73,6 @@ def _interactions_file(root: Path, item_ids: set[str]) -> pd.DataFrame:
 
 
 def _ratings(root: Path, item_ids: set[str]) -> pd.DataFrame:
-    from aigcrec.data.movielens import load_movielens
-
     inter = load_movielens(root, check_posters=False).interactions(threshold=4)
     return inter.assign(timestamp=inter["timestamp"].astype("float64"), session_id=None)[list(INTERACTION_COLUMNS)]
 

@@ -21,6 +21,8 @@ from aigcrec.metrics import auc, gauc, logloss
 from aigcrec.ranking.config import RankingConfig
 from aigcrec.ranking.data import RankingData, cold_item_split, warm_split
 from aigcrec.ranking.experiment import ABLATIONS, Prepared, prepare, run_variant, variant_config
+from aigcrec.logs import progress
+from aigcrec.ranking.peers import ALL_PEERS, PEERS, RUNNERS
 
 log = logging.getLogger("aigcrec.ranking")
 
@@ -38,8 +40,6 @@ def machine_load() -> dict[str, Any]:
 
 
 def _run_peer(name: str, prep: Prepared, cfg: RankingConfig, seed: int) -> dict[str, float]:
-    from aigcrec.ranking.peers import RUNNERS
-
     _, mcfg = variant_config("dcnv2", cfg.model)
     tab = prep.spec.tabular_only()
     out = RUNNERS[name](tab, prep.parts, prep.labels, mcfg, cfg.train, seed)
@@ -89,8 +89,6 @@ def run_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int], model
     with the same data and config, so an interrupted benchmark resumes, and seeds can run in separate
     processes (``--seed K --seeds 1`` each) before one call with every seed gathers them.
     """
-    from aigcrec.logs import progress
-    from aigcrec.ranking.peers import ALL_PEERS, PEERS
 
     if peers not in (False, True, "all"):
         raise ValueError(f"peers: expected False, True or 'all', got {peers!r}")

@@ -35,6 +35,9 @@ from aigcrec.data.affect_context import AffectContextSchema
 from aigcrec.ranking.config import ModelConfig
 from aigcrec.ranking.features import FeatureSpec, split_history_key
 from aigcrec.ranking.models import Ranker, build_model
+from aigcrec.ranking.data import latest_histories
+from aigcrec.ranking.export import export_onnx, export_stack_scorer, onnx_session, run_onnx
+from aigcrec.ranking.models import UMAIRFPSRanker
 
 FORMAT_VERSION = 3
 # 3: the affect context's vector field carries its AffectContextSchema (column names, version); bundles of
@@ -68,7 +71,6 @@ class RankerBundle:
     def from_training(cls, kind: str, model: Ranker, frame: pd.DataFrame, meta: dict[str, Any] | None = None
                       ) -> "RankerBundle":
         """Collect the user-side and item-side raw columns of ``frame`` (the training impressions)."""
-        from aigcrec.ranking.data import latest_histories
 
         spec = model.spec
         raw = [f for f in spec.fields if f.kind not in ("vector", "history")]
@@ -251,8 +253,6 @@ class RankerBundle:
         import tempfile
         import warnings
 
-        from aigcrec.ranking.export import export_onnx, export_stack_scorer, onnx_session
-        from aigcrec.ranking.models import UMAIRFPSRanker
 
         keys = list(self._item_pos)[:2] or ["?"]
         example = self.encode_request(next(iter(self._user_pos), "?"), keys)
@@ -281,7 +281,6 @@ class RankerBundle:
         (``encode_request``)."""
         if not isinstance(item_ids, (list, tuple)) or not item_ids:
             raise ValueError(f"item_ids: expected a non-empty list of item ids, got {item_ids!r}")
-        from aigcrec.ranking.export import run_onnx
 
         item_ids = [str(i) for i in item_ids]
         if self._stacks is not None:

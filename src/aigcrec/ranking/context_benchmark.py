@@ -46,6 +46,8 @@ from aigcrec.ranking.experiment import Prepared, prepare, run_variant, variant_c
 from aigcrec.ranking.features import MISSING_TOKEN, Field, FeatureSpec, is_missing
 from aigcrec.ranking.models import build_model
 from aigcrec.ranking.trainer import fit, predict
+from aigcrec.logs import progress
+from aigcrec.ranking.peers import PEERS, RUNNERS
 
 log = logging.getLogger("aigcrec.ranking")
 
@@ -137,8 +139,6 @@ def _train_ours(prep: Prepared, name: str, cfg: RankingConfig, seed: int, task: 
 
 
 def _train_peer(prep: Prepared, name: str, cfg: RankingConfig, seed: int, task: str) -> tuple[np.ndarray, int]:
-    from aigcrec.ranking.peers import RUNNERS
-
     _, mcfg = variant_config("dcnv2", cfg.model)
     spec, parts = sparse_only(prep)
     if task == "ctr":
@@ -164,8 +164,6 @@ def _metrics(prep: Prepared, out: np.ndarray, task: str) -> dict[str, float]:
 
 # -- the benchmark --------------------------------------------------------------------------------------------
 def model_names(peers: bool, task: str) -> list[str]:
-    from aigcrec.ranking.peers import PEERS
-
     base = list(BASE_MODELS) + (list(PEERS) if peers else [])
     names = [n for b in base for n in (b, b + NO_CONTEXT)]
     return names + (["popularity"] if task == "ctr" else [])
@@ -175,8 +173,6 @@ def run_context_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int
                           task: str = "ctr", threshold: float | None = None,
                           split_names: tuple[str, ...] = SPLITS) -> dict[str, Any]:
     """Train every model with and without the context on each split and seed; write ranking.json / ranking.md."""
-    from aigcrec.logs import progress
-    from aigcrec.ranking.peers import PEERS
 
     if task not in ("ctr", "rating"):
         raise ValueError(f"task: expected 'ctr' or 'rating', got {task!r}")

@@ -26,6 +26,10 @@ from aigcrec.data.schemas import EMOTIONS
 from aigcrec.data.world import load_world
 from aigcrec.ranking.config import ModelConfig
 from aigcrec.ranking.features import Field
+from aigcrec.data.catalog import read_catalog
+from aigcrec.data.context import load_context
+from aigcrec.data.layouts import load_interactions
+from aigcrec.data.movielens import load_movielens
 
 VectorTables = dict[str, tuple[list[str], np.ndarray]]
 MODALITIES = ("e_sem", "e_sty", "e_tsem")
@@ -171,7 +175,6 @@ def context_dataset(root: str | Path, context: str | list[str] = "all", vectors:
     one modality field per content vector table given (text only: these sets have no images). No history
     field: without timestamps "earlier" positives are undefined.
     """
-    from aigcrec.data.context import load_context
 
     cr = load_context(root)
     known = cr.context_columns
@@ -241,7 +244,6 @@ def movielens_dataset(root: str | Path, vectors: VectorTables | None = None,
     ``interactions`` (user_id, item_id, label, timestamp), e.g. a service's event log, replace the ratings;
     users and items it names that the folder lacks get unknown field values.
     """
-    from aigcrec.data.movielens import load_movielens
 
     ml = load_movielens(root, check_posters=False)
     users = ml.users.copy()
@@ -350,8 +352,6 @@ def catalog_dataset(root: str | Path, vectors: VectorTables | None = None,
     Fields: the user and item ids, the item's tag texts and, when items.csv has the column, its
     ``creator_id``; no user features (the layout has none). ``interactions`` replace the folder's own.
     """
-    from aigcrec.data.catalog import read_catalog
-    from aigcrec.data.layouts import load_interactions
 
     items = read_catalog(root, check_images=False).items
     if interactions is None:

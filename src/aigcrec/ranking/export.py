@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from aigcrec.ranking.models import Ranker
+from aigcrec.onnx_cpu import cpu_session
 
 
 class _Exportable(nn.Module):
@@ -78,7 +79,6 @@ def export_onnx(model: Ranker, example: dict[str, torch.Tensor], path: str | Pat
 
 def onnx_session(path: str | Path, threads: int = 0):
     """An onnxruntime CPU session for an exported ranker (``threads`` intra-op threads; 0 = ORT's default)."""
-    from aigcrec.onnx_cpu import cpu_session
 
     return cpu_session(path, threads)
 

@@ -24,6 +24,12 @@ from aigcrec.service.artifacts import MANIFEST_NAME, ArtifactsManifest
 from aigcrec.service.config import ServingConfig
 from aigcrec.service.state import ServiceState
 from aigcrec.service.store import ServiceStore
+from aigcrec.affect.predictor import AffectPredictor
+from aigcrec.content.encoder import ContentEncoder
+from aigcrec.content.store import FeatureStore
+from aigcrec.data.catalog import read_catalog
+from aigcrec.data.layouts import detect_layout, load_interactions
+from aigcrec.ranking.bundle import RankerBundle
 
 log = logging.getLogger("aigcrec.service")
 
@@ -126,8 +132,6 @@ def read_serving_catalog(catalog_dir: Path) -> tuple[str, list[dict[str, Any]], 
     Items: item_id, title, tags, image_path, created_at and, when the catalog has them, creator_id and
     style. Events: label 1 -> bookmark, 0 -> impression.
     """
-    from aigcrec.data.catalog import read_catalog
-    from aigcrec.data.layouts import detect_layout, load_interactions
 
     layout = detect_layout(catalog_dir)
     frame = read_catalog(catalog_dir, check_images=False).items
@@ -160,7 +164,6 @@ def aligned_vectors(
     feature_store: Path, item_ids: list[str], names: list[str]
 ) -> tuple[list[int], dict[str, np.ndarray]]:
     """Rows of ``item_ids`` that have every feature in ``names``, and the matrices in that row order."""
-    from aigcrec.content.store import FeatureStore
 
     store = FeatureStore(feature_store)
     loaded = {name: store.load(name) for name in names}
@@ -198,8 +201,6 @@ def skipped_line(store, skipped: list[str], total: int) -> str:
 
 def load_content_encoder(paths: ServicePaths, config: ServingConfig):
     """The encoder that made the feature store: the saved one, else the configured one if versions match."""
-    from aigcrec.content.encoder import ContentEncoder
-    from aigcrec.content.store import FeatureStore
 
     encoder = ContentEncoder.load(paths.content_dir) if paths.content_dir else ContentEncoder(config.content)
     stored = FeatureStore(paths.feature_store).manifest.get("encoders", {})
@@ -263,8 +264,6 @@ def open_real_state(config: ServingConfig, paths: ServicePaths, db_path: Path, r
     passes clients of its model deployments, so each model is loaded once, in its deployment; ``aigcrec
     simulate`` loads them once for all its services).
     """
-    from aigcrec.affect.predictor import AffectPredictor
-    from aigcrec.ranking.bundle import RankerBundle
 
     svc = config.service
     if ranker is None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Literal, Optional, Sequence
@@ -181,7 +180,3 @@ def fit_loop(
         state[1](best_state)
     return result
 
-
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    """Batches of ``batch_size`` over ``n`` rows (the last one partial)."""
-    return max(1, math.ceil(n / batch_size))

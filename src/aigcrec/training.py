@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Literal, Optional, Sequence
@@ -33,8 +32,6 @@ import torch
 from torch import nn
 
 from aigcrec.logs import progress
-
-log = logging.getLogger("aigcrec.training")
 
 Batch = Any
 
@@ -60,7 +57,6 @@ class Epoch:
     metrics: dict[str, float]
     train_seconds: float  # optimisation steps only
     seconds: float  # steps and evaluation
-    improved: bool = False
 
 
 @dataclass
@@ -109,7 +105,6 @@ def fit_loop(
     on_step: Callable[[int], None] | None = None,
     threads: int | None = None,
     progress_label: str | None = None,
-    set_to_none: bool = True,
 ) -> LoopResult:
     """Train for up to ``epochs`` epochs; return the records (see the module docstring for the order of work).
 
@@ -142,7 +137,7 @@ def fit_loop(
             for batch in batches(epoch):
                 value = loss(batch)
                 if value is not None:
-                    optimizer.zero_grad(set_to_none=set_to_none)
+                    optimizer.zero_grad(set_to_none=True)
                     value.backward()
                     if clip is not None:
                         nn.utils.clip_grad_norm_(clip[0], clip[1])
@@ -164,7 +159,7 @@ def fit_loop(
             if monitor is not None:
                 score = float(metrics[monitor])
                 if result.best_epoch < 0 or better(score, result.best_score):
-                    result.best_epoch, result.best_score, stale, record.improved = epoch, score, 0, True
+                    result.best_epoch, result.best_score, stale = epoch, score, 0
                     best_state = state[0]() if state is not None else None
                 else:
                     stale += 1

@@ -147,7 +147,7 @@ def train_two_tower(data: RetrievalData, config: TwoTowerConfig, seed: int = 0,
         return sampled_softmax_logq_loss(u, v, t_logq[cols], cols, config.temperature)
 
     net.train()
-    run = fit_loop(epochs=config.epochs, batches=batches, loss=loss, size=len, optimizer=opt, set_to_none=True)
+    run = fit_loop(epochs=config.epochs, batches=batches, loss=loss, size=len, optimizer=opt)
     losses = [e.train_loss for e in run.epochs]
     net.eval()
     torch.set_num_threads(threads)

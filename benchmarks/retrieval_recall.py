@@ -225,6 +225,16 @@ def world_run(args, seed: int, cfg: AppConfig) -> dict[str, Any]:
         prior = sum(pe * pi * truth.logits(user, e, i)[truth_rows] for e, pe in u_truth["emotion_prior"].items()
                     for i, pi in u_truth["intent_prior"].items())
         add("ceiling: true logit, session state unknown", np.argsort(-prior, kind="stable"), relevant, s.intent)
+        # What any retrieval reading MMEI's posterior could reach at best: the true logit expected over MMEI's
+        # emotion and intent probabilities (taken as independent); and with emotion and intent known but the
+        # find_specific target (which the world draws apart from the state) unknown.
+        if mmei is not None:
+            read = sum(pe * pi * truth.logits(user, e, i)[truth_rows] for e, pe in mmei.emotion_probs.items()
+                       for i, pi in mmei.intent_probs.items() if pe * pi > 0)
+            add("ceiling: true logit, state as MMEI reads it", np.argsort(-read, kind="stable"), relevant, s.intent)
+        known = truth.logits(user, s.emotion, s.intent)[truth_rows]
+        add("ceiling: true logit, emotion and intent known, target unknown", np.argsort(-known, kind="stable"),
+            relevant, s.intent)
         tt = pipe.source_lists(user, depth, None, None)[SOURCE_TWO_TOWER]
         add(f"{SOURCE_TWO_TOWER} (no context)", tt, relevant, s.intent)
         add_lists("blend (no signals)", lambda k: pipe.blended_candidates(user, k, set(), None, None)[0], relevant,

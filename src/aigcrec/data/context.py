@@ -122,16 +122,15 @@ class ContextRatings:
         """4 on a 1-5 scale (the convention of the ranking literature), else the scale's midpoint."""
         return 4.0 if tuple(self.schema.rating_scale) == (1, 5) else self.schema.midpoint
 
-    def labels(self, threshold: float | None = None) -> tuple[pd.Series, float]:
-        """(label per rating, the threshold used): :math:`y = [r \\ge t]` as int64 (0/1), ``t`` =
-        ``threshold`` or :meth:`default_threshold`; a ``t`` outside (min, max] of the scale is a
-        ``ValueError``. The one label rule of these sets (the ranker's dataset, the benchmark, the
-        ``context`` catalog layout)."""
+    def labels(self, threshold: float | None = None) -> pd.Series:
+        """The label of each rating, :math:`y = [r \\ge t]` as int64 (0/1), ``t`` = ``threshold`` or
+        :meth:`default_threshold`; a ``t`` outside (min, max] of the scale is a ``ValueError``. The one
+        label rule of these sets (the ranker's dataset, the benchmark, the ``context`` catalog layout)."""
         lo, hi = self.schema.rating_scale
         t = self.default_threshold() if threshold is None else float(threshold)
         if not lo < t <= hi:
             raise ValueError(f"threshold: expected a rating in ({lo:g}, {hi:g}], got {t:g}")
-        return (self.ratings["rating"] >= t).astype("int64"), t
+        return (self.ratings["rating"] >= t).astype("int64")
 
 
 def read_schema(root: Path) -> ContextSchema:

@@ -88,7 +88,7 @@ def _context_ratings(root: Path, item_ids: set[str]) -> pd.DataFrame:
     """A context-aware rating folder's ratings, labelled by its default threshold (``load_context`` checks
     every item reference against items.csv)."""
     cr = load_context(root)
-    labels, _ = cr.labels()
+    labels = cr.labels()
     ratings = cr.ratings
     return pd.DataFrame({"user_id": ratings["user_id"], "item_id": ratings["item_id"], "label": labels,
                          "timestamp": ratings["timestamp"].fillna(0.0).astype("float64"), "session_id": None})

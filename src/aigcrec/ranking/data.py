@@ -182,7 +182,7 @@ def context_dataset(root: str | Path, context: str | list[str] = "all", vectors:
     unknown = [c for c in cols if c not in known]
     if unknown:
         raise ValueError(f"context: unknown column(s) {unknown}; {cr.schema.name} has {known}")
-    labels, _ = cr.labels(threshold)
+    labels = cr.labels(threshold)
     ratings = cr.ratings
     frame = pd.DataFrame({"user_id": ratings["user_id"], "item_id": ratings["item_id"],
                           "label": labels, "rating": ratings["rating"],

@@ -9,6 +9,16 @@ file. Writes ``own_catalog.json`` and ``own_catalog.md`` under ``--out``.
     nice -n 10 .venv/bin/python benchmarks/own_catalog.py --catalog ../shared/datasets/movielens-100k \\
         --out benchmarks/results/own_catalog
 
+``--context JSON`` (repeatable; a catalog in the context-aware rating layout, whose ranker reads explicit
+context): the known user's recommend with each of those contexts as well (first request's latency, the
+top 10), and how many of the first two contexts' top 10 they share. Items without an image (that layout has
+none) make the posted item's image a generated PNG instead of a served item's.
+
+    nice -n 10 .venv/bin/python benchmarks/own_catalog.py --catalog ../shared/datasets/depaulmovie \\
+        --out benchmarks/results/own_catalog-depaulmovie \\
+        --context '{"time": "weekend", "location": "cinema", "companion": "partner"}' \\
+        --context '{"time": "weekday", "location": "home", "companion": "alone"}'
+
 Timings depend on the machine's load; the results record ``os.getloadavg()`` before and after.
 """
 
@@ -79,6 +89,8 @@ def main() -> None:
     ap.add_argument("--catalog", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--models", type=Path, help="Models folder (default: a fresh temporary one).")
+    ap.add_argument("--context", action="append", default=[], type=json.loads,
+                    help="An explicit context (JSON object) to recommend with as well; repeatable.")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="own-catalog-"))
     models = args.models or work / "models"
@@ -97,7 +109,13 @@ def main() -> None:
             first_known, body = _timed(c, "post", "/v1/recommend", json={"user_id": known, "k": 10})
             first_unknown, cold = _timed(c, "post", "/v1/recommend", json={"user_id": "bench-new-user", "k": 10})
             warm = [_timed(c, "post", "/v1/recommend", json={"user_id": known, "k": 10})[0] for _ in range(20)]
-            image = c.get(body["items"][0]["image_url"]).content  # a served item's image: readable
+            contexts = []
+            for ctx in args.context:
+                ms, got = _timed(c, "post", "/v1/recommend", json={"user_id": known, "k": 10, "context": ctx})
+                contexts.append({"context": ctx, "first_ms": round(ms, 1),
+                                 "top10": [i["item_id"] for i in got["items"]]})
+            served = c.get(body["items"][0]["image_url"])  # a served item's image when it has one
+            image = served.content if served.status_code == 200 else _png()
             post_ms, _ = _timed(c, "post", "/v1/items", headers={"Authorization": f"Bearer {KEY}"}, json={
                 "item_id": "bench-new-item", "title": "a new item", "tags": [{"text": "new", "lang": "en"}],
                 "image": base64.b64encode(image).decode()})
@@ -117,6 +135,7 @@ def main() -> None:
         proc.terminate()
         proc.wait(60)
     startup = [" ".join(line.split("WARNING", 1)[1].split()).replace(str(work), "<tmp>")
+               .replace(str(models.resolve()), "<models>").replace(str(REPO), "<repo>")
                for line in (work / "serve.log").read_text().splitlines() if "WARNING" in line]
     result = {
         "catalog": args.catalog.name, "layout": manifest["layout"], "python": platform.python_version(),
@@ -127,7 +146,10 @@ def main() -> None:
         "cold_start_unknown": cold["explanation"]["cold_start"], "post_item_ms": round(post_ms, 1),
         "feedback_ms": round(fb_ms, 1), "item_kept_after_restart": kept,
         "feedback_kept_after_restart": remembered, "startup_warnings": startup,
+        **({"contexts": contexts} if contexts else {}),
     }
+    if len(contexts) >= 2:
+        result["first_two_contexts_shared_top10"] = len(set(contexts[0]["top10"]) & set(contexts[1]["top10"]))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "own_catalog.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     rows = [("aigcrec build (total)", f"{result['build_s']} s")]
@@ -138,12 +160,26 @@ def main() -> None:
              ("recommend, known user, median of 20", f"{result['recommend_known_p50_ms']} ms"),
              ("POST /v1/items, POST /v1/feedback", f"{result['post_item_ms']} / {result['feedback_ms']} ms"),
              ("restart to /readyz; item and feedback kept", f"{result['restart_ready_s']} s; {kept and remembered}")]
+    rows += [(f"recommend, known user, context {json.dumps(x['context'])}", f"first {x['first_ms']} ms; top 10 "
+              f"{', '.join(x['top10'])}") for x in contexts]
+    if len(contexts) >= 2:
+        rows += [("items the first two contexts' top 10 share", str(result["first_two_contexts_shared_top10"]))]
     md = [f"# Own catalog end to end: {result['catalog']} ({result['layout']} layout)", "",
           f"`benchmarks/own_catalog.py`, {result['cpus']} CPUs, load average before {load_before[0]:.1f}, "
           f"after {result['load_after'][0]:.1f}.", "", "| step | result |", "|---|---|",
           *[f"| {a} | {b} |" for a, b in rows]]
     (args.out / "own_catalog.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     print("\n".join(md))
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 80, 40)).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def _figs(figures: dict) -> str:

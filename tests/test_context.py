@@ -50,6 +50,10 @@ def test_context_sample_loads_missing_values_counted(ctx_sample):
     assert rep.missing["ratings.no_context"] == 1
     assert rep.distributions["context.purpose"] == {"relax": 2, "work": 2, "party": 3, "(missing)": 3}
     assert c.default_threshold() == 4.0
+    assert c.labels().tolist() == [1, 0, 1, 0, 0, 1, 0, 0, 1, 0]  # rating >= 4: 3.5 is not, 4 is
+    assert c.labels(3.5).tolist() == [1, 0, 1, 0, 1, 1, 0, 0, 1, 0]
+    with pytest.raises(ValueError, match=r"threshold: expected a rating in \(1, 5\], got 1"):
+        c.labels(1)
     assert not any("declares" in n for n in rep.notes), rep.notes
 
 

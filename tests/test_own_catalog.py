@@ -41,10 +41,17 @@ def _catalog(layout: str, root: Path, tiny_world: Path) -> Path:
         return samples.write_movielens_posters_sample(root / "ml")
     if layout == "catalog-textonly":  # no image at all: every item served text-only
         return samples.write_catalog_layout_sample(root / "txt", images=False)
+    if layout == "context":  # a context-aware rating set: no images, mood + hour as the explicit context
+        return samples.write_context_layout_sample(root / "ctx")
     return samples.write_catalog_layout_sample(root / "cat", broken=True)
 
 
-@pytest.fixture(scope="module", params=["catalog", "movielens", "world", "catalog-textonly"])
+CONTEXT_TRAIN = {"max_epochs": 20, "batch_size": 32, "lr": 0.005}
+"""The context sample's ranker training: it must learn mood x item from 190 ratings (one epoch of the
+default batch is a single step, which learns nothing)."""
+
+
+@pytest.fixture(scope="module", params=["catalog", "movielens", "world", "catalog-textonly", "context"])
 def built(request, tiny_world, config_file, tmp_path_factory):
     """(layout, catalog folder, models folder) after `aigcrec build`."""
     from typer.testing import CliRunner
@@ -54,6 +61,11 @@ def built(request, tiny_world, config_file, tmp_path_factory):
     root = tmp_path_factory.mktemp(f"own-{request.param}")
     catalog = _catalog(request.param, root, tiny_world)
     models = root / "models"
+    if request.param == "context":
+        cfg = json.loads(config_file.read_text(encoding="utf-8"))
+        cfg["ranking"]["train"] = CONTEXT_TRAIN
+        config_file = root / "context.yaml"
+        config_file.write_text(json.dumps(cfg), encoding="utf-8")
     result = CliRunner().invoke(app, ["build", "--catalog", str(catalog), "--out", str(models),
                                       "--config", str(config_file)])
     assert result.exit_code == 0, result.output
@@ -130,6 +142,13 @@ def test_recommend_post_feedback_restart(built, config_file, tmp_path, caplog):
         # No affect model: signals are refused with 422 and a message, not a 5xx.
         mood = client.post("/v1/recommend", json={"user_id": known, "signals": {"text": "calm please"}})
         assert mood.status_code == 422 and "affect" in mood.json()["detail"]
+        # Explicit context: served where the ranker learned context columns, else a 422 naming the key.
+        for user in (known, "nobody-yet"):
+            ctx = client.post("/v1/recommend", json={"user_id": user, "k": 5, "context": {"mood": "sad"}})
+            if layout == "context":
+                assert ctx.status_code == 200 and ctx.json()["items"], ctx.text
+            else:
+                assert ctx.status_code == 422 and "mood" in ctx.json()["detail"], ctx.text
 
         served = state.pipeline.catalog.meta[0]
         image = _png()  # a served item may be text-only (corrupt or no image), so the new item's image is made here
@@ -153,6 +172,48 @@ def test_recommend_post_feedback_restart(built, config_file, tmp_path, caplog):
         again = client.post("/v1/recommend", json={"user_id": "newcomer", "k": 5}).json()
         assert again["explanation"]["cold_start"] is False
         assert liked not in [i["item_id"] for i in again["items"]]  # seen items stay excluded
+    state.store.close()
+
+
+def test_context_layout_serves_explicit_context(built, config_file, tmp_path, caplog):
+    """The context sample (happy raters like m0-m5, sad ones m6-m11; nothing else tells them apart): the
+    built ranker reads mood and hour as its explicit context (schema in the bundle), the same user gets
+    different lists for the two moods, each leaning to the half that mood likes; an unknown key is a 422
+    naming it and the known ones; every item is served text-only, m0 (no title, genres or artist) by its id."""
+    from fastapi.testclient import TestClient
+
+    from aigcrec.ranking.bundle import RankerBundle
+    from aigcrec.service.app import create_app
+    from aigcrec.service.artifacts import ArtifactsManifest
+
+    layout, catalog, models = built
+    if layout != "context":
+        pytest.skip("only the context sample has explicit context columns")
+    assert RankerBundle.load(models / "ranker").context_schema == {
+        "mood": {"kind": "categorical", "values": ["happy", "sad"]}, "hour": {"kind": "numeric", "values": None}}
+    ranker_step = ArtifactsManifest.load(models).steps[2].figures
+    assert ranker_step["context"] == "mood,hour" and ranker_step["rows"] == 190
+    with caplog.at_level(logging.WARNING, logger="aigcrec.service"):
+        state = _open(models, tmp_path / "ctx.sqlite", config_file)
+    assert "12 of 12 catalog items are served text-only" in caplog.text
+    first_half = {f"m{i}" for i in range(6)}
+    with TestClient(create_app(state)) as client:
+        assert client.get("/v1/items/m0").json()["title"] == "m0"
+        assert client.get("/v1/items/m1").json()["title"] == "Bright song 1"
+        for user in ("v0", "nobody-yet"):
+            lists = {}
+            for mood in ("happy", "sad"):
+                r = client.post("/v1/recommend", json={"user_id": user, "k": 5, "exclude_seen": False,
+                                                       "context": {"mood": mood, "hour": 20}})
+                assert r.status_code == 200, r.text
+                lists[mood] = [i["item_id"] for i in r.json()["items"]]
+            assert lists["happy"] != lists["sad"]
+            assert len(first_half & set(lists["happy"])) > len(first_half & set(lists["sad"])), lists
+            plain = client.post("/v1/recommend", json={"user_id": user, "k": 5, "exclude_seen": False})
+            assert plain.status_code == 200 and len(plain.json()["items"]) == 5
+        bad = client.post("/v1/recommend", json={"user_id": "v0", "context": {"mood": "sad", "weather": "rain"}})
+        assert bad.status_code == 422
+        assert "weather" in bad.json()["detail"] and "hour" in bad.json()["detail"] and "mood" in bad.json()["detail"]
     state.store.close()
 
 
@@ -198,15 +259,28 @@ def test_broken_items_are_reported_and_not_served(built, config_file, tmp_path, 
 # -- fast checks: layouts, the CLI's messages, the manifest -------------------------------------------
 
 def test_layouts_are_recognised_and_bad_interactions_name_the_row(tmp_path):
+    import pandas as pd
+
     from aigcrec.data import samples
     from aigcrec.data.errors import DataError
     from aigcrec.data.layouts import detect_layout, load_interactions
 
     cat = samples.write_catalog_layout_sample(tmp_path / "cat")
     ml = samples.write_movielens_posters_sample(tmp_path / "ml")
+    ctx = samples.write_context_layout_sample(tmp_path / "ctx")
     assert detect_layout(cat).name == "catalog" and detect_layout(ml).name == "movielens"
+    assert detect_layout(ctx).name == "context" and detect_layout(samples.write_context_sample(tmp_path / "c2")).name == "context"
     inter = load_interactions(ml, {str(i) for i in range(1, 17)})
     assert set(inter["label"]) == {0, 1} and inter["timestamp"].is_monotonic_increasing
+    # The context layout labels ratings by the context loader's rule (rating >= 4 on 1-5), in file order.
+    rated = pd.read_csv(ctx / "ratings.csv", dtype={"user_id": str, "item_id": str})
+    inter = load_interactions(ctx, {f"m{i}" for i in range(12)})
+    assert inter["label"].tolist() == (rated["rating"] >= 4).astype(int).tolist()
+    assert inter["item_id"].tolist() == rated["item_id"].tolist() and (inter["timestamp"] == 0).all()
+    # write_context_sample: A1's rows have timestamps, the others none (read as 0: first, in file order).
+    c2 = load_interactions(tmp_path / "c2", {"t1", "tt2", "t3", "t4"})
+    assert c2["user_id"].tolist() == ["b2"] * 3 + ["c3"] * 2 + ["z9"] * 2 + ["A1"] * 3
+    assert c2["label"].tolist() == [0, 0, 1, 0, 0, 1, 0, 1, 0, 1]  # b2's 3.5 is not >= 4, its 4 is
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="not a catalog folder"):
         detect_layout(tmp_path / "empty")

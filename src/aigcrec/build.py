@@ -10,7 +10,10 @@ Steps, each timed and summarised in one line (its figures also go to the manifes
    errors and not served)
    and is saved to ``M/content`` so ``POST /v1/items`` encodes new items the same way;
 3. **ranker** — the ``aigcrec train ranker`` code path (warm split, early stopping) on the layout's
-   interactions and the store's vectors, saved to ``M/ranker`` (test metrics in ``M/metrics.json``);
+   interactions and the store's vectors, saved to ``M/ranker`` (test metrics in ``M/metrics.json``); a
+   context-aware rating set (``context`` layout) is split at random (``random_split``, seeded by
+   ``cfg.seed``: it has no timestamps) and its context columns are the ranker's explicit context (its
+   schema saved in the bundle; ``/v1/recommend`` takes values for them in ``context``);
 4. **export** — the ranker exported to ``M/ranker.onnx`` and checked against torch (max |difference|);
 5. **retrieval** — the two-tower candidate model (``aigcrec.retrieval``, ``cfg.retrieval``) on the same
    interactions and vectors, saved to ``M/retrieval`` (skipped when ``retrieval.enabled`` is false: the
@@ -37,6 +40,7 @@ from aigcrec.content.store import encode_catalog
 from aigcrec.data.catalog import read_catalog
 from aigcrec.data.layouts import detect_layout, load_interactions
 from aigcrec.ranking.bundle import RankerBundle
+from aigcrec.ranking.data import random_split
 from aigcrec.ranking.experiment import train_and_save
 from aigcrec.ranking.export import check_export
 from aigcrec.retrieval.data import catalog_retrieval_data
@@ -113,8 +117,11 @@ def build(catalog: str | Path, out: str | Path, config: AppConfig, model: str = 
     with _step("ranker", steps, report) as fig:
         data = load_dataset(layout.name, catalog, out / "cache", features_dir=out / "features",
                             content_config=config.content)
-        metrics = train_and_save(data, model, config, out, meta={"dataset": layout.name, "catalog": catalog.name})
-        fig.update(variant=model, rows=len(data.frame),
+        context = [f.column for f in data.fields if f.group == "context"]
+        rows = random_split(data.frame, config.seed) if layout.name == "context" else None  # no timestamps there
+        metrics = train_and_save(data, model, config, out, meta={"dataset": layout.name, "catalog": catalog.name},
+                                 rows=rows)
+        fig.update(variant=model, rows=len(data.frame), **({"context": ",".join(context)} if context else {}),
                    **{k: metrics[k] for k in ("auc", "gauc", "logloss", "val_auc", "best_epoch") if k in metrics})
 
     with _step("export", steps, report) as fig:

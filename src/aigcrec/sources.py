@@ -84,6 +84,16 @@ def content_vectors(data_dir: str | Path, features_dir: str | Path | None, cache
     return {m: store.load(m) for m in MODALITIES}
 
 
+def _real_vectors(store: FeatureStore) -> VectorTables:
+    """The store's modalities, leaving out the image ones when no item has an image (a context-aware rating
+    set: every image row is imputed, the same zeros for all items, which would only add constant inputs
+    and a meaningless modality weight to the ranker)."""
+    ids = store.item_ids
+    any_image = bool(store.has_image(ids).any()) if ids else False
+    return {m: store.load(m) for m in MODALITIES
+            if m in store.names and (any_image or store.manifest["features"][m]["group"] != "image")}
+
+
 def read_affect(path: str | Path) -> pd.DataFrame:
     """An affect-context table (one row per session, numeric columns) from Parquet or CSV
     (``aigcrec.data.affect_context.read_affect_context``: its columns are its schema)."""
@@ -137,10 +147,8 @@ def load_dataset(dataset: DatasetName, data_dir: str | Path, cache_dir: str | Pa
     if dataset == "context":
         if events is not None:
             raise ValueError("--events: a context-aware rating set cannot be retrained from a service's event log")
-        if features_dir is not None:  # whichever modalities the store has (these sets have no images)
-
-            store = FeatureStore(features_dir)
-            vectors = {m: store.load(m) for m in MODALITIES if m in store.names}
+        if features_dir is not None:  # the store's modalities, the image ones only where some item has an image
+            vectors = _real_vectors(FeatureStore(features_dir))
         else:
             vectors = context_text_vectors(data_dir, cache_dir, content_config)
         return context_dataset(data_dir, context, vectors, threshold)

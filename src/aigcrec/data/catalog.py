@@ -7,6 +7,12 @@ Recognised by the header of ``<dir>/items.csv``:
 - **aigcrec world**: columns ``image`` and ``tags``, where ``tags`` is a JSON list of
   ``{"text": ..., "lang": ...}`` and ``image`` a path relative to the folder; the other columns
   (title_ja, title_zh, creator_id, series_id, created_at, subject, style, palette, ...) pass through.
+- **context-aware rating set** (recognised by ``context.json`` beside ``items.csv``; see
+  :mod:`aigcrec.data.context`): no images; the tags are the genres, then the values of the metadata
+  columns (an artist, a city; language ``en``), which also pass through as columns. An item with no title,
+  no genres and no metadata (depaulmovie's IMDb ids) is titled by its id, so that it still has a text to be
+  served by (its text vector then carries nothing but the id); the report counts those
+  (``items.titled_by_id``).
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from aigcrec.data.checks import (
     require_file,
     value_counts,
 )
+from aigcrec.data.context import ITEMS_COLUMNS as CONTEXT_ITEMS_COLUMNS
+from aigcrec.data.context import read_items as read_context_items
 from aigcrec.data.errors import DataError
 from aigcrec.data.movielens import read_items
 from aigcrec.data.report import DatasetReport
@@ -54,8 +62,12 @@ def item_text(title: str, tags: list[dict[str, str]]) -> str:
 
 
 def detect_format(root: Path) -> str:
-    """``"movielens"`` or ``"world"``, from the header of ``items.csv``."""
-    path = require_file(root / "items.csv", "items.csv of a MovieLens-with-posters or aigcrec world folder")
+    """``"context"`` when ``context.json`` is beside ``items.csv``, else ``"movielens"`` or ``"world"`` from the
+    header of ``items.csv``."""
+    path = require_file(root / "items.csv", "items.csv of a MovieLens-with-posters, aigcrec world or "
+                                            "context-aware rating folder")
+    if (root / "context.json").is_file():
+        return "context"
     header = set(read_csv(path, ("item_id",)).columns)
     if {"poster", "genres"} <= header:
         return "movielens"
@@ -125,11 +137,35 @@ def _world(root: Path, check_images: bool) -> tuple[pd.DataFrame, dict[str, int]
     return frame, missing
 
 
+def _context(root: Path, check_images: bool) -> tuple[pd.DataFrame, dict[str, int]]:
+    """A context-aware rating folder's items (no images: ``check_images`` has nothing to check)."""
+    items = read_context_items(root)
+    meta = [c for c in items.columns if c not in CONTEXT_ITEMS_COLUMNS]
+    tags = [[{"text": g, "lang": "en"} for g in gs] + [{"text": row[c], "lang": "en"} for c in meta if row[c]]
+            for gs, row in zip(items["genres"], items[meta].to_dict(orient="records"))]
+    by_id = items["title"].eq("").to_numpy() & (pd.Series(tags).map(len).eq(0).to_numpy())
+    title = items["title"].where(~by_id, items["item_id"])
+    frame = pd.DataFrame({
+        "item_id": items["item_id"],
+        "title": title,
+        "text": [item_text(t, g) for t, g in zip(title, tags)],
+        "tags": pd.Series(tags, dtype=object, index=items.index),
+        "image_path": pd.Series([None] * len(items), dtype=object, index=items.index),
+    })
+    frame = pd.concat([frame, items[meta]], axis=1)
+    missing = {"title": int(items["title"].eq("").sum()), "tags": sum(not t for t in tags), "image": len(items),
+               "titled_by_id": int(by_id.sum())}
+    return frame, missing
+
+
+_READERS = {"movielens": _movielens, "world": _world, "context": _context}
+
+
 def read_catalog(root: str | Path, check_images: bool = True) -> Catalog:
-    """Load and validate a catalog folder of either format, with its report."""
+    """Load and validate a catalog folder of any format (:func:`detect_format`), with its report."""
     root = require_dir(root)
     fmt = detect_format(root)
-    items, missing = (_movielens if fmt == "movielens" else _world)(root, check_images)
+    items, missing = _READERS[fmt](root, check_images)
     report = DatasetReport(
         format=f"catalog:{fmt}",
         root=str(root),

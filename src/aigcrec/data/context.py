@@ -122,6 +122,16 @@ class ContextRatings:
         """4 on a 1-5 scale (the convention of the ranking literature), else the scale's midpoint."""
         return 4.0 if tuple(self.schema.rating_scale) == (1, 5) else self.schema.midpoint
 
+    def labels(self, threshold: float | None = None) -> pd.Series:
+        """The label of each rating, :math:`y = [r \\ge t]` as int64 (0/1), ``t`` = ``threshold`` or
+        :meth:`default_threshold`; a ``t`` outside (min, max] of the scale is a ``ValueError``. The one
+        label rule of these sets (the ranker's dataset, the benchmark, the ``context`` catalog layout)."""
+        lo, hi = self.schema.rating_scale
+        t = self.default_threshold() if threshold is None else float(threshold)
+        if not lo < t <= hi:
+            raise ValueError(f"threshold: expected a rating in ({lo:g}, {hi:g}], got {t:g}")
+        return (self.ratings["rating"] >= t).astype("int64")
+
 
 def read_schema(root: Path) -> ContextSchema:
     """Parse and validate ``context.json``; the error names the offending key path as the field."""
@@ -155,7 +165,8 @@ def _string_ids(raw: pd.DataFrame, col: str, path: Path) -> pd.Series:
     return raw[col].str.strip()
 
 
-def _read_items(root: Path) -> pd.DataFrame:
+def read_items(root: Path) -> pd.DataFrame:
+    """``items.csv`` of a context-aware rating folder (see ``ContextRatings.items``), validated."""
     path = root / "items.csv"
     raw = read_csv(path, ITEMS_COLUMNS)
     item_id = _string_ids(raw, "item_id", path)
@@ -213,7 +224,7 @@ def load_context(root: str | Path) -> ContextRatings:
     """Load and validate a context-aware rating folder (any folder in the layout)."""
     root = require_dir(root)
     schema = read_schema(root)
-    items = _read_items(root)
+    items = read_items(root)
     ratings = _read_ratings(root, schema, items["item_id"])
     users = _read_users(root)
     has_users_file = users is not None

@@ -9,10 +9,16 @@ the folder is recognised and where its past interactions come from, as one frame
 | ``world`` | ``world.json`` (a generated world) | ``interactions.csv`` |
 | ``movielens`` | ``items.csv`` with ``poster`` + ``genres`` | ``ratings.csv``, label = rating >= 4 |
 | ``catalog`` | ``items.csv`` with ``image`` + ``tags``, no ``world.json`` | ``interactions.csv`` (optional) |
+| ``context`` | ``context.json`` + ``ratings.csv`` + ``items.csv`` | ``ratings.csv``, label = rating >= threshold |
 
 ``interactions.csv``: ``user_id, item_id, label (0/1), timestamp (unix seconds)`` and optionally
-``session_id``; any other column is ignored. A new layout (the context-aware rating layout, say) is one
-more :class:`Layout` in :data:`LAYOUTS`: a ``detect`` test and an ``interactions`` reader.
+``session_id``; any other column is ignored. ``context``: a context-aware rating set
+(:mod:`aigcrec.data.context`; no images, items served text-only), label by
+:meth:`aigcrec.data.context.ContextRatings.labels` (4 on a 1-5 scale, the scale's midpoint otherwise); an
+empty timestamp reads as 0 (these sets have none; the stable sort keeps the file's order); the context
+columns of each rating are the ranker's explicit context (``aigcrec.ranking.data.context_dataset``), not
+part of this frame. A new layout is one more :class:`Layout` in :data:`LAYOUTS`: a ``detect`` test and an
+``interactions`` reader.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from aigcrec.data.checks import check_in, check_nonempty, first_row, read_csv, require_dir
+from aigcrec.data.context import load_context
 from aigcrec.data.errors import DataError
 from aigcrec.data.movielens import load_movielens
 
@@ -77,6 +84,20 @@ def _ratings(root: Path, item_ids: set[str]) -> pd.DataFrame:
     return inter.assign(timestamp=inter["timestamp"].astype("float64"), session_id=None)[list(INTERACTION_COLUMNS)]
 
 
+def _context_ratings(root: Path, item_ids: set[str]) -> pd.DataFrame:
+    """A context-aware rating folder's ratings, labelled by its default threshold (``load_context`` checks
+    every item reference against items.csv)."""
+    cr = load_context(root)
+    labels = cr.labels()
+    ratings = cr.ratings
+    return pd.DataFrame({"user_id": ratings["user_id"], "item_id": ratings["item_id"], "label": labels,
+                         "timestamp": ratings["timestamp"].fillna(0.0).astype("float64"), "session_id": None})
+
+
+def _is_context(root: Path) -> bool:
+    return all((root / name).is_file() for name in ("context.json", "ratings.csv", "items.csv"))
+
+
 def _items_header(root: Path) -> set[str]:
     path = root / "items.csv"
     return set(read_csv(path, ("item_id",)).columns) if path.is_file() else set()
@@ -85,6 +106,8 @@ def _items_header(root: Path) -> set[str]:
 LAYOUTS: tuple[Layout, ...] = (
     Layout("world", lambda root: (root / "world.json").is_file(), _interactions_file,
            "a generated world (world.json, items.csv + images/, interactions.csv)"),
+    Layout("context", _is_context, _context_ratings,
+           "a context-aware rating set (context.json, ratings.csv with context columns, items.csv)"),
     Layout("movielens", lambda root: {"poster", "genres"} <= _items_header(root), _ratings,
            "MovieLens with posters (items.csv with poster + genres, ratings.csv)"),
     Layout("catalog", lambda root: {"image", "tags"} <= _items_header(root), _interactions_file,

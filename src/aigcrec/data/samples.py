@@ -264,3 +264,49 @@ def write_context_sample(root: str | Path) -> Path:
         "z9,tt2,3,,happy,party,18",
     ])
     return root
+
+
+SERVABLE_CONTEXT_SCHEMA = {
+    "name": "context-servable-sample",
+    "source": "written by aigcrec.data.samples.write_context_layout_sample",
+    "rating_scale": [1, 5],
+    "context": {
+        "mood": {"type": "categorical", "kind": "mood", "values": ["happy", "sad"],
+                 "note": "the rater's stated mood; empty = not stated"},
+        "hour": {"type": "numeric", "kind": "situation", "range": [0, 23], "unit": "h",
+                 "note": "time of day; noise in this sample"},
+    },
+}
+
+
+def write_context_layout_sample(root: str | Path, n_items: int = 12, n_users: int = 10, per_user: int = 8,
+                                seed: int = 0) -> Path:
+    """The context-aware rating layout, servable (``aigcrec build``): context.json with a categorical
+    ``mood`` (happy / sad, sometimes empty) and a numeric ``hour`` (0-23, sometimes empty), items.csv with
+    titles, genres and an ``artist`` column (item ``m0`` has none of the three: titled by its id), ratings.csv
+    without timestamps.
+
+    Made so that the context must matter: each user rates ``per_user`` of the items, each once in a happy
+    and once in a sad mood, and a third of them again without a mood; happy raters like the first half of
+    the items (``m0`` .. ``m{n/2-1}``, 4-5) and dislike the rest (1-2), sad ones the other way round; a rating
+    without a mood is 3 (not liked); ``hour`` is noise. The only way to tell liked from disliked for a
+    user and an item is the mood.
+    """
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    _write(root / "context.json", [json.dumps(SERVABLE_CONTEXT_SCHEMA, indent=1)])
+    half = n_items // 2
+    items = ["item_id,title,genres,artist", "m0,,,"]
+    items += [f"m{i},{'Bright' if i < half else 'Quiet'} song {i},{'Pop|Dance' if i < half else 'Ambient'},"
+              f"band{i % 3}" for i in range(1, n_items)]
+    _write(root / "items.csv", items)
+    lines = ["user_id,item_id,rating,timestamp,mood,hour"]
+    for u in range(n_users):
+        for k, i in enumerate(rng.choice(n_items, size=min(per_user, n_items), replace=False)):
+            for mood in ("happy", "sad", "") if k % 3 == 0 else ("happy", "sad"):
+                liked = (mood == "happy") == (i < half)
+                rating = 3 if not mood else int(rng.integers(4, 6)) if liked else int(rng.integers(1, 3))
+                hour = "" if rng.random() < 0.2 else str(int(rng.integers(0, 24)))
+                lines.append(f"v{u},m{i},{rating},,{mood},{hour}")
+    _write(root / "ratings.csv", lines)
+    return root

@@ -182,13 +182,10 @@ def context_dataset(root: str | Path, context: str | list[str] = "all", vectors:
     unknown = [c for c in cols if c not in known]
     if unknown:
         raise ValueError(f"context: unknown column(s) {unknown}; {cr.schema.name} has {known}")
-    lo, hi = cr.schema.rating_scale
-    threshold = cr.default_threshold() if threshold is None else float(threshold)
-    if not lo < threshold <= hi:
-        raise ValueError(f"threshold: expected a rating in ({lo:g}, {hi:g}], got {threshold:g}")
+    labels = cr.labels(threshold)
     ratings = cr.ratings
     frame = pd.DataFrame({"user_id": ratings["user_id"], "item_id": ratings["item_id"],
-                          "label": (ratings["rating"] >= threshold).astype("int64"), "rating": ratings["rating"],
+                          "label": labels, "rating": ratings["rating"],
                           "timestamp": ratings["timestamp"].fillna(0.0)})
     for c in cols:
         frame[c] = ratings[c]

@@ -17,7 +17,8 @@ import pandas as pd
 
 from aigcrec.affect.config import EncoderConfig
 from aigcrec.affect.data import AffectData
-from aigcrec.affect.encoders.base import MODALITIES, Encoded, ModalityEncoder, build_encoder
+from aigcrec.affect.encoders.base import MODALITIES, Encoded, ModalityEncoder
+from aigcrec.affect.encoders.factory import build_encoder
 from aigcrec.affect.model import AffectModel, Prediction
 from aigcrec.affect.state import AffectState
 from aigcrec.data.affect_context import AffectContextSchema

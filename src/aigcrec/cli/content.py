@@ -112,7 +112,7 @@ def register(app: typer.Typer) -> None:
         import json
 
         from aigcrec.content.pairs import load_pairs
-        from aigcrec.content.pipeline import finetune_text
+        from aigcrec.content.benchmark import finetune_text
         from aigcrec.logs import progress
 
         cfg = app_config(config, seed, out, verbose)
@@ -141,7 +141,7 @@ def register(app: typer.Typer) -> None:
         fine-tuning, images/s and texts/s; writes content.json (and the feature store) to --out."""
         import json
 
-        from aigcrec.content.pipeline import evaluate_content
+        from aigcrec.content.benchmark import evaluate_content
         from aigcrec.data.errors import DataError
         from aigcrec.logs import progress
 

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 
 from aigcrec.content.encoder import ContentEncoder
 from aigcrec.content.evaluate import neighbours
-from aigcrec.content.pipeline import finetune_text, label_precision
+from aigcrec.content.benchmark import finetune_text, label_precision
 from aigcrec.content.pairs import load_pairs
 from aigcrec.content.store import FeatureStore, encode_catalog
 from aigcrec.data.catalog import load_catalog

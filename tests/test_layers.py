@@ -19,6 +19,7 @@ LAYERS: dict[str, int] = {
     # 0 foundation: schemas, loaders, errors, metrics, logging, the strict config base, shared ONNX/seed helpers,
     # the HTML report builder
     "data": 0, "metrics": 0, "logs": 0, "config_base": 0, "onnx_cpu": 0, "seeding": 0, "report": 0, "training": 0,
+    "saved": 0,
     # 1 stages: libraries of models and their training, each with its own config section
     "world": 1, "content": 1, "affect": 1, "ranking": 1, "retrieval": 1,
     # 2 the service composes the stages
@@ -171,3 +172,4 @@ def test_lazy_comment_check_reads_the_mark():
     assert _says_why(["    # lazy: pandas", "    from aigcrec import data"], 2)
     assert not _says_why(["    # lazy:", "    from aigcrec import data"], 2)
     assert not _says_why(["    # lazy: pandas", "", "    from aigcrec import data"], 3)
+

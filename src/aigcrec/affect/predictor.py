@@ -1,6 +1,6 @@
 """In-process inference: raw text / voice / face (any subset) to an :class:`AffectState`.
 
-``AffectPredictor.load(dir)`` reads a model saved by ``aigcrec train mmei`` (its ``model.json`` names the
+``AffectPredictor.load(dir)`` reads a model saved by ``aigcrec train mmei`` (its ``config.json`` names the
 encoders) and builds only the encoders that model uses. Inputs are decoded in memory: nothing raw is
 written to disk.
 """

@@ -10,6 +10,7 @@ import typer
 
 from aigcrec.cli.common import ConfigOpt, OutOpt, SeedOpt, VerboseOpt, app_config, encode_app, evaluate_app, fail
 from aigcrec.cli.distributed import AddressOpt, EngineOpt, WorkersOpt, check_engine
+from aigcrec.saved import config_file
 
 CatalogOpt = Annotated[Optional[Path], typer.Option("--catalog", help="Catalog folder: an aigcrec world or "
                                                                       "MovieLens-100K with posters.")]
@@ -23,9 +24,9 @@ def _encoder(cfg, encoder_dir: Path | None):
 
     if encoder_dir is None:
         return ContentEncoder(cfg.content)
-    if not (encoder_dir / "content.json").is_file():
+    if config_file(encoder_dir, "content_encoder") is None:
         fail(f"--encoder {encoder_dir}: expected a folder written by `aigcrec encode finetune-*` "
-             "(with content.json), not found")
+             "(with config.json), not found")
     return ContentEncoder.load(encoder_dir)
 
 

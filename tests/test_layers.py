@@ -173,3 +173,16 @@ def test_lazy_comment_check_reads_the_mark():
     assert not _says_why(["    # lazy:", "    from aigcrec import data"], 2)
     assert not _says_why(["    # lazy: pandas", "", "    from aigcrec import data"], 3)
 
+
+def test_the_command_line_imports_no_torch():
+    # `aigcrec --help` builds every command from cli/ without running one; a command imports its stage when
+    # it runs. A module-level import of a stage in cli/ would load torch here.
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC.parent), os.environ.get("PYTHONPATH", "")])}
+    code = "import sys, aigcrec.cli.main; print(sorted(m for m in ('torch', 'ray') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", f"aigcrec.cli.main loads {out.stdout.strip()}"

@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "aigcrec"
 
 LAYERS: dict[str, int] = {
     # 0 foundation: schemas, loaders, errors, metrics, logging, the strict config base, shared ONNX/seed helpers,
-    # the HTML report builder
+    # the HTML report builder, the saved-component folder convention (saved)
     "data": 0, "metrics": 0, "logs": 0, "config_base": 0, "onnx_cpu": 0, "seeding": 0, "report": 0, "training": 0,
     "saved": 0,
     # 1 stages: libraries of models and their training, each with its own config section

@@ -62,7 +62,7 @@ def bench_texts(texts: list[str]) -> dict:
 def movielens_check(root: Path, out_dir: Path) -> dict:
     """Encode every poster (cached feature store), kNN genre micro-F1 on e_sem vs the majority baseline."""
     from aigcrec.content.config import ContentConfig
-    from aigcrec.content.pipeline import genre_knn
+    from aigcrec.content.benchmark import genre_knn
     from aigcrec.content.store import encode_catalog
     from aigcrec.data.catalog import load_catalog
 

@@ -298,12 +298,18 @@ def test_calibrated_on_dev(mmei, splits):
 def test_save_load_roundtrip(mmei, splits, tmp_path):
     _, _, test = splits
     mmei.save(tmp_path / "m")
-    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    meta = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert meta["component"] == "affect_model" and meta["format"] == 1
     assert meta["architecture"] == "mmei" and meta["intents"] == INTENTS
     back = AffectModel.load(tmp_path / "m")
     a, b = mmei.predict(test), back.predict(test)
     np.testing.assert_allclose(a.emotion_probs, b.emotion_probs, atol=1e-6)
     np.testing.assert_allclose(a.embedding, b.embedding, atol=1e-6)
+    # A folder saved before aigcrec.saved (model.json, no header) loads the same model.
+    del meta["component"], meta["format"]
+    (tmp_path / "m" / "config.json").rename(tmp_path / "m" / "model.json")
+    (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
+    np.testing.assert_allclose(AffectModel.load(tmp_path / "m").predict(test).emotion_probs, a.emotion_probs, atol=1e-6)
 
 
 def test_baselines_and_late_fusion(splits):

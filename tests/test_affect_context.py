@@ -126,7 +126,7 @@ def test_the_bundle_saves_its_affect_schema_and_the_service_checks_it(oracle_bun
     bundle = RankerBundle.load(oracle_bundle)
     intents = sorted(load_world(tiny_world, check_files=False).sessions["intent"].unique())
     assert bundle.affect_schema == AffectContextSchema.session_state(intents)
-    assert json.loads((oracle_bundle / "ranker.json").read_text())["affect_context"]["name"] == "session_state"
+    assert json.loads((oracle_bundle / "config.json").read_text())["affect_context"]["name"] == "session_state"
     encode = affect_encoder(bundle, _Predictor(intents))
     row = encode(_state(intent="relax", labels=intents))
     assert row.shape == (7 + len(intents),) and row[7 + intents.index("relax")] == pytest.approx(0.8)
@@ -151,8 +151,10 @@ def test_a_bundle_saved_before_schemas_is_refused_beside_an_affect_model(oracle_
 
     old = tmp_path / "old"
     shutil.copytree(oracle_bundle, old)
-    info = json.loads((old / "ranker.json").read_text())
-    info["format_version"] = 2
+    info = json.loads((old / "config.json").read_text())
+    del info["component"], info["format"]
+    info["format_version"] = 2  # as format 2 bundles were saved: ranker.json, no aigcrec.saved header
+    (old / "config.json").unlink()
     info.pop("affect_context")
     for f in info["spec"]["fields"]:
         f.pop("affect_schema", None)

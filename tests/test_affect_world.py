@@ -112,7 +112,7 @@ def test_demo_stage(run_dir, tiny_world):
     run(ctx)
     frame = pd.read_parquet(ctx.artifacts["affect_context"])
     assert len(frame) == 300 and frame.index.name == "session_id"
-    assert (Path(ctx.artifacts["mmei_dir"]) / "model.json").is_file()
+    assert (Path(ctx.artifacts["mmei_dir"]) / "config.json").is_file()
     headline = {r["metric"] for r in ctx.summary if r["stage"] == "affect"}
     assert {"emotion_macro_f1", "emotion_nll", "emotion_ece", "intent_macro_f1"} <= headline
     html = ctx.report.to_html()

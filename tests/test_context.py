@@ -217,12 +217,12 @@ def test_bundle_records_and_checks_the_context(mood_prep, tmp_path):
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['weather'\].*\['hour', 'mood'\]"):
         bundle.score("u1", items, context={"weather": "rainy"})
     bundle.save(tmp_path / "b")
-    info = json.loads((tmp_path / "b" / "ranker.json").read_text(encoding="utf-8"))
+    info = json.loads((tmp_path / "b" / "config.json").read_text(encoding="utf-8"))
     assert info["context"]["mood"] == {"kind": "categorical", "values": ["happy", "sad"]}
     onnx = RankerBundle.load(tmp_path / "b", runtime="onnx")
     np.testing.assert_allclose(onnx.score("u1", items, context={"mood": "happy", "hour": 8})[0], happy, atol=1e-5)
     info["context"]["mood"]["values"] = ["happy", "sad", "calm"]
-    (tmp_path / "b" / "ranker.json").write_text(json.dumps(info), encoding="utf-8")
+    (tmp_path / "b" / "config.json").write_text(json.dumps(info), encoding="utf-8")
     with pytest.raises(ValueError, match="context schema"):
         RankerBundle.load(tmp_path / "b")
 

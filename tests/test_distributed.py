@@ -155,6 +155,8 @@ def test_encode_on_ray_equals_local(ray_cluster, tiny_world, tmp_path):
 # -------------------------------------------------------------------------------------------------- train
 
 def test_train_ranker_on_ray_matches_single_process(ray_cluster, tiny_world, tmp_path):
+    import json
+
     from aigcrec.distributed.train import run_variant_ray
     from aigcrec.ranking.bundle import RankerBundle
     from aigcrec.ranking.config import ModelConfig, TrainConfig
@@ -172,7 +174,8 @@ def test_train_ranker_on_ray_matches_single_process(ray_cluster, tiny_world, tmp
     assert set(remote.metrics) == set(local.metrics)
     assert epochs == list(range(len(remote.fit.history))) and remote.fit.best_epoch in epochs
     # Rank 0 checkpointed a RankerBundle: it loads and scores like a locally trained one.
-    (checkpoint,) = [p.parent for p in (tmp_path / "ray_train").rglob("ranker.json")]
+    (checkpoint,) = [p.parent for p in (tmp_path / "ray_train").rglob("config.json")
+                     if json.loads(p.read_text()).get("component") == "ranker"]
     bundle = RankerBundle.load(checkpoint)
     assert bundle.meta["engine"] == "ray" and bundle.meta["workers"] == 2
     assert bundle.meta["train_config"] == train_cfg.model_dump() and bundle.meta["worker_batch_size"] == 64
@@ -219,9 +222,10 @@ def test_train_mmei_cli_on_ray_matches_single_process(ray_cluster, tiny_world, t
     f1 = {e: m["test"]["emotion"]["macro_f1"] for e, m in metrics.items()}
     assert f1["ray"] > 0.3 and abs(f1["ray"] - f1["local"]) <= 0.2, f1
     # Rank 0's Ray Train checkpoint: the model with its configured (global) batch, and how it was trained.
-    (checkpoint,) = [p.parent for p in (tmp_path / "ray" / "ray_train").rglob("model.json")]
-    saved = {e: json.loads((tmp_path / e / "mmei" / "model.json").read_text()) for e in ("local", "ray")}
-    assert json.loads((checkpoint / "model.json").read_text())["config"] == saved["local"]["config"]
+    (checkpoint,) = [p.parent for p in (tmp_path / "ray" / "ray_train").rglob("config.json")
+                     if json.loads(p.read_text()).get("component") == "affect_model"]
+    saved = {e: json.loads((tmp_path / e / "mmei" / "config.json").read_text()) for e in ("local", "ray")}
+    assert json.loads((checkpoint / "config.json").read_text())["config"] == saved["local"]["config"]
     assert saved["ray"]["config"] == saved["local"]["config"] and saved["local"]["config"]["batch_size"] == 64
     run = json.loads((checkpoint / RAY_RUN_FILE).read_text())
     assert run["workers"] == 2 and run["worker_batch_size"] == 32 and run["seed"] == 0

@@ -117,7 +117,7 @@ def test_build_writes_a_typed_manifest_that_serve_reads(built):
     assert paths == ServicePaths.from_models(models / "artifacts.json")
     assert paths.catalog_dir == catalog.resolve() and paths.ranker_dir == (models / "ranker").resolve()
     assert paths.retrieval_dir == (models / "retrieval").resolve()
-    assert (models / "ranker.onnx").is_file() and (models / "content" / "content.json").is_file()
+    assert (models / "ranker.onnx").is_file() and (models / "content" / "config.json").is_file()
 
 
 @pytest.mark.slow

@@ -158,10 +158,12 @@ def test_a_ranker_saved_before_the_profile_still_loads(tmp_path, prep):  # noqa:
     model = build_model("umair_fps", spec, old_cfg, prep.tables)
     train = prep.data.frame.iloc[prep.rows["train"]]
     path = RankerBundle.from_training("umair_fps", model, train).save(tmp_path / "old")
-    info = json.loads((path / "ranker.json").read_text())
+    info = json.loads((path / "config.json").read_text())
+    assert (info.pop("component"), info.pop("format")) == ("ranker", 3)
     for key in ("use_history", "match"):
         del info["model_config"][key]
-    info["format_version"] = 1
+    info["format_version"] = 1  # as format 1 bundles were saved: ranker.json, no aigcrec.saved header
+    (path / "config.json").unlink()
     (path / "ranker.json").write_text(json.dumps(info))
     again = RankerBundle.load(path)
     assert not again.model.cfg.match and again.model.history_keys == []

@@ -46,9 +46,9 @@ def test_load_picks_the_runtime(tmp_path, prep, trained):  # noqa: F811
     assert np.abs(fast.score("u2", items)[0] - bundle.score("u2", items)[0]).max() <= 1e-5
     with pytest.raises(ValueError, match="runtime: expected 'torch' or 'onnx'"):
         RankerBundle.load(tmp_path / "r", runtime="tensorrt")
-    info = json.loads((tmp_path / "r" / "ranker.json").read_text())
+    info = json.loads((tmp_path / "r" / "config.json").read_text())
     info["model_config"]["modality_norm"] = False  # a setting of another version
-    (tmp_path / "r" / "ranker.json").write_text(json.dumps(info))
+    (tmp_path / "r" / "config.json").write_text(json.dumps(info))
     with pytest.raises(ValueError, match=r"does not know: \['modality_norm'\]"):
         RankerBundle.load(tmp_path / "r")
 

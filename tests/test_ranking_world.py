@@ -93,7 +93,7 @@ def test_cli_train_evaluate_export(tiny_world, world_store, config_file, tmp_pat
               "--config", str(config_file)]
     res = runner.invoke(app, ["train", "ranker", *common, "--out", str(tmp_path / "t")])
     assert res.exit_code == 0, res.output
-    assert (tmp_path / "t" / "ranker" / "ranker.json").is_file()
+    assert (tmp_path / "t" / "ranker" / "config.json").is_file()
     metrics = json.loads((tmp_path / "t" / "metrics.json").read_text())
     assert 0.0 <= metrics["auc"] <= 1.0
     res = runner.invoke(app, ["evaluate", "ranker", "--ranker", str(tmp_path / "t" / "ranker"), *common,
@@ -145,7 +145,7 @@ def test_cli_rejects_bad_arguments(tmp_path):
     res = runner.invoke(app, ["benchmark", "ranking", "--models", "umair_fps,bogus", "--data-dir", str(tmp_path)])
     assert res.exit_code == 2 and "bogus" in res.output
     res = runner.invoke(app, ["export", "ranker", "--ranker", str(tmp_path)])
-    assert res.exit_code == 2 and "ranker.json" in res.output
+    assert res.exit_code == 2 and "not a saved ranker" in res.output
     res = runner.invoke(app, ["benchmark", "ranking", "--splits", "cold", "--data-dir", str(tmp_path)])
     assert res.exit_code == 2 and "--splits" in res.output
     res = runner.invoke(app, ["benchmark", "ranking", "--peers", "some", "--data-dir", str(tmp_path)])
@@ -203,7 +203,7 @@ def test_demo_stage_trains_reports_and_reuses_its_cache(tiny_world, world_store,
 
     ctx = context()
     demo.run(ctx)
-    assert (Path(ctx.artifacts["ranker_dir"]) / "ranker.json").is_file()
+    assert (Path(ctx.artifacts["ranker_dir"]) / "config.json").is_file()
     assert {"umair_fps_auc", "umair_fps_gauc", "dcnv2_auc"} <= {r["metric"] for r in ctx.summary}
     html = ctx.report.to_html()
     assert "umair_fps_no_affect" in html and "<img" in html

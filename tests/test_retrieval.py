@@ -18,7 +18,8 @@ import torch
 from aigcrec.retrieval.config import TwoTowerConfig
 from aigcrec.retrieval.data import ContentInput, RetrievalData, world_retrieval_data
 from aigcrec.retrieval.model import sampled_softmax_logq_loss
-from aigcrec.retrieval.retriever import CONFIG_NAME, TwoTowerRetriever
+from aigcrec.retrieval.retriever import TwoTowerRetriever
+from aigcrec.saved import CONFIG_FILE
 from aigcrec.retrieval.trainer import history_codes, pooled_histories, train_two_tower
 from aigcrec.service.config import RetrievalConfig, ServiceConfig, SourceShares
 from aigcrec.service.pipeline import (
@@ -125,16 +126,18 @@ def test_two_tower_save_load_round_trip(tmp_path):
     # A model saved before the term existed (no history_ids in its config, no weights for it) still loads.
     off = train_two_tower(data, TwoTowerConfig(epochs=1, batch_size=32, dim=8, hidden=16, history_ids=False), seed=0)
     old = off.save(tmp_path / "old")
-    meta = json.loads((old / CONFIG_NAME).read_text())
+    meta = json.loads((old / CONFIG_FILE).read_text())
     del meta["config"]["history_ids"]
-    (old / CONFIG_NAME).write_text(json.dumps(meta))
+    del meta["component"]  # and saved before aigcrec.saved: two_tower.json, no component field
+    (old / CONFIG_FILE).unlink()
+    (old / "two_tower.json").write_text(json.dumps(meta))
     back = TwoTowerRetriever.load(old)
     assert back.config.history_ids is False
     np.testing.assert_allclose(back.user_vector("u1", hist, ctx, ids_a), off.user_vector("u1", hist, ctx), atol=1e-6)
     # Another format is refused, naming the file.
-    meta = (path / CONFIG_NAME).read_text().replace('"format": 1', '"format": 99')
-    (path / CONFIG_NAME).write_text(meta)
-    with pytest.raises(ValueError, match=r"two_tower\.json: format 99"):
+    meta = (path / CONFIG_FILE).read_text().replace('"format": 1', '"format": 99')
+    (path / CONFIG_FILE).write_text(meta)
+    with pytest.raises(ValueError, match=r"config\.json: format 99"):
         TwoTowerRetriever.load(path)
 
 

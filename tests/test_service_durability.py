@@ -268,3 +268,19 @@ def test_batches_retried_after_kill_9_are_stored_once(tmp_path):
     assert set(sessions) == want
     assert replayed >= 40  # the batches acknowledged before the kills came back as replays
     assert set(Path(tempfile.gettempdir()).glob("aigcrec-serve-*")) <= leftovers  # kill -9 leaves no folder
+
+
+def test_the_serve_factory_reports_why_its_process_cannot_start(tmp_path, monkeypatch):
+    """`aigcrec serve`'s factory (service.process_app.real_app) runs under workers.run in this process and
+    its failure (no saved ranker at ranker_dir) comes back as ServeError with the reason."""
+    from aigcrec.config import AppConfig
+    from aigcrec.service.config import ServiceConfig
+    from aigcrec.service.workers import SPEC_ENV, ServeError, ServeSpec, run
+    from aigcrec.service.protocol import LIMITS_ENV
+
+    monkeypatch.setenv(SPEC_ENV, "")  # run() sets both; monkeypatch restores them afterwards
+    monkeypatch.setenv(LIMITS_ENV, "")
+    spec = ServeSpec(AppConfig().model_dump(mode="json"), str(tmp_path / "catalog"), str(tmp_path / "features"),
+                     str(tmp_path / "no-ranker"), str(tmp_path / "events.sqlite"))
+    with pytest.raises(ServeError, match="could not start.*no-ranker.*not a saved ranker"):
+        run("aigcrec.service.process_app:real_app", spec, ServiceConfig(port=free_port(), workers=1))

@@ -21,7 +21,7 @@ _EXPORTS = {
     "AffectData": "aigcrec.affect.data",
     "Encoded": "aigcrec.affect.encoders.base",
     "ModalityEncoder": "aigcrec.affect.encoders.base",
-    "build_encoder": "aigcrec.affect.encoders.base",
+    "build_encoder": "aigcrec.affect.encoders.factory",
     "TextEncoder": "aigcrec.affect.encoders.text",
     "VoiceEncoder": "aigcrec.affect.encoders.voice",
     "FaceEncoder": "aigcrec.affect.encoders.face",

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,13 @@ from aigcrec.affect.config import MMEIConfig
 from aigcrec.affect.data import AffectData
 from aigcrec.affect.networks import MMEINetwork, PooledMLPNetwork
 from aigcrec.affect.trainer import AffectTrainer, fit_temperature
+from aigcrec.saved import read_config, write_config
 
 __all__ = ["ARCHITECTURES", "AffectModel", "LateFusion", "MMEIModel", "Prediction", "fit_temperature",
            "modality_dropout", "to_batch"]
 
 ARCHITECTURES = ("mmei", "mlp")
+FORMAT = 1  # layout of the saved folder (aigcrec.saved)
 
 
 @dataclass
@@ -114,23 +115,22 @@ class AffectModel:
 
     # ---- persistence ----------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
-        """``model.json`` (architecture, dims, intents, config, temperatures, priors) + ``weights.pt``."""
+        """``config.json`` (``aigcrec.saved``, component ``affect_model``: architecture, dims, intents, config,
+        temperatures, priors) + ``weights.pt``."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         meta = {"architecture": self.architecture, "dims": self.dims, "intents": self.intents,
                 "config": self.config.model_dump(), "encoders": self.encoders, "temperature": self.temperature,
                 "prior": {k: v.tolist() for k, v in self.prior.items()}, "history": self.history,
                 "stages": self.stages}
-        (d / "model.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        write_config(d, "affect_model", FORMAT, meta, indent=2)
         torch.save(self.net.state_dict(), d / "weights.pt")
         return d
 
     @classmethod
     def load(cls, directory: str | Path) -> "AffectModel":
         d = Path(directory)
-        if not (d / "model.json").is_file():
-            raise FileNotFoundError(f"expected a saved affect model (model.json, weights.pt) in {d}")
-        meta: dict[str, Any] = json.loads((d / "model.json").read_text(encoding="utf-8"))
+        meta, _, _ = read_config(d, "affect_model", FORMAT)  # model.json in folders saved before, still read
         model = cls(meta["architecture"], {m: tuple(v) for m, v in meta["dims"].items()}, meta["intents"],
                     MMEIConfig(**meta["config"]), meta.get("encoders"))
         model.net.load_state_dict(torch.load(d / "weights.pt", map_location="cpu", weights_only=True))

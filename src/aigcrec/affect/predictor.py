@@ -1,6 +1,6 @@
 """In-process inference: raw text / voice / face (any subset) to an :class:`AffectState`.
 
-``AffectPredictor.load(dir)`` reads a model saved by ``aigcrec train mmei`` (its ``model.json`` names the
+``AffectPredictor.load(dir)`` reads a model saved by ``aigcrec train mmei`` (its ``config.json`` names the
 encoders) and builds only the encoders that model uses. Inputs are decoded in memory: nothing raw is
 written to disk.
 """
@@ -17,7 +17,8 @@ import pandas as pd
 
 from aigcrec.affect.config import EncoderConfig
 from aigcrec.affect.data import AffectData
-from aigcrec.affect.encoders.base import MODALITIES, Encoded, ModalityEncoder, build_encoder
+from aigcrec.affect.encoders.base import MODALITIES, Encoded, ModalityEncoder
+from aigcrec.affect.encoders.factory import build_encoder
 from aigcrec.affect.model import AffectModel, Prediction
 from aigcrec.affect.state import AffectState
 from aigcrec.data.affect_context import AffectContextSchema

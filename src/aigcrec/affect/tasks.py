@@ -24,7 +24,8 @@ import torch
 from aigcrec.affect.benchmark import dims_of
 from aigcrec.affect.config import AffectConfig
 from aigcrec.affect.data import AffectData
-from aigcrec.affect.encoders.base import MODALITIES, Encoded, build_encoder
+from aigcrec.affect.encoders.base import MODALITIES, Encoded
+from aigcrec.affect.encoders.factory import build_encoder
 from aigcrec.affect.reports import classification_report
 from aigcrec.affect.model import AffectModel, MMEIModel
 from aigcrec.affect.sessions import intent_labels

@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train MMEI on a world's affect sessions (train split), calibrate on dev, evaluate on test.
 
-        Writes <out>/mmei/ (model.json, weights.pt), <out>/mmei_metrics.json and <out>/problems.csv.
+        Writes <out>/mmei/ (config.json, weights.pt), <out>/mmei_metrics.json and <out>/problems.csv.
         ``--engine ray`` runs the same training as DDP on a Ray cluster: ``--workers`` processes (default
         ``distributed.train_workers``), checkpoints under ``distributed.storage_dir`` (default <out>/ray_train),
         ``--address`` (default ``distributed.address``; none: a local cluster for this command).

@@ -10,6 +10,7 @@ import typer
 
 from aigcrec.cli.common import ConfigOpt, OutOpt, SeedOpt, VerboseOpt, app_config, encode_app, evaluate_app, fail
 from aigcrec.cli.distributed import AddressOpt, EngineOpt, WorkersOpt, check_engine
+from aigcrec.saved import config_file
 
 CatalogOpt = Annotated[Optional[Path], typer.Option("--catalog", help="Catalog folder: an aigcrec world or "
                                                                       "MovieLens-100K with posters.")]
@@ -23,9 +24,9 @@ def _encoder(cfg, encoder_dir: Path | None):
 
     if encoder_dir is None:
         return ContentEncoder(cfg.content)
-    if not (encoder_dir / "content.json").is_file():
+    if config_file(encoder_dir, "content_encoder") is None:
         fail(f"--encoder {encoder_dir}: expected a folder written by `aigcrec encode finetune-*` "
-             "(with content.json), not found")
+             "(with config.json), not found")
     return ContentEncoder.load(encoder_dir)
 
 
@@ -112,7 +113,7 @@ def register(app: typer.Typer) -> None:
         import json
 
         from aigcrec.content.pairs import load_pairs
-        from aigcrec.content.pipeline import finetune_text
+        from aigcrec.content.benchmark import finetune_text
         from aigcrec.logs import progress
 
         cfg = app_config(config, seed, out, verbose)
@@ -141,7 +142,7 @@ def register(app: typer.Typer) -> None:
         fine-tuning, images/s and texts/s; writes content.json (and the feature store) to --out."""
         import json
 
-        from aigcrec.content.pipeline import evaluate_content
+        from aigcrec.content.benchmark import evaluate_content
         from aigcrec.data.errors import DataError
         from aigcrec.logs import progress
 

@@ -16,18 +16,25 @@ from aigcrec.data.validate import Format
 log = logging.getLogger("aigcrec.data")
 
 
+def _count_table(title: str, key: str, value: str, counts: dict[str, int]):
+    """A two-column rich table: each ``key`` and its count (column ``value``)."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column(key)
+    table.add_column(value, justify="right")
+    for k, v in counts.items():
+        table.add_row(k, str(v))
+    return table
+
+
 def _print_report(report: DatasetReport) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
     console.print(f"[bold]{report.format}[/bold] at {report.root}: OK")
-    counts = Table(title="counts")
-    counts.add_column("what")
-    counts.add_column("count", justify="right")
-    for k, v in report.counts.items():
-        counts.add_row(k, str(v))
-    console.print(counts)
+    console.print(_count_table("counts", "what", "count", report.counts))
     for name, dist in report.distributions.items():
         table = Table(title=f"distribution of {name}")
         table.add_column("value")
@@ -39,12 +46,7 @@ def _print_report(report: DatasetReport) -> None:
         if len(dist) > 30:
             table.add_row(f"... {len(dist) - 30} more", "", "")
         console.print(table)
-    missing = Table(title="missing optional values (loaded, counted)")
-    missing.add_column("field")
-    missing.add_column("missing", justify="right")
-    for k, v in report.missing.items():
-        missing.add_row(k, str(v))
-    console.print(missing)
+    console.print(_count_table("missing optional values (loaded, counted)", "field", "missing", report.missing))
     for note in report.notes:
         console.print(f"note: {note}")
 

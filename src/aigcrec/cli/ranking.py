@@ -61,6 +61,17 @@ def load_cli_dataset(dataset: str, data_dir: Path, features: Path | None, affect
         fail(str(exc), code=2)
 
 
+def saved_ranker(ranker: Path):
+    """The ``RankerBundle`` saved at ``ranker``, or exit 2 saying why it is not one."""
+    from aigcrec.config_base import ConfigError
+    from aigcrec.ranking.bundle import RankerBundle
+
+    try:
+        return RankerBundle.load(ranker)
+    except (FileNotFoundError, ConfigError) as exc:
+        fail(str(exc), code=2)
+
+
 def out_dir(cfg, default: str) -> Path:
     out = Path(cfg.out) if str(cfg.out) != "runs" else Path("runs") / default
     out.mkdir(parents=True, exist_ok=True)
@@ -124,15 +135,11 @@ def register(app: typer.Typer) -> None:
         import numpy as np
 
         from aigcrec.metrics import auc, gauc, logloss
-        from aigcrec.ranking.bundle import RankerBundle
         from aigcrec.ranking.data import add_history, random_split, warm_split
         from aigcrec.ranking.trainer import predict
 
         cfg = app_config(config, seed, out)
-        try:
-            bundle = RankerBundle.load(ranker)
-        except FileNotFoundError as exc:
-            fail(str(exc), code=2)
+        bundle = saved_ranker(ranker)
         dest = out_dir(cfg, "ranker-eval")
         data = load_cli_dataset(dataset, data_dir, features, affect, cfg, context=context, threshold=threshold)
         rows = random_split(data.frame, cfg.seed) if dataset == "context" else warm_split(data.frame)
@@ -149,14 +156,10 @@ def register(app: typer.Typer) -> None:
     @export_app.command("ranker")
     def export_ranker(ranker: RankerOpt, config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None) -> None:
         """Export a saved ranker to OUT/ranker.onnx (dynamic batch) and check it against torch at batch 1 and 1000."""
-        from aigcrec.ranking.bundle import RankerBundle
         from aigcrec.ranking.export import check_export
 
         cfg = app_config(config, seed, out)
-        try:
-            bundle = RankerBundle.load(ranker)
-        except FileNotFoundError as exc:
-            fail(str(exc), code=2)
+        bundle = saved_ranker(ranker)
         dest = out_dir(cfg, "ranker-onnx")
         report = check_export(bundle, dest / "ranker.onnx")
         (dest / "export.json").write_text(json.dumps(report, indent=1), encoding="utf-8")

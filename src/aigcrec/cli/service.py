@@ -124,7 +124,7 @@ def register(app: typer.Typer) -> None:
             verbose=verbose,
         )
         try:
-            run("aigcrec.service.workers:real_app", spec, svc)
+            run("aigcrec.service.process_app:real_app", spec, svc)
         except ServeError as exc:
             fail(str(exc), 1)
 

@@ -10,7 +10,6 @@ import typer
 
 from aigcrec.cli.common import ConfigOpt, OutOpt, SeedOpt, app_config, benchmark_app, fail
 from aigcrec.cli.ranking import AffectOpt, DataDirOpt, DatasetOpt, FeaturesOpt, load_cli_dataset, out_dir
-from aigcrec.topk.runner import run_topk
 
 log = logging.getLogger("aigcrec.topk")
 
@@ -31,6 +30,8 @@ def register(app: typer.Typer) -> None:
                        config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None) -> None:
         """Top-K over the whole catalog (per-user temporal split, cold-item variant): the served pipeline,
         its retrieval stage, the ranker over every item (and peers); topk.json + topk.md."""
+        from aigcrec.topk.runner import run_topk
+
         cfg = app_config(config, seed, out)
         if seeds < 1:
             fail(f"--seeds: expected at least 1, got {seeds}", code=2)

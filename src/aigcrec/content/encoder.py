@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -13,6 +12,9 @@ from aigcrec.content.image_encoder import DualOutputImageEncoder
 from aigcrec.content.images import ImageInput
 from aigcrec.content.pairs import item_text
 from aigcrec.content.text_encoder import MultiPerspectiveTextEncoder
+from aigcrec.saved import read_config, write_config
+
+FORMAT = 1  # layout of the saved folder (aigcrec.saved)
 
 
 class ContentEncoder:
@@ -47,17 +49,19 @@ class ContentEncoder:
         return out
 
     def save(self, path: str | Path) -> Path:
-        """Write ``content.json`` and the two encoders (``image/``, ``text/``) to ``path``."""
+        """Write ``config.json`` (``aigcrec.saved``, component ``content_encoder``) and the two encoders
+        (``image/``, ``text/``) to ``path``."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.image.save(path / "image")
         self.text.save(path / "text")
-        (path / "content.json").write_text(self.config.model_dump_json(indent=2), encoding="utf-8")
+        write_config(path, "content_encoder", FORMAT, self.config.model_dump(mode="json"), indent=2)
         return path
 
     @classmethod
     def load(cls, path: str | Path, **image_overrides: Any) -> "ContentEncoder":
         path = Path(path)
-        config = ContentConfig.model_validate(json.loads((path / "content.json").read_text(encoding="utf-8")))
+        body, _, _ = read_config(path, "content_encoder", FORMAT)  # content.json before, still read
+        config = ContentConfig.model_validate(body)
         return cls(config, DualOutputImageEncoder.load(path / "image", **image_overrides),
                    MultiPerspectiveTextEncoder.load(path / "text"))

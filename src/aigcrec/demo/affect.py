@@ -22,6 +22,7 @@ from aigcrec.affect.predictor import AffectPredictor
 from aigcrec.affect.sessions import predict_sessions
 from aigcrec.affect.tasks import cache_key, fusion_data, load_world_sessions, train_world_mmei, with_world_face_net
 from aigcrec.data.world import world_identity
+from aigcrec.saved import config_file
 
 log = logging.getLogger("aigcrec.affect")
 
@@ -89,7 +90,7 @@ def run(ctx) -> None:
     train, dev, test = split_data(data, split)
     model_dir = cache / f"mmei-{cache_key(world_identity(world_dir), cfg.model_dump(), ctx.config.seed)}"
     with ctx.step("affect", "MMEI"):
-        if (model_dir / "model.json").is_file():
+        if config_file(model_dir, "affect_model") is not None:
             model = AffectModel.load(model_dir)
         else:
             model, _ = train_world_mmei((train, dev, test), cfg, ctx.config.seed)

@@ -13,10 +13,11 @@ from PIL import Image, ImageDraw
 
 from aigcrec.content.encoder import ContentEncoder
 from aigcrec.content.evaluate import neighbours
-from aigcrec.content.pipeline import finetune_text, label_precision
+from aigcrec.content.benchmark import finetune_text, label_precision
 from aigcrec.content.pairs import load_pairs
 from aigcrec.content.store import FeatureStore, encode_catalog
 from aigcrec.data.catalog import load_catalog
+from aigcrec.saved import config_file
 
 log = logging.getLogger("aigcrec.content")
 
@@ -73,7 +74,7 @@ def run(ctx) -> None:
     root = ctx.cache_dir / f"content-{_cache_key(ctx, world_dir)}"
     enc_dir, store_dir, text_json = root / "encoder", root / "features", root / "text_pairs.json"
     items = load_catalog(world_dir, check_images=False)
-    if (enc_dir / "content.json").is_file() and text_json.is_file():
+    if config_file(enc_dir, "content_encoder") is not None and text_json.is_file():
         encoder = ContentEncoder.load(enc_dir)
         text = json.loads(text_json.read_text(encoding="utf-8"))
     else:

@@ -16,8 +16,9 @@ import pandas as pd
 
 from aigcrec.content.store import FeatureStore
 from aigcrec.retrieval.data import CONTENT_BLOCKS, world_retrieval_data
-from aigcrec.retrieval.retriever import CONFIG_NAME, TwoTowerRetriever
+from aigcrec.retrieval.retriever import TwoTowerRetriever
 from aigcrec.retrieval.trainer import train_two_tower
+from aigcrec.saved import config_file
 
 log = logging.getLogger("aigcrec.retrieval")
 
@@ -34,7 +35,7 @@ def run(ctx) -> None:
                            "candidates from the history, fresh and popular items and the request text.")
         return
     out = Path(ctx.cache_dir) / f"retrieval-{_key(ctx)}"
-    if (out / CONFIG_NAME).is_file():
+    if config_file(out, "two_tower") is not None:
         log.info("retrieval: reusing %s", out)
         retriever = TwoTowerRetriever.load(out)
     else:

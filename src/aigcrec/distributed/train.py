@@ -14,9 +14,9 @@ same config and seed, takes an equal shard of the training rows and runs the sta
 - validation: every worker scores the full validation set each epoch; weights are identical on every
   worker after each step, so all take the same early-stopping decision and keep the same best epoch;
   module buffers (MMEI's feature standardisers) are rank 0's, broadcast by DDP before each forward;
-- checkpoint: rank 0 saves the best model in the stage's own format — a ``RankerBundle`` (``ranker.json``,
+- checkpoint: rank 0 saves the best model in the stage's own format — a ``RankerBundle`` (``config.json``,
   ``weights.pt``, users / items parquet; ``meta`` says engine and workers) or an affect model folder
-  (``model.json`` with the configured global batch, ``weights.pt``, ``ray_run.json``) — and reports that
+  (``config.json`` with the configured global batch, ``weights.pt``, ``ray_run.json``) — and reports that
   folder to Ray Train; the driver loads it back.
 
 On one machine this shows that the engine is correct, not that it is faster: see docs/scale-out.md.
@@ -45,7 +45,7 @@ from aigcrec.ranking.trainer import FitResult, fit, predict
 
 log = logging.getLogger("aigcrec.distributed")
 
-RAY_RUN_FILE = "ray_run.json"  # next to an MMEI checkpoint's model.json: engine, workers, seed, shard size
+RAY_RUN_FILE = "ray_run.json"  # next to an MMEI checkpoint's config.json: engine, workers, seed, shard size
 
 
 def equal_shards(n: int, workers: int, seed: int) -> list[np.ndarray]:
@@ -242,7 +242,7 @@ def _mmei_worker(cfg: dict[str, Any]) -> None:
     try:
         model.fit(train.take(shard), dev, seed)
     finally:
-        model.net, model.config = net, config  # so model.json holds the configured (global) batch
+        model.net, model.config = net, config  # so config.json holds the configured (global) batch
     metrics = {"rank": rank, "workers": world, "weights_in_sync": weights_in_sync(model.net),
                "epochs": len(model.history), "history": model.history,
                "temperature": model.temperature, "loop_seconds": time.perf_counter() - t0,

@@ -1,15 +1,16 @@
 """A trained ranker with everything needed to serve it: ``RankerBundle.save(dir)`` / ``RankerBundle.load(dir)``.
 
-Files: ``ranker.json`` (model kind, model config, fitted feature spec, metadata), ``weights.pt`` (state dict,
+Files: ``config.json`` (``aigcrec.saved``: component ``ranker``, format; model kind, model config, fitted
+feature spec, metadata; ``ranker.json`` in bundles saved before, still read), ``weights.pt`` (state dict,
 vector tables included), ``users.parquet`` / ``items.parquet`` (raw user-side / item-side field values of
 the known users and items, encoded once at load; a ``history`` field holds each user's last positive items
 of the training rows, ``|``-separated).
 
 The affect context's column names (``aigcrec.data.affect_context.AffectContextSchema``) are saved on its
-field of the feature spec (``affect_schema``) and repeated under ``affect_context`` in ``ranker.json``; the
+field of the feature spec (``affect_schema``) and repeated under ``affect_context`` in ``config.json``; the
 service checks them by name against its affect model at start-up.
 
-``ranker.json`` also records the explicit context schema (``FeatureSpec.context_schema``: column -> kind and
+``config.json`` also records the explicit context schema (``FeatureSpec.context_schema``: column -> kind and
 labels), checked by name against the spec at load; ``score(..., context={"mood": "sad"})`` takes explicit
 context values (a column the ranker does not know is a ``ValueError`` naming it and the known ones; an
 absent column is missing, as a rating given without that context).
@@ -22,7 +23,6 @@ field (cold start); items added after training are scored from their content vec
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from aigcrec.ranking.models import Ranker, build_model
 from aigcrec.ranking.data import latest_histories
 from aigcrec.ranking.export import export_onnx, export_stack_scorer, onnx_session, run_onnx
 from aigcrec.ranking.models import UMAIRFPSRanker
+from aigcrec.saved import read_config, write_config
 
 FORMAT_VERSION = 3
 # 3: the affect context's vector field carries its AffectContextSchema (column names, version); bundles of
@@ -329,11 +330,11 @@ class RankerBundle:
     def save(self, out_dir: str | Path) -> Path:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        info = {"format_version": FORMAT_VERSION, "kind": self.kind, "model_config": self.model.cfg.model_dump(),
+        info = {"kind": self.kind, "model_config": self.model.cfg.model_dump(),
                 "spec": self.model.spec.to_dict(), "context": self.context_schema,
                 "affect_context": None if self.affect_schema is None else self.affect_schema.to_dict(),
                 "meta": self.meta}
-        (out / "ranker.json").write_text(json.dumps(info, indent=1, default=str), encoding="utf-8")
+        write_config(out, "ranker", FORMAT_VERSION, info, indent=1, default=str)
         torch.save(self.model.state_dict(), out / "weights.pt")
         self.users.astype({c: str for c in self.users.columns if self.users[c].dtype == object}).to_parquet(out / "users.parquet")
         self.items.to_parquet(out / "items.parquet")
@@ -350,24 +351,23 @@ class RankerBundle:
     @classmethod
     def _load(cls, in_dir: str | Path) -> "RankerBundle":
         path = Path(in_dir)
-        if not (path / "ranker.json").is_file():
-            raise FileNotFoundError(f"{path}: not a saved ranker (expected ranker.json, weights.pt)")
-        info = json.loads((path / "ranker.json").read_text(encoding="utf-8"))
+        info, fmt, file = read_config(path, "ranker", FORMAT_VERSION)
+        fmt = int(info.pop("format_version", fmt))  # ranker.json (before aigcrec.saved) named it so
         spec = FeatureSpec.from_dict(info["spec"])
         unknown = sorted(set(info["model_config"]) - set(ModelConfig.model_fields))
         if unknown:
-            raise ValueError(f"{path / 'ranker.json'}: model_config has settings this version of aigcrec does not "
+            raise ValueError(f"{file}: model_config has settings this version of aigcrec does not "
                              f"know: {unknown} (saved by another version? retrain the ranker)")
         saved, have = info.get("context", {}), spec.context_schema()  # bundles before the context group: none
         if saved != have:
-            raise ValueError(f"{path / 'ranker.json'}: the recorded context schema {sorted(saved)} does not match "
+            raise ValueError(f"{file}: the recorded context schema {sorted(saved)} does not match "
                              f"the feature spec's context fields {sorted(have)} (edited by hand? retrain the ranker)")
         recorded = info.get("affect_context")
         schema = spec.affect_schema()
         if recorded is not None and (schema is None or recorded != schema.to_dict()):
-            raise ValueError(f"{path / 'ranker.json'}: the recorded affect context schema does not match the feature "
+            raise ValueError(f"{file}: the recorded affect context schema does not match the feature "
                              f"spec's affect field (edited by hand? retrain the ranker)")
-        legacy = LEGACY_MODEL_CONFIG.get(int(info.get("format_version", 1)), {})
+        legacy = LEGACY_MODEL_CONFIG.get(fmt, {})
         cfg = ModelConfig(**{**legacy, **info["model_config"]})
         tables = {f.name: np.zeros((len(spec.state[f.name]["keys"]) + 1, f.dim), np.float32) for f in spec.vectors}
         model = build_model(info["kind"], spec, cfg, tables)

@@ -1,10 +1,11 @@
 """``TwoTowerRetriever``: a trained two-tower model with what it needs to serve, saved and loaded as a folder.
 
-Folder layout (``FORMAT`` 1): ``two_tower.json`` (format, config, content blocks and widths, vocabulary
-sizes, context column names, training figures), ``vocab.json`` (item ids, user feature values and each
-training user's feature codes), ``content_means.npz`` (block means and, when fitted, the PCA centre
-``_center`` and axes ``_axes``) and ``weights.pt``. ``load`` refuses another format
-or a config that does not validate, naming the file.
+Folder layout (``FORMAT`` 1): ``config.json`` (``aigcrec.saved``, component ``two_tower``: format, config,
+content blocks and widths, vocabulary sizes, context column names, training figures; ``two_tower.json`` in
+folders saved before, still read), ``vocab.json`` (item ids, user feature values and each training user's
+feature codes), ``content_means.npz`` (block means and, when fitted, the PCA centre ``_center`` and axes
+``_axes``) and ``weights.pt``. ``load`` refuses another format or a config that does not validate, naming the
+file.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from aigcrec.config_base import ConfigError
 from aigcrec.retrieval.config import TwoTowerConfig
 from aigcrec.retrieval.data import ContentInput, state_context
 from aigcrec.retrieval.model import TwoTowerNet
+from aigcrec.saved import read_config, write_config
 
 FORMAT = 1
-CONFIG_NAME = "two_tower.json"
 
 
 class TwoTowerRetriever:
@@ -101,12 +102,12 @@ class TwoTowerRetriever:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        meta = {"format": FORMAT, "config": self.config.model_dump(), "blocks": self.content.blocks,
+        meta = {"config": self.config.model_dump(), "blocks": self.content.blocks,
                 "content_dims": [len(self.content.means[b]) for b in self.content.blocks],
                 "n_items": len(self.item_ids), "feature_names": self.feature_names,
                 "feature_sizes": [len(self.feature_values[f]) for f in self.feature_names],
                 "context_names": self.context_names, "figures": self.figures}
-        (path / CONFIG_NAME).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        write_config(path, "two_tower", FORMAT, meta, indent=2)
         vocab = {"items": self.item_ids, "feature_values": self.feature_values, "users": self.user_codes}
         (path / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
         extra = {} if self.content.axes is None else {"_center": self.content.center, "_axes": self.content.axes}
@@ -117,13 +118,7 @@ class TwoTowerRetriever:
     @classmethod
     def load(cls, path: str | Path) -> "TwoTowerRetriever":
         path = Path(path)
-        cfg_path = path / CONFIG_NAME
-        if not cfg_path.is_file():
-            raise FileNotFoundError(f"{path}: no {CONFIG_NAME} (not a saved two-tower model; aigcrec build writes one)")
-        meta = json.loads(cfg_path.read_text(encoding="utf-8"))
-        if meta.get("format") != FORMAT:
-            raise ConfigError(f"{cfg_path}: format {meta.get('format')!r}, this version reads format {FORMAT}; "
-                              "retrain it (aigcrec build)")
+        meta, _, cfg_path = read_config(path, "two_tower", FORMAT)  # aigcrec build writes one
         raw = dict(meta["config"])
         raw.setdefault("history_ids", False)  # saved before the history-id term existed: it has no weights for it
         try:
@@ -136,7 +131,7 @@ class TwoTowerRetriever:
                                means["_axes"] if "_axes" in means else None)
         if [len(content.means[b]) for b in content.blocks] != meta["content_dims"]:
             raise ConfigError(f"{path / 'content_means.npz'}: widths {[len(m) for m in content.means.values()]} "
-                              f"differ from {CONFIG_NAME}'s content_dims {meta['content_dims']}")
+                              f"differ from {cfg_path.name}'s content_dims {meta['content_dims']}")
         net = TwoTowerNet(content.dim, meta["n_items"], meta["feature_sizes"], len(meta["context_names"]), config)
         net.load_state_dict(torch.load(path / "weights.pt", map_location="cpu", weights_only=True))
         return cls(config, net, content, vocab["items"], meta["feature_names"], vocab["feature_values"],

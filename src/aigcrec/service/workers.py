@@ -6,6 +6,9 @@ the kernel spreads connections over them. Each process builds its own ``ServiceS
 SQLite log (``ServiceState.changes`` / ``apply``); the first to start imports the catalog, atomically.
 A Python process runs one request at a time, so one process per CPU core is what lets the model-bound
 request path use every core. With ``workers: 1`` the app runs in the calling process.
+
+This module only launches processes, so it stays light (no torch: the supervisor process imports it); the
+factory of ``aigcrec serve`` that loads the models is ``service/process_app.py: real_app``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from aigcrec.service.config import ServingConfig
+import uvicorn
+
+from aigcrec.service.protocol import LIMITS_ENV
 
 log = logging.getLogger("aigcrec.service")
 
@@ -52,10 +57,6 @@ def run(factory: str, spec: ServeSpec | dict[str, Any], service_config) -> None:
     factory fails stops them all (uvicorn's supervisor would restart it forever) and this raises
     ``ServeError`` with the reason.
     """
-    import uvicorn
-
-    from aigcrec.service.protocol import LIMITS_ENV
-
     svc = service_config
     limits = svc.limits
     # Written only by a process that fails to start, and removed here: a kill -9 leaves nothing behind.
@@ -130,25 +131,3 @@ def limit_threads(threads: int) -> None:
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
     threadpoolctl.threadpool_limits(limits=threads)
-
-
-def real_app():
-    """uvicorn factory of ``aigcrec serve``: the trained models and the catalog (``open_real_state``)."""
-    from aigcrec.logs import setup_logging
-    from aigcrec.service.app import LOOPBACK_HOSTS, create_app
-    from aigcrec.service.assemble import ServicePaths, open_real_state
-
-    spec = ServeSpec(**current_spec())
-    setup_logging(spec.verbose)
-    cfg = ServingConfig.from_dump(spec.config)
-    svc = cfg.service
-    limit_threads(svc.torch_threads)
-    opt = {k: Path(v) if v else None for k, v in (("mmei_dir", spec.mmei_dir), ("content_dir", spec.content_dir))}
-    paths = ServicePaths(Path(spec.catalog_dir), Path(spec.feature_store), Path(spec.ranker_dir), **opt)
-    log.info("process %d: loading catalog %s and models (db %s)", os.getpid(), paths.catalog_dir, spec.db_path)
-    state = open_real_state(cfg, paths, Path(spec.db_path))
-    if svc.demo_mode and not state.api_key:
-        where = "loopback clients only" if svc.host in LOOPBACK_HOSTS else "nobody (not bound to loopback)"
-        log.warning("demo mode without an API key: writes accepted from %s", where)
-    log.info("process %d serving on http://%s:%d  (docs /docs, demo /)", os.getpid(), svc.host, svc.port)
-    return create_app(state)

@@ -29,14 +29,19 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # Heavy parts (PIL, scipy, pandas) load on first use so `from aigcrec.world import EMOTIONS` stays light.
+    # Heavy parts (PIL, scipy, pandas) load on first use: every config load imports this package (for
+    # WorldConfig), and importing them here would make `import aigcrec.config` several times slower
+    # (check with `python -X importtime -c "import aigcrec.config"`).
     if name in ("generate_world", "ensure_world"):
-        from aigcrec.world import generate
+        from aigcrec.world import generate  # lazy: scipy, PIL, pandas; see above
+
         return getattr(generate, name)
     if name in ("World", "load_world"):  # the layout's loader lives with the other loaders
-        from aigcrec.data import world
+        from aigcrec.data import world  # lazy: pandas; see above
+
         return getattr(world, name)
     if name in ("contact_sheet", "check_world"):
-        from aigcrec.world import check
+        from aigcrec.world import check  # lazy: PIL, pandas; see above
+
         return getattr(check, name)
     raise AttributeError(f"module 'aigcrec.world' has no attribute {name!r}")

@@ -1,5 +1,9 @@
-"""Modality encoders behind one interface (:class:`ModalityEncoder`): raw input to a sequence plus a mask."""
+"""Modality encoders behind one interface (:class:`ModalityEncoder`): raw input to a sequence plus a mask.
 
-from aigcrec.affect.encoders.base import MODALITIES, Encoded, ModalityEncoder, build_encoder
+``factory.build_encoder`` builds one by name; it is not re-exported here, so reading ``base`` (``Encoded``,
+``MODALITIES``) does not load torch and the encoders' models.
+"""
 
-__all__ = ["MODALITIES", "Encoded", "ModalityEncoder", "build_encoder"]
+from aigcrec.affect.encoders.base import MODALITIES, Encoded, ModalityEncoder
+
+__all__ = ["MODALITIES", "Encoded", "ModalityEncoder"]

@@ -131,22 +131,3 @@ class ModalityEncoder(ABC):
 def hf_name(name: str) -> str | None:
     """``'hf:<model>'`` -> ``'<model>'``; other names -> None."""
     return name[3:] if name.startswith("hf:") else None
-
-
-def build_encoder(modality: str, name: str, cfg: Any) -> ModalityEncoder:
-    """The encoder ``name`` for ``modality`` with ``cfg`` an :class:`~aigcrec.affect.config.EncoderConfig`."""
-    if modality == "text":
-        from aigcrec.affect.encoders.text import TextEncoder
-
-        return TextEncoder(name, max_tokens=cfg.max_tokens)
-    if modality == "voice":
-        from aigcrec.affect.encoders.voice import VoiceEncoder
-
-        return VoiceEncoder(name, sample_rate=cfg.sample_rate, max_seconds=cfg.max_seconds,
-                            silence_dbfs=cfg.silence_dbfs, segment_ms=cfg.voice_segment_ms)
-    if modality == "face":
-        from aigcrec.affect.encoders.face import FaceEncoder
-
-        return FaceEncoder(name, detect=cfg.face_detect, margin=cfg.face_margin, scale_factor=cfg.face_scale_factor,
-                           min_neighbors=cfg.face_min_neighbors, pad=cfg.face_pad)
-    raise ValueError(f"expected a modality in {MODALITIES}, got {modality!r}")

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from aigcrec.affect.encoders.base import ModalityEncoder, hf_name
+from aigcrec.affect.encoders.face_net import HIDDEN, load_face_net
+from aigcrec.affect.encoders.fer_cnn import fer_features, load_fer_cnn
 from aigcrec.affect.inputs import decode_face
 
 
@@ -84,8 +86,6 @@ class FaceEncoder(ModalityEncoder):
             self.seq_dim = self.pooled_dim = int(self.model.config.hidden_size)
             self.crop_size = 224
         elif name == "fer-cnn" or name.startswith("fer-cnn:"):
-            from aigcrec.affect.encoders.fer_cnn import load_fer_cnn
-
             self.model = load_fer_cnn(pretrained=name == "fer-cnn")
             if name.startswith("fer-cnn:"):
                 import torch
@@ -94,8 +94,6 @@ class FaceEncoder(ModalityEncoder):
             self.processor = None
             self.seq_dim, self.pooled_dim, self.crop_size = 256, 256 + 7, 48
         elif name.startswith("face-net:"):
-            from aigcrec.affect.encoders.face_net import HIDDEN, load_face_net
-
             self.model = load_face_net(name[len("face-net:"):])
             self.processor = None
             self.seq_dim, self.pooled_dim, self.crop_size = 8 * self.model.width, HIDDEN + 7, 48
@@ -123,8 +121,6 @@ class FaceEncoder(ModalityEncoder):
                     seq, hidden, logits = self.model.features(x)  # (B, 9, 8w), (B, 256), (B, 7)
                     scores = logits.softmax(1)
                 else:
-                    from aigcrec.affect.encoders.fer_cnn import fer_features
-
                     seq, hidden, scores = fer_features(self.model, x)  # (B, 9, 256), (B, 256), (B, 7)
                 pooled = torch.cat([hidden, scores], dim=1)  # (B, 263)
             else:

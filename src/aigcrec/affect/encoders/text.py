@@ -13,6 +13,7 @@ import numpy as np
 
 from aigcrec.affect.encoders.base import ModalityEncoder, hf_name
 from aigcrec.affect.inputs import InputError
+from aigcrec.onnx_cpu import cpu_session
 
 
 def minilm_path() -> str:
@@ -52,8 +53,6 @@ class TextEncoder(ModalityEncoder):
         import warnings
 
         import torch
-
-        from aigcrec.onnx_cpu import cpu_session
 
         class _States(torch.nn.Module):
             def __init__(self, model) -> None:

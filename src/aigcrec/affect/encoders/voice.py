@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from aigcrec.affect.encoders.base import ModalityEncoder, hf_name
+from aigcrec.affect.encoders.prosody import prosody_frames
 from aigcrec.affect.inputs import decode_voice, level_dbfs
 
 MIN_SECONDS = 0.25
@@ -80,8 +81,6 @@ class VoiceEncoder(ModalityEncoder):
             return self._encode_hf(items)
         k = max(1, self.segment_ms // 10)
         if self.name == "prosody":
-            from aigcrec.affect.encoders.prosody import prosody_frames
-
             seqs, pooled = [], []
             for x in items:
                 d = prosody_frames(x, self.sample_rate).T.astype(np.float64)  # (32, T)

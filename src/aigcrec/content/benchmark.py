@@ -1,4 +1,9 @@
-"""End-to-end content jobs shared by the CLI and the demo: fine-tune, encode, evaluate (``content.json``)."""
+"""The content stage's benchmark, ``evaluate_content`` (``aigcrec evaluate content``, writes ``content.json``),
+and the measured steps it is made of, which the CLI, the demo and ``benchmarks/bench_content.py`` call too:
+held-out text fine-tuning (``finetune_text``), label P@k (``label_precision``), throughput, genre kNN.
+
+(Named ``content/pipeline.py`` before; ``service/pipeline.py`` is the served recommend path.)
+"""
 
 from __future__ import annotations
 

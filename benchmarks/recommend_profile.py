@@ -21,6 +21,7 @@ import io
 import json
 import os
 import pstats
+import re
 import sys
 import time
 from pathlib import Path
@@ -103,11 +104,14 @@ def main() -> None:
     prof.disable()
     text = io.StringIO()
     pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(25)
+    # no path of this machine in the results: the repository's and the environment's prefixes dropped
+    profile_text = re.sub(r"\S*/site-packages/", "site-packages/",
+                          text.getvalue().replace(str(Path(__file__).resolve().parents[1]) + "/", ""))
     res: dict[str, Any] = {
         "items": args.items, "width_div": args.width_div, "index": pipe.index.kind, "requests": n,
         "load_1min": round(os.getloadavg()[0], 2),
         "request_cpu_ms": round(total_cpu / n * 1e3, 3), "request_wall_ms": round(total_wall / n * 1e3, 3),
-        "stages": stages, "cprofile_top_tottime": text.getvalue()}
+        "stages": stages, "cprofile_top_tottime": profile_text}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"profile-{args.items}.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
     rows = "\n".join(f"| {s} | {v['cpu_ms']} | {v['wall_ms']} |" for s, v in stages.items())

@@ -170,3 +170,18 @@ def test_a_ranker_saved_before_the_profile_still_loads(tmp_path, prep):  # noqa:
     s1, _, _ = again.score("u1", ["i1", "i2"])
     s0, _, _ = RankerBundle.from_training("umair_fps", model, train).score("u1", ["i1", "i2"])
     assert np.allclose(s0, s1, atol=1e-6)
+
+
+def test_live_profile_mixes_known_rows_and_new_vectors_in_any_order(prep, trained):  # noqa: F811
+    """h = mean(table rows of the known history items, prepared vectors of the new ones), last max_len only."""
+    train = prep.data.frame.iloc[prep.rows["train"]]
+    bundle = RankerBundle.from_training("umair_fps", trained.model, train)
+    sty = prep.spec.state["e_sty"]
+    known = [i for i in sty["keys"] if sty["keys"][i]][:3]
+    history = ["dropped", known[0], "new-a", known[1], known[2], "new-b"]  # max_len 5: the first is dropped
+    given = np.arange(6 * 4, dtype=np.float32).reshape(6, 4)
+    got = bundle._live_profile("history:e_sty", history, {"e_sty": given})
+    mean, std = np.asarray(sty["mean"]), np.asarray(sty["std"])
+    rows = [prep.tables["e_sty"][sty["keys"][k]] for k in known] + [(given[j] - mean) / std for j in (2, 5)]
+    assert got.shape == (1, 4) and np.allclose(got[0].numpy(), np.mean(rows, axis=0), atol=1e-5)
+    assert torch.equal(bundle._live_profile("history:e_sty", ["new-a"], None), torch.zeros(1, 4))

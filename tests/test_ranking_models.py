@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from aigcrec.ranking.benchmark import _paired_ratios
 from aigcrec.ranking.bundle import RankerBundle
 from aigcrec.ranking.config import ModelConfig, TrainConfig
 from aigcrec.ranking.data import RankingData, cold_item_split, warm_split
@@ -285,3 +286,13 @@ def test_onnx_export_matches_torch_at_batch_1_and_1000(tmp_path, prep, trained):
     report = check_export(bundle, tmp_path / "ranker.onnx", sizes=(1, 1000))
     assert set(report["per_size"]) == {1, 1000}
     assert report["max_abs_diff"] <= 1e-5
+
+
+def test_throughput_ratios_pair_each_seed_with_the_peers_same_seed():
+    runs = {"ours": {"warm": [{"seed": 0, "train_samples_per_s": 100.0}, {"seed": 1, "train_samples_per_s": 300.0},
+                              {"seed": 2, "train_samples_per_s": 50.0}]},
+            "peer": {"warm": [{"seed": 0, "train_samples_per_s": 200.0}, {"seed": 1, "train_samples_per_s": 300.0},
+                              {"seed": 2, "train_samples_per_s": 25.0}]},
+            "slow": {"warm": [{"seed": 0}]}}
+    got = _paired_ratios(runs, ["ours", "peer", "slow"], "peer")
+    assert got == {"ours": 1.0, "peer": 1.0}  # median of 0.5, 1.0, 2.0; a model without throughput is left out

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from aigcrec.ranking.bundle import RankerBundle
+from aigcrec.ranking.bundle import RankerBundle, _StackCache
 from test_ranking_models import data, prep, trained  # noqa: F401  (module-scoped fixtures)
 
 
@@ -65,3 +65,13 @@ def test_cache_items_precomputes_a_catalog(prep, trained):  # noqa: F811
     s1, _, _ = eager.score("u5", [items[i] for i in pick], None, sub)
     s2, _, _ = fast.score("u5", [items[i] for i in pick], None, None)  # all cached: no vectors needed
     assert np.abs(s1 - s2).max() <= 1e-5
+
+
+def test_stack_cache_positions_and_rows():
+    cache = _StackCache((2, 3))
+    stacks = np.arange(12, dtype=np.float32).reshape(2, 2, 3)
+    cache.add(["a", "b"], stacks)
+    pos = cache.positions(["b", "x", "a"])
+    assert pos.tolist() == [1, -1, 0]
+    assert np.array_equal(cache.rows(pos[[0, 2]]), stacks[[1, 0]])
+    assert np.array_equal(cache.rows(pos[[0, 2]]), cache.get(["b", "a"]))

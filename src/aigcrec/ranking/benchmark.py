@@ -109,25 +109,26 @@ def run_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int], model
         task = bar.add_task("ranking benchmark", total=len(names) * len(seeds) * len(splits))
         for split_name, rows in splits.items():
             prep = None
-            for name in names:
-                for seed in seeds:
-                    path = cache / f"{split_name}-{name}-{seed}.json"
-                    if path.is_file():
-                        runs[name][split_name].append(json.loads(path.read_text(encoding="utf-8")))
-                        bar.advance(task)
-                        continue
-                    bar.update(task, description=f"{split_name} {name} seed {seed}")
-                    prep = prep or prepare(data, rows, cfg.model.history_len)
-                    if name in ALL_PEERS:
-                        m, probs = _run_peer(name, prep, cfg, seed)
-                    else:
-                        r = run_variant(prep, name, cfg.model, cfg.train, seed)
-                        m, probs = r.metrics, r.test_probs
-                    record = {"seed": seed, **m, **taste_aucs(prep, probs), "load_1m": machine_load()["load_1m"]}
-                    path.write_text(json.dumps(record), encoding="utf-8")
-                    runs[name][split_name].append(record)
-                    log.info("%s %s seed %d: auc %.4f", split_name, name, seed, m["auc"])
+            # seed-major: each seed's models run back to back, so the load of a shared machine drifts less
+            # between the rows whose samples/s are compared (throughput_vs_deepctr_paired)
+            for seed, name in ((seed, name) for seed in seeds for name in names):
+                path = cache / f"{split_name}-{name}-{seed}.json"
+                if path.is_file():
+                    runs[name][split_name].append(json.loads(path.read_text(encoding="utf-8")))
                     bar.advance(task)
+                    continue
+                bar.update(task, description=f"{split_name} {name} seed {seed}")
+                prep = prep or prepare(data, rows, cfg.model.history_len)
+                if name in ALL_PEERS:
+                    m, probs = _run_peer(name, prep, cfg, seed)
+                else:
+                    r = run_variant(prep, name, cfg.model, cfg.train, seed)
+                    m, probs = r.metrics, r.test_probs
+                record = {"seed": seed, **m, **taste_aucs(prep, probs), "load_1m": machine_load()["load_1m"]}
+                path.write_text(json.dumps(record), encoding="utf-8")
+                runs[name][split_name].append(record)
+                log.info("%s %s seed %d: auc %.4f", split_name, name, seed, m["auc"])
+                bar.advance(task)
     result = {
         "dataset": data.name,
         "split": {"warm": "per-user temporal 80/10/10",
@@ -165,10 +166,25 @@ def run_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int], model
             "throughput_vs_deepctr": {n: result["models"][n]["train_samples_per_s"]
                                       / result["models"]["deepctr_dcnmix"]["train_samples_per_s"]
                                       for n in names if "train_samples_per_s" in result["models"][n]},
+            "throughput_vs_deepctr_paired": _paired_ratios(runs, names, "deepctr_dcnmix"),
         }
     (out / "ranking.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     (out / "ranking.md").write_text(markdown_table(result), encoding="utf-8")
     return result
+
+
+def _paired_ratios(runs: dict[str, dict[str, list[dict[str, float]]]], names: list[str], peer: str
+                   ) -> dict[str, float]:
+    """Median over seeds of ``samples/s(model, seed) / samples/s(peer, seed)`` (warm split): each ratio
+    from two runs made back to back (the seed-major order of ``run_benchmark``)."""
+    base = {r["seed"]: r.get("train_samples_per_s") for r in runs[peer]["warm"]}
+    out = {}
+    for n in names:
+        ratios = [r["train_samples_per_s"] / base[r["seed"]] for r in runs[n]["warm"]
+                  if r.get("train_samples_per_s") and base.get(r["seed"])]
+        if ratios:
+            out[n] = float(np.median(ratios))
+    return out
 
 
 def taste_table(result: dict[str, Any]) -> list[str]:

@@ -236,11 +236,16 @@ class RankerBundle:
             raise ValueError(f"history_features['{table_name}']: expected shape ({len(history)}, {vf.dim}), "
                              f"got {given.shape}")
         start = max(0, len(history) - max_len)
-        rows = [table[keys[i]] for i in history[start:] if keys.get(i, 0)]
-        new = [j for j in range(start, len(history)) if not keys.get(history[j], 0)]
-        if given is not None and new:
-            rows += list(torch.from_numpy(self.spec.prepare_vectors(vf, given[new])))
-        return torch.stack(rows).mean(0, keepdim=True) if rows else torch.zeros(1, vf.dim)
+        recent = history[start:]
+        idx = np.fromiter((keys.get(i, 0) for i in recent), np.int64, len(recent))  # (L,), 0: unknown
+        known = idx != 0
+        # one gather for the known items' rows (history order), then the new items' prepared rows: the same
+        # (L', d) matrix, in the same order, as stacking row by row
+        parts = [table[torch.from_numpy(idx[known])]] if known.any() else []
+        new = start + np.flatnonzero(~known)
+        if given is not None and len(new):
+            parts.append(torch.from_numpy(self.spec.prepare_vectors(vf, given[new])))
+        return torch.cat(parts).mean(0, keepdim=True) if parts else torch.zeros(1, vf.dim)
 
     def use_onnx(self, threads: int = 1) -> "RankerBundle":
         """Score with ONNX Runtime instead of eager torch from now on (the service's setting).
@@ -318,13 +323,15 @@ class RankerBundle:
     def _item_stacks(self, user_id: str, item_ids: list[str], item_features: dict[str, np.ndarray] | None
                      ) -> np.ndarray:
         """Cached ``item_stack`` rows (n, M, D_m) of ``item_ids``, computing those not seen before."""
-        new = [k for k, i in enumerate(item_ids) if i not in self._stacks]
+        pos = self._stacks.positions(item_ids)  # (n,), -1: not cached yet
+        new = np.flatnonzero(pos < 0).tolist()
         if new:
             feats = None if item_features is None else {
                 name: np.asarray(v)[new] for name, v in item_features.items() if v is not None}
             sub = [item_ids[k] for k in new]
             self._stacks.add(sub, self.model.item_stack(self.encode_request(user_id, sub, None, feats)).numpy())
-        return self._stacks.get(item_ids)
+            return self._stacks.get(item_ids)
+        return self._stacks.rows(pos)
 
     # -- persistence -------------------------------------------------------------------------------------
     def save(self, out_dir: str | Path) -> Path:
@@ -406,3 +413,12 @@ class _StackCache:
 
     def get(self, item_ids: list[str]) -> np.ndarray:
         return self._data[[self._rows[i] for i in item_ids]]
+
+    def positions(self, item_ids: list[str]) -> np.ndarray:
+        """Row of each item id in the cache, ``(n,)`` int64, -1 where absent."""
+        get = self._rows.get
+        return np.fromiter((get(i, -1) for i in item_ids), np.int64, len(item_ids))
+
+    def rows(self, positions: np.ndarray) -> np.ndarray:
+        """The cached stacks at ``positions`` (all >= 0), ``(n, M, D_m)``."""
+        return self._data[positions]

@@ -2,7 +2,7 @@
 # Re-run every affect benchmark (3 seeds each). Usage: benchmarks/run_affect.sh [DATASETS_DIR] [WORLD_DIR]
 # DATASETS_DIR defaults to ../shared/datasets; WORLD_DIR to a world generated with `aigcrec world`.
 # The real-data tasks run from the benchmark's defaults, their measured recipes (aigcrec.affect.recipes, recorded in
-# affect.json as `recipe`): MiniLM fine-tuned per seed for MELD (top 3 layers, the dialogue's last 4 turns as context)
+# affect.json as `recipe`): MiniLM fine-tuned per seed for MELD (top 3 layers, with the previous utterance as context)
 # and CLINC150 (top 2 layers), our face-net trained once on FER2013 (~33 min on one core); the trained encoders and
 # their features are cached under $CACHE (tens of minutes each on 1 CPU thread).
 set -euo pipefail

@@ -30,7 +30,7 @@ def test_each_real_data_task_has_a_recipe_and_the_world_keeps_the_class_defaults
         assert cfg.mmei.batch_size == 256 and plain.mmei.batch_size == 64  # the given config is not modified
         assert task_config(task, plain, use_recipe=False) == (plain, None)
     meld = task_config("text-emotion", plain)[0].encoders
-    assert meld.text_finetune.enabled and meld.text_finetune.context_turns > 1 and meld.max_tokens == 128
+    assert meld.text_finetune.enabled and meld.text_finetune.context_turns >= 1 and meld.text_finetune.train_layers == 3
     clinc = task_config("intent", plain)[0].encoders
     assert clinc.text_finetune.enabled and clinc.text_finetune.context_turns == 0
     face = task_config("face-emotion", plain)[0].encoders
@@ -43,7 +43,7 @@ def test_what_a_config_sets_wins_over_the_recipe_and_the_rest_stays_the_recipe()
     cfg, applied = task_config("text-emotion", affect)
     ft = cfg.encoders.text_finetune
     assert (ft.train_layers, ft.context_turns, cfg.mmei.epochs) == (1, 0, 2)  # the config's
-    assert ft.enabled and ft.epochs == 3 and cfg.mmei.batch_size == 256 and cfg.encoders.max_tokens == 128
+    assert ft.enabled and ft.epochs == 3 and cfg.mmei.batch_size == 256 and cfg.encoders.max_tokens == 64
     assert applied == REAL_DATA_RECIPES["text-emotion"]
 
 

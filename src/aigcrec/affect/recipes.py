@@ -25,15 +25,19 @@ _MMEI = {"epochs": 8, "batch_size": 256, "patience": 3, "lr": 2e-3, "threads": 1
 _TEXT_FINETUNE = {"enabled": True, "train_layers": 2, "epochs": 3, "batch_size": 32, "lr": 1e-4}
 
 REAL_DATA_RECIPES: dict[str, dict[str, Any]] = {
-    # FER2013: our VGG-style face-net (FaceTrainConfig's defaults) trained once on train (~33 min on one core)
+    # FER2013: our VGG-style face-net (FaceTrainConfig's defaults) trained once on train (~33 min on one core;
+    # measured: test accuracy 0.6663 +- 0.0026, 3 seeds of MMEI on its features)
     "face-emotion": {"encoders": {"face_train": {"enabled": True, "network": "face-net", "threads": 1}},
                      "mmei": _MMEI},
-    # MELD: the top 3 MiniLM layers fine-tuned per seed, each utterance read with the dialogue's preceding turns
-    "text-emotion": {"encoders": {"max_tokens": 128,
-                                  "text_finetune": {**_TEXT_FINETUNE, "train_layers": 3, "context_turns": 4,
-                                                    "context_speakers": True}},
+    # MELD: the top 3 MiniLM layers fine-tuned per seed, each utterance read with the previous one of its dialogue
+    # (measured: 0.5945 +- 0.0040 test weighted-F1, 3 seeds). More turns with speaker names (context_turns > 1,
+    # context_speakers) are implemented but not yet measured on MELD, so they are not the default.
+    "text-emotion": {"encoders": {"max_tokens": 64,
+                                  "text_finetune": {**_TEXT_FINETUNE, "train_layers": 3, "context_turns": 1,
+                                                    "context_speakers": False}},
                      "mmei": _MMEI},
-    # CLINC150: the top 2 MiniLM layers fine-tuned per seed (no dialogue: single queries)
+    # CLINC150: the top 2 MiniLM layers fine-tuned per seed (single queries, no dialogue; measured: in-scope
+    # accuracy 0.9098 +- 0.0053, 3 seeds)
     "intent": {"encoders": {"max_tokens": 64, "text_finetune": _TEXT_FINETUNE}, "mmei": _MMEI},
 }
 """task -> the AffectConfig fields its measured recipe sets (nested like the ``affect`` section of a config)."""

@@ -137,8 +137,9 @@ def dialogue_contexts(frame: pd.DataFrame, turns: int, speakers: bool = True) ->
     dialogue = frame["dialogue_id"].to_numpy()
     out = [""] * len(frame)
     history: list[str] = []
-    for k, i in enumerate(np.lexsort((frame["utterance_id"].to_numpy(), dialogue))):
-        if k == 0 or dialogue[i] != current:
+    current = None
+    for i in np.lexsort((frame["utterance_id"].to_numpy(), dialogue)):  # by dialogue, then utterance
+        if dialogue[i] != current:
             history, current = [], dialogue[i]
         out[i] = " ".join(reversed(history[-turns:]))
         history.append(lines[i])

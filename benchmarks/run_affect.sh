@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Re-run every affect benchmark (3 seeds each). Usage: benchmarks/run_affect.sh [DATASETS_DIR] [WORLD_DIR]
 # DATASETS_DIR defaults to ../shared/datasets; WORLD_DIR to a world generated with `aigcrec world`.
-# The real-data tasks use benchmarks/affect_real.yaml (MELD: affect_meld.yaml, 3 layers): MiniLM fine-tuned per seed for MELD and CLINC150
-# (affect.encoders.text_finetune) and our face-net trained once on FER2013 (affect.encoders.face_train, ~33 min on
-# one core); the trained encoders and their features are cached under $CACHE (tens of minutes each on 1 CPU thread).
+# The real-data tasks run from the benchmark's defaults, their measured recipes (aigcrec.affect.recipes, recorded in
+# affect.json as `recipe`): MiniLM fine-tuned per seed for MELD (top 3 layers, with the previous utterance as context)
+# and CLINC150 (top 2 layers), our face-net trained once on FER2013 (~33 min on one core); the trained encoders and
+# their features are cached under $CACHE (tens of minutes each on 1 CPU thread).
 set -euo pipefail
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 DATA=${1:-../shared/datasets}
@@ -15,7 +16,7 @@ uptime
 [ -f "$WORLD/world.json" ] || $A world --out "$WORLD" --size small --seed 0  # the world the results used
 $A benchmark affect --task fusion --data-dir "$WORLD" --seeds 3 --out $OUT/affect-fusion --cache-dir "$CACHE"
 .venv/bin/python benchmarks/affect_fusion_ceiling.py --world "$WORLD" --cache-dir "$CACHE" --seeds 3 --out $OUT/affect-fusion
-$A benchmark affect --task face-emotion --data-dir "$DATA/fer2013" --seeds 3 --config benchmarks/affect_real.yaml \
+$A benchmark affect --task face-emotion --data-dir "$DATA/fer2013" --seeds 3 \
   --out $OUT/affect-face-emotion --cache-dir "$CACHE"
 # Fusion again with the face network the face-emotion run trained (encoders.face: face-net:<its weights>)
 FACENET=$(ls -t "$CACHE"/face-net-trained-*.pt | head -1)
@@ -33,9 +34,9 @@ $A benchmark affect --task fusion --data-dir "$DEFAULT_WORLD" --seeds 3 --config
 $A benchmark affect --task fusion --data-dir "$DEFAULT_WORLD" --seeds 3 --config benchmarks/affect_world.yaml \
   --out $OUT/affect-fusion-default-world-face-net --cache-dir "$CACHE"
 .venv/bin/python benchmarks/affect_fusion_ceiling.py --world "$DEFAULT_WORLD" --signal-only --out $OUT/affect-fusion-default
-$A benchmark affect --task intent --data-dir "$DATA/clinc150" --seeds 3 --config benchmarks/affect_real.yaml \
+$A benchmark affect --task intent --data-dir "$DATA/clinc150" --seeds 3 \
   --out $OUT/affect-intent --cache-dir "$CACHE"
-$A benchmark affect --task text-emotion --data-dir "$DATA/meld" --seeds 3 --config benchmarks/affect_meld.yaml \
+$A benchmark affect --task text-emotion --data-dir "$DATA/meld" --seeds 3 \
   --out $OUT/affect-text-emotion --cache-dir "$CACHE"
 .venv/bin/python benchmarks/affect_latency.py --threads 2 --repeats 50 --out $OUT/affect_latency.json
 uptime

@@ -512,6 +512,38 @@ def test_previous_utterances_follow_the_dialogue():
     assert previous_utterances(frame) == ["", "a", "", "c"]
 
 
+def test_dialogue_contexts_are_the_last_turns_most_recent_first_with_speakers():
+    import pandas as pd
+
+    from aigcrec.affect.tasks import dialogue_contexts, speaker_lines
+
+    # a MELD-like frame, rows out of order: dialogue 0 is a, b, c, d (utterance ids 0..3), dialogue 7 is x, y
+    frame = pd.DataFrame({"dialogue_id": [0, 7, 0, 0, 7, 0], "utterance_id": [2, 1, 0, 3, 0, 1],
+                          "speaker": ["Ross", "Joey", "Monica", "Ross", "", "Rachel"],
+                          "text": ["c", "y", "a", "d", "x", "b"]}, index=[5, 3, 9, 1, 0, 2])
+    assert speaker_lines(frame) == ["Ross: c", "Joey: y", "Monica: a", "Ross: d", "x", "Rachel: b"]
+    assert dialogue_contexts(frame, 2) == ["Rachel: b Monica: a", "x", "", "Ross: c Rachel: b", "", "Monica: a"]
+    assert dialogue_contexts(frame, 8, speakers=False) == ["b a", "x", "", "c b a", "", "a"]
+    with pytest.raises(ValueError, match="turns"):
+        dialogue_contexts(frame, 0)
+
+
+def test_context_is_cut_from_its_oldest_turns_to_fit_max_tokens():
+    import pandas as pd
+
+    from aigcrec.affect.finetune_text import tokenize
+    from aigcrec.affect.tasks import dialogue_contexts
+
+    tok, _ = _tiny_bert()
+    frame = pd.DataFrame({"dialogue_id": [0, 0, 0], "utterance_id": [0, 1, 2], "speaker": ["", "", ""],
+                          "text": ["so sad", "very angry", "i am happy"]})
+    ctx = dialogue_contexts(frame, 4, speakers=False)
+    assert ctx[2] == "very angry so sad"
+    ids = tokenize(tok, frame["text"].tolist(), 8, ctx)[2]["input_ids"]  # [CLS] i am happy [SEP] very angry [SEP]
+    words = tok("very angry", add_special_tokens=False)["input_ids"]
+    assert ids == tok("i am happy")["input_ids"] + words + [tok.sep_token_id]
+
+
 def test_text_splits_fine_tune_per_seed_and_cache(tmp_path, monkeypatch):
     from aigcrec.affect import finetune_text
     from aigcrec.affect.config import AffectConfig

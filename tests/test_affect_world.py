@@ -33,6 +33,7 @@ def test_fusion_benchmark_writes_every_model_and_subset(run_dir):
 
     result = json.loads((run_dir / "bench" / "affect.json").read_text())
     assert result["task"] == "fusion" and result["seeds"] == [0]
+    assert result["recipe"] is None  # the world keeps the class defaults: no real-data recipe
     expected = {"mmei", "text-only", "voice-only", "face-only", "late-fusion", "early-fusion"}
     assert set(result["models"]) == expected
     for name, metrics in result["models"].items():

@@ -17,7 +17,8 @@ from aigcrec.config_base import StrictModel
 class TextFinetuneConfig(StrictModel):
     """Fine-tuning the offline text encoder (MiniLM) on a benchmark's train split (``aigcrec.affect.finetune_text``).
 
-    Off by default; ``benchmarks/affect_real.yaml`` turns it on for ``text-emotion`` (MELD) and ``intent``
+    Off by default (the world and the demo); the real-data recipes of ``aigcrec benchmark affect``
+    (``aigcrec.affect.recipes.REAL_DATA_RECIPES``) turn it on for ``text-emotion`` (MELD) and ``intent``
     (CLINC150). The top ``train_layers`` layers and a linear head on the mean-pooled tokens are trained with
     class-weighted CE; the epoch with the best dev weighted-F1 is kept; one fine-tuned encoder per seed
     (or one shared by all seeds with ``per_seed: false``).
@@ -30,8 +31,12 @@ class TextFinetuneConfig(StrictModel):
     lr: float = Field(default=1e-4, gt=0, description="AdamW learning rate of the layers (the head uses 10x).")
     weight_decay: float = Field(default=0.01, ge=0)
     class_weighted: bool = Field(default=True, description="CE weights w_c = (n / (C n_c))^0.5, mean-normalised.")
-    context: bool = Field(default=False, description="MELD: encode the utterance paired with the previous "
-                          "utterance of its dialogue ([CLS] utterance [SEP] previous [SEP]).")
+    context_turns: int = Field(default=0, ge=0, description="MELD: encode each utterance with the dialogue's "
+                               "preceding utterances as context, the last this many turns, most recent first "
+                               "([CLS] utterance [SEP] turn t-1 turn t-2 ... [SEP], the context cut to fit "
+                               "max_tokens); 0: the utterance alone.")
+    context_speakers: bool = Field(default=True, description="With context_turns: every utterance (the one "
+                                   "classified and its context turns) is written 'Speaker: text'.")
     per_seed: bool = Field(default=True, description="Fine-tune one encoder per benchmark seed; False: one "
                            "encoder (fine-tuned with ``seed``) shared by every seed, which then varies the heads only.")
     seed: int = Field(default=0, description="Fine-tuning seed when per_seed is False.")
@@ -41,8 +46,8 @@ class FaceTrainConfig(StrictModel):
     """Training a face network ourselves (``aigcrec.affect.face_train``): on FER2013 for the ``face-emotion``
     benchmark, on a world's train-session faces for ``fusion``, ``train mmei`` and the demo.
 
-    Off by default; ``benchmarks/affect_real.yaml`` (FER2013), ``benchmarks/affect_world.yaml`` and the demo's
-    config (world) turn it on. The network is trained once (``seed``) on the train split (best dev-accuracy
+    Off by default; the ``face-emotion`` recipe of ``aigcrec benchmark affect`` (FER2013,
+    ``aigcrec.affect.recipes``), ``benchmarks/affect_world.yaml`` and the demo's config (world) turn it on. The network is trained once (``seed``) on the train split (best dev-accuracy
     epoch kept), its weights cached under the benchmark's ``--cache-dir``, then
     read as ``face-net:<file.pt>`` (``network: face-net``, the VGG-style ``encoders/face_net.py``) or
     ``fer-cnn:<file.pt>`` (``network: fer-cnn``, the packaged CNN's architecture). The defaults are the face-net

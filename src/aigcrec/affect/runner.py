@@ -35,8 +35,13 @@ def fer_cnn_prediction(data: AffectData) -> Prediction:
     return Prediction(probs, np.ones((n, 1)), enc.pooled, np.ones((n, 1)), ["face"])
 
 
-def run_benchmark(task: str, data_dir: Path, cfg: AffectConfig, seeds: list[int], out: Path, cache: Path) -> Path:
-    """Run ``task`` on ``data_dir`` over ``seeds``; write ``out/affect.json`` and ``affect.md``."""
+def run_benchmark(task: str, data_dir: Path, cfg: AffectConfig, seeds: list[int], out: Path, cache: Path,
+                  recipe: dict | None = None) -> Path:
+    """Run ``task`` on ``data_dir`` over ``seeds``; write ``out/affect.json`` and ``affect.md``.
+
+    ``cfg`` is used as given; ``recipe`` (the overlay :func:`aigcrec.affect.recipes.task_config` applied to
+    make it, or None) is recorded in affect.json.
+    """
     import torch
 
     torch.set_num_threads(cfg.mmei.threads)
@@ -71,6 +76,7 @@ def run_benchmark(task: str, data_dir: Path, cfg: AffectConfig, seeds: list[int]
         raise ValueError(f"expected a task in face-emotion, text-emotion, intent, fusion; got {task!r}")
     result["seeds"] = seeds
     result["data_dir"] = data_dir.name
+    result["recipe"] = recipe
     result["config"] = cfg.model_dump()
     result["wall_s"] = round(time.perf_counter() - t0, 1)
     path = write_result(result, out)

@@ -105,21 +105,51 @@ SeedSplits = Callable[[int], dict[str, AffectData]]
 
 
 def text_emotion_data(root: Path, cfg: AffectConfig, cache: Path | None) -> SeedSplits:
-    """MELD splits as text-only AffectData (emotion labels, no intent)."""
+    """MELD splits as text-only AffectData (emotion labels, no intent); with ``text_finetune.context_turns``
+    each utterance is read with its dialogue's preceding turns (:func:`dialogue_contexts`)."""
 
     meld = load_meld(root)
     frames = {s: meld.split(s) for s in ("train", "dev", "test")}
-    contexts = {s: previous_utterances(f) for s, f in frames.items()}
-    return text_splits("meld", str(Path(root).resolve()), {s: f["text"].tolist() for s, f in frames.items()},
+    ft = cfg.encoders.text_finetune
+    speakers = ft.context_speakers and ft.context_turns > 0
+    texts = {s: (speaker_lines(f) if speakers else f["text"].tolist()) for s, f in frames.items()}
+    contexts = ({s: dialogue_contexts(f, ft.context_turns, ft.context_speakers) for s, f in frames.items()}
+                if ft.context_turns > 0 else None)
+    return text_splits("meld", str(Path(root).resolve()), texts,
                        {s: f["label"].to_numpy() for s, f in frames.items()}, "emotion", len(meld.label_names),
                        cfg, cache, contexts)
 
 
+def speaker_lines(frame: pd.DataFrame) -> list[str]:
+    """``"Speaker: text"`` per row (the text alone where the speaker is empty)."""
+    return [f"{sp}: {t}" if sp else t for sp, t in zip(frame["speaker"], frame["text"])]
+
+
+def dialogue_contexts(frame: pd.DataFrame, turns: int, speakers: bool = True) -> list[str]:
+    """For every row, the ``turns`` utterances before it in its dialogue (by Utterance_ID), most recent first,
+    joined by spaces (each ``"Speaker: text"`` with ``speakers``); '' for a dialogue's first utterance.
+
+    Most recent first, so cutting the context to fit ``max_tokens`` (:func:`finetune_text.tokenize`) drops the
+    oldest turns.
+    """
+    if turns < 1:
+        raise ValueError(f"turns: expected >= 1, got {turns}")
+    lines = speaker_lines(frame) if speakers else frame["text"].tolist()
+    dialogue = frame["dialogue_id"].to_numpy()
+    out = [""] * len(frame)
+    history: list[str] = []
+    current = None
+    for i in np.lexsort((frame["utterance_id"].to_numpy(), dialogue)):  # by dialogue, then utterance
+        if dialogue[i] != current:
+            history, current = [], dialogue[i]
+        out[i] = " ".join(reversed(history[-turns:]))
+        history.append(lines[i])
+    return out
+
+
 def previous_utterances(frame: pd.DataFrame) -> list[str]:
     """The previous utterance of the same dialogue (by Utterance_ID) for every row; '' for a dialogue's first."""
-    order = frame.sort_values(["dialogue_id", "utterance_id"])
-    prev = order.groupby("dialogue_id")["text"].shift(1).fillna("")
-    return prev.reindex(frame.index).tolist()
+    return dialogue_contexts(frame, 1, speakers=False)
 
 
 def text_splits(name: str, root: str, texts: dict[str, list[str]], labels: dict[str, np.ndarray], head: str,
@@ -145,7 +175,10 @@ def text_splits(name: str, root: str, texts: dict[str, list[str]], labels: dict[
     settings = cfg.encoders.model_dump(include={"text", "max_tokens", "text_finetune"})
     for k in ("per_seed", "seed"):  # the file name carries the fine-tuning seed
         settings["text_finetune"].pop(k)
-    settings["text_finetune"]["context"] = ft.context and contexts is not None  # what the features depend on
+    for k in ("context_turns", "context_speakers"):  # what the features depend on (and the keys of older caches)
+        settings["text_finetune"].pop(k)
+    settings["text_finetune"]["context"] = (False if contexts is None else
+                                            {"turns": ft.context_turns, "speakers": ft.context_speakers})
     key = cache_key(root, settings, head)
     shared: dict[str, Any] = {}
 
@@ -156,7 +189,7 @@ def text_splits(name: str, root: str, texts: dict[str, list[str]], labels: dict[
             shared.update(tokenizer=tokenizer, model=model)
             for s in texts:
                 log.info("frozen MiniLM layers 0-%d on %s %s (%d texts)", stop - 1, name, s, len(texts[s]))
-                ctx = contexts[s] if ft.context and contexts is not None else None
+                ctx = contexts[s] if contexts is not None else None
                 tokens = finetune_text.tokenize(tokenizer, texts[s], cfg.encoders.max_tokens, ctx)
                 shared[s] = finetune_text.frozen_states(model, tokens, stop)
         return shared

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Annotated, Optional
@@ -19,6 +20,7 @@ from aigcrec.cli.common import (
     train_app,
 )
 from aigcrec.cli.distributed import AddressOpt, EngineOpt, WorkersOpt, check_engine
+from aigcrec.affect.recipes import task_config
 from aigcrec.distributed.cluster import RayUnavailable
 
 log = logging.getLogger("aigcrec.affect")
@@ -44,8 +46,6 @@ def register(app: typer.Typer) -> None:
         ``distributed.train_workers``), checkpoints under ``distributed.storage_dir`` (default <out>/ray_train),
         ``--address`` (default ``distributed.address``; none: a local cluster for this command).
         """
-        import json
-
         from aigcrec.affect.benchmark import split_data
         from aigcrec.affect.tasks import train_world_mmei
         from aigcrec.affect.tasks import fusion_data, with_world_face_net
@@ -83,8 +83,15 @@ def register(app: typer.Typer) -> None:
         seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds (seed, seed+1, ...).")] = 3,
         config: ConfigOpt = None, seed: SeedOpt = None, out: OutOpt = None, cache_dir: CacheOpt = None,
         verbose: VerboseOpt = False,
+        recipe: Annotated[bool, typer.Option("--recipe/--no-recipe", help="Start from the task's measured recipe "
+                                             "(aigcrec.affect.recipes; face-emotion, text-emotion, intent), under "
+                                             "what --config sets; --no-recipe: the config's class defaults.")] = True,
     ) -> None:
-        """MMEI against unimodal, late- and early-fusion baselines; writes <out>/affect.json and affect.md."""
+        """MMEI against unimodal, late- and early-fusion baselines; writes <out>/affect.json and affect.md.
+
+        The real-data tasks default to their measured recipes (``aigcrec.affect.recipes.REAL_DATA_RECIPES``,
+        recorded in affect.json as ``recipe``); the ``affect`` fields a ``--config`` sets win over them.
+        """
         from aigcrec.affect.tasks import TASKS
 
         cfg = app_config(config, seed, out, verbose)
@@ -94,7 +101,10 @@ def register(app: typer.Typer) -> None:
             fail(f"--data-dir: expected a folder, got {data_dir}")
         from aigcrec.affect.runner import run_benchmark
 
+        affect, applied = task_config(task, cfg.affect, recipe)
+        if applied is not None:
+            log.info("%s: the measured recipe %s", task, json.dumps(applied, sort_keys=True))
         out_dir = Path(cfg.out)
-        path = run_benchmark(task, data_dir, cfg.affect, [cfg.seed + k for k in range(seeds)], out_dir,
-                             cache_dir or out_dir / "cache")
+        path = run_benchmark(task, data_dir, affect, [cfg.seed + k for k in range(seeds)], out_dir,
+                             cache_dir or out_dir / "cache", recipe=applied)
         typer.echo(str(path))

@@ -186,3 +186,41 @@ def test_the_command_line_imports_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", f"aigcrec.cli.main loads {out.stdout.strip()}"
+
+
+def _outside_imports(path: Path) -> list[tuple[str, int]]:
+    """(root package, line) of every import of another distribution or the standard library inside a function."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: list[tuple[str, int]] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+            if in_function and isinstance(child, ast.Import):
+                found.extend((a.name.split(".")[0], child.lineno) for a in child.names)
+            elif in_function and isinstance(child, ast.ImportFrom) and not child.level and child.module:
+                found.append((child.module.split(".")[0], child.lineno))
+            visit(child, inner)
+
+    visit(tree, False)
+    return [(root, line) for root, line in found if root != "aigcrec"]
+
+
+def test_function_level_outside_imports_are_lazy_on_purpose():
+    # Outside the command line, an import inside a function is kept only for an optional or heavy dependency
+    # (Ray, hub-model packages, OpenCV, plotting, peer libraries, torch where the command line imports the module),
+    # and says so; the standard library is always imported at module level.
+    import sys
+
+    bad = []
+    for module, path in sorted(MODULES.items()):
+        if _package(module) == "cli":
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for root, line in _outside_imports(path):
+            where = f"{path.relative_to(SRC.parent)}:{line} {root}"
+            if root in sys.stdlib_module_names:
+                bad.append(f"{where}: the standard library is imported at module level")
+            elif not _says_why(lines, line):
+                bad.append(f"{where}: no '{LAZY_MARK} <why>' comment")
+    assert not bad, "imports inside functions:\n" + "\n".join(bad)

@@ -8,6 +8,7 @@ import time
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 stderr = Console(stderr=True)
 
@@ -24,8 +25,6 @@ def setup_logging(verbose: bool = False) -> None:
 
 def progress(**kwargs):
     """A rich progress bar on stderr; use as ``with progress() as p: task = p.add_task(...)``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -14,7 +14,7 @@ def cpu_session(model: bytes | str | Path, threads: int = 0):
 
     ``threads``: intra-op threads (0 = ONNX Runtime's default, all cores); one inter-op thread.
     """
-    import onnxruntime as ort
+    import onnxruntime as ort  # lazy: ONNX Runtime loads only when a session is opened
 
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: ORT warns about unused initialisers of exported graphs

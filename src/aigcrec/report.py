@@ -53,7 +53,7 @@ class Report:
 
     def figure(self, fig: Any, caption: str | None = None) -> None:
         """Embed a matplotlib figure as PNG and close it."""
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # lazy: plotting libraries load only when a report draws a figure
 
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")

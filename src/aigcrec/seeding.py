@@ -14,7 +14,7 @@ def seed_everything(seed: int) -> np.random.Generator:
     np.random.seed(seed % (2**32))
     os.environ["PYTHONHASHSEED"] = str(seed)
     try:
-        import torch
+        import torch  # lazy: the command line imports this module and must start without torch
 
         torch.manual_seed(seed)
     except ImportError:  # pragma: no cover - torch is a hard dependency, kept defensive for slim tools

@@ -6,10 +6,12 @@ else the catalog is encoded once into ``<cache>/features`` (the store skips item
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from aigcrec.data.affect_context import AffectContextMismatch, read_affect_context
@@ -42,9 +44,6 @@ def context_text_vectors(data_dir: str | Path, cache_dir: str | Path, content_co
     """``{"e_tsem": (item_ids, matrix)}`` of a context-aware rating folder's items that have a title or genres
     (``{}`` when none has: these sets have no images, and some no item text at all). Cached in
     ``<cache>/context_e_tsem.npz`` by a hash of the texts and the encoder settings."""
-    import hashlib
-
-    import numpy as np
 
 
     items = load_context(data_dir).items

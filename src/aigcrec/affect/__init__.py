@@ -8,6 +8,7 @@ Public API (imported lazily so ``aigcrec --help`` and config loading stay light)
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 _EXPORTS = {
@@ -32,7 +33,5 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        import importlib
-
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'aigcrec.affect' has no attribute {name!r}")

@@ -10,12 +10,14 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import platform
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import torch
 
 from aigcrec.affect.config import AffectConfig
 from aigcrec.affect.data import AffectData
@@ -119,9 +121,6 @@ def single_modality_benchmark(task: str, modality: str, splits: Callable[[int], 
 
 def environment() -> dict[str, Any]:
     """Where the numbers were measured (load average included: the machine is shared)."""
-    import os
-
-    import torch
 
     try:
         load = os.getloadavg()

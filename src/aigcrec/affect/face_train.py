@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from aigcrec.affect.config import FaceTrainConfig
 from aigcrec.affect.encoders.fer_cnn import FER_TO_EMOTIONS, load_fer_cnn
@@ -55,8 +57,6 @@ def augment(images: np.ndarray, rng: np.random.Generator, shift: int) -> np.ndar
 
 def to_input(images: np.ndarray):
     """(B, 48, 48) uint8 -> (B, 1, 48, 48) float tensor in [-1, 1] (the package's normalisation)."""
-    import torch
-
     return torch.from_numpy(np.ascontiguousarray(images)).float().unsqueeze(1) / 127.5 - 1.0
 
 
@@ -68,8 +68,6 @@ def logits_of(net, x):
 
 def accuracy(net, images: np.ndarray, labels: np.ndarray, batch_size: int = 512) -> float:
     """Accuracy of ``net`` on (N, 48, 48) uint8 images with labels in EMOTIONS order."""
-    import torch
-
     net.eval()
     pred = []
     with torch.inference_mode():
@@ -84,8 +82,6 @@ def fit_epochs(net, n: int, cfg: FaceTrainConfig, permutation, batch_loss, dev_a
     batches of ``cfg.batch_size`` (``aigcrec.training.fit_loop``); ``permutation()`` gives each epoch's row
     order, ``batch_loss(idx)`` the loss of a batch, ``dev_accuracy()`` the score after each epoch. The best
     epoch's weights are restored at the end; returns the per-epoch history. A progress bar counts the epochs."""
-    import torch
-
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, pct_start=pct_start,
                                                 total_steps=cfg.epochs * math.ceil(n / cfg.batch_size))
@@ -111,8 +107,6 @@ def fit_epochs(net, n: int, cfg: FaceTrainConfig, permutation, batch_loss, dev_a
 def train_fer_cnn(train_x: np.ndarray, train_y: np.ndarray, dev_x: np.ndarray, dev_y: np.ndarray,
                   cfg: FaceTrainConfig, seed: int):
     """Train the CNN on (N, 48, 48) uint8 faces with labels in EMOTIONS order; returns (network, history)."""
-    import torch
-
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = load_fer_cnn(pretrained=cfg.init_pretrained)
@@ -133,8 +127,6 @@ def train_fer_cnn(train_x: np.ndarray, train_y: np.ndarray, dev_x: np.ndarray, d
 
 def bf16_supported() -> bool:
     """True when this CPU runs bfloat16 matmuls natively (AMX tiles or AVX512-BF16)."""
-    import torch
-
     cpu = getattr(torch, "cpu", None)
     checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
     return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
@@ -144,8 +136,6 @@ def affine_augment(x, gen, rotate_deg: float, scale: float, translate: float):
     """(B, 1, S, S) float -> same shape: per image a random rotation (+-rotate_deg), zoom (+-scale), shift
     (+-translate of half the side) and horizontal flip (p = 0.5), one ``grid_sample`` (bilinear, border padding).
     ``gen``: a torch.Generator (the randomness of the training run)."""
-    import torch
-    import torch.nn.functional as F
 
     b = x.shape[0]
     angle = (torch.rand(b, generator=gen) * 2 - 1) * math.radians(rotate_deg)
@@ -163,8 +153,6 @@ def affine_augment(x, gen, rotate_deg: float, scale: float, translate: float):
 
 def face_net_probs(net, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Class probabilities (N, 7), EMOTIONS order, of a FaceNet on (N, 48, 48) uint8 images (fp32, eval mode)."""
-    import torch
-
     net.eval()
     out = []
     with torch.inference_mode():
@@ -176,8 +164,6 @@ def face_net_probs(net, images: np.ndarray, batch_size: int = 512) -> np.ndarray
 def train_face_net(train_x: np.ndarray, train_y: np.ndarray, dev_x: np.ndarray, dev_y: np.ndarray,
                    cfg: FaceTrainConfig, seed: int):
     """Train a FaceNet on (N, 48, 48) uint8 faces with labels in EMOTIONS order; returns (network, history)."""
-    import torch
-    import torch.nn.functional as F
 
 
     torch.manual_seed(seed)
@@ -217,8 +203,6 @@ def trained_weights(splits: Callable[[], Splits], cfg: FaceTrainConfig, seed: in
     """``path``, trained on ``splits()["train"]`` (best ``dev`` epoch) if absent: a face-net checkpoint
     (``network: face-net``) or a state dict for ``fer-cnn:<path>``; ``path.json`` holds the config, the
     per-epoch dev history, the best epoch, its test accuracy, the split sizes and the training time."""
-    import torch
-
     if path.is_file():
         log.info("trained %s from cache %s", cfg.network, path)
         return path

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 
 from aigcrec.affect.config import TextFinetuneConfig
 from aigcrec.affect.encoders.base import Encoded
@@ -54,8 +55,6 @@ class TokenStates:
 
     def batch(self, idx: Sequence[int]):
         """Rows ``idx`` padded: (B, L, H) float32 tensor and (B, L) long mask."""
-        import torch
-
         lens = self.lengths[np.asarray(idx)]
         length = int(lens.max())
         h = np.zeros((len(idx), length, self.flat.shape[1]), np.float32)
@@ -68,6 +67,7 @@ class TokenStates:
 
 def load_base(path: str | None = None):
     """(tokenizer, BertModel) of the offline MiniLM, or of the folder ``path``."""
+    # lazy: a hub-model package (seconds to import), loaded only when a config names such a model
     from transformers import AutoModel, AutoTokenizer
 
 
@@ -107,6 +107,7 @@ def _length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generat
 
 
 def _extended_mask(model, h, mask):
+    # lazy: a hub-model package (seconds to import), loaded only when a config names such a model
     from transformers.masking_utils import create_bidirectional_mask
 
     return create_bidirectional_mask(config=model.config, inputs_embeds=h, attention_mask=mask)
@@ -122,8 +123,6 @@ def run_layers(model, h, mask, start: int, stop: int | None = None):
 
 def frozen_states(model, tokens: list[dict[str, list[int]]], stop: int, batch_size: int = 64) -> TokenStates:
     """Embeddings and layers ``0 .. stop-1`` of every text, once, in inference mode."""
-    import torch
-
     model.eval()
     lengths = np.array([len(t["input_ids"]) for t in tokens])
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
@@ -168,8 +167,6 @@ class FinetunedText:
 
     def encode_states(self, states: TokenStates, batch_size: int = 128) -> tuple[Encoded, np.ndarray]:
         """Top layers on frozen states: Encoded (seq = token states, pooled = masked mean) and head logits."""
-        import torch
-
         self.model.eval()
         lengths = states.lengths
         n, dim = len(states), self.model.config.hidden_size
@@ -189,8 +186,6 @@ class FinetunedText:
         return Encoded(seq, mask, pooled, lengths > 0), logits
 
     def save(self, out: Path, tokenizer) -> Path:
-        import torch
-
         out.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(out)
         tokenizer.save_pretrained(out)
@@ -206,8 +201,6 @@ def finetune(model, train: TokenStates, y_train: np.ndarray, dev: TokenStates, y
 
     ``train`` / ``dev`` are :func:`frozen_states` at layer ``N - train_layers``; labels are (n,) int indices.
     """
-    import torch
-
     n_layers = model.config.num_hidden_layers
     if cfg.train_layers > n_layers:
         raise ValueError(f"text_finetune.train_layers: expected <= {n_layers} (the model's layers), "

@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+from PIL import Image
 
 VoiceInput = Union[bytes, str, Path, tuple]
 FaceInput = Any  # bytes | str | Path | PIL.Image.Image | np.ndarray
@@ -30,8 +33,6 @@ def decode_voice(voice: VoiceInput, sample_rate: int, max_seconds: float) -> np.
     Channels are averaged; other rates are resampled with a polyphase filter of bounded length
     (``resample_factors``).
     """
-    import soundfile as sf
-
     if isinstance(voice, tuple):
         if len(voice) != 2:
             raise InputError(f"expected voice as (samples, sample_rate), got a tuple of length {len(voice)}")
@@ -59,8 +60,6 @@ def decode_voice(voice: VoiceInput, sample_rate: int, max_seconds: float) -> np.
         raise InputError(f"expected samples of shape (T,) or (T, channels), got {x.shape}")
     x = x[: int(max_seconds * sr)]
     if sr != sample_rate:
-        from scipy.signal import resample_poly
-
         up, down = resample_factors(sr, sample_rate)
         x = resample_poly(x, up, down).astype(np.float32)
     return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
@@ -98,8 +97,6 @@ def level_dbfs(x: np.ndarray) -> float:
 
 def decode_face(face: FaceInput) -> np.ndarray:
     """Return an (H, W, 3) uint8 RGB array."""
-    from PIL import Image
-
     if isinstance(face, (bytes, bytearray, memoryview)):
         try:
             img = Image.open(io.BytesIO(bytes(face)))

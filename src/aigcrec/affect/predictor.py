@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import ThreadpoolController
 
 from aigcrec.affect.config import EncoderConfig
 from aigcrec.affect.data import AffectData
@@ -80,7 +81,6 @@ def _one_blas_thread():
     (benchmarks/affect_latency.py, 2 torch threads). ~15 us per call.
     """
     global _BLAS
-    from threadpoolctl import ThreadpoolController
 
     if _BLAS is None:
         _BLAS = ThreadpoolController()

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from aigcrec.affect.benchmark import fusion_benchmark, single_modality_benchmark, split_data, write_result
 from aigcrec.affect.config import AffectConfig
@@ -42,8 +43,6 @@ def run_benchmark(task: str, data_dir: Path, cfg: AffectConfig, seeds: list[int]
     ``cfg`` is used as given; ``recipe`` (the overlay :func:`aigcrec.affect.recipes.task_config` applied to
     make it, or None) is recorded in affect.json.
     """
-    import torch
-
     torch.set_num_threads(cfg.mmei.threads)
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)

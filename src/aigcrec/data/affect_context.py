@@ -31,6 +31,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from aigcrec.data.schemas import EMOTIONS
 
@@ -238,8 +240,6 @@ def _as_probs(probs: Any, labels: Sequence[str] | None) -> dict[str, float]:
 
 def write_affect_context(frame: pd.DataFrame, schema: AffectContextSchema, path: str | Path) -> Path:
     """Write an affect-context table (index session_id) to Parquet with its schema in the file's metadata."""
-    import pyarrow as pa  # only for Parquet files (pandas' engine)
-    import pyarrow.parquet as pq
 
     frame = schema.check_frame(frame, str(path))
     table = pa.Table.from_pandas(frame)
@@ -256,8 +256,6 @@ def read_affect_context(path: str | Path) -> tuple[pd.DataFrame, AffectContextSc
     p = Path(path)
     recorded = None
     if p.suffix == ".parquet":
-        import pyarrow.parquet as pq  # only for Parquet files (pandas' engine)
-
         raw = (pq.read_schema(p).metadata or {}).get(PARQUET_KEY)
         recorded = None if raw is None else AffectContextSchema.from_dict(json.loads(raw), f"{p} metadata")
         frame = pd.read_parquet(p)

@@ -16,6 +16,8 @@ from typing import Collection, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from aigcrec.data.errors import DataError
 
@@ -55,8 +57,6 @@ def read_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
     Returns every column of the file in file order, indexed 0..n-1 (data row ``i + 1``). Parsing is done
     by pyarrow; when it rejects the file, :mod:`csv` re-reads it to find the row to report.
     """
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
 
     data = read_bytes(path)
     text = data.decode("utf-8")

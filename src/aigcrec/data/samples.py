@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 FER_CLASS_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
@@ -149,8 +150,6 @@ def write_world_catalog_sample(root: str | Path) -> Path:
 
 def _image(path: Path, rng: np.random.Generator, fmt: str = "PNG") -> None:
     """A small decodable image (random colour blocks), so the content encoder reads it."""
-    from PIL import Image
-
     path.parent.mkdir(parents=True, exist_ok=True)
     blocks = rng.integers(0, 256, size=(4, 4, 3), dtype=np.uint8)
     Image.fromarray(np.kron(blocks, np.ones((8, 8, 1), np.uint8))).save(path, format=fmt)

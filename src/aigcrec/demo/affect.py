@@ -43,10 +43,10 @@ def _subset_table(model: AffectModel, train: AffectData, dev: AffectData, test: 
 
 
 def _confusion_figure(y: np.ndarray, pred: np.ndarray):
-    import matplotlib
+    import matplotlib  # lazy: plotting libraries load only when a report draws a figure
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting libraries load only when a report draws a figure
 
     m = confusion(y, pred, len(EMOTIONS))
     norm = m / np.maximum(m.sum(1, keepdims=True), 1)

@@ -77,10 +77,10 @@ def _train(ctx, cache: Path) -> dict:
 
 
 def _weights_figure(npz: Path):
-    import matplotlib
+    import matplotlib  # lazy: plotting libraries load only when a report draws a figure
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting libraries load only when a report draws a figure
 
     data = np.load(npz)
     alpha, names, taste = data["alpha"], [str(n) for n in data["names"]], data["taste"]

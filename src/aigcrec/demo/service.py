@@ -21,7 +21,7 @@ log = logging.getLogger("aigcrec.service")
 
 
 def run(ctx) -> None:
-    from fastapi.testclient import TestClient
+    from fastapi.testclient import TestClient  # lazy: the [serve] extra
 
 
     art = ctx.artifacts

@@ -149,8 +149,8 @@ def bench_mmei(world: Path, work: Path, affect_cfg, seeds: list[int], worker_cou
 def bench_serve(world: Path, store_dir: Path, ranker_dir: Path, out: Path, cfg, replica_counts: list[int],
                 requests: int, clients: int) -> list[dict]:
     """``POST /v1/recommend`` through Ray Serve with a fixed number of ``Ranking`` replicas."""
-    import httpx
-    from ray import serve
+    import httpx  # lazy: the [serve] extra
+    from ray import serve  # lazy: Ray is the optional [ray] extra
 
 
     paths = ServicePaths(world, store_dir, ranker_dir)
@@ -207,7 +207,7 @@ def run_benchmark(out: Path, work_dir: Path, size: str = "tiny", world_seed: int
     ``config``: the ``AppConfig`` (the caller, the CLI, assembles it). Training uses the ranking section of ``config`` with ``batch_size`` and ``max_epochs`` overridden (the
     default batch of 1024 is two steps per epoch on the tiny world); MMEI uses the affect section as is.
     """
-    import ray
+    import ray  # lazy: Ray is the optional [ray] extra
 
 
     cfg = config
@@ -231,7 +231,7 @@ def run_benchmark(out: Path, work_dir: Path, size: str = "tiny", world_seed: int
         serve_rows = bench_serve(world, store_dir, ranker_dir, work, cfg, worker_counts, serve_requests, clients)
         load_after = os.getloadavg()[0]
     finally:
-        from ray import serve
+        from ray import serve  # lazy: Ray is the optional [ray] extra
 
         serve.shutdown()
         ray.shutdown()

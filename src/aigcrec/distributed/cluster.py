@@ -23,7 +23,7 @@ class RayUnavailable(RuntimeError):
 def require_ray():
     """Import and return the ``ray`` module, or raise ``RayUnavailable`` saying what to install."""
     try:
-        import ray
+        import ray  # lazy: Ray is the optional [ray] extra
     except ImportError as exc:  # the optional extra is missing
         raise RayUnavailable(f"{INSTALL_HINT} ({exc})") from None
     return ray

@@ -56,7 +56,7 @@ class CatalogBatchEncoder:
     def __init__(self, shared: Any) -> None:
         """``shared``: an object-store reference to ``{"encoder": pack_encoder(...), "cached": {group: {(id, hash)}}}``
         (put once by the driver rather than captured in every actor's constructor)."""
-        import ray
+        import ray  # lazy: Ray is the optional [ray] extra
 
         state = ray.get(shared) if isinstance(shared, ray.ObjectRef) else shared
         self.encoder = unpack_encoder(state["encoder"])
@@ -167,7 +167,7 @@ def encode_catalog_ray(catalog_dir: str | Path, out_dir: str | Path, config=None
     n_new = {"image": 0, "text": 0}
     t0 = time.perf_counter()
     with ray_session(address, num_cpus, need_cpus=workers):
-        import ray.data
+        import ray.data  # lazy: Ray is the optional [ray] extra
 
         ray.data.DataContext.get_current().enable_progress_bars = False
         size = max(1, -(-len(rows) // (workers * 4)))  # a few blocks per actor so the pool stays busy

@@ -23,7 +23,10 @@ as an application); the ``serve run`` / KubeRay builder, which reads a YAML conf
 
 from __future__ import annotations
 
+import functools
 import logging
+import signal
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -191,7 +194,7 @@ def build_application(open_state: Callable[..., Any], load_ranker: Callable[[], 
                       settings: DistributedConfig | None = None):
     """The Ray Serve application: ``Ingress`` bound to ``Ranking`` (and ``Affect`` when given)."""
     require_ray()
-    from ray import serve
+    from ray import serve  # lazy: Ray is the optional [ray] extra
 
     s = settings or DistributedConfig()
     ranking = serve.deployment(RankingServer, name="Ranking").options(**s.ranking.serve_options())
@@ -205,7 +208,7 @@ def build_application(open_state: Callable[..., Any], load_ranker: Callable[[], 
 
 def start(application: Any, host: str = "127.0.0.1", port: int = 8000, route_prefix: str = "/") -> str:
     """Deploy ``application`` on the current Ray cluster (``ray_session``) and return its base URL."""
-    from ray import serve
+    from ray import serve  # lazy: Ray is the optional [ray] extra
 
     serve.start(http_options={"host": host, "port": port})
     serve.run(application, name=APP_NAME, route_prefix=route_prefix, blocking=False)
@@ -222,8 +225,6 @@ def real_application(config: Any, paths: Any, db_path: Any, settings: Distribute
     ``settings``: autoscaling (default ``config.distributed``). Nothing is loaded here: each replica loads
     its model by path when it starts.
     """
-    import functools
-
 
     svc = config.service
     load_affect = (functools.partial(AffectPredictor.load, paths.mmei_dir, runtime=svc.model_runtime,
@@ -245,15 +246,13 @@ def serve_on_ray(config: Any, paths: Any, db_path: Any, address: str | None = No
     ``distributed`` gives the autoscaling settings and, when ``address`` / ``num_cpus`` / ``settings`` are
     not given, the cluster); ``paths`` and ``db_path`` as in ``real_application``.
     """
-    import signal
-    import time
 
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt  # SIGTERM (Kubernetes, systemd, kill) stops like Ctrl-C
 
     settings = settings or config.distributed
     with ray_session(address or settings.address, num_cpus or settings.num_cpus):
-        from ray import serve
+        from ray import serve  # lazy: Ray is the optional [ray] extra
 
         previous = signal.signal(signal.SIGTERM, stop)
         try:

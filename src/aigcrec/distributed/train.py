@@ -34,6 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch.nn.parallel import DistributedDataParallel
+import torch
+import torch.distributed as dist
 
 from aigcrec.distributed.cluster import ray_session, require_ray
 from aigcrec.affect.model import AffectModel
@@ -66,8 +69,6 @@ def _synced(module):
     ``net.proj``, ``net.modalities``); DDP hides them behind ``.module``. Calling the wrapper runs DDP's
     forward (gradient all-reduce in backward); every other attribute is the wrapped network's.
     """
-    from torch.nn.parallel import DistributedDataParallel
-
     class SyncedModule(DistributedDataParallel):
         def __getattr__(self, name: str) -> Any:
             try:
@@ -81,8 +82,6 @@ def _synced(module):
 
 def weights_in_sync(module) -> bool:
     """Whether every worker holds rank 0's parameters (a collective: every worker must call it)."""
-    import torch
-    import torch.distributed as dist
 
     flat = torch.cat([p.detach().reshape(-1) for p in module.parameters()])
     ref = flat.clone()
@@ -94,9 +93,8 @@ def weights_in_sync(module) -> bool:
 
 def _ranker_worker(cfg: dict[str, Any]) -> None:
     """The per-worker loop Ray Train runs (module level so workers import it by name)."""
-    import ray
-    import ray.train
-    import torch
+    import ray  # lazy: Ray is the optional [ray] extra
+    import ray.train  # lazy: Ray is the optional [ray] extra
 
 
     ctx = ray.train.get_context()
@@ -152,8 +150,8 @@ def _fit_on_ray(loop, loop_config: dict[str, Any], name: str, workers: int, stor
     storage = str(storage_dir) if "://" in str(storage_dir) else str(Path(storage_dir).resolve())
     run_name = f"{name}-w{workers}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}"  # new run, no resume
     with ray_session(address, num_cpus, need_cpus=workers):
-        from ray.train import RunConfig, ScalingConfig
-        from ray.train.torch import TorchConfig, TorchTrainer
+        from ray.train import RunConfig, ScalingConfig  # lazy: Ray is the optional [ray] extra
+        from ray.train.torch import TorchConfig, TorchTrainer  # lazy: Ray is the optional [ray] extra
 
         trainer = TorchTrainer(
             loop,
@@ -226,8 +224,8 @@ def run_variant_ray(prep, name: str, base, train_cfg, seed: int, on_epoch=None, 
 
 def _mmei_worker(cfg: dict[str, Any]) -> None:
     """Per-worker loop of ``train_mmei_ray``: ``AffectModel.fit`` on this worker's shard, network under DDP."""
-    import ray
-    import ray.train
+    import ray  # lazy: Ray is the optional [ray] extra
+    import ray.train  # lazy: Ray is the optional [ray] extra
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()

@@ -7,6 +7,7 @@ gives AUC / logloss / gAUC and training throughput; the cold-item split gives ``
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -67,8 +68,6 @@ def _summary(values: list[float]) -> tuple[float, float]:
 
 def _run_key(data: RankingData, cfg: RankingConfig) -> str:
     """Runs are reused only for the same data (impressions, fields, vectors), history length and ranking config."""
-    import hashlib
-
     history = [[f.name, f.max_len] for f in data.fields if f.kind == "history"]
     blob = json.dumps({"data": [data.name, data.fingerprint()], "history": history,
                        "cfg": cfg.model_dump(exclude={"seeds"})}, sort_keys=True)

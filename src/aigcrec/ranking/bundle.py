@@ -23,7 +23,9 @@ field (cold start); items added after training are scored from their content vec
 
 from __future__ import annotations
 
+import tempfile
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -256,8 +258,6 @@ class RankerBundle:
         request (one (M, D_m) float32 row per item scored, 1 KB at the defaults). The model must not change
         afterwards. Scores equal eager torch within 1e-5 (tested). ``threads``: ORT intra-op threads.
         """
-        import tempfile
-        import warnings
 
 
         keys = list(self._item_pos)[:2] or ["?"]

@@ -13,6 +13,9 @@ import io
 import re
 import struct
 
+import soundfile
+from PIL import Image, ImageFile, ImageOps
+from PIL import Image
 from aigcrec.service.config import InputLimits
 from aigcrec.service.problems import Problem
 
@@ -90,8 +93,6 @@ def check_image(data: bytes, limits: InputLimits, field: str, max_pixels: int | 
         )
     size = header_size(data, mime)
     if size is None:
-        from PIL import Image
-
         try:
             with Image.open(io.BytesIO(data)) as img:  # lazy: parses the header, decodes no pixels
                 size = img.size
@@ -132,7 +133,6 @@ def decode_bounded(data: bytes, limits: InputLimits, field: str, side: int, max_
     (at most the budget) plus the first ``reduce`` step (at most a quarter of it) and the ``side`` image.
     """
     _, width, height = check_image(data, limits, field, max_pixels)
-    from PIL import Image, ImageFile, ImageOps
 
     prev = ImageFile.LOAD_TRUNCATED_IMAGES
     ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -206,7 +206,6 @@ def check_wav(data: bytes, limits: InputLimits, field: str) -> float:
             "Unsupported media type",
             f"{field}: expected a WAV file (RIFF/WAVE), got {data[:12]!r}",
         )
-    import soundfile
 
     try:
         info = soundfile.info(io.BytesIO(data))  # reads the header only

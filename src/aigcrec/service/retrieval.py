@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from typing import Mapping, Sequence
 
+import faiss
 import numpy as np
 
 from aigcrec.service.config import RetrievalConfig
@@ -171,8 +172,6 @@ class VectorIndex:
         return max(1, min(want, n // 39))
 
     def build(self, vectors: np.ndarray, rows: np.ndarray, seed: int = 0) -> None:
-        import faiss  # heavy optional dependency: only the service loads it
-
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)  # (n, dim)
         kind = self.kind_for(len(vectors))
         if kind == "ivf":

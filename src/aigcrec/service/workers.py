@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+import torch
+import threadpoolctl
 import uvicorn
 
 from aigcrec.service.protocol import LIMITS_ENV
@@ -124,9 +126,7 @@ def limit_threads(threads: int) -> None:
     and the BLAS libraries numpy and OpenCV carry. With one process per core more threads only contend, and
     idle OpenBLAS threads busy-wait after each call: at 10 requests/s with voice and face they burned
     131 ms of CPU per request against 41 ms under full load (benchmarks/load_service.py)."""
-    import cv2
-    import threadpoolctl
-    import torch
+    import cv2  # lazy: OpenCV (about a second to import) loads only on the paths that use it
 
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)

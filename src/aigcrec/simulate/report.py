@@ -170,10 +170,10 @@ def markdown(summary: dict[str, Any], setting: dict[str, Any]) -> str:
 
 
 def _figures(summary: dict[str, Any]):
-    import matplotlib
+    import matplotlib  # lazy: plotting libraries load only when a report draws a figure
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting libraries load only when a report draws a figure
 
     k = summary["k"]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))

@@ -14,11 +14,16 @@ an item without training positives; such items get ``UNSEEN`` (ranked after ever
 
 from __future__ import annotations
 
+import importlib
+import io
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 import scipy.sparse as sp
+import torch
+from threadpoolctl import threadpool_limits
 
 UNSEEN = -1e30
 Scorer = Callable[[np.ndarray], np.ndarray]
@@ -47,7 +52,7 @@ def _unseen_last(scorer: Scorer, data: TrainData) -> Scorer:
 
 
 def _cornac_train_set(data: TrainData, seed: int):
-    import cornac
+    import cornac  # lazy: a peer library of the dev/bench extras
 
     coo = data.x.tocoo()
     triples = [(str(u), str(i), 1.0) for u, i in zip(coo.row, coo.col)]
@@ -58,7 +63,7 @@ def _cornac_train_set(data: TrainData, seed: int):
 
 
 def fit_cornac_bpr(data: TrainData, params: dict[str, Any], seed: int) -> Scorer:
-    from cornac.models import BPR
+    from cornac.models import BPR  # lazy: a peer library of the dev/bench extras
 
     ts, users, items = _cornac_train_set(data, seed)
     model = BPR(**params, seed=seed, verbose=False).fit(ts)
@@ -76,18 +81,15 @@ def fit_cornac_bpr(data: TrainData, params: dict[str, Any], seed: int) -> Scorer
 def fit_cornac_vbpr(data: TrainData, params: dict[str, Any], seed: int) -> Scorer:
     """Score = beta_i + gamma_u . gamma_i + theta_u . (E^T f_i) + beta'^T f_i; items Cornac never saw have
     beta_i = 0, gamma_i = 0 and are scored from their vector alone."""
-    import contextlib
-    import io
 
-    from cornac.data import ImageModality
-    from cornac.models import VBPR
+    from cornac.data import ImageModality  # lazy: a peer library of the dev/bench extras
+    from cornac.models import VBPR  # lazy: a peer library of the dev/bench extras
 
     ts, users, items = _cornac_train_set(data, seed)
     ids = [str(i) for i in range(data.x.shape[1])]
     image = ImageModality(features=data.e_sem.astype(np.float32), ids=ids, normalized=True)
     image.build(id_map=ts.iid_map)
     ts.add_modalities(item_image=image)
-    import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one thread, as the ranker trains (TrainConfig.threads) and the other peers run
@@ -121,9 +123,6 @@ def _implicit_factors(model) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fit_implicit(cls_path: str, data: TrainData, params: dict[str, Any], seed: int) -> Scorer:
-    import importlib
-
-    from threadpoolctl import threadpool_limits
 
     module, name = cls_path.rsplit(".", 1)
     cls = getattr(importlib.import_module(module), name)
@@ -144,7 +143,7 @@ def fit_implicit_bpr(data: TrainData, params: dict[str, Any], seed: int) -> Scor
 
 def fit_implicit_itemknn(data: TrainData, params: dict[str, Any], seed: int) -> Scorer:
     """Score of item j for user u: sum over u's training items i of sim(i, j) (the K nearest kept per item)."""
-    from implicit.nearest_neighbours import CosineRecommender
+    from implicit.nearest_neighbours import CosineRecommender  # lazy: a peer library of the dev/bench extras
 
     model = CosineRecommender(**params, num_threads=1)
     model.fit(data.x.astype(np.float32), show_progress=False)

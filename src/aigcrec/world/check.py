@@ -22,6 +22,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
+from sklearn.metrics import roc_auc_score
+from scipy import sparse
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import OneHotEncoder
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import GroupKFold
+from sklearn.preprocessing import StandardScaler
 
 from aigcrec.data.world import World, load_world
 from aigcrec.world.vocab import EMOTIONS, INTENTS, NAMES, STYLES, SUBJECTS, TITLE_NOUNS
@@ -101,15 +109,11 @@ def click_terms(w: World, attributes: dict[str, pd.DataFrame] | None = None,
 
 
 def _auc(y: np.ndarray, s: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
     return float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else float("nan")
 
 
 def click_oracle(w: World) -> dict[str, Any]:
     """AUCs on the last 20 % of impressions (by time) of regressions fitted on the first 80 %."""
-    from scipy import sparse
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import OneHotEncoder
 
     y = w.interactions["label"].to_numpy()
     cut = int(len(y) * 0.8)
@@ -161,13 +165,12 @@ def click_oracle(w: World) -> dict[str, Any]:
 # ---------------------------------------------------------------- affect features
 
 def text_features(texts: list[str]):
-    from sklearn.feature_extraction.text import TfidfVectorizer
     return TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit_transform(texts)
 
 
 def face_features(paths: list[str], side: int = 48) -> np.ndarray:
     """HOG of the grey face at ``side`` x ``side`` (where the brows, eyes and mouth lines run), 144-d."""
-    import cv2
+    import cv2  # lazy: OpenCV (about a second to import) loads only on the paths that use it
 
     hog = cv2.HOGDescriptor((side, side), (24, 24), (24, 24), (12, 12), 9)
     out = []
@@ -224,11 +227,6 @@ def affect_features(w: World) -> dict[str, Any]:
 
 def affect_oracle(w: World, feats: dict[str, Any] | None = None, folds: int = 5) -> dict[str, Any]:
     """Emotion accuracy and macro-F1 of every modality subset (user-grouped CV); intent from text."""
-    from scipy import sparse
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score, f1_score
-    from sklearn.model_selection import GroupKFold
-    from sklearn.preprocessing import StandardScaler
 
     feats = feats if feats is not None else affect_features(w)
     y = w.sessions["emotion"].map({e: k for k, e in enumerate(EMOTIONS)}).to_numpy()

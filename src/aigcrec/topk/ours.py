@@ -33,11 +33,14 @@ from aigcrec.topk.evaluate import DEEP, top_k
 from aigcrec.topk.protocol import Task
 
 OURS = ("aigcrec_served", "aigcrec_retrieval", "aigcrec_ranker_all")
-# The served row's validation grid (4 settings, as each peer gets): the service's defaults first, then
-# the two-tower's rank fused into the ranker's score (service.retrieval_weight), more candidates, and no
-# diversity penalty with the fusion. The ranker itself keeps the configured training settings.
-SERVED_GRID: list[dict[str, Any]] = [{}, {"retrieval_weight": 0.9}, {"candidates": 300, "retrieval_weight": 0.9},
-                                     {"diversity": 0.0, "retrieval_weight": 0.9}]
+# The served row's validation grid (4 settings, as each peer gets): the service's defaults first (the
+# item-item source in the candidate pool, the ranker's order), the two-tower's rank fused into the ranker's
+# score (service.retrieval_weight 0.9, the previous round's best), and the item-item and two-tower ranks
+# fused 0.8 / 0.2 (the fusion benchmarks/topk_collab_blend.py chose on validation, seed 0) over 300
+# candidates, without and with a 0.1 share of the ranker. The ranker keeps the configured training settings.
+SERVED_GRID: list[dict[str, Any]] = [
+    {}, {"retrieval_weight": 0.9}, {"retrieval_weight": 0.2, "collab_weight": 0.8, "candidates": 300},
+    {"retrieval_weight": 0.18, "collab_weight": 0.72, "candidates": 300}]
 
 
 @dataclass

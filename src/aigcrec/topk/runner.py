@@ -183,12 +183,16 @@ def run_peer(name: str, mats: Matrices, tasks: dict[str, Task], seeds: list[int]
 
 
 def run_ours(data: RankingData, catalog: ours.TopKCatalog, tasks: dict[str, Task], app_cfg, seeds: list[int],
-             cache: Cache, variant: str = VARIANT, dataset: str = "movielens", data_dir: Path | None = None) -> None:
+             cache: Cache, variant: str = VARIANT, dataset: str = "movielens", data_dir: Path | None = None,
+             served_only: bool = False) -> None:
+    """``served_only``: the served and retrieval rows on the test task only (no ranker over every item, no
+    cold-item task): a cheaper run of the served figures; a later full run adds the rest to the same cache."""
     n_items = len(catalog.item_ids)
     svc = app_cfg.service
+    wanted = ("aigcrec_served", "aigcrec_retrieval") if served_only else ours.OURS
     for seed in seeds:
-        for tname in ("test", "cold"):
-            if all(cache.get(f"{tname}-{row}-{seed}") is not None for row in ours.OURS):
+        for tname in ("test",) if served_only else ("test", "cold"):
+            if all(cache.get(f"{tname}-{row}-{seed}") is not None for row in wanted):
                 continue
             task = tasks[tname]
             ranker = ours.TrainedRanker(data, task, variant, app_cfg.ranking, svc, seed)
@@ -213,8 +217,9 @@ def run_ours(data: RankingData, catalog: ours.TopKCatalog, tasks: dict[str, Task
             pipe, build_s = ours.build_pipeline(catalog, ranker, cfg, data.frame, task, seed, retriever)
             build_s += retriever.train_s
             rows = {"aigcrec_served": ours.served_lists(pipe, task.users),
-                    "aigcrec_retrieval": ours.retrieval_lists(pipe, task.users),
-                    "aigcrec_ranker_all": ours.ranker_all_lists(pipe, task.users)}
+                    "aigcrec_retrieval": ours.retrieval_lists(pipe, task.users)}
+            if not served_only:
+                rows["aigcrec_ranker_all"] = ours.ranker_all_lists(pipe, task.users)
             for row, (lists, ms) in rows.items():
                 deep = row != "aigcrec_served" and tname == "test"
                 m = _judge(task, lists, n_items, deep=deep)
@@ -275,11 +280,13 @@ def checks(models: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_topk(data: RankingData, dataset: str, data_dir: str | Path, app_cfg, seeds: list[int],
-             peers: bool | list[str], out_dir: str | Path, variant: str = VARIANT, gather: bool = False) -> dict[str, Any]:
+             peers: bool | list[str], out_dir: str | Path, variant: str = VARIANT, gather: bool = False,
+             served_only: bool = False) -> dict[str, Any]:
     """The whole benchmark; writes ``topk.json`` and ``topk.md`` into ``out_dir``.
 
     ``peers``: True every peer, a list those named (``PEERS`` keys), False none; ``gather``: compute
-    nothing, summarise the cached runs of ``seeds`` (a model lists the seeds it has)."""
+    nothing, summarise the cached runs of ``seeds`` (a model lists the seeds it has); ``served_only``: the
+    aigcrec rows as ``run_ours`` says (peers unchanged)."""
     if isinstance(peers, (list, tuple)):
         unknown = sorted(set(peers) - set(PEERS))
         if unknown:
@@ -298,7 +305,7 @@ def run_topk(data: RankingData, dataset: str, data_dir: str | Path, app_cfg, see
     for seed in [] if gather else seeds:  # seed by seed, so that an interrupted run leaves whole seeds behind
         for name in chosen:
             run_peer(name, mats, tasks, [seed], cache)
-        run_ours(data, catalog, tasks, app_cfg, [seed], cache, variant, dataset, Path(data_dir))
+        run_ours(data, catalog, tasks, app_cfg, [seed], cache, variant, dataset, Path(data_dir), served_only)
     models = summarize(names, seeds, cache)
     result = {
         "dataset": data.name,

@@ -36,11 +36,12 @@ OURS = ("aigcrec_served", "aigcrec_retrieval", "aigcrec_ranker_all")
 # The served row's validation grid (4 settings, as each peer gets): the service's defaults first (the
 # item-item source in the candidate pool, the ranker's order), the two-tower's rank fused into the ranker's
 # score (service.retrieval_weight 0.9, the previous round's best), and the item-item and two-tower ranks
-# fused 0.8 / 0.2 (the fusion benchmarks/topk_collab_blend.py chose on validation, seed 0) over 300
-# candidates, without and with a 0.1 share of the ranker. The ranker keeps the configured training settings.
+# fused 0.8 / 0.2 (the fusion benchmarks/topk_collab_blend.py chose on validation, seed 0) over the
+# default 100 and over 300 candidates (a ranker share of 0.1 or 0.2 scored lower on validation:
+# benchmarks/results/topk-served-quick-movielens-collab). The ranker keeps the configured training settings.
 SERVED_GRID: list[dict[str, Any]] = [
-    {}, {"retrieval_weight": 0.9}, {"retrieval_weight": 0.2, "collab_weight": 0.8, "candidates": 300},
-    {"retrieval_weight": 0.18, "collab_weight": 0.72, "candidates": 300}]
+    {}, {"retrieval_weight": 0.9}, {"retrieval_weight": 0.2, "collab_weight": 0.8},
+    {"retrieval_weight": 0.2, "collab_weight": 0.8, "candidates": 300}]
 
 
 @dataclass

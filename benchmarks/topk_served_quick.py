@@ -21,6 +21,7 @@ import torch
 from aigcrec.cli.common import app_config
 from aigcrec.cli.ranking import load_cli_dataset
 from aigcrec.ranking.benchmark import machine_load
+from aigcrec.retrieval.retriever import TwoTowerRetriever
 from aigcrec.topk import ours
 from aigcrec.topk.evaluate import metrics
 from aigcrec.topk.protocol import make_tasks
@@ -33,7 +34,15 @@ def main() -> None:
     ap.add_argument("--features", type=Path, required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ranker-epochs", type=int, default=0, help="0: the configured max_epochs")
-    ap.add_argument("--weights", default="0,0.5,0.8,0.9,1.0", help="retrieval_weight values")
+    ap.add_argument("--weights", default="0,0.5,0.8,0.9,1.0", help="retrieval_weight values (without --grid)")
+    ap.add_argument("--grid", default="", help="serving settings separated by ';', each 'key=value,...' "
+                    "(ours.serving_config keys: retrieval_weight, collab_weight, candidates, diversity, "
+                    "collab_share); replaces --weights")
+    ap.add_argument("--two-tower-cache", type=Path, default=None, help="a two-tower saved for this seed's "
+                    "training rows (benchmarks/topk_collab_blend.py writes one): loaded instead of trained, saved "
+                    "there when absent")
+    ap.add_argument("--val", action="store_true", help="also the validation task (same models, as the "
+                    "benchmark's grid); the setting chosen on it is marked")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/topk-served-quick-movielens"))
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -50,29 +59,53 @@ def main() -> None:
     load0, t0 = machine_load(), time.perf_counter()
     ranker = ours.TrainedRanker(data, task, VARIANT, cfg.ranking, cfg.service, args.seed)
     print("ranker", round(ranker.train_s), {k: round(v, 4) for k, v in ranker.ctr.items()}, flush=True)
-    retriever = ours.TrainedRetriever(data, "movielens", args.data_dir, task, cfg.retrieval, args.seed)
+    cached = args.two_tower_cache is not None and (args.two_tower_cache / "two_tower.json").is_file()
+    rcfg = cfg.retrieval.model_copy(update={"enabled": False}) if cached else cfg.retrieval
+    retriever = ours.TrainedRetriever(data, "movielens", args.data_dir, task, rcfg, args.seed, catalog.item_ids)
+    if cached:
+        retriever.model = TwoTowerRetriever.load(args.two_tower_cache)
+    elif args.two_tower_cache is not None and retriever.model is not None:
+        retriever.model.save(args.two_tower_cache)
     out = {"dataset": "movielens", "seed": args.seed, "task": "test",
            "ranker_max_epochs": cfg.ranking.train.max_epochs, "ranker_train_s": ranker.train_s,
-           "ranker_ctr": ranker.ctr, "two_tower_train_s": retriever.train_s,
+           "ranker_ctr": ranker.ctr, "two_tower_train_s": retriever.train_s, "two_tower_loaded": cached,
            "two_tower": cfg.retrieval.two_tower.model_dump(), "rows": {}}
-    for w in [float(x) for x in args.weights.split(",")]:
-        svc = cfg.service.model_copy(update={"retrieval_weight": w})
-        pipe, _ = ours.build_pipeline(catalog, ranker, svc, data.frame, task, args.seed, retriever)
-        lists, ms = ours.served_lists(pipe, task.users)
-        m = metrics(lists, [task.relevant[u] for u in task.users], len(catalog.item_ids))
-        out["rows"][f"aigcrec_served retrieval_weight={w:g}"] = {**m, "ms_per_user": ms}
-        print(w, {k: round(v, 4) for k, v in m.items()}, flush=True)
+    if args.grid:
+        settings = [{k: float(v) for k, v in (kv.split("=") for kv in g.split(",") if kv)} for g in args.grid.split(";")]
+    else:
+        settings = [{"retrieval_weight": float(x)} for x in args.weights.split(",")]
+    for params in settings:
+        params = {k: int(v) if k == "candidates" else v for k, v in params.items()}
+        svc = ours.serving_config(cfg.service, params)
+        name = "aigcrec_served " + (",".join(f"{k}={v:g}" for k, v in params.items()) or "defaults")
+        row = {}
+        for tname in (("val", "test") if args.val else ("test",)):
+            t = tasks[tname]
+            pipe, _ = ours.build_pipeline(catalog, ranker, svc, data.frame, t, args.seed, retriever)
+            lists, ms = ours.served_lists(pipe, t.users)
+            m = metrics(lists, [t.relevant[u] for u in t.users], len(catalog.item_ids))
+            row.update({(k if tname == "test" else f"val_{k}"): v for k, v in m.items()})
+            if tname == "test":
+                row["ms_per_user"] = ms
+        out["rows"][name] = row
+        print(name, {k: round(v, 4) for k, v in row.items()}, flush=True)
+    if args.val:
+        out["chosen_on_val"] = max(out["rows"], key=lambda n: out["rows"][n]["val_ndcg_at_10"])
     out["machine"] = {"before": load0, "after": machine_load(), "seconds": round(time.perf_counter() - t0, 1)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "served.json").write_text(json.dumps(out, indent=1), encoding="utf-8")
-    keys = ["recall_at_10", "ndcg_at_10", "recall_at_20", "ndcg_at_20", "mrr_at_20", "coverage_at_10", "ms_per_user"]
+    keys = (["val_ndcg_at_10"] if args.val else []) + ["recall_at_10", "ndcg_at_10", "recall_at_20", "ndcg_at_20", "mrr_at_20", "coverage_at_10", "ms_per_user"]
     lines = [f"# Served pipeline, MovieLens test task, seed {args.seed} (ranker max_epochs "
              f"{out['ranker_max_epochs']}, trained {ranker.train_s:.0f} s; two-tower {retriever.train_s:.0f} s)", "",
              "| row | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     lines += [f"| {n} | " + " | ".join(f"{m[k]:.4f}" for k in keys) + " |" for n, m in out["rows"].items()]
+    if args.val:
+        lines += ["", f"Chosen on validation NDCG@10: `{out['chosen_on_val']}`"]
     lines += ["", f"Ranker CTR on the task's test impressions: {json.dumps({k: round(v, 4) for k, v in ranker.ctr.items()})}",
               "", f"Command: `benchmarks/topk_served_quick.py --seed {args.seed}"
-              + (f" --ranker-epochs {args.ranker_epochs}" if args.ranker_epochs else "") + f" --weights {args.weights}`; "
+              + (f" --ranker-epochs {args.ranker_epochs}" if args.ranker_epochs else "")
+              + (f" --grid '{args.grid}'" if args.grid else f" --weights {args.weights}") + (" --val" if args.val else "")
+              + "`; "
               f"machine {out['machine']}"]
     (args.out / "served.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 

@@ -16,8 +16,11 @@ Steps, each timed and summarised in one line (its figures also go to the manifes
    schema saved in the bundle; ``/v1/recommend`` takes values for them in ``context``);
 4. **export** — the ranker exported to ``M/ranker.onnx`` and checked against torch (max |difference|);
 5. **retrieval** — the two-tower candidate model (``aigcrec.retrieval``, ``cfg.retrieval``) on the same
-   interactions and vectors, saved to ``M/retrieval`` (skipped when ``retrieval.enabled`` is false: the
-   service then draws candidates from history, fresh and popular items and the request text).
+   interactions and vectors, saved to ``M/retrieval``, and the item-item model (EASE^R closed form,
+   ``aigcrec.retrieval.collab``, ``cfg.retrieval.collab``) on the same positives, saved to
+   ``M/retrieval/item_item`` (skipped above ``collab.max_items`` items); both skipped when
+   ``retrieval.enabled`` is false: the service then draws candidates from history, fresh and popular items
+   and the request text).
 
 Then ``M/artifacts.json`` (``aigcrec.service.artifacts.ArtifactsManifest``). The affect model is not
 trained here (it reads users, not items): ``--affect DIR`` records one (the demo's MMEI works for any
@@ -43,6 +46,7 @@ from aigcrec.ranking.bundle import RankerBundle
 from aigcrec.ranking.data import random_split
 from aigcrec.ranking.experiment import train_and_save
 from aigcrec.ranking.export import check_export
+from aigcrec.retrieval.collab import ItemItemModel
 from aigcrec.retrieval.data import catalog_retrieval_data
 from aigcrec.retrieval.trainer import train_two_tower
 from aigcrec.service.artifacts import ArtifactsManifest, StepRecord
@@ -144,6 +148,18 @@ def build(catalog: str | Path, out: str | Path, config: AppConfig, model: str = 
                 retriever = train_two_tower(rdata, config.retrieval.two_tower, config.seed)
                 retrieval_dir = retriever.save(out / "retrieval")
                 fig.update(**{f"two_tower_{k}": v for k, v in retriever.figures.items()})
+            cc = config.retrieval.collab  # the item-item model (EASE^R) on the same positives: retrieval/item_item
+            pos = rdata.positives
+            if not cc.enabled:
+                fig.update(item_item="disabled (retrieval.collab.enabled: false)")
+            elif len(pos) < cc.min_positives or len(rdata.item_ids) > cc.max_items:
+                fig.update(item_item=f"skipped: {len(pos)} positives (min {cc.min_positives}), {len(rdata.item_ids)} "
+                                     f"items (max {cc.max_items})")
+            else:
+                collab = ItemItemModel.fit(pos, rdata.item_ids, cc)
+                collab.save(out / "retrieval" / "item_item")
+                retrieval_dir = out / "retrieval"
+                fig.update(**{f"item_item_{k}": v for k, v in collab.figures.items()})
         else:
             fig.update(two_tower="disabled (retrieval.enabled: false)")
 

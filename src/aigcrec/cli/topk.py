@@ -23,6 +23,11 @@ def register(app: typer.Typer) -> None:
                        seeds: Annotated[int, typer.Option(help="Number of seeds (0..N-1).")] = 3,
                        peers: Annotated[bool, typer.Option("--peers", help="Also Cornac BPR/VBPR, implicit ALS/BPR/"
                                                                           "item-kNN, EASE and popularity.")] = False,
+                       peer: Annotated[list[str] | None, typer.Option("--peer", help="Only this peer (repeatable; "
+                                                                       "e.g. ease): the others are not run.")] = None,
+                       served_only: Annotated[bool, typer.Option("--served-only", help="aigcrec rows: only the "
+                                                                 "served and retrieval rows on the test task (no "
+                                                                 "ranker over every item, no cold-item task).")] = False,
                        gather: Annotated[bool, typer.Option("--gather", help="Compute nothing: write topk.json/md "
                                                             "from the runs already under OUT/runs (seeds run in "
                                                             "separate processes, or an interrupted run).")] = False,
@@ -35,6 +40,8 @@ def register(app: typer.Typer) -> None:
         cfg = app_config(config, seed, out)
         if seeds < 1:
             fail(f"--seeds: expected at least 1, got {seeds}", code=2)
+        if peer:
+            peers = list(peer)
         if peers:
             try:
                 import cornac  # noqa: F401
@@ -46,7 +53,7 @@ def register(app: typer.Typer) -> None:
         data = load_cli_dataset(dataset, data_dir, features, affect, cfg)
         try:
             result = run_topk(data, dataset, data_dir, cfg, [cfg.seed + i for i in range(seeds)], peers, dest,
-                              gather=gather)
+                              gather=gather, served_only=served_only)
         except ValueError as exc:
             fail(str(exc), code=2)
             return

@@ -53,8 +53,29 @@ class TwoTowerConfig(StrictModel):
     )
 
 
+class CollabConfig(StrictModel):
+    """The item-item candidate model (EASE^R closed form, ``aigcrec.retrieval.collab``)."""
+
+    enabled: bool = Field(True, description="Compute it in `aigcrec build` (from the catalog's positives).")
+    lam: float = Field(
+        500.0, gt=0, description="EASE's L2 weight lambda (G = X^T X + lambda I); 500 with half_life 20 was the best "
+                                 "of lambda 100-1000 x half_life 0/20 on MovieLens validation (docs/topk.md).")
+    neighbours: int = Field(
+        1000, ge=1, description="Weights kept per item (largest |B_ij|); >= n - 1 stores the exact B. Memory "
+                                "and request cost grow with n x neighbours.")
+    max_items: int = Field(
+        20_000, ge=2, description="Largest catalog the closed form is computed for (O(n^3) time, n^2 float64 "
+                                  "memory: 3.2 GB at 20k); above it the build skips the source.")
+    history_len: int = Field(1000, ge=1, description="Most recent live positives in the user's query row.")
+    half_life: float = Field(
+        20.0, ge=0, description="Query weight 0.5 ** (age / half_life) of a positive, age counted in positives "
+                                "from the newest; 0: every positive weighs 1 (the paper's x_u).")
+    min_positives: int = Field(100, ge=1, description="Fewer training positives: the build skips the source.")
+
+
 class RetrievalStageConfig(StrictModel):
     """Settings of the retrieval stage: the two-tower model ``aigcrec build`` and the demo train."""
 
     enabled: bool = Field(True, description="Train the two-tower model in `aigcrec build` and the demo.")
     two_tower: TwoTowerConfig = Field(default_factory=TwoTowerConfig)
+    collab: CollabConfig = Field(default_factory=CollabConfig)

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from aigcrec.data.affect_context import AffectContextMismatch
-from aigcrec.retrieval.retriever import TwoTowerRetriever
+from aigcrec.retrieval.collab import CONFIG_NAME as COLLAB_CONFIG, ItemItemModel
+from aigcrec.retrieval.retriever import CONFIG_NAME as TWO_TOWER_CONFIG, TwoTowerRetriever
 from aigcrec.service.artifacts import MANIFEST_NAME, ArtifactsManifest
 from aigcrec.service.config import ServingConfig
 from aigcrec.service.state import ServiceState
@@ -217,7 +218,8 @@ def load_content_encoder(paths: ServicePaths, config: ServingConfig):
 
 def load_retriever(paths: ServicePaths) -> Optional[TwoTowerRetriever]:
     """The two-tower model of ``paths`` and one start-up line saying which candidate sources are served."""
-    if paths.retrieval_dir is None or not paths.retrieval_dir.is_dir():
+    d = paths.retrieval_dir
+    if d is None or not d.is_dir() or (not (d / TWO_TOWER_CONFIG).is_file() and (d / "item_item").is_dir()):
         log.info("retrieval: no two-tower model (retrieval/ in the models folder); candidates come from the "
                  "history, fresh and popular items%s", " and the request text" if paths.content_dir else "")
         return None
@@ -225,6 +227,18 @@ def load_retriever(paths: ServicePaths) -> Optional[TwoTowerRetriever]:
     log.info("retrieval: two-tower model %s (%d trained items, context %d values), blended by intent",
              paths.retrieval_dir, len(retriever.item_ids), len(retriever.context_names))
     return retriever
+
+
+def load_collab(paths: ServicePaths) -> Optional[ItemItemModel]:
+    """The item-item model (EASE^R) of ``paths`` (``retrieval/item_item``, written by ``aigcrec build``)."""
+    where = None if paths.retrieval_dir is None else paths.retrieval_dir / "item_item"
+    if where is None or not (where / COLLAB_CONFIG).is_file():
+        log.info("retrieval: no item-item model (retrieval/item_item in the models folder)")
+        return None
+    collab = ItemItemModel.load(where)
+    log.info("retrieval: item-item model %s (%d items, %d weights), source %s", where, len(collab.item_ids),
+             collab.weights.nnz, "liked_with_yours")
+    return collab
 
 
 def affect_encoder(ranker, predictor) -> Optional[Callable[[Any], np.ndarray]]:
@@ -292,6 +306,7 @@ def open_real_state(config: ServingConfig, paths: ServicePaths, db_path: Path, r
     if missing:
         log.warning("serving without %s", "; without ".join(missing))
     retriever = load_retriever(paths)
+    collab = load_collab(paths)
     query_encoder = None if encoder is None else (lambda text: encoder.text.encode([text])[0])
     store = ServiceStore(db_path, svc.sqlite_synchronous)
     return ServiceState.open(
@@ -307,4 +322,5 @@ def open_real_state(config: ServingConfig, paths: ServicePaths, db_path: Path, r
         affect_context=context,
         retriever=retriever,
         query_encoder=query_encoder,
+        collab=collab,
     )

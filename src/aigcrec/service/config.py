@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping, Optional
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from aigcrec.config_base import StrictModel
 from aigcrec.content.config import ContentConfig
@@ -91,12 +91,14 @@ class SourceShares(StrictModel):
     """Shares of the candidate list each source fills (renormalised over the sources a request has).
 
     ``history``: FAISS over the mean content vector of the user's positives; ``two_tower``: the two-tower
-    model's user tower (live history, user features, this request's affect context); ``query``: the
+    model's user tower (live history, user features, this request's affect context); ``collab``: the
+    item-item model (EASE^R) on the user's live positives; ``query``: the
     utterance embedded into the e_TSEM space; ``fresh``: newest items; ``popular``: most bookmarked.
     """
 
     history: float = Field(0.0, ge=0)
     two_tower: float = Field(0.0, ge=0)
+    collab: float = Field(0.0, ge=0)
     query: float = Field(0.0, ge=0)
     fresh: float = Field(0.0, ge=0)
     popular: float = Field(0.0, ge=0)
@@ -105,12 +107,12 @@ class SourceShares(StrictModel):
 def _default_blend() -> dict[str, SourceShares]:
     s = SourceShares
     return {
-        "none": s(history=0.35, two_tower=0.35, query=0.10, fresh=0.10, popular=0.10),
-        "explore": s(history=0.25, two_tower=0.25, query=0.10, fresh=0.30, popular=0.10),
-        "relax": s(history=0.30, two_tower=0.45, query=0.10, fresh=0.05, popular=0.10),
-        "get_inspired": s(history=0.30, two_tower=0.35, query=0.15, fresh=0.10, popular=0.10),
-        "find_specific": s(history=0.25, two_tower=0.20, query=0.45, fresh=0.05, popular=0.05),
-        "share": s(history=0.25, two_tower=0.35, query=0.10, fresh=0.05, popular=0.25),
+        "none": s(history=0.35, two_tower=0.35, collab=0.35, query=0.10, fresh=0.10, popular=0.10),
+        "explore": s(history=0.25, two_tower=0.25, collab=0.25, query=0.10, fresh=0.30, popular=0.10),
+        "relax": s(history=0.30, two_tower=0.45, collab=0.45, query=0.10, fresh=0.05, popular=0.10),
+        "get_inspired": s(history=0.30, two_tower=0.35, collab=0.35, query=0.15, fresh=0.10, popular=0.10),
+        "find_specific": s(history=0.25, two_tower=0.20, collab=0.20, query=0.45, fresh=0.05, popular=0.05),
+        "share": s(history=0.25, two_tower=0.35, collab=0.35, query=0.10, fresh=0.05, popular=0.25),
     }
 
 
@@ -189,8 +191,13 @@ class ServiceConfig(StrictModel):
         0.15, ge=0, description="Re-rank penalty per already-shown item of the same style or creator."
     )
     retrieval_weight: float = Field(
-        0.0, ge=0, le=1, description="Share w of the two-tower's ranking in the final score, (1 - w) ranker + "
-        "w (1 - rank / depth) (service/pipeline.py fuse_retrieval); 0: the ranker's score alone.",
+        0.0, ge=0, le=1, description="Share w of the two-tower's ranking in the final score, (1 - w - w_c) ranker "
+        "+ w (1 - rank / depth) + w_c (1 - collab rank / depth) (service/pipeline.py fuse_retrieval); 0 (both): "
+        "the ranker's score alone.",
+    )
+    collab_weight: float = Field(
+        0.0, ge=0, le=1, description="Share w_c of the item-item model's ranking in the final score (as "
+        "retrieval_weight; the two together at most 1).",
     )
     torch_threads: int = Field(
         1, gt=0, description="Intra-op threads of the models in each server process (torch, ONNX Runtime, OpenCV)."
@@ -215,6 +222,13 @@ class ServiceConfig(StrictModel):
     )
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     limits: InputLimits = Field(default_factory=InputLimits)
+
+    @model_validator(mode="after")
+    def _weights_sum(self) -> "ServiceConfig":
+        if self.retrieval_weight + self.collab_weight > 1.0 + 1e-9:
+            raise ValueError(f"retrieval_weight {self.retrieval_weight:g} + collab_weight {self.collab_weight:g} "
+                             "> 1: the ranker's share 1 - both would be negative")
+        return self
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ import numpy as np
 
 from aigcrec.service.catalog import GrowableMatrix, ServedCatalog, UserActivity
 from aigcrec.service.config import RetrievalConfig, ServiceConfig
-from aigcrec.service.protocols import AffectReader, AffectStateLike, CandidateModel, ItemEncoder, ServedRanker
+from aigcrec.service.protocols import (AffectReader, AffectStateLike, CandidateModel, CollabModel, ItemEncoder,
+                                       ServedRanker)
 from aigcrec.service.retrieval import RetrievalSpace, VectorIndex
 from aigcrec.service.store import POSITIVE_EVENTS
 
@@ -31,9 +32,11 @@ SOURCE_FRESH = "fresh"
 SOURCE_POPULAR = "popular"
 SOURCE_TWO_TOWER = "for_you_now"
 """The two-tower model's user tower: this user's history and features in this request's affect context."""
+SOURCE_COLLAB = "liked_with_yours"
+"""The item-item model (EASE^R) on the user's live positives: items liked by the people who liked theirs."""
 SOURCE_QUERY = "matches_request"
 """The request's text embedded into the e_TSEM space: items whose titles and tags match what was asked."""
-SOURCE_KEYS = {SOURCE_HISTORY: "history", SOURCE_TWO_TOWER: "two_tower", SOURCE_QUERY: "query",
+SOURCE_KEYS = {SOURCE_HISTORY: "history", SOURCE_TWO_TOWER: "two_tower", SOURCE_COLLAB: "collab", SOURCE_QUERY: "query",
                SOURCE_FRESH: "fresh", SOURCE_POPULAR: "popular"}
 """Source name -> its field in ``SourceShares`` (the blend's weights)."""
 
@@ -90,21 +93,39 @@ def _codes(values: Sequence[Any]) -> tuple[np.ndarray, int]:
     return codes, len(table)
 
 
-def fuse_retrieval(scores: np.ndarray, rows: np.ndarray, ranked: Optional[np.ndarray], weight: float) -> np.ndarray:
-    """The ranker's scores blended with the two-tower's ranking of the same candidates:
+def fuse_retrieval(scores: np.ndarray, rows: np.ndarray, ranked: Optional[np.ndarray], weight: float,
+                   more: Sequence[tuple[Optional[np.ndarray], float]] = ()) -> np.ndarray:
+    """The ranker's scores blended with the rankings of the same candidates by the retrieval models:
 
-        s_i = (1 - w) p_i + w (1 - r_i / R)
+        s_i = (1 - W) p_i + sum_m w_m (1 - r_mi / R_m),    W = sum_m w_m  (<= 1)
 
-    ``p_i`` the ranker's score of candidate ``rows[i]`` (a click probability), ``r_i`` its position in the
-    two-tower's list ``ranked`` (R long; R when absent, so 0). The ranker learns from impressions (clicked
-    vs shown); the two-tower from positives against the whole catalog: the blend keeps what the full-catalog
-    model knows about what a user would never pick. ``w = 0`` or no two-tower list: ``scores`` unchanged."""
-    if weight <= 0 or ranked is None or len(ranked) == 0:
+    ``p_i`` the ranker's score of candidate ``rows[i]`` (a click probability), ``r_mi`` its position in model
+    ``m``'s list (R_m long; R_m when absent, so 0): ``ranked`` with ``weight`` (the two-tower), then each
+    ``(list, weight)`` of ``more`` (the item-item model). The ranker learns from impressions (clicked vs
+    shown); the retrieval models from positives against the whole catalog: the blend keeps what the
+    full-catalog models know about what a user would never pick. Every ``w = 0`` or no list: ``scores``
+    unchanged."""
+    parts = [(r, float(w)) for r, w in [(ranked, weight), *more] if w > 0 and r is not None and len(r) > 0]
+    if not parts:
         return scores
-    pos = {int(r): k for k, r in enumerate(np.asarray(ranked).reshape(-1)) if r >= 0}
-    big = len(ranked)
-    q = 1.0 - np.array([pos.get(int(r), big) for r in rows], dtype=np.float64) / big  # (n,) in [0, 1]
-    return (1.0 - weight) * scores + weight * q
+    total = sum(w for _, w in parts)
+    if total > 1.0 + 1e-9:
+        raise ValueError(f"fuse_retrieval: retrieval weights sum to {total:g} > 1")
+    out = (1.0 - total) * np.asarray(scores, np.float64)
+    for lst, w in parts:
+        pos = {int(r): k for k, r in enumerate(np.asarray(lst).reshape(-1)) if r >= 0}
+        big = len(lst)
+        q = 1.0 - np.array([pos.get(int(r), big) for r in rows], dtype=np.float64) / big  # (n,) in [0, 1]
+        out = out + w * q
+    return out
+
+
+def _unseen(ranked: Optional[np.ndarray], exclude: set[int]) -> Optional[np.ndarray]:
+    """``ranked`` without the rows in ``exclude`` (positions then count only items the user may be shown)."""
+    if ranked is None or not exclude:
+        return ranked
+    ranked = np.asarray(ranked).reshape(-1)
+    return ranked[~np.isin(ranked, np.fromiter(exclude, np.int64, len(exclude)))]
 
 
 def diversify(
@@ -151,6 +172,7 @@ class RecommendPipeline:
         affect_context: Optional[Callable[[AffectStateLike], Optional[np.ndarray]]] = None,
         retriever: Optional[CandidateModel] = None,
         query_encoder: Optional[Callable[[str], np.ndarray]] = None,
+        collab: Optional[CollabModel] = None,
     ) -> None:
         self.config = config
         self.catalog = catalog
@@ -163,9 +185,13 @@ class RecommendPipeline:
         self.affect_context = affect_context or (lambda state: state.as_vector())
         self.retriever = retriever
         self.query_encoder = query_encoder  # text -> (d_tsem,) in the e_TSEM space (the content text encoder)
-        # Keep as many recent positives as the retrieval query, the two-tower or the ranker's profile reads.
+        self.collab = collab
+        self._collab_rows = np.zeros(0, np.int64)  # (n_model,) catalog row of each of the model's items, -1 none
+        # Keep as many recent positives as the retrieval query, the two-tower, the item-item model or the
+        # ranker's profile reads.
         self.users = UserActivity(max(config.retrieval.history_len, int(ranker.history_len),
-                                      int(retriever.history_len) if retriever is not None else 0))
+                                      int(retriever.history_len) if retriever is not None else 0,
+                                      int(collab.history_len) if collab is not None else 0))
         self._retrieval = GrowableMatrix(
             space.dim, capacity=len(catalog) + 1024
         )  # (n, dim), grows with the catalog
@@ -189,11 +215,13 @@ class RecommendPipeline:
         affect_context: Optional[Callable[[AffectStateLike], Optional[np.ndarray]]] = None,
         retriever: Optional[CandidateModel] = None,
         query_encoder: Optional[Callable[[str], np.ndarray]] = None,
+        collab: Optional[CollabModel] = None,
     ) -> "RecommendPipeline":
         """Catalog from item metadata + content vectors (name -> (n, d), rows as ``metas``), indexes built.
 
         ``retriever``: a two-tower model (its item vectors are indexed); ``query_encoder``: text -> e_TSEM
-        vector (the request's text then retrieves too)."""
+        vector (the request's text then retrieves too); ``collab``: an item-item model (scores the catalog
+        items it was fit on; items added later are not among its candidates until the next build)."""
         if not metas:
             raise ValueError("RecommendPipeline.build: expected a non-empty catalog, got 0 items")
         dims = {name: int(np.asarray(v).shape[1]) for name, v in vectors.items()}
@@ -204,7 +232,9 @@ class RecommendPipeline:
         retr = space.transform(vectors)  # (n, dim)
         index.build(retr, rows, seed=seed)
         pipe = cls(config, catalog, space, index, ranker, affect_model, encoder, affect_context, retriever,
-                   query_encoder)
+                   query_encoder, collab)
+        if collab is not None:
+            pipe._collab_rows = np.array([catalog.row_of.get(str(i), -1) for i in collab.item_ids], np.int64)
         pipe._retrieval.extend(retr)
         pipe._index_sources(catalog.item_ids, vectors, rows, seed)
         t0 = time.perf_counter()  # item-side model inputs precomputed once
@@ -281,10 +311,33 @@ class RecommendPipeline:
 
         With a two-tower model or a ``query`` text the sources are blended (``blended_candidates``);
         otherwise history, fresh and popular items fill the list."""
-        if self.retriever is not None or (query and self.text_index is not None):
+        if self.blends(query):
             rows, sources, cold, _ = self.blended_candidates(user_id, n, exclude, affect, query)
             return rows, sources, cold
         return self._plain_candidates(user_id, n, exclude)
+
+    def blends(self, query: Optional[str] = None) -> bool:
+        """Whether candidates come from the blend: a two-tower or item-item model is loaded, or the request
+        has text to retrieve with."""
+        return self.retriever is not None or self.collab is not None or bool(query and self.text_index is not None)
+
+    def collab_list(self, user_id: str, depth: int) -> Optional[np.ndarray]:
+        """The item-item model's ranked catalog rows for the user (best first, at most ``depth``, only items
+        with a positive score); None without the model or a live positive it knows."""
+        if self.collab is None:
+            return None
+        liked = self.users.history(user_id, self.collab.history_len)
+        if not liked:
+            return None
+        s = np.asarray(self.collab.scores([self.catalog.item_ids[r] for r in liked]), np.float64)  # (n_model,)
+        ok = (self._collab_rows >= 0) & (s > 0)
+        cols = np.flatnonzero(ok)
+        if len(cols) == 0:
+            return None
+        k = min(depth, len(cols))
+        top = cols[np.argpartition(-s[cols], k - 1)[:k]]
+        top = top[np.lexsort((top, -s[top]))]  # by score, then the model's order
+        return self._collab_rows[top]
 
     def _plain_candidates(self, user_id: str, n: int, exclude: set[int]) -> tuple[np.ndarray, list[str], bool]:
         """History (80 %), then fresh (10 %, cold start ``fresh_share``) and popular items."""
@@ -333,6 +386,9 @@ class RecommendPipeline:
                                            self.retriever.context_vector(affect),
                                            [self.catalog.item_ids[r] for r in liked])  # (1, d)
             out[SOURCE_TWO_TOWER] = self.two_tower_index.search(u, depth)[1][0]
+        collab = self.collab_list(user_id, depth)
+        if collab is not None:
+            out[SOURCE_COLLAB] = collab
         if query and query.strip() and self.query_encoder is not None and self.text_index is not None:
             q = _unit(np.asarray(self.query_encoder(query), np.float32).reshape(1, -1))  # (1, d_tsem)
             out[SOURCE_QUERY] = self.text_index.search(q, depth)[1][0]
@@ -417,7 +473,7 @@ class RecommendPipeline:
         n_cand = max(self.config.retrieval.candidates, k)
         shares: dict[str, float] = {}
         lists: dict[str, np.ndarray] = {}
-        if self.retriever is not None or (query and self.text_index is not None):
+        if self.blends(query):
             rows, sources, cold, shares, lists = self._blend(user_id, n_cand, exclude, affect, query)
         else:
             rows, sources, cold = self._plain_candidates(user_id, n_cand, exclude)
@@ -439,7 +495,9 @@ class RecommendPipeline:
         )
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)  # (n,)
         weights = np.asarray(weights, dtype=np.float64).reshape(len(rows), -1)  # (n, M)
-        scores = fuse_retrieval(scores, rows, lists.get(SOURCE_TWO_TOWER), self.config.retrieval_weight)
+        scores = fuse_retrieval(scores, rows, _unseen(lists.get(SOURCE_TWO_TOWER), exclude),
+                                self.config.retrieval_weight,
+                                [(_unseen(lists.get(SOURCE_COLLAB), exclude), self.config.collab_weight)])
         t2 = time.perf_counter()
         metas = [self.catalog.meta[r] for r in rows]
         order = diversify(

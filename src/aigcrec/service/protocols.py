@@ -87,6 +87,16 @@ class ItemEncoder(Protocol):
 
 
 @runtime_checkable
+class CollabModel(Protocol):
+    """An item-item collaborative model (``aigcrec.retrieval.collab.ItemItemModel``, EASE^R): a score for each
+    of its ``item_ids`` from the user's live positives (item ids, oldest first)."""
+
+    item_ids: list[str]
+    history_len: int
+
+    def scores(self, history_ids: Sequence[str]) -> np.ndarray: ...
+
+
 class CandidateModel(Protocol):
     """A two-tower retrieval model (``aigcrec.retrieval.TwoTowerRetriever``): item vectors for the index and
     the user tower's query vector from the live history, the user's features and the affect context."""

@@ -21,7 +21,7 @@ import numpy as np
 from aigcrec.service.config import ServiceConfig
 from aigcrec.service.metrics import Metrics
 from aigcrec.service.pipeline import RecommendPipeline
-from aigcrec.service.protocols import AffectReader, CandidateModel, ItemEncoder, ServedRanker
+from aigcrec.service.protocols import AffectReader, CandidateModel, CollabModel, ItemEncoder, ServedRanker
 from aigcrec.service.store import ServiceStore
 
 log = logging.getLogger("aigcrec.service")
@@ -56,9 +56,11 @@ class ServiceState:
         affect_context: Optional[Callable[[Any], Optional[np.ndarray]]] = None,
         retriever: Optional[CandidateModel] = None,
         query_encoder: Optional[Callable[[str], np.ndarray]] = None,
+        collab: Optional[CollabModel] = None,
     ) -> "ServiceState":
         """Build the serving state; ``catalog_vectors`` rows align with ``catalog_items``; ``retriever`` /
-        ``query_encoder``: the two-tower model and the text -> e_TSEM encoder (``RecommendPipeline.build``)."""
+        ``query_encoder`` / ``collab``: the two-tower model, the text -> e_TSEM encoder and the item-item
+        model (``RecommendPipeline.build``)."""
         if store.import_catalog(catalog_items, past_events):
             log.info("first start: imported %d catalog items into %s", len(catalog_items), store.path)
         stored, api_vectors, events = store.changes_since(0, 0)
@@ -88,7 +90,7 @@ class ServiceState:
         }
         pipeline = RecommendPipeline.build(
             config, metas, vectors, ranker, affect_model, encoder, seed=seed, affect_context=affect_context,
-            retriever=retriever, query_encoder=query_encoder,
+            retriever=retriever, query_encoder=query_encoder, collab=collab,
         )
         replayed = pipeline.observe(events)
         log.info("replayed %d logged events", replayed)

@@ -25,6 +25,7 @@ import pandas as pd
 
 from aigcrec.ranking.bundle import RankerBundle
 from aigcrec.ranking.experiment import prepare, run_variant
+from aigcrec.retrieval.collab import ItemItemModel
 from aigcrec.retrieval.data import catalog_retrieval_data, restricted
 from aigcrec.retrieval.trainer import train_two_tower
 from aigcrec.service.pipeline import RecommendPipeline
@@ -32,11 +33,15 @@ from aigcrec.topk.evaluate import DEEP, top_k
 from aigcrec.topk.protocol import Task
 
 OURS = ("aigcrec_served", "aigcrec_retrieval", "aigcrec_ranker_all")
-# The served row's validation grid (4 settings, as each peer gets): the service's defaults first, then
-# the two-tower's rank fused into the ranker's score (service.retrieval_weight), more candidates, and no
-# diversity penalty with the fusion. The ranker itself keeps the configured training settings.
-SERVED_GRID: list[dict[str, Any]] = [{}, {"retrieval_weight": 0.9}, {"candidates": 300, "retrieval_weight": 0.9},
-                                     {"diversity": 0.0, "retrieval_weight": 0.9}]
+# The served row's validation grid (4 settings, as each peer gets): the service's defaults first (the
+# item-item source in the candidate pool, the ranker's order), the two-tower's rank fused into the ranker's
+# score (service.retrieval_weight 0.9, the previous round's best), and the item-item and two-tower ranks
+# fused 0.8 / 0.2 (the fusion benchmarks/topk_collab_blend.py chose on validation, seed 0) over the
+# default 100 and over 300 candidates (a ranker share of 0.1 or 0.2 scored lower on validation:
+# benchmarks/results/topk-served-quick-movielens-collab). The ranker keeps the configured training settings.
+SERVED_GRID: list[dict[str, Any]] = [
+    {}, {"retrieval_weight": 0.9}, {"retrieval_weight": 0.2, "collab_weight": 0.8},
+    {"retrieval_weight": 0.2, "collab_weight": 0.8, "candidates": 300}]
 
 
 @dataclass
@@ -49,10 +54,18 @@ class TopKCatalog:
 
 
 def serving_config(base, params: Mapping[str, Any]):
-    """``ServiceConfig`` with a grid setting applied (``candidates`` -> retrieval.candidates, ``diversity``)."""
+    """``ServiceConfig`` with a grid setting applied (``candidates`` -> retrieval.candidates; ``collab_share``
+    -> the item-item source's share in every intent of retrieval.blend; the rest, e.g. ``diversity``,
+    ``retrieval_weight``, ``collab_weight``, as named), validated as the service validates its config."""
     update = dict(params)
-    retrieval = base.retrieval.model_copy(update={"candidates": update.pop("candidates")}) if "candidates" in update else base.retrieval
-    return base.model_copy(update={**update, "retrieval": retrieval})
+    rupdate: dict[str, Any] = {}
+    if "candidates" in update:
+        rupdate["candidates"] = int(update.pop("candidates"))
+    if "collab_share" in update:
+        share = float(update.pop("collab_share"))
+        rupdate["blend"] = {k: v.model_copy(update={"collab": share}) for k, v in base.retrieval.blend.items()}
+    retrieval = base.retrieval.model_copy(update=rupdate)
+    return type(base).model_validate({**base.model_dump(), **update, "retrieval": retrieval.model_dump()})
 
 
 def events_of(frame: pd.DataFrame, fit_rows: np.ndarray, seen_rows: np.ndarray) -> list[dict[str, Any]]:
@@ -84,17 +97,24 @@ class TrainedRanker:
 
 
 class TrainedRetriever:
-    """The two-tower model trained on a task's training positives, as ``aigcrec build`` trains it on a
-    catalog's (``catalog_retrieval_data`` of the layout, then ``train_two_tower``); None when disabled."""
+    """The retrieval models fit on a task's training positives, as ``aigcrec build`` fits them on a
+    catalog's: the two-tower (``catalog_retrieval_data`` of the layout, then ``train_two_tower``; ``model``,
+    None when disabled) and the item-item model (``ItemItemModel.fit`` over ``item_ids``; ``collab``, None
+    when disabled)."""
 
-    def __init__(self, data, dataset: str, data_dir, task: Task, retrieval_cfg, seed: int) -> None:
+    def __init__(self, data, dataset: str, data_dir, task: Task, retrieval_cfg, seed: int,
+                 item_ids: Sequence[str] | None = None) -> None:
         t0 = time.perf_counter()
         self.model = None
+        self.collab = None
+        train = data.frame.iloc[task.train]
         if retrieval_cfg.enabled:
-            train = data.frame.iloc[task.train]
             layout = dataset if dataset in ("movielens", "world") else "catalog"
             rdata = restricted(catalog_retrieval_data(data_dir, layout, data.vectors, train), train)
             self.model = train_two_tower(rdata, retrieval_cfg.two_tower, seed)
+        self.two_tower_s = time.perf_counter() - t0
+        if retrieval_cfg.collab.enabled and item_ids is not None:
+            self.collab = ItemItemModel.fit(train[train["label"] == 1], item_ids, retrieval_cfg.collab)
         self.train_s = time.perf_counter() - t0
 
 
@@ -103,7 +123,8 @@ def build_pipeline(catalog: TopKCatalog, ranker: TrainedRanker, service_cfg, fra
     """A ``RecommendPipeline`` over the catalog that has learned the task's rows; returns (pipeline, build s)."""
     t0 = time.perf_counter()
     pipe = RecommendPipeline.build(service_cfg, catalog.metas, catalog.vectors, ranker.bundle, seed=seed,
-                                   retriever=None if retriever is None else retriever.model)
+                                   retriever=None if retriever is None else retriever.model,
+                                   collab=None if retriever is None else retriever.collab)
     pipe.observe(events_of(frame, task.train, task.seen_only))
     return pipe, time.perf_counter() - t0
 

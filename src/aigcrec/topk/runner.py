@@ -183,18 +183,23 @@ def run_peer(name: str, mats: Matrices, tasks: dict[str, Task], seeds: list[int]
 
 
 def run_ours(data: RankingData, catalog: ours.TopKCatalog, tasks: dict[str, Task], app_cfg, seeds: list[int],
-             cache: Cache, variant: str = VARIANT, dataset: str = "movielens", data_dir: Path | None = None) -> None:
+             cache: Cache, variant: str = VARIANT, dataset: str = "movielens", data_dir: Path | None = None,
+             served_only: bool = False) -> None:
+    """``served_only``: the served and retrieval rows on the test task only (no ranker over every item, no
+    cold-item task): a cheaper run of the served figures; a later full run adds the rest to the same cache."""
     n_items = len(catalog.item_ids)
     svc = app_cfg.service
+    wanted = ("aigcrec_served", "aigcrec_retrieval") if served_only else ours.OURS
     for seed in seeds:
-        for tname in ("test", "cold"):
-            if all(cache.get(f"{tname}-{row}-{seed}") is not None for row in ours.OURS):
+        for tname in ("test",) if served_only else ("test", "cold"):
+            if all(cache.get(f"{tname}-{row}-{seed}") is not None for row in wanted):
                 continue
             task = tasks[tname]
             ranker = ours.TrainedRanker(data, task, variant, app_cfg.ranking, svc, seed)
             log.info("%s ranker seed %d: trained in %.0f s, CTR %s", tname, seed, ranker.train_s,
                      {k: round(v, 4) for k, v in ranker.ctr.items()})
-            retriever = ours.TrainedRetriever(data, dataset, data_dir, task, app_cfg.retrieval, seed)
+            retriever = ours.TrainedRetriever(data, dataset, data_dir, task, app_cfg.retrieval, seed,
+                                              catalog.item_ids)
             grid = cache.get("grid-aigcrec_served")
             if grid is None and tname == "test" and seed == TUNE_SEED:
                 val = []
@@ -212,8 +217,9 @@ def run_ours(data: RankingData, catalog: ours.TopKCatalog, tasks: dict[str, Task
             pipe, build_s = ours.build_pipeline(catalog, ranker, cfg, data.frame, task, seed, retriever)
             build_s += retriever.train_s
             rows = {"aigcrec_served": ours.served_lists(pipe, task.users),
-                    "aigcrec_retrieval": ours.retrieval_lists(pipe, task.users),
-                    "aigcrec_ranker_all": ours.ranker_all_lists(pipe, task.users)}
+                    "aigcrec_retrieval": ours.retrieval_lists(pipe, task.users)}
+            if not served_only:
+                rows["aigcrec_ranker_all"] = ours.ranker_all_lists(pipe, task.users)
             for row, (lists, ms) in rows.items():
                 deep = row != "aigcrec_served" and tname == "test"
                 m = _judge(task, lists, n_items, deep=deep)
@@ -273,11 +279,19 @@ def checks(models: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_topk(data: RankingData, dataset: str, data_dir: str | Path, app_cfg, seeds: list[int], peers: bool,
-             out_dir: str | Path, variant: str = VARIANT, gather: bool = False) -> dict[str, Any]:
+def run_topk(data: RankingData, dataset: str, data_dir: str | Path, app_cfg, seeds: list[int],
+             peers: bool | list[str], out_dir: str | Path, variant: str = VARIANT, gather: bool = False,
+             served_only: bool = False) -> dict[str, Any]:
     """The whole benchmark; writes ``topk.json`` and ``topk.md`` into ``out_dir``.
 
-    ``gather``: compute nothing, summarise the cached runs of ``seeds`` (a model lists the seeds it has)."""
+    ``peers``: True every peer, a list those named (``PEERS`` keys), False none; ``gather``: compute
+    nothing, summarise the cached runs of ``seeds`` (a model lists the seeds it has); ``served_only``: the
+    aigcrec rows as ``run_ours`` says (peers unchanged)."""
+    if isinstance(peers, (list, tuple)):
+        unknown = sorted(set(peers) - set(PEERS))
+        if unknown:
+            raise ValueError(f"peers: unknown {unknown}; known: {sorted(PEERS)}")
+    chosen = list(PEERS) if peers is True else list(peers or [])
 
     out = Path(out_dir)
     data.validate()
@@ -286,12 +300,12 @@ def run_topk(data: RankingData, dataset: str, data_dir: str | Path, app_cfg, see
     tasks = make_tasks(data.frame, rcfg.cold_item_fraction, rcfg.split_seed)
     cache = Cache(out / "runs" / _key(data, app_cfg, variant))
     load_before, t_start = machine_load(), time.perf_counter()
-    names = list(ours.OURS) + (list(PEERS) if peers else [])
-    mats = Matrices(data.frame, catalog) if peers and not gather else None
+    names = list(ours.OURS) + chosen
+    mats = Matrices(data.frame, catalog) if chosen and not gather else None
     for seed in [] if gather else seeds:  # seed by seed, so that an interrupted run leaves whole seeds behind
-        for name in PEERS if peers else ():
+        for name in chosen:
             run_peer(name, mats, tasks, [seed], cache)
-        run_ours(data, catalog, tasks, app_cfg, [seed], cache, variant, dataset, Path(data_dir))
+        run_ours(data, catalog, tasks, app_cfg, [seed], cache, variant, dataset, Path(data_dir), served_only)
     models = summarize(names, seeds, cache)
     result = {
         "dataset": data.name,

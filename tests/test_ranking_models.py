@@ -285,3 +285,16 @@ def test_onnx_export_matches_torch_at_batch_1_and_1000(tmp_path, prep, trained):
     report = check_export(bundle, tmp_path / "ranker.onnx", sizes=(1, 1000))
     assert set(report["per_size"]) == {1, 1000}
     assert report["max_abs_diff"] <= 1e-5
+
+
+def test_small_data_shrinks_the_batch_to_min_steps_per_epoch(prep):
+    cfg = TrainConfig(batch_size=1024, min_steps_per_epoch=16, max_epochs=1)
+    assert cfg.batch_for(100_000) == 1024 and cfg.batch_for(4035) == 253 and cfg.batch_for(5) == 1
+    assert TrainConfig(batch_size=128).batch_for(4035) == 128  # only ever smaller than batch_size
+    model = build_model("umair_fps", prep.spec, SMALL, prep.tables)
+    seen: list[int] = []
+    model.emb.register_forward_pre_hook(lambda m, args: seen.append(args[0]["cat"].shape[0]) if m.training else None)
+    n = len(prep.labels["train"])
+    fit(model, prep.parts["train"], prep.labels["train"], prep.parts["val"], prep.labels["val"], cfg)
+    size = -(-n // 16)
+    assert n < 16 * 1024 and seen[:-1] == [size] * (len(seen) - 1) and len(seen) == -(-n // size) >= 16 - 1

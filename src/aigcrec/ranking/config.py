@@ -87,7 +87,8 @@ class TrainConfig(StrictModel):
                     "epochs, so on the context-aware sets (3,200-4,000 training rows, 4 steps of 1,024 an epoch) "
                     "patience 4 was 16 steps and stopped UMAIR-FPS on the plateau before the interactions take off "
                     "(depaulmovie seed 3: test AUC 0.619 at epoch 2; 0.775 with batch 256). MovieLens (78 steps) "
-                    "and the worlds with 16,384 or more training rows are unchanged. docs/ranking.md.")
+                    "is unchanged; the world configs set 1 (their tables were measured at 1,024). 1 = always "
+                    "batch_size. benchmarks/results/ranking-context-diagnosis/, docs/ranking.md.")
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     max_epochs: int = Field(20, ge=1)

@@ -226,8 +226,9 @@ def test_paper_recipe_and_the_walk_to_ours_one_switch_at_a_time():
         prev = cur
     ours = {**base_m.model_dump(), **{f"train.{k}": v for k, v in base_t.model_dump().items()}}
     assert [k for k in ours if ours[k] != prev[k]] == ["use_affect"]  # the world's affect context only
-    # the paper sets every field but the affect width and the history length (its model reads no history)
-    assert set(PAPER_MODEL) | {"affect_dim", "history_len"} == set(ModelConfig.model_fields)
+    # the paper sets every field but the affect width, the history length (its model reads no history) and
+    # the explicit context's initial scale (the paper has no explicit context group)
+    assert set(PAPER_MODEL) | {"affect_dim", "history_len", "context_init_std"} == set(ModelConfig.model_fields)
 
 
 def test_umcm_scale_switch(prep):

@@ -43,11 +43,16 @@ WORLD=worlds/default-0
 .venv/bin/python benchmarks/ranking_world_ceiling.py --world "$WORLD" --seeds 3 --out "$OUT/ranking-world-default"
 
 # Context-aware rating sets (docs/ranking.md, "Context-aware rating sets"): every model with and without the
-# context columns, 5 seeds, per-seed random hold-out of ratings and a cold-user split, peers in the same run.
-# Any folder in the context-aware rating layout works; --context COLS picks columns, --task rating gives RMSE/MAE.
+# context columns, per-seed random hold-out of ratings, peers in the same run. The committed tables ran the
+# random split only (--splits random; the machine was shared with four other jobs): add cold_user to --splits
+# for the cold-user split as well. Any folder in the context-aware rating layout works; --context COLS picks
+# columns, --task rating gives RMSE/MAE. The seeds of one set can run in parallel processes (--seed K --seeds 1)
+# into the same --out: runs are cached per split, model and seed in $OUT/ranking-context-$SET/runs/.
 for SET in tripadvisor-v2 depaulmovie incarmusic; do
   nice -n 10 .venv/bin/aigcrec benchmark ranking --dataset context --data-dir "$DATA/$SET" --context all --seeds 5 --peers \
-    --config benchmarks/ranking_context.yaml --out "$OUT/ranking-context-$SET"
+    --splits random --config benchmarks/ranking_context.yaml --out "$OUT/ranking-context-$SET"
 done
+# (ranking-context-depaulmovie-rating/ was made before min_steps_per_epoch, context_init_std 0.3 and the
+# 300-epoch cap; this command now gives the current defaults' figures.)
 nice -n 10 .venv/bin/aigcrec benchmark ranking --dataset context --data-dir "$DATA/depaulmovie" --context all --seeds 5 --peers \
   --task rating --splits random --config benchmarks/ranking_context.yaml --out "$OUT/ranking-context-depaulmovie-rating"

@@ -166,7 +166,9 @@ def test_train_ranker_on_ray_matches_single_process(ray_cluster, tiny_world, tmp
     data = world_dataset(tiny_world)
     prep = prepare(data, warm_split(data.frame))
     model_cfg = ModelConfig(tower_units=[32, 16], modality_dim=16, dnn_units=[32, 16], low_rank=8, num_experts=2)
-    train_cfg = TrainConfig(batch_size=128, max_epochs=4, patience=2, threads=1)
+    # batch 128 on the tiny world as before the small-data rule (min_steps_per_epoch would shrink it to
+    # ceil(N/16), and the 4-epoch, patience-2 runs compared here were sized for 128)
+    train_cfg = TrainConfig(batch_size=128, max_epochs=4, patience=2, threads=1, min_steps_per_epoch=1)
     local = run_variant(prep, "umair_fps", model_cfg, train_cfg, seed=0)
     epochs = []
     remote = run_variant_ray(prep, "umair_fps", model_cfg, train_cfg, seed=0, workers=2,

@@ -227,8 +227,9 @@ def test_paper_recipe_and_the_walk_to_ours_one_switch_at_a_time():
         prev = cur
     ours = {**base_m.model_dump(), **{f"train.{k}": v for k, v in base_t.model_dump().items()}}
     assert [k for k in ours if ours[k] != prev[k]] == ["use_affect"]  # the world's affect context only
-    # the paper sets every field but the affect width and the history length (its model reads no history)
-    assert set(PAPER_MODEL) | {"affect_dim", "history_len"} == set(ModelConfig.model_fields)
+    # the paper sets every field but the affect width, the history length (its model reads no history) and
+    # the explicit context's initial scale (the paper has no explicit context group)
+    assert set(PAPER_MODEL) | {"affect_dim", "history_len", "context_init_std"} == set(ModelConfig.model_fields)
 
 
 def test_umcm_scale_switch(prep):
@@ -296,3 +297,16 @@ def test_throughput_ratios_pair_each_seed_with_the_peers_same_seed():
             "slow": {"warm": [{"seed": 0}]}}
     got = _paired_ratios(runs, ["ours", "peer", "slow"], "peer")
     assert got == {"ours": 1.0, "peer": 1.0}  # median of 0.5, 1.0, 2.0; a model without throughput is left out
+
+
+def test_small_data_shrinks_the_batch_to_min_steps_per_epoch(prep):
+    cfg = TrainConfig(batch_size=1024, min_steps_per_epoch=16, max_epochs=1)
+    assert cfg.batch_for(100_000) == 1024 and cfg.batch_for(4035) == 253 and cfg.batch_for(5) == 1
+    assert TrainConfig(batch_size=128).batch_for(4035) == 128  # only ever smaller than batch_size
+    model = build_model("umair_fps", prep.spec, SMALL, prep.tables)
+    seen: list[int] = []
+    model.emb.register_forward_pre_hook(lambda m, args: seen.append(args[0]["cat"].shape[0]) if m.training else None)
+    n = len(prep.labels["train"])
+    fit(model, prep.parts["train"], prep.labels["train"], prep.parts["val"], prep.labels["val"], cfg)
+    size = -(-n // 16)
+    assert n < 16 * 1024 and seen[:-1] == [size] * (len(seen) - 1) and len(seen) == -(-n // size) >= 16 - 1

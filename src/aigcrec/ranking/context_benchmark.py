@@ -215,6 +215,7 @@ def run_context_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int
                     else:
                         outp, best = _train_ours(prep, base, cfg, seed, task)
                     record = {"seed": seed, **_metrics(prep, outp, task), "best_epoch": best,
+                              "batch_size": cfg.train.batch_for(len(rows["train"])),
                               "load_1m": machine_load()["load_1m"]}
                     if task == "ctr" and base == OURS:
                         test = data.frame.iloc[rows["test"]]

@@ -25,10 +25,6 @@ from aigcrec.ranking.layers import CIN, MLP, ContributionMixture, CrossNetV1, Cr
 
 Batch = dict[str, torch.Tensor]
 EMBEDDING_INIT_STD = 1e-4
-# UMAIR-FPS: the explicit context group enters the affect slot, whose vectors are standardized (unit scale); at
-# 1e-4 its embeddings kept the model on a plateau where it ignored the context (tests/test_context.py's mood
-# set: test AUC 0.52 with patience 4, stopped at epoch 0; 0.93 with rows started at N(0, 1)).
-CONTEXT_INIT_STD = 1.0
 
 
 def reset_linear(module: nn.Module) -> nn.Module:
@@ -263,7 +259,7 @@ class UMAIRFPSRanker(Ranker):
     - context ``a = [affect; C]``: the affect vectors (MMEI's emotion/intent probabilities + fused embedding,
       any width; context-side vector fields) and C (B, F_c*d), the flattened embeddings of the explicit
       context group (``FeatureSpec.context``, ``group="context"``: categorical labels with a missing token,
-      scaled numbers; rows started at N(0, 1), the affect vectors' scale, ``CONTEXT_INIT_STD``), from
+      scaled numbers; rows started at N(0, ``context_init_std``²), not the 1e-4 of the other fields), from
       either source or both;
     - user tower: ``e_u = MLP([user (and other context-side) field embeddings; a])`` (B, D_m) — the context conditions UMCM's query
       through e_u;
@@ -294,7 +290,7 @@ class UMAIRFPSRanker(Ranker):
         super().__init__(spec, cfg, tables)
         d, dm = cfg.embedding_dim, cfg.modality_dim
         self.emb = FieldEmbedding(spec, d)
-        self.emb.init_group(spec, "context", CONTEXT_INIT_STD)  # a no-op without an explicit context
+        self.emb.init_group(spec, "context", cfg.context_init_std)  # a no-op without an explicit context
         sides, groups = self.emb.sides, self.emb.groups
         # user tower: user- and context-side fields, except the explicit context group (which joins the affect)
         for name, pick in (("user_idx", lambda s, g: s != "item" and g != "context"), ("item_idx", lambda s, g: s == "item"),

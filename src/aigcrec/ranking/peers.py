@@ -90,7 +90,7 @@ def run_deepctr(spec: FeatureSpec, parts, labels, mcfg: ModelConfig, tcfg: Train
     def train_epoch() -> float:
         t0 = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):  # it prints a line per call on stdout
-            model.fit(xtr, labels["train"], batch_size=tcfg.batch_size, epochs=1, verbose=0)
+            model.fit(xtr, labels["train"], batch_size=tcfg.batch_for(len(labels["train"])), epochs=1, verbose=0)
         return time.perf_counter() - t0
 
     epochs, busy, best_epoch = _early_stopped(
@@ -267,13 +267,14 @@ def run_fuxictr(spec: FeatureSpec, parts, labels, mcfg: ModelConfig, tcfg: Train
         ytr = torch.from_numpy(labels["train"].astype(np.float32))
         gen = torch.Generator().manual_seed(seed)
         n = len(ytr)
+        size = tcfg.batch_for(n)
 
         def train_epoch() -> float:
             model.train()
             t0 = time.perf_counter()
             perm = torch.randperm(n, generator=gen)
-            for start in range(0, n, tcfg.batch_size):
-                rows = perm[start:start + tcfg.batch_size]
+            for start in range(0, n, size):
+                rows = perm[start:start + size]
                 batch = {k: v.index_select(0, rows) for k, v in tensors["train"].items()}
                 batch["label"] = ytr.index_select(0, rows)
                 model.train_step(batch)

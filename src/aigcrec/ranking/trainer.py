@@ -143,11 +143,11 @@ def fit(model: Ranker, train: EncodedBatch, y_train: np.ndarray, val: EncodedBat
     def val_score(out: np.ndarray) -> float:  # larger is better
         return auc(y_val, out) if objective == "bce" else -float(np.sqrt(np.mean((out - y_val) ** 2)))
 
-    n = len(train)
+    n, size = len(train), cfg.batch_for(len(train))
 
     def batches(epoch: int):
         perm = torch.randperm(n, generator=gen)
-        return (perm[start:start + cfg.batch_size] for start in range(0, n, cfg.batch_size))
+        return (perm[start:start + size] for start in range(0, n, size))
 
     def loss(rows: torch.Tensor) -> torch.Tensor:
         batch = make_batch(model, data, rows)

@@ -70,7 +70,7 @@ def test_save_and_load_give_the_same_scores(tmp_path):
     assert back.item_ids == model.item_ids and back.config == cfg and back.weights.nnz == model.weights.nnz
     hist = ["i1", "i4", "i7", "unknown"]
     np.testing.assert_array_equal(back.scores(hist), model.scores(hist))
-    with pytest.raises(FileNotFoundError, match="no item_item.json"):
+    with pytest.raises(FileNotFoundError, match="not a saved item_item"):
         ItemItemModel.load(tmp_path / "missing")
 
 

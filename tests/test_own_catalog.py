@@ -119,7 +119,7 @@ def test_build_writes_a_typed_manifest_that_serve_reads(built):
     assert paths.retrieval_dir == (models / "retrieval").resolve()
     fig = manifest.steps[4].figures  # the item-item model: built from the same positives, or skipped saying why
     if "item_item_items" in fig:
-        assert (models / "retrieval" / "item_item" / "item_item.json").is_file() and fig["item_item_positives"] > 0
+        assert (models / "retrieval" / "item_item" / "config.json").is_file() and fig["item_item_positives"] > 0
     else:
         assert str(fig["item_item"]).startswith("skipped: ")
     assert (models / "ranker.onnx").is_file() and (models / "content" / "config.json").is_file()

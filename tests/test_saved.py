@@ -41,7 +41,7 @@ def test_legacy_names_are_read_and_config_json_wins(tmp_path):
     (tmp_path / "i" / "config.json").write_text(json.dumps({"backbone": "random:tiny"}))
     assert read_config(tmp_path / "i", "image_encoder", 1)[0] == {"backbone": "random:tiny"}
     assert set(LEGACY_NAMES) == {"ranker", "affect_model", "content_encoder", "image_encoder", "text_encoder",
-                                 "two_tower"}
+                                 "two_tower", "item_item"}
 
 
 def test_a_folder_that_is_not_the_component_is_refused_by_name(tmp_path):

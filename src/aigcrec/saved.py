@@ -31,6 +31,7 @@ LEGACY_NAMES: dict[str, str] = {
     "image_encoder": "config.json",  # content.image_encoder.DualOutputImageEncoder
     "text_encoder": "config.json",  # content.text_encoder.MultiPerspectiveTextEncoder
     "two_tower": "two_tower.json",  # retrieval.retriever.TwoTowerRetriever
+    "item_item": "config.json",  # retrieval.collab.ItemItemModel (EASE^R; born under this convention)
 }
 
 

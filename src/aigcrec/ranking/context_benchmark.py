@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import f_oneway
+from scipy.stats import ttest_rel
 
 from aigcrec.metrics import auc, gauc, logloss
 from aigcrec.ranking.benchmark import _run_key, _summary, machine_load
@@ -74,8 +76,6 @@ def without_context(data: RankingData) -> RankingData:
 def context_signal(frame: pd.DataFrame, columns: list[str]) -> dict[str, Any]:
     """Per column: mean rating per value, one-way ANOVA F and p over the non-missing values; ``signal`` when
     p < SIGNAL_ALPHA / len(columns) (Bonferroni)."""
-    from scipy.stats import f_oneway
-
     out: dict[str, Any] = {}
     for col in columns:
         values = frame[col]
@@ -259,8 +259,6 @@ def run_context_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int
 def _paired(a: list[float], b: list[float], lower_is_better: bool = False) -> dict[str, Any]:
     """Paired t-test over seeds of a - b (two-sided); ``ahead_on``: seeds where a is better (larger AUC,
     or smaller RMSE with ``lower_is_better``)."""
-    from scipy.stats import ttest_rel
-
     d = np.asarray(a) - np.asarray(b)
     t, p = ttest_rel(a, b) if len(d) > 1 and np.std(d) > 0 else (float("nan"), float("nan"))
     return {"diff_mean": float(d.mean()), "diff_std": float(d.std(ddof=1)) if len(d) > 1 else 0.0,

@@ -69,8 +69,8 @@ def _early_stopped(train_epoch, predict_val, y_val, state, load, cfg: TrainConfi
 def run_deepctr(spec: FeatureSpec, parts, labels, mcfg: ModelConfig, tcfg: TrainConfig, seed: int,
                 task: str = "ctr") -> dict:
     """Train DeepCTR-Torch DCNMix; return test probabilities (ratings for ``task="rating"``) and throughput."""
-    from deepctr_torch.inputs import SparseFeat
-    from deepctr_torch.models import DCNMix
+    from deepctr_torch.inputs import SparseFeat  # lazy: a peer library of the bench extra
+    from deepctr_torch.models import DCNMix  # lazy: a peer library of the bench extra
 
     cols = _columns(spec)
     feats = [SparseFeat(name, vocabulary_size=card, embedding_dim=mcfg.embedding_dim) for name, card in cols]
@@ -125,12 +125,13 @@ def _fuxictr_model(spec: FeatureSpec, mcfg: ModelConfig, root: str, task: str = 
     - finalmlp: two MLPs over gated copies of x (feature selection: ``2·sigmoid(MLP_[64](bias))``), fused by
       the bilinear ``InteractionAggregation`` (one head) (both written here).
     """
-    from fuxictr.features import FeatureMap
+    from fuxictr.features import FeatureMap  # lazy: a peer library of the dev/bench extras
+    # lazy: a peer library of the dev/bench extras
     from fuxictr.pytorch.layers import (BilinearInteraction, CompressedInteractionNet, CrossInteraction, CrossNet,
                                         CrossNetMix, FactorizationMachine, FeatureEmbedding,
                                         InnerProductInteraction, LogisticRegression, MLP_Block,
                                         ScaledDotProductAttention, SqueezeExcitation)
-    from fuxictr.pytorch.models import BaseModel
+    from fuxictr.pytorch.models import BaseModel  # lazy: a peer library of the dev/bench extras
 
     if name not in FUXICTR_MODELS:
         raise ValueError(f"unknown FuxiCTR model {name!r}; expected one of {list(FUXICTR_MODELS)}")
@@ -252,7 +253,7 @@ def run_fuxictr(spec: FeatureSpec, parts, labels, mcfg: ModelConfig, tcfg: Train
                 task: str = "ctr", name: str = "dcnv2") -> dict:
     """Train FuxiCTR model ``name`` (default DCNv2) with its ``train_step``; return test probabilities (ratings
     for ``task="rating"``) and throughput."""
-    from fuxictr.pytorch.torch_utils import seed_everything
+    from fuxictr.pytorch.torch_utils import seed_everything  # lazy: a peer library of the dev/bench extras
 
     if name not in FUXICTR_MODELS:
         raise ValueError(f"unknown FuxiCTR model {name!r}; expected one of {list(FUXICTR_MODELS)}")

@@ -15,7 +15,6 @@ size and the setting), and the build step reports the source as skipped.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
@@ -24,9 +23,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from aigcrec.retrieval.config import CollabConfig
+from aigcrec.saved import read_config, write_config
 
 FORMAT = 1
-CONFIG_NAME = "item_item.json"
 WEIGHTS_NAME = "item_item.npz"
 
 
@@ -111,8 +110,8 @@ class ItemItemModel:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        meta = {"format": FORMAT, "config": self.config.model_dump(), "figures": self.figures}
-        (path / CONFIG_NAME).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        write_config(path, "item_item", FORMAT, {"config": self.config.model_dump(), "figures": self.figures},
+                     indent=2)
         w = self.weights
         np.savez(path / WEIGHTS_NAME, data=w.data, indices=w.indices, indptr=w.indptr,
                  shape=np.asarray(w.shape), item_ids=np.asarray(self.item_ids, dtype=object).astype(str))
@@ -121,13 +120,7 @@ class ItemItemModel:
     @classmethod
     def load(cls, path: str | Path) -> "ItemItemModel":
         path = Path(path)
-        cfg_path = path / CONFIG_NAME
-        if not cfg_path.is_file():
-            raise FileNotFoundError(f"{path}: no {CONFIG_NAME} (not a saved item-item model; aigcrec build writes one)")
-        meta = json.loads(cfg_path.read_text(encoding="utf-8"))
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{cfg_path}: format {meta.get('format')!r}, this version reads format {FORMAT}; "
-                             "rebuild it (aigcrec build)")
+        meta, _, _ = read_config(path, "item_item", FORMAT)  # aigcrec build writes one
         z = np.load(path / WEIGHTS_NAME, allow_pickle=False)
         w = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(int(s) for s in z["shape"]))
         ids = [str(i) for i in z["item_ids"]]

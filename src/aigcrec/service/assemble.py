@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from aigcrec.data.affect_context import AffectContextMismatch
-from aigcrec.retrieval.collab import CONFIG_NAME as COLLAB_CONFIG, ItemItemModel
-from aigcrec.retrieval.retriever import CONFIG_NAME as TWO_TOWER_CONFIG, TwoTowerRetriever
+from aigcrec.retrieval.collab import ItemItemModel
+from aigcrec.retrieval.retriever import TwoTowerRetriever
 from aigcrec.service.artifacts import MANIFEST_NAME, ArtifactsManifest
 from aigcrec.service.config import ServingConfig
 from aigcrec.service.state import ServiceState
@@ -31,6 +31,7 @@ from aigcrec.content.store import FeatureStore
 from aigcrec.data.catalog import read_catalog
 from aigcrec.data.layouts import detect_layout, load_interactions
 from aigcrec.ranking.bundle import RankerBundle
+from aigcrec.saved import config_file
 
 log = logging.getLogger("aigcrec.service")
 
@@ -219,7 +220,7 @@ def load_content_encoder(paths: ServicePaths, config: ServingConfig):
 def load_retriever(paths: ServicePaths) -> Optional[TwoTowerRetriever]:
     """The two-tower model of ``paths`` and one start-up line saying which candidate sources are served."""
     d = paths.retrieval_dir
-    if d is None or not d.is_dir() or (not (d / TWO_TOWER_CONFIG).is_file() and (d / "item_item").is_dir()):
+    if d is None or not d.is_dir() or config_file(d, "two_tower") is None:
         log.info("retrieval: no two-tower model (retrieval/ in the models folder); candidates come from the "
                  "history, fresh and popular items%s", " and the request text" if paths.content_dir else "")
         return None
@@ -232,7 +233,7 @@ def load_retriever(paths: ServicePaths) -> Optional[TwoTowerRetriever]:
 def load_collab(paths: ServicePaths) -> Optional[ItemItemModel]:
     """The item-item model (EASE^R) of ``paths`` (``retrieval/item_item``, written by ``aigcrec build``)."""
     where = None if paths.retrieval_dir is None else paths.retrieval_dir / "item_item"
-    if where is None or not (where / COLLAB_CONFIG).is_file():
+    if where is None or config_file(where, "item_item") is None:
         log.info("retrieval: no item-item model (retrieval/item_item in the models folder)")
         return None
     collab = ItemItemModel.load(where)

@@ -145,6 +145,18 @@ def load_vectors(features: Path) -> dict[str, tuple[list[str], np.ndarray]]:
 
 # ---------------------------------------------------------------- world
 
+def world_test_sessions(world, test_share: float, n_sessions: int) -> tuple[float, pd.DataFrame]:
+    """The time cut and the evaluated sessions: the last ``test_share`` of sessions in time, at most
+    ``n_sessions`` of them, evenly spaced (``retrieval_learned_ceiling.py`` evaluates the same ones)."""
+    sessions = world.sessions.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    cut_at = int(len(sessions) * (1 - test_share))
+    cut = float(sessions["timestamp"].iloc[cut_at])
+    test = sessions.iloc[cut_at:]
+    if len(test) > n_sessions:
+        test = test.iloc[np.linspace(0, len(test) - 1, n_sessions).round().astype(int)]
+    return cut, test
+
+
 def world_run(args, seed: int, cfg: AppConfig) -> dict[str, Any]:
     world = load_world(args.world, check_files=False)
     vectors = load_vectors(args.features)
@@ -153,12 +165,7 @@ def world_run(args, seed: int, cfg: AppConfig) -> dict[str, Any]:
         affect = pd.read_parquet(args.affect)
         affect = affect.set_index("session_id") if "session_id" in affect.columns else affect
         affect.index = affect.index.astype(str)
-    sessions = world.sessions.sort_values("timestamp", kind="stable").reset_index(drop=True)
-    cut_at = int(len(sessions) * (1 - args.test_share))
-    cut = float(sessions["timestamp"].iloc[cut_at])
-    test = sessions.iloc[cut_at:]
-    if len(test) > args.sessions:
-        test = test.iloc[np.linspace(0, len(test) - 1, args.sessions).round().astype(int)]
+    cut, test = world_test_sessions(world, args.test_share, args.sessions)
     ids, content = aligned_content(vectors)
     created = world.items.set_index("item_id").loc[ids, "created_at"].to_numpy()
     keep = created <= cut  # the catalog as of the cut

@@ -12,13 +12,14 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test install base bench wheel-check clean help
+.PHONY: demo test install base bench bench-recbole wheel-check clean help
 
 help:
 	@echo "make demo     set up .venv and run the end-to-end demo on the embedded world"
 	@echo "make test     set up .venv (with the dev extra) and run the test suite"
 	@echo "make install  set up .venv with the project and its dev extra"
 	@echo "make bench    also install the peer libraries used by benchmarks/"
+	@echo "make bench-recbole  RecBole (LightGCN peer of benchmark topk) in its own .venv-recbole"
 	@echo "make wheel-check  build the wheel, install it into a fresh venv, run it outside the repository"
 
 $(VENV)/bin/python:
@@ -57,8 +58,20 @@ test: $(DEV_STAMP)
 bench: $(DEV_STAMP)
 	$(PIP) install -e '.[serve,dev,multilingual,ray,bench]'
 
+# RecBole 1.2.1 needs numpy < 2, pandas < 2.3 and scipy < 1.12 (its LightGCN builds a dok_matrix with
+# _update): pins that cannot sit beside aigcrec's, so it gets its own environment, run in a subprocess by
+# aigcrec.topk.peers (recbole_lightgcn). Same CPU torch wheel as the main venv.
+RECBOLE_VENV ?= .venv-recbole
+bench-recbole: $(RECBOLE_VENV)/.stamp
+
+$(RECBOLE_VENV)/.stamp:
+	$(PYTHON) -m venv $(RECBOLE_VENV)
+	$(RECBOLE_VENV)/bin/pip install -q torch==2.13.0
+	$(RECBOLE_VENV)/bin/pip install -q recbole==1.2.1 numpy==1.26.4 pandas==2.2.3 scipy==1.11.4
+	touch $@
+
 wheel-check:
 	.ci/wheel_check.sh
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(RECBOLE_VENV) runs .pytest_cache

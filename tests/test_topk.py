@@ -12,6 +12,8 @@ import scipy.sparse as sp
 import yaml
 from typer.testing import CliRunner
 
+from aigcrec.topk.peers import recbole_python
+
 TINY_RANKING = {"model": {"embedding_dim": 4, "tower_units": [16, 8], "modality_dim": 8, "low_rank": 4,
                           "num_experts": 2, "dnn_units": [8], "dropout": 0.0},
                 "train": {"batch_size": 256, "max_epochs": 1}}
@@ -82,7 +84,7 @@ def test_metrics_against_a_hand_computed_case():
 
 
 def test_ease_matches_its_closed_form_and_every_peer_ranks_seen_items_first():
-    from aigcrec.topk.peers import PEERS, UNSEEN, TrainData
+    from aigcrec.topk.peers import OPTIONAL_PEERS, PEERS, UNSEEN, TrainData
 
     rng = np.random.default_rng(0)
     x = (rng.random((30, 12)) < 0.3).astype(np.float32)
@@ -95,11 +97,42 @@ def test_ease_matches_its_closed_form_and_every_peer_ranks_seen_items_first():
     ease = PEERS["ease"].fit(data, {"lambda": lam}, 0)(np.arange(30))
     assert np.allclose(ease[:, :11], (x @ b)[:, :11], atol=1e-8) and (ease[:, 11] == UNSEEN).all()
     small = {"cornac_bpr": {"max_iter": 5}, "cornac_vbpr": {"n_epochs": 2}, "implicit_als": {"iterations": 2},
-             "implicit_bpr": {"iterations": 5}}
+             "implicit_bpr": {"iterations": 5}, "recbole_lightgcn": {"epochs": 2}}
     for name, peer in PEERS.items():
+        if name in OPTIONAL_PEERS and OPTIONAL_PEERS[name]() is None:
+            continue  # its own environment is not here: test_recbole_lightgcn_* says so as a skip
         s = peer.fit(data, small.get(name, peer.grid[0]), 0)(np.array([0, 5]))
         assert s.shape == (2, 12) and np.isfinite(s).all(), name
         assert (s[:, 11] == UNSEEN).all() != peer.uses_content, name  # only VBPR scores the unseen item
+
+
+def test_recbole_lightgcn_is_skipped_by_all_peers_without_its_environment_and_refused_when_named(
+        tiny_world, tmp_path, monkeypatch):
+    from aigcrec.config import AppConfig
+    from aigcrec.topk import peers
+    from aigcrec.topk.runner import run_topk
+
+    monkeypatch.setenv(peers.RECBOLE_PYTHON_ENV, str(tmp_path / "no-such-python"))
+    assert peers.recbole_python() is None
+    with pytest.raises(RuntimeError, match="make bench-recbole"):
+        peers.fit_recbole_lightgcn(peers.TrainData(sp.csr_matrix(np.eye(3)), np.zeros((3, 2))), {}, 0)
+    with pytest.raises(ValueError, match="recbole_lightgcn needs its own environment"):  # before any work
+        run_topk(None, "world", tiny_world, AppConfig(), [0], ["recbole_lightgcn"], tmp_path / "out")
+    assert peers.OPTIONAL_PEERS["recbole_lightgcn"]() is None  # so `--peers` lists it under peers_not_run
+
+
+@pytest.mark.skipif(recbole_python() is None,
+                    reason="RecBole's environment is not here (make bench-recbole makes .venv-recbole)")
+def test_recbole_lightgcn_trains_in_its_environment_and_scores_every_item():
+    from aigcrec.topk.peers import PEERS, UNSEEN, TrainData
+
+    rng = np.random.default_rng(1)
+    x = (rng.random((40, 15)) < 0.3).astype(np.float32)
+    x[:, 14] = 0  # no training positive
+    s = PEERS["recbole_lightgcn"].fit(TrainData(sp.csr_matrix(x), np.zeros((15, 2), np.float32)),
+                                      {"epochs": 2}, 0)(np.arange(40))
+    assert s.shape == (40, 15) and np.isfinite(s[:, :14]).all() and (s[:, 14] == UNSEEN).all()
+    assert np.unique(s[:, :14].round(6)).size > 14  # real per-user scores, not a constant
 
 
 @pytest.fixture()

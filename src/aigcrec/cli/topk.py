@@ -22,7 +22,9 @@ def register(app: typer.Typer) -> None:
                        data_dir: DataDirOpt = Path("../shared/datasets/movielens-100k"),
                        seeds: Annotated[int, typer.Option(help="Number of seeds (0..N-1).")] = 3,
                        peers: Annotated[bool, typer.Option("--peers", help="Also Cornac BPR/VBPR, implicit ALS/BPR/"
-                                                                          "item-kNN, EASE and popularity.")] = False,
+                                                                          "item-kNN, EASE, popularity, and RecBole "
+                                                                          "LightGCN where `make bench-recbole` "
+                                                                          "made its environment.")] = False,
                        peer: Annotated[list[str] | None, typer.Option("--peer", help="Only this peer (repeatable; "
                                                                        "e.g. ease): the others are not run.")] = None,
                        served_only: Annotated[bool, typer.Option("--served-only", help="aigcrec rows: only the "

@@ -10,14 +10,23 @@ an item without training positives; such items get ``UNSEEN`` (ranked after ever
 - ``implicit_als``, ``implicit_bpr``, ``implicit_itemknn``: implicit 0.7.3 (item-kNN: ``CosineRecommender``).
 - ``ease``: our implementation of the closed form of EASE^R (Steck, WWW 2019).
 - ``popularity``: training positives per item.
+- ``recbole_lightgcn``: RecBole 1.2.1's LightGCN (He et al., SIGIR 2020), trained by RecBole's own trainer in
+  its own environment (``make bench-recbole``; ``aigcrec/topk/recbole_worker.py`` in a subprocess), since
+  its pins (numpy < 2, scipy < 1.12) cannot sit beside aigcrec's. Run when that environment exists
+  (``$AIGCREC_RECBOLE_PYTHON`` names another Python), else listed as not run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
-import contextlib
+import json
+import os
+import subprocess
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -26,6 +35,9 @@ import torch
 from threadpoolctl import threadpool_limits
 
 UNSEEN = -1e30
+RECBOLE_PYTHON_ENV = "AIGCREC_RECBOLE_PYTHON"
+RECBOLE_VENV = Path(".venv-recbole")  # what `make bench-recbole` makes, relative to the working directory
+RECBOLE_WORKER = Path(__file__).with_name("recbole_worker.py")
 Scorer = Callable[[np.ndarray], np.ndarray]
 
 
@@ -169,6 +181,35 @@ def fit_popularity(data: TrainData, params: dict[str, Any], seed: int) -> Scorer
     return _unseen_last(lambda rows: np.broadcast_to(counts, (len(rows), len(counts))), data)
 
 
+def recbole_python() -> Path | None:
+    """The Python of the RecBole environment, ``$AIGCREC_RECBOLE_PYTHON`` or else ``.venv-recbole/bin/python``,
+    when that file exists; None otherwise (``recbole_lightgcn`` is then not run)."""
+    python = Path(os.environ.get(RECBOLE_PYTHON_ENV) or RECBOLE_VENV / "bin" / "python")
+    return python.absolute() if python.is_file() else None
+
+
+def fit_recbole_lightgcn(data: TrainData, params: dict[str, Any], seed: int) -> Scorer:
+    """RecBole's LightGCN on the training positives, in the RecBole environment (``recbole_worker.py``):
+    its full-sort scores ``e_u . e_i`` after ``epochs`` epochs of BPR; items without training positives last."""
+    python = recbole_python()
+    if python is None:
+        raise RuntimeError(f"recbole_lightgcn: no RecBole environment (${RECBOLE_PYTHON_ENV} or "
+                           f"{RECBOLE_VENV / 'bin' / 'python'} not found); run `make bench-recbole`")
+    with tempfile.TemporaryDirectory(prefix="aigcrec-recbole-") as tmp:
+        inp, out = Path(tmp) / "in", Path(tmp) / "out"
+        inp.mkdir()
+        sp.save_npz(inp / "train.npz", data.x.tocsr())
+        (inp / "params.json").write_text(json.dumps({**params, "seed": seed}), encoding="utf-8")
+        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+        done = subprocess.run([str(python), str(RECBOLE_WORKER), str(inp), str(out)], capture_output=True,
+                              text=True, env=env, cwd=tmp)  # cwd: RecBole writes log/ and log_tensorboard/ there
+        if done.returncode != 0:
+            raise RuntimeError(f"recbole_lightgcn: the RecBole worker failed (exit {done.returncode}):\n"
+                               f"{done.stderr[-2000:]}")
+        scores = np.load(out / "scores.npy")  # (users, items)
+    return _unseen_last(lambda rows: scores[rows], data)
+
+
 @dataclass(frozen=True)
 class Peer:
     fit: Callable[[TrainData, dict[str, Any], int], Scorer]
@@ -194,4 +235,10 @@ PEERS: dict[str, Peer] = {
     "implicit_itemknn": Peer(fit_implicit_itemknn, [{}, {"K": 50}, {"K": 100}, {"K": 200}]),
     "ease": Peer(fit_ease, [{"lambda": 500.0}, {"lambda": 100.0}, {"lambda": 250.0}, {"lambda": 1000.0}]),
     "popularity": Peer(fit_popularity, [{}]),
+    # LightGCN: RecBole's defaults (64 dims, 2 layers, lr 1e-3, 300 epochs) and two shorter, faster-learning
+    # runs (an epoch costs ~4 s on MovieLens-100K here: the default alone is ~20 min a fit).
+    "recbole_lightgcn": Peer(fit_recbole_lightgcn, [
+        {}, {"epochs": 100, "learning_rate": 0.005}, {"epochs": 100, "learning_rate": 0.005, "n_layers": 3}]),
 }
+OPTIONAL_PEERS = {"recbole_lightgcn": recbole_python}
+"""Peers that need an environment of their own: run by ``--peers`` only where it is found."""

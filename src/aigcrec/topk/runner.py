@@ -25,7 +25,7 @@ from aigcrec.ranking.benchmark import machine_load
 from aigcrec.ranking.data import MODALITIES, RankingData
 from aigcrec.topk import ours
 from aigcrec.topk.evaluate import DEEP, metrics, top_k
-from aigcrec.topk.peers import PEERS, TrainData
+from aigcrec.topk.peers import OPTIONAL_PEERS, PEERS, RECBOLE_PYTHON_ENV, TrainData
 from aigcrec.topk.protocol import Task, describe, make_tasks
 from aigcrec.data.world import load_world
 
@@ -291,7 +291,17 @@ def run_topk(data: RankingData, dataset: str, data_dir: str | Path, app_cfg, see
         unknown = sorted(set(peers) - set(PEERS))
         if unknown:
             raise ValueError(f"peers: unknown {unknown}; known: {sorted(PEERS)}")
-    chosen = list(PEERS) if peers is True else list(peers or [])
+    not_run: dict[str, str] = {}
+    if peers is True:  # every peer whose environment is here; the others are listed as not run
+        not_run = {n: "its environment is not here (see aigcrec.topk.peers)" for n, found in OPTIONAL_PEERS.items()
+                   if found() is None}
+        for n, why in not_run.items():
+            log.warning("peer %s not run: %s", n, why)
+    chosen = [n for n in PEERS if n not in not_run] if peers is True else list(peers or [])
+    for n in chosen:
+        if n in OPTIONAL_PEERS and OPTIONAL_PEERS[n]() is None:
+            raise ValueError(f"peers: {n} needs its own environment, not found: run `make bench-recbole` "
+                             f"(or set {RECBOLE_PYTHON_ENV})")
 
     out = Path(out_dir)
     data.validate()
@@ -320,6 +330,7 @@ def run_topk(data: RankingData, dataset: str, data_dir: str | Path, app_cfg, see
         "machine": {"before": load_before, "after": machine_load(), "seconds": round(time.perf_counter() - t_start, 1)},
         "models": models,
         "checks": checks(models),
+        **({"peers_not_run": not_run} if not_run else {}),
     }
     (out / "topk.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     (out / "topk.md").write_text(markdown_table(result), encoding="utf-8")
@@ -355,6 +366,8 @@ def markdown_table(result: dict[str, Any]) -> str:
     if result["checks"]:
         lines += ["", "Checks: " + json.dumps({k: (round(v, 4) if isinstance(v, float) else v)
                                                for k, v in result["checks"].items()})]
+    if result.get("peers_not_run"):
+        lines += ["", "Not run: " + "; ".join(f"{n} ({why})" for n, why in result["peers_not_run"].items())]
     mach = result["machine"]
     lines += ["", f"Machine: {mach['before']['cpus']} CPUs, shared (1-minute load {mach['before']['load_1m']:.1f} "
                   f"before, {mach['after']['load_1m']:.1f} after); times are comparable only within this table."]

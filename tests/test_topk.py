@@ -197,3 +197,35 @@ def test_served_lists_exclude_everything_the_user_interacted_with(tiny_world, fa
         assert ms > 0
         for u, items in zip(users, lists):
             assert items and len(set(items)) == len(items) and not set(items) & task.known[u], fn.__name__
+
+
+def test_peers_only_runs_no_aigcrec_row_and_a_content_free_peers_cold_figures_need_no_fit(
+        tiny_world, fake_store, tmp_path):
+    """``--peers-only``: only the named peers; their cold-item figures (judged without a fit, since such a
+    peer ranks every item without training positives last) equal those of the fitted peer."""
+    from aigcrec.cli.main import app
+    from aigcrec.cli.ranking import load_cli_dataset
+    from aigcrec.config import AppConfig
+    from aigcrec.topk.peers import PEERS
+    from aigcrec.topk.protocol import make_tasks
+    from aigcrec.topk.runner import Matrices, _judge, build_catalog
+
+    out = tmp_path / "out"
+    args = ["benchmark", "topk", "--dataset", "world", "--data-dir", str(tiny_world), "--features",
+            str(fake_store), "--seeds", "1", "--out", str(out), "--peer", "ease", "--peer", "popularity"]
+    res = CliRunner().invoke(app, args + ["--peers-only"])
+    assert res.exit_code == 0, res.output
+    models = json.loads((out / "topk.json").read_text())["models"]
+    assert set(models) == {"ease", "popularity"}
+    cfg = AppConfig()
+    catalog, data = build_catalog(load_cli_dataset("world", tiny_world, fake_store, None, cfg), "world", tiny_world)
+    tasks = make_tasks(data.frame, cfg.ranking.cold_item_fraction, cfg.ranking.split_seed)
+    mats = Matrices(data.frame, catalog)
+    cold = tasks["cold"]
+    for name in ("ease", "popularity"):
+        fitted = PEERS[name].fit(mats.train_data(cold), models[name]["tuning"]["params"], 0)
+        judged = _judge(cold, mats.peer_lists(fitted, cold), len(catalog.item_ids))
+        assert models[name]["cold_recall_at_20_mean"] == pytest.approx(judged["cold_recall_at_20"], abs=1e-12)
+        assert models[name]["cold_ndcg_at_20_mean"] == pytest.approx(judged["cold_ndcg_at_20"], abs=1e-12)
+    refused = CliRunner().invoke(app, args[:-4] + ["--peers-only"])
+    assert refused.exit_code == 2 and "name the peers" in refused.output

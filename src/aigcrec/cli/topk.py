@@ -30,6 +30,9 @@ def register(app: typer.Typer) -> None:
                        served_only: Annotated[bool, typer.Option("--served-only", help="aigcrec rows: only the "
                                                                  "served and retrieval rows on the test task (no "
                                                                  "ranker over every item, no cold-item task).")] = False,
+                       peers_only: Annotated[bool, typer.Option("--peers-only", help="Run only the peers "
+                                                                "(--peers or --peer): no aigcrec row is computed; "
+                                                                "those cached are shown.")] = False,
                        gather: Annotated[bool, typer.Option("--gather", help="Compute nothing: write topk.json/md "
                                                             "from the runs already under OUT/runs (seeds run in "
                                                             "separate processes, or an interrupted run).")] = False,
@@ -55,7 +58,7 @@ def register(app: typer.Typer) -> None:
         data = load_cli_dataset(dataset, data_dir, features, affect, cfg)
         try:
             result = run_topk(data, dataset, data_dir, cfg, [cfg.seed + i for i in range(seeds)], peers, dest,
-                              gather=gather, served_only=served_only)
+                              gather=gather, served_only=served_only, peers_only=peers_only)
         except ValueError as exc:
             fail(str(exc), code=2)
             return

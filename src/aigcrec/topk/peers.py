@@ -63,6 +63,13 @@ def _unseen_last(scorer: Scorer, data: TrainData) -> Scorer:
     return score
 
 
+def unseen_last_constant(data: TrainData) -> Scorer:
+    """Every item with training positives scored 0, the others ``UNSEEN``: the cold-item ranking of any model
+    that reads no content (its scores of items without training positives are ``UNSEEN`` whatever it learned)."""
+    n_items = data.seen_items.shape[0]
+    return _unseen_last(lambda rows: np.zeros((len(rows), n_items)), data)
+
+
 def _cornac_train_set(data: TrainData, seed: int):
     import cornac  # lazy: a peer library of the dev/bench extras
 

@@ -25,7 +25,7 @@ from aigcrec.ranking.benchmark import machine_load
 from aigcrec.ranking.data import MODALITIES, RankingData
 from aigcrec.topk import ours
 from aigcrec.topk.evaluate import DEEP, metrics, top_k
-from aigcrec.topk.peers import OPTIONAL_PEERS, PEERS, RECBOLE_PYTHON_ENV, TrainData
+from aigcrec.topk.peers import OPTIONAL_PEERS, PEERS, RECBOLE_PYTHON_ENV, TrainData, unseen_last_constant
 from aigcrec.topk.protocol import Task, describe, make_tasks
 from aigcrec.data.world import load_world
 
@@ -168,7 +168,12 @@ def run_peer(name: str, mats: Matrices, tasks: dict[str, Task], seeds: list[int]
             if cache.get(f"{tname}-{name}-{seed}") is not None:
                 continue
             data = warm_data if tname == "test" else mats.train_data(tasks["cold"])
-            if tname == "test" and seed == TUNE_SEED and best_fit is not None:
+            if tname == "cold" and not peer.uses_content:
+                # A peer that reads no content ranks every item without training positives after all the
+                # others (tests/test_topk.py checks each): its cold-item list positions, and so its cold
+                # figures, are those of any such scorer, whatever it learned; no fit is needed to judge it.
+                scorer, train_s = unseen_last_constant(data), 0.0
+            elif tname == "test" and seed == TUNE_SEED and best_fit is not None:
                 scorer, train_s = best_fit[0], best_fit[1]
             else:
                 t0 = time.perf_counter()
@@ -281,12 +286,15 @@ def checks(models: dict[str, Any]) -> dict[str, Any]:
 
 def run_topk(data: RankingData, dataset: str, data_dir: str | Path, app_cfg, seeds: list[int],
              peers: bool | list[str], out_dir: str | Path, variant: str = VARIANT, gather: bool = False,
-             served_only: bool = False) -> dict[str, Any]:
+             served_only: bool = False, peers_only: bool = False) -> dict[str, Any]:
     """The whole benchmark; writes ``topk.json`` and ``topk.md`` into ``out_dir``.
 
     ``peers``: True every peer, a list those named (``PEERS`` keys), False none; ``gather``: compute
     nothing, summarise the cached runs of ``seeds`` (a model lists the seeds it has); ``served_only``: the
-    aigcrec rows as ``run_ours`` says (peers unchanged)."""
+    aigcrec rows as ``run_ours`` says (peers unchanged); ``peers_only``: compute no aigcrec row (the table
+    still shows the ones cached, e.g. by another process)."""
+    if peers_only and not peers:
+        raise ValueError("peers_only: name the peers to run (--peers or --peer NAME)")
     if isinstance(peers, (list, tuple)):
         unknown = sorted(set(peers) - set(PEERS))
         if unknown:
@@ -315,7 +323,8 @@ def run_topk(data: RankingData, dataset: str, data_dir: str | Path, app_cfg, see
     for seed in [] if gather else seeds:  # seed by seed, so that an interrupted run leaves whole seeds behind
         for name in chosen:
             run_peer(name, mats, tasks, [seed], cache)
-        run_ours(data, catalog, tasks, app_cfg, [seed], cache, variant, dataset, Path(data_dir), served_only)
+        if not peers_only:
+            run_ours(data, catalog, tasks, app_cfg, [seed], cache, variant, dataset, Path(data_dir), served_only)
     models = summarize(names, seeds, cache)
     result = {
         "dataset": data.name,

@@ -229,3 +229,36 @@ def test_peers_only_runs_no_aigcrec_row_and_a_content_free_peers_cold_figures_ne
         assert models[name]["cold_ndcg_at_20_mean"] == pytest.approx(judged["cold_ndcg_at_20"], abs=1e-12)
     refused = CliRunner().invoke(app, args[:-4] + ["--peers-only"])
     assert refused.exit_code == 2 and "name the peers" in refused.output
+
+
+def test_a_catalog_layout_with_too_few_positives_for_validation_runs_untuned_and_says_so(tmp_path, monkeypatch):
+    """`--dataset catalog` (items.csv + interactions.csv): 8 users with ~5 positives each have a test
+    positive but no validation one; every grid keeps its default, marked untuned; a catalog where no user
+    has a test positive is a clear error."""
+    from aigcrec import sources
+    from aigcrec.cli.main import app
+    from aigcrec.data import samples
+
+    cat = samples.write_catalog_layout_sample(tmp_path / "cat")
+    ids = [f"a{i}" for i in range(16)]
+    rng = np.random.default_rng(0)
+    vectors = {m: (ids, rng.normal(size=(16, d)).astype(np.float32)) for m, d in (("e_sem", 6), ("e_sty", 5), ("e_tsem", 4))}
+    monkeypatch.setattr(sources, "content_vectors", lambda *a, **k: vectors)
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump({"ranking": TINY_RANKING}), encoding="utf-8")
+    args = ["benchmark", "topk", "--dataset", "catalog", "--features", str(tmp_path / "store"), "--seeds", "1",
+            "--config", str(cfg), "--peer", "ease"]
+    res = CliRunner().invoke(app, args + ["--data-dir", str(cat), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    result = json.loads((tmp_path / "out" / "topk.json").read_text())
+    assert result["sizes"]["val_users"] == 0 and result["sizes"]["test_users"] > 0
+    assert set(result["models"]) == {"aigcrec_served", "aigcrec_retrieval", "aigcrec_ranker_all", "ease"}
+    for name in ("aigcrec_served", "ease"):
+        assert result["models"][name]["tuning"]["untuned"] and result["models"][name]["tuning"]["val_ndcg_at_10"] is None
+    assert "| aigcrec_served (defaults, not tuned) |" in (tmp_path / "out" / "topk.md").read_text()
+
+    lines = (cat / "interactions.csv").read_text().splitlines()
+    head, rows = lines[0], [r for r in lines[1:] if r.split(",")[2] == "0"]  # no positive at all
+    (cat / "interactions.csv").write_text("\n".join([head, *rows, lines[1].rsplit(",", 2)[0] + ",1,1700000000"]) + "\n")
+    bad = CliRunner().invoke(app, args + ["--data-dir", str(cat), "--out", str(tmp_path / "out2")])
+    assert bad.exit_code == 2 and "no user has a test positive" in bad.output, bad.output

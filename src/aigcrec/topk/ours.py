@@ -87,13 +87,25 @@ class TrainedRanker:
 
     def __init__(self, data, task: Task, variant: str, ranking_cfg, service_cfg, seed: int) -> None:
         t0 = time.perf_counter()
-        prep = prepare(data, {"train": task.train, "val": task.val, "test": task.test},
-                       ranking_cfg.model.history_len)
+        train, val = early_stopping_rows(data.frame, task)
+        prep = prepare(data, {"train": train, "val": val, "test": task.test}, ranking_cfg.model.history_len)
         result = run_variant(prep, variant, ranking_cfg.model, ranking_cfg.train, seed)
         self.train_s = time.perf_counter() - t0
         self.ctr = result.metrics  # AUC etc. on the task's test rows (impressions)
         bundle = RankerBundle.from_training(variant, result.model, data.frame.iloc[task.train])
         self.bundle = bundle.use_onnx(service_cfg.torch_threads) if service_cfg.model_runtime == "onnx" else bundle
+
+
+def early_stopping_rows(frame: pd.DataFrame, task: Task, share: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """(training rows, the rows the ranker stops early on): the task's own when it has validation rows; a
+    catalog whose users have too few positives for a validation period has none, and then the latest
+    ``share`` of the training rows (at least one) are held out of the ranker's training to stop on."""
+    if len(task.val) or len(task.train) < 2:
+        return task.train, task.val
+    when = pd.to_numeric(frame["timestamp"].iloc[task.train]).to_numpy(np.float64)
+    order = task.train[np.lexsort((task.train, when))]
+    n_val = max(1, int(round(share * len(order))))
+    return np.sort(order[:-n_val]), np.sort(order[-n_val:])
 
 
 class TrainedRetriever:

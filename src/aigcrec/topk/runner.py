@@ -130,6 +130,13 @@ def _key(data: RankingData, app_cfg, variant: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+def _untuned(grid: list[dict[str, Any]]) -> dict[str, Any]:
+    """The grid record where no user has a validation positive (too few positives per user for the split's
+    10 %): the first setting, the documented default, is used untuned and the record says so."""
+    return {"params": grid[0], "grid": grid, "val_ndcg_at_10": None,
+            "untuned": "no user has a validation positive: the default setting, not tuned"}
+
+
 def _tuned(cache: Cache, name: str, seeds: list[int]) -> dict[str, Any] | None:
     """The cached validation grid of ``name``; a process without the tuning seed waits for the one with it."""
     grid = cache.get(f"grid-{name}")
@@ -146,6 +153,8 @@ def run_peer(name: str, mats: Matrices, tasks: dict[str, Task], seeds: list[int]
     warm_data = mats.train_data(tasks["test"])  # val and test share the training rows
     grid = _tuned(cache, name, seeds)
     best_fit = None  # (scorer, train s) of the chosen setting at the tuning seed: it is the test fit too
+    if grid is None and not tasks["val"].users:
+        grid = cache.put(f"grid-{name}", _untuned(peer.grid))
     if grid is None:
         val = []
         for g, params in enumerate(peer.grid):
@@ -165,7 +174,7 @@ def run_peer(name: str, mats: Matrices, tasks: dict[str, Task], seeds: list[int]
         best_fit = best_fit if best_fit is not None and best_fit[3] == best else None
     for seed in seeds:
         for tname in ("test", "cold"):
-            if cache.get(f"{tname}-{name}-{seed}") is not None:
+            if cache.get(f"{tname}-{name}-{seed}") is not None or not tasks[tname].users:
                 continue
             data = warm_data if tname == "test" else mats.train_data(tasks["cold"])
             if tname == "cold" and not peer.uses_content:
@@ -197,7 +206,7 @@ def run_ours(data: RankingData, catalog: ours.TopKCatalog, tasks: dict[str, Task
     wanted = ("aigcrec_served", "aigcrec_retrieval") if served_only else ours.OURS
     for seed in seeds:
         for tname in ("test",) if served_only else ("test", "cold"):
-            if all(cache.get(f"{tname}-{row}-{seed}") is not None for row in wanted):
+            if all(cache.get(f"{tname}-{row}-{seed}") is not None for row in wanted) or not tasks[tname].users:
                 continue
             task = tasks[tname]
             ranker = ours.TrainedRanker(data, task, variant, app_cfg.ranking, svc, seed)
@@ -206,6 +215,8 @@ def run_ours(data: RankingData, catalog: ours.TopKCatalog, tasks: dict[str, Task
             retriever = ours.TrainedRetriever(data, dataset, data_dir, task, app_cfg.retrieval, seed,
                                               catalog.item_ids)
             grid = cache.get("grid-aigcrec_served")
+            if grid is None and not tasks["val"].users:
+                grid = cache.put("grid-aigcrec_served", _untuned(ours.SERVED_GRID))
             if grid is None and tname == "test" and seed == TUNE_SEED:
                 val = []
                 for params in ours.SERVED_GRID:
@@ -316,6 +327,14 @@ def run_topk(data: RankingData, dataset: str, data_dir: str | Path, app_cfg, see
     catalog, data = build_catalog(data, dataset, Path(data_dir))
     rcfg = app_cfg.ranking
     tasks = make_tasks(data.frame, rcfg.cold_item_fraction, rcfg.split_seed)
+    if not tasks["test"].users:
+        raise ValueError(f"{data.name}: no user has a test positive: the per-user temporal split keeps the last "
+                         f"20 % (rounded) of each user's positives for test, so a user needs at least 3 positives "
+                         f"(label 1) to be judged")
+    for tname in ("val", "cold"):
+        if not tasks[tname].users:
+            log.warning("%s: no user has a %s positive: %s", data.name, tname,
+                        "every grid keeps its default setting" if tname == "val" else "no cold-item figures")
     cache = Cache(out / "runs" / _key(data, app_cfg, variant))
     load_before, t_start = machine_load(), time.perf_counter()
     names = list(ours.OURS) + chosen
@@ -366,12 +385,16 @@ def markdown_table(result: dict[str, Any]) -> str:
     for name, m in result["models"].items():
         cells = [_cell(m, k) for k in ("recall_at_10", "ndcg_at_10", "recall_at_20", "ndcg_at_20", "mrr_at_20",
                                        "coverage_at_10", f"recall_at_{DEEP}", "cold_recall_at_20", "cold_ndcg_at_20")]
-        label = name + (" (defaults, not tuned)" if "tuning" not in m and name in PEERS and len(PEERS[name].grid) > 1
-                        else "")
+        untuned = "tuning" not in m or m["tuning"].get("untuned")
+        label = name + (" (defaults, not tuned)" if untuned and (name in PEERS and len(PEERS[name].grid) > 1
+                                                                 or name == "aigcrec_served") else "")
         lines.append(f"| {label} | {len(m['seeds'])} / {len(m.get('cold_seeds', []))} | " + " | ".join(cells) + f" | {m['train_s']:.1f} | {m['ms_per_user']:.2f} |")
     lines += ["", "Chosen settings (validation NDCG@10, seed 0): "
               + "; ".join(f"{n}: {json.dumps(m['tuning']['params'])}" for n, m in result["models"].items()
                           if "tuning" in m and n != "aigcrec_retrieval" and n != "aigcrec_ranker_all")]
+    if any(m.get("tuning", {}).get("untuned") for m in result["models"].values()):
+        lines += ["", "No user has a validation positive (too few positives per user): every grid kept its "
+                      "first, default setting; the ranker stopped early on the latest 10 % of its training rows."]
     if result["checks"]:
         lines += ["", "Checks: " + json.dumps({k: (round(v, 4) if isinstance(v, float) else v)
                                                for k, v in result["checks"].items()})]

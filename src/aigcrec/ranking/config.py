@@ -17,6 +17,7 @@ from aigcrec.config_base import StrictModel
 CrossKind = Literal["full", "low_rank", "mix"]
 Structure = Literal["crossnet_only", "stacked", "parallel", "stacked_parallel"]
 Contribution = Literal["attention", "senet", "mixture", "concat"]
+ContextSelect = Literal["all", "anova"]
 
 
 class ModelConfig(StrictModel):
@@ -50,6 +51,13 @@ class ModelConfig(StrictModel):
         description="UMAIR-FPS: the explicit context group's embedding rows start at N(0, this²) (the other fields "
                     "at 1e-4: at that scale the context stayed unused on tests/test_context.py's mood set). "
                     "Measured on the context-aware sets in docs/ranking.md.")
+    fm_cross: bool = Field(
+        False,
+        description="UMAIR-FPS: add a factorization-machine second-order term over its field embeddings (user, item, "
+                    "explicit context and the other fields; Rendle's Σ_{i<j} <v_i, v_j>, ``layers.FMInteraction``) to "
+                    "the logit. Off by default (not measured on MovieLens); benchmarks/ranking_context.yaml turns it "
+                    "on for the context-aware sets, where FM's pairwise user x item term is the strongest model "
+                    "(docs/ranking.md).")
     affect_dim: int = Field(16, ge=1, description="Projection of the affect context entering the cross net.")
     use_modalities: list[str] = Field(
         default_factory=lambda: ["e_sem", "e_sty", "e_tsem"],
@@ -125,3 +133,12 @@ class RankingConfig(StrictModel):
     split_seed: int = Field(0, description="Seed choosing the cold items; fixed so every model sees one split.")
     cold_item_fraction: float = Field(0.1, gt=0.0, lt=1.0)
     demo_max_epochs: int = Field(8, ge=1, description="Epoch cap of the demo's models.")
+    context_select: ContextSelect = Field(
+        "all",
+        description="Context benchmark (``--dataset context``): which of the chosen context columns the models "
+                    "'with context' read, decided per split and seed on the training rows only. 'all': every "
+                    "column; 'anova': the columns whose rating differs across their non-missing values on the "
+                    "training rows, by a one-way ANOVA (main effect) or a within-item F test (main effect or item x "
+                    "value interaction), p < 0.05 / (2 x number of columns) (``context_benchmark.select_context``; "
+                    "none kept = the model without context). Applies to every model with context (ours, FM and the peers); the kept "
+                    "columns are recorded per seed. Measured in docs/ranking.md.")

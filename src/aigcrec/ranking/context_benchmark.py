@@ -13,6 +13,9 @@ Protocol (a context-aware rating folder, ``ranking.data.context_dataset``):
   with the context columns (UMAIR-FPS: the context group, in the affect slot; the others: one sparse field
   per column, numeric ones as quantile buckets for the peers) and without them (``<name>_no_context``),
   on the same split and seed; ``popularity`` as a floor (ctr only);
+- context selection (``RankingConfig.context_select``): the models with context read every chosen column
+  (``all``) or, per split and seed, those whose ANOVA on the training rows shows signal (``anova``; the
+  validation and test rows are never looked at); with none kept, "with context" is the run without it;
 - per context value: test AUC of ``umair_fps`` with vs without on the test rows with that value, and
   its lift, averaged over seeds; a paired t-test over seeds of with vs without (and of ours vs each
   model with context);
@@ -37,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import f as f_dist
 from scipy.stats import f_oneway
 from scipy.stats import ttest_rel
 
@@ -70,6 +74,47 @@ def context_columns(data: RankingData) -> list[str]:
 def without_context(data: RankingData) -> RankingData:
     """The same impressions without the context group (the ``_no_context`` runs)."""
     return replace(data, fields=[f for f in data.fields if f.group != "context"])
+
+
+def only_context(data: RankingData, keep: list[str]) -> RankingData:
+    """The same impressions with only the context columns ``keep`` (none: ``without_context``)."""
+    return replace(data, fields=[f for f in data.fields if f.group != "context" or f.column in keep])
+
+
+def within_item_p(frame: pd.DataFrame, col: str) -> float:
+    """p of the nested F test "does the column's value explain the rating within each item?" over the rows
+    with a value: groups = items (k_1) against groups = (item, value) pairs (k_2), with n rows and residual
+    sums of squares SS_1 >= SS_2,
+
+        F = ((SS_1 - SS_2) / (k_2 - k_1)) / (SS_2 / (n - k_2)),  p = P(F_{k_2 - k_1, n - k_2} > F);
+
+    it sees a main effect and an item x value interaction (a mood that flips which items are liked, whose
+    one-way ANOVA is flat). NaN when there are no degrees of freedom for either."""
+    present = ~frame[col].map(is_missing)
+    sub = pd.DataFrame({"item": frame.loc[present, "item_id"].astype(str).to_numpy(),
+                        "value": frame.loc[present, col].astype(str).to_numpy(),
+                        "r": frame.loc[present, "rating"].to_numpy(np.float64)})
+    n = len(sub)
+    ss1 = float(((sub["r"] - sub.groupby("item")["r"].transform("mean")) ** 2).sum())
+    ss2 = float(((sub["r"] - sub.groupby(["item", "value"])["r"].transform("mean")) ** 2).sum())
+    k1, k2 = sub["item"].nunique(), len(sub.groupby(["item", "value"]))
+    if k2 <= k1 or n <= k2 or ss2 <= 0:
+        return float("nan")
+    return float(f_dist.sf(((ss1 - ss2) / (k2 - k1)) / (ss2 / (n - k2)), k2 - k1, n - k2))
+
+
+def select_context(train: pd.DataFrame, columns: list[str], how: str) -> list[str]:
+    """The context columns the models with context read (``RankingConfig.context_select``), from the training
+    rows ``train`` only: ``all`` keeps ``columns``; ``anova`` keeps a column when the one-way ANOVA of the
+    rating over its non-missing values (``context_signal``, a main effect) or the within-item F test
+    (``within_item_p``, main effect or item x value interaction) has p < SIGNAL_ALPHA / (2 len(columns))
+    (Bonferroni over both tests of every column)."""
+    if how == "all":
+        return list(columns)
+    if how != "anova":
+        raise ValueError(f"context_select: expected 'all' or 'anova', got {how!r}")
+    signal, bar = context_signal(train, columns), SIGNAL_ALPHA / (2 * max(1, len(columns)))
+    return [c for c in columns if min(signal[c]["anova_p"], within_item_p(train, c)) < bar]  # NaN < x is False
 
 
 # -- what the data says -----------------------------------------------------------------------------------
@@ -183,43 +228,55 @@ def run_context_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int
     splits = [s for s in split_names if s != "cold_user" or n_users >= MIN_COLD_USERS]
     if "random" not in splits:
         raise ValueError(f"split_names: expected 'random' and optionally 'cold_user', got {list(split_names)}")
-    variants = {"with": data, "without": without_context(data)}
     names = model_names(peers, task)
     out = Path(out_dir)
     cache = out / "runs" / (_run_key(data, cfg) + f"-{task}")
     cache.mkdir(parents=True, exist_ok=True)
     makers = {"random": lambda s: random_split(data.frame, s), "cold_user": lambda s: cold_user_split(data.frame, s)}
     runs: dict[str, dict[str, list[dict]]] = {n: {s: [] for s in splits} for n in names}
+    kept_per_seed: dict[str, dict[str, list[str]]] = {s: {} for s in splits}
     t_start, load_before = time.perf_counter(), machine_load()
     with progress() as bar:
         task_bar = bar.add_task("context benchmark", total=len(names) * len(seeds) * len(splits))
         for split in splits:
             for seed in seeds:
-                rows, preps = makers[split](seed), {}
+                rows = makers[split](seed)
+                kept = select_context(data.frame.iloc[rows["train"]], columns, cfg.context_select)
+                kept_per_seed[split][str(seed)] = kept
+                # one prepared split and one run per (model, columns read): with no column kept, the run
+                # "with context" is the run without it (the same data, seed and model)
+                preps: dict[tuple[str, ...], Prepared] = {}
+                done: dict[tuple[str, tuple[str, ...]], dict] = {}
                 for name in names:
+                    base = name[: -len(NO_CONTEXT)] if name.endswith(NO_CONTEXT) else name
+                    reads = () if name.endswith(NO_CONTEXT) or name == "popularity" else tuple(kept)
                     path = cache / f"{split}-{name}-{seed}.json"
                     if path.is_file():
-                        runs[name][split].append(json.loads(path.read_text(encoding="utf-8")))
+                        record = json.loads(path.read_text(encoding="utf-8"))
+                        done[(base, reads)] = record
+                        runs[name][split].append(record)
                         bar.advance(task_bar)
                         continue
-                    bar.update(task_bar, description=f"{split} {name} seed {seed}")
-                    base = name[: -len(NO_CONTEXT)] if name.endswith(NO_CONTEXT) else name
-                    which = "without" if name.endswith(NO_CONTEXT) or name == "popularity" else "with"
-                    if which not in preps:
-                        preps[which] = prepare(variants[which], rows, cfg.model.history_len)
-                    prep = preps[which]
-                    if base == "popularity":
-                        outp, best = run_variant(prep, "popularity", cfg.model, cfg.train, seed).test_probs, -1
-                    elif base in PEERS:
-                        outp, best = _train_peer(prep, base, cfg, seed, task)
+                    if (base, reads) in done:
+                        record = dict(done[(base, reads)])
                     else:
-                        outp, best = _train_ours(prep, base, cfg, seed, task)
-                    record = {"seed": seed, **_metrics(prep, outp, task), "best_epoch": best,
-                              "batch_size": cfg.train.batch_for(len(rows["train"])),
-                              "load_1m": machine_load()["load_1m"]}
-                    if task == "ctr" and base == OURS:
-                        test = data.frame.iloc[rows["test"]]
-                        record["per_value"] = per_value_auc(test, columns, prep.labels["test"], outp)
+                        bar.update(task_bar, description=f"{split} {name} seed {seed}")
+                        if reads not in preps:
+                            preps[reads] = prepare(only_context(data, list(reads)), rows, cfg.model.history_len)
+                        prep = preps[reads]
+                        if base == "popularity":
+                            outp, best = run_variant(prep, "popularity", cfg.model, cfg.train, seed).test_probs, -1
+                        elif base in PEERS:
+                            outp, best = _train_peer(prep, base, cfg, seed, task)
+                        else:
+                            outp, best = _train_ours(prep, base, cfg, seed, task)
+                        record = {"seed": seed, **_metrics(prep, outp, task), "best_epoch": best,
+                                  "batch_size": cfg.train.batch_for(len(rows["train"])),
+                                  "load_1m": machine_load()["load_1m"], "context_read": list(reads)}
+                        if task == "ctr" and base == OURS:
+                            test = data.frame.iloc[rows["test"]]
+                            record["per_value"] = per_value_auc(test, columns, prep.labels["test"], outp)
+                        done[(base, reads)] = record
                     path.write_text(json.dumps(record), encoding="utf-8")
                     runs[name][split].append(record)
                     bar.advance(task_bar)
@@ -237,6 +294,8 @@ def run_context_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int
         "machine": {"before": load_before, "after": machine_load(), "seconds": round(time.perf_counter() - t_start, 1)},
         "config": cfg.model_dump(),
         "signal": context_signal(data.frame, columns),
+        "context_select": cfg.context_select,
+        "context_kept": kept_per_seed,
         "models": {},
     }
     for name in names:
@@ -351,6 +410,12 @@ def markdown(result: dict[str, Any]) -> str:
         miss = "-" if s["mean_rating_missing"] is None else f"{s['mean_rating_missing']:.2f}"
         lines.append(f"| {col} | {means} | {miss} | {s['anova_f']:.2f} | {s['anova_p']:.2g} | "
                      f"{'yes' if s['signal'] else 'no'} |")
+    if result.get("context_select", "all") != "all":
+        lines += ["", f"Context columns the models with context read (`context_select: {result['context_select']}`, "
+                      "decided on each seed's training rows only):", ""]
+        for split, per_seed in result["context_kept"].items():
+            lines += [f"- {split}: " + "; ".join(f"seed {s}: {', '.join(k) if k else '(none)'}"
+                                                  for s, k in per_seed.items())]
     if "lift" in result:
         lines += ["", f"Per context value ({OURS}, random split, mean over seeds): test AUC with and without the "
                       "context on the test rows with that value, and the lift:", "",

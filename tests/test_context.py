@@ -314,7 +314,24 @@ def test_context_selection_reads_the_training_rows_only(tmp_path):
     assert res["context_kept"] == {"random": {"0": []}}
     m = res["models"]
     assert m["umair_fps"]["auc_mean"] == m["umair_fps_no_context"]["auc_mean"]
-    assert m["fm"]["runs"]["random"][0]["context_read"] == []
+    assert m["fm"]["runs"]["random"][0]["context_read"] == ["hour"]  # the others read every column
+
+
+def test_context_gate_keeps_the_run_with_the_better_validation_auc(tmp_path):
+    from aigcrec.ranking.context_benchmark import run_context_benchmark
+
+    data = context_dataset(write_mood_set(tmp_path / "small", n=800))
+    cfg = RankingConfig(model=SMALL, train=FAST.model_copy(update={"max_epochs": 2}), context_gate=True)
+    res = run_context_benchmark(data, cfg, [0, 1], peers=False, out_dir=tmp_path / "g", threshold=4.0,
+                                split_names=("random",))
+    m = res["models"]
+    for gated, with_run, without_run in zip(*(m[n]["runs"]["random"] for n in
+                                              ("umair_fps", "umair_fps_ungated", "umair_fps_no_context"))):
+        best = with_run if with_run["val"] >= without_run["val"] else without_run
+        assert gated["auc"] == best["auc"] and gated["gate"] == ("with" if best is with_run else "without")
+    assert "umair_fps - umair_fps_ungated" in res["paired"]["random"]
+    assert "umair_fps_ungated" not in res["checks"]["ours_minus_other_with_context"]
+    assert "`context_gate`" in (tmp_path / "g" / "ranking.md").read_text(encoding="utf-8")
 
 
 def test_context_benchmark_rating_task(mood_set, tmp_path):

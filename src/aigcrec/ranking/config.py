@@ -140,5 +140,11 @@ class RankingConfig(StrictModel):
                     "column; 'anova': the columns whose rating differs across their non-missing values on the "
                     "training rows, by a one-way ANOVA (main effect) or a within-item F test (main effect or item x "
                     "value interaction), p < 0.05 / (2 x number of columns) (``context_benchmark.select_context``; "
-                    "none kept = the model without context). Applies to every model with context (ours, FM and the peers); the kept "
-                    "columns are recorded per seed. Measured in docs/ranking.md.")
+                    "none kept = the model without context). Applies to UMAIR-FPS (FM and the peers read every column: "
+                    "the issue's 'peer with context'); the kept columns are recorded per seed. docs/ranking.md.")
+    context_gate: bool = Field(
+        False,
+        description="Context benchmark: UMAIR-FPS 'with context' is, per split and seed, its run with the (selected) "
+                    "context or its run without it, whichever has the better best validation score (AUC; -RMSE for "
+                    "ratings); the test rows are not looked at. The run with the context on every seed is reported "
+                    "as umair_fps_ungated. docs/ranking.md.")

@@ -65,6 +65,7 @@ COST_TOLERANCE = 0.005
 SIGNAL_ALPHA = 0.05
 PEER_BUCKETS = 10
 NO_CONTEXT = "_no_context"
+UNGATED = OURS + "_ungated"  # with ``context_gate``: ours reading its context columns on every seed
 
 
 def context_columns(data: RankingData) -> list[str]:
@@ -167,12 +168,12 @@ def sparse_only(prep: Prepared) -> tuple[FeatureSpec, dict]:
     return spec, {part: spec.encode(frame.iloc[prep.rows[part]]) for part in ("train", "val", "test")}
 
 
-def _train_ours(prep: Prepared, name: str, cfg: RankingConfig, seed: int, task: str) -> tuple[np.ndarray, int]:
-    """(test outputs, best epoch) of one of our models: probabilities (ctr) or ratings (rating; trained on
-    the rating minus the training mean, as a regression)."""
+def _train_ours(prep: Prepared, name: str, cfg: RankingConfig, seed: int, task: str) -> tuple[np.ndarray, int, float]:
+    """(test outputs, best epoch, best validation score: AUC, or -RMSE for ratings) of one of our models:
+    probabilities (ctr) or ratings (rating; trained on the rating minus the training mean, as a regression)."""
     if task == "ctr":
         r = run_variant(prep, name, cfg.model, cfg.train, seed)
-        return r.test_probs, (r.fit.best_epoch if r.fit is not None else -1)
+        return r.test_probs, r.fit.best_epoch, r.fit.best_val_auc
     kind, mcfg = variant_config(name, cfg.model)
     ratings = prep.data.frame["rating"].to_numpy(np.float32)
     mean = float(ratings[prep.rows["train"]].mean())
@@ -180,7 +181,7 @@ def _train_ours(prep: Prepared, name: str, cfg: RankingConfig, seed: int, task: 
     model = build_model(kind, prep.spec, mcfg, prep.tables)
     res = fit(model, prep.parts["train"], ratings[prep.rows["train"]] - mean, prep.parts["val"],
               ratings[prep.rows["val"]] - mean, cfg.train, seed=seed, objective="mse")
-    return predict(model, prep.parts["test"], raw=True) + mean, res.best_epoch
+    return predict(model, prep.parts["test"], raw=True) + mean, res.best_epoch, res.best_val_auc
 
 
 def _train_peer(prep: Prepared, name: str, cfg: RankingConfig, seed: int, task: str) -> tuple[np.ndarray, int]:
@@ -233,7 +234,7 @@ def run_context_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int
     cache = out / "runs" / (_run_key(data, cfg) + f"-{task}")
     cache.mkdir(parents=True, exist_ok=True)
     makers = {"random": lambda s: random_split(data.frame, s), "cold_user": lambda s: cold_user_split(data.frame, s)}
-    runs: dict[str, dict[str, list[dict]]] = {n: {s: [] for s in splits} for n in names}
+    runs: dict[str, dict[str, list[dict]]] = {n: {s: [] for s in splits} for n in names + [UNGATED]}
     kept_per_seed: dict[str, dict[str, list[str]]] = {s: {} for s in splits}
     t_start, load_before = time.perf_counter(), machine_load()
     with progress() as bar:
@@ -249,7 +250,8 @@ def run_context_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int
                 done: dict[tuple[str, tuple[str, ...]], dict] = {}
                 for name in names:
                     base = name[: -len(NO_CONTEXT)] if name.endswith(NO_CONTEXT) else name
-                    reads = () if name.endswith(NO_CONTEXT) or name == "popularity" else tuple(kept)
+                    reads = (() if name.endswith(NO_CONTEXT) or name == "popularity"
+                             else tuple(kept) if base == OURS else tuple(columns))
                     path = cache / f"{split}-{name}-{seed}.json"
                     if path.is_file():
                         record = json.loads(path.read_text(encoding="utf-8"))
@@ -264,13 +266,14 @@ def run_context_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int
                         if reads not in preps:
                             preps[reads] = prepare(only_context(data, list(reads)), rows, cfg.model.history_len)
                         prep = preps[reads]
+                        val = float("nan")
                         if base == "popularity":
                             outp, best = run_variant(prep, "popularity", cfg.model, cfg.train, seed).test_probs, -1
                         elif base in PEERS:
                             outp, best = _train_peer(prep, base, cfg, seed, task)
                         else:
-                            outp, best = _train_ours(prep, base, cfg, seed, task)
-                        record = {"seed": seed, **_metrics(prep, outp, task), "best_epoch": best,
+                            outp, best, val = _train_ours(prep, base, cfg, seed, task)
+                        record = {"seed": seed, **_metrics(prep, outp, task), "best_epoch": best, "val": val,
                                   "batch_size": cfg.train.batch_for(len(rows["train"])),
                                   "load_1m": machine_load()["load_1m"], "context_read": list(reads)}
                         if task == "ctr" and base == OURS:
@@ -280,6 +283,11 @@ def run_context_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int
                     path.write_text(json.dumps(record), encoding="utf-8")
                     runs[name][split].append(record)
                     bar.advance(task_bar)
+                if cfg.context_gate:  # ours with context: the run with the better validation score
+                    with_run, without_run = runs[OURS][split][-1], runs[OURS + NO_CONTEXT][split][-1]
+                    runs[UNGATED][split].append(with_run)
+                    keep = with_run if with_run["val"] >= without_run["val"] else without_run
+                    runs[OURS][split][-1] = {**keep, "gate": "with" if keep is with_run else "without"}
     metric_keys = ("auc", "logloss", "gauc") if task == "ctr" else ("rmse", "mae")
     lo, hi = float(data.frame["rating"].min()), float(data.frame["rating"].max())
     result: dict[str, Any] = {
@@ -296,9 +304,10 @@ def run_context_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int
         "signal": context_signal(data.frame, columns),
         "context_select": cfg.context_select,
         "context_kept": kept_per_seed,
+        "context_gate": cfg.context_gate,
         "models": {},
     }
-    for name in names:
+    for name in names + ([UNGATED] if cfg.context_gate else []):
         entry: dict[str, Any] = {}
         for split in splits:
             prefix = "" if split == "random" else f"{split}_"
@@ -369,7 +378,7 @@ def checks(result: dict[str, Any]) -> dict[str, Any]:
     carries = [c for c, s in signal.items() if s["signal"]]
     ours, ours_nc = models[OURS]["auc_mean"], models[OURS + NO_CONTEXT]["auc_mean"]
     others = {n: m["auc_mean"] for n, m in models.items()
-              if n != OURS and not n.endswith(NO_CONTEXT) and n != "popularity"}
+              if n not in (OURS, UNGATED) and not n.endswith(NO_CONTEXT) and n != "popularity"}
     out: dict[str, Any] = {"signal_columns": carries, "ours_minus_ours_no_context": ours - ours_nc,
                            "ours_minus_other_with_context": {n: ours - v for n, v in others.items()}}
     if carries:
@@ -411,11 +420,17 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {col} | {means} | {miss} | {s['anova_f']:.2f} | {s['anova_p']:.2g} | "
                      f"{'yes' if s['signal'] else 'no'} |")
     if result.get("context_select", "all") != "all":
-        lines += ["", f"Context columns the models with context read (`context_select: {result['context_select']}`, "
-                      "decided on each seed's training rows only):", ""]
+        lines += ["", f"Context columns {OURS} reads (`context_select: {result['context_select']}`, decided on each "
+                      "seed's training rows only; the other models read every column):", ""]
         for split, per_seed in result["context_kept"].items():
             lines += [f"- {split}: " + "; ".join(f"seed {s}: {', '.join(k) if k else '(none)'}"
                                                   for s, k in per_seed.items())]
+    if result.get("context_gate"):
+        lines += ["", f"`context_gate`: {OURS} with context is, per seed, its run with or without the context, "
+                      f"whichever has the better validation score ({UNGATED}: the run with it on every seed):", ""]
+        for split in splits:
+            lines += [f"- {split}: " + "; ".join(f"seed {r['seed']}: {r['gate']}"
+                                                  for r in result["models"][OURS]["runs"][split])]
     if "lift" in result:
         lines += ["", f"Per context value ({OURS}, random split, mean over seeds): test AUC with and without the "
                       "context on the test rows with that value, and the lift:", "",

@@ -306,6 +306,8 @@ def test_context_selection_reads_the_training_rows_only(tmp_path):
     res = run_context_benchmark(data, cfg, [0], peers=False, out_dir=tmp_path / "b", threshold=4.0,
                                 split_names=("random",))
     assert res["context_kept"] == {"random": {"0": ["mood"]}}
+    one_way, within = res["context_tests"]["random"]["0"]["mood"]
+    assert within < 0.05 / 4 <= one_way  # the mood flips which items are liked: only the within-item test sees it
     assert res["models"]["umair_fps"]["runs"]["random"][0]["context_read"] == ["mood"]
     assert "seed 0: mood" in (tmp_path / "b" / "ranking.md").read_text(encoding="utf-8")
     noise = context_dataset(tmp_path / "small", context=["hour"])

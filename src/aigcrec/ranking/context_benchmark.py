@@ -114,8 +114,14 @@ def select_context(train: pd.DataFrame, columns: list[str], how: str) -> list[st
         return list(columns)
     if how != "anova":
         raise ValueError(f"context_select: expected 'all' or 'anova', got {how!r}")
-    signal, bar = context_signal(train, columns), SIGNAL_ALPHA / (2 * max(1, len(columns)))
-    return [c for c in columns if min(signal[c]["anova_p"], within_item_p(train, c)) < bar]  # NaN < x is False
+    tests, bar = selection_tests(train, columns), SIGNAL_ALPHA / (2 * max(1, len(columns)))
+    return [c for c in columns if min(tests[c]) < bar]  # NaN < x is False
+
+
+def selection_tests(train: pd.DataFrame, columns: list[str]) -> dict[str, list[float]]:
+    """col -> [one-way ANOVA p, within-item F test p] on the rows ``train`` (what ``select_context`` reads)."""
+    signal = context_signal(train, columns)
+    return {c: [signal[c]["anova_p"], within_item_p(train, c)] for c in columns}
 
 
 # -- what the data says -----------------------------------------------------------------------------------
@@ -236,6 +242,7 @@ def run_context_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int
     makers = {"random": lambda s: random_split(data.frame, s), "cold_user": lambda s: cold_user_split(data.frame, s)}
     runs: dict[str, dict[str, list[dict]]] = {n: {s: [] for s in splits} for n in names + [UNGATED]}
     kept_per_seed: dict[str, dict[str, list[str]]] = {s: {} for s in splits}
+    tests_per_seed: dict[str, dict[str, dict[str, list[float]]]] = {s: {} for s in splits}
     t_start, load_before = time.perf_counter(), machine_load()
     with progress() as bar:
         task_bar = bar.add_task("context benchmark", total=len(names) * len(seeds) * len(splits))
@@ -244,6 +251,8 @@ def run_context_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int
                 rows = makers[split](seed)
                 kept = select_context(data.frame.iloc[rows["train"]], columns, cfg.context_select)
                 kept_per_seed[split][str(seed)] = kept
+                if cfg.context_select == "anova":
+                    tests_per_seed[split][str(seed)] = selection_tests(data.frame.iloc[rows["train"]], columns)
                 # one prepared split and one run per (model, columns read): with no column kept, the run
                 # "with context" is the run without it (the same data, seed and model)
                 preps: dict[tuple[str, ...], Prepared] = {}
@@ -304,6 +313,7 @@ def run_context_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int
         "signal": context_signal(data.frame, columns),
         "context_select": cfg.context_select,
         "context_kept": kept_per_seed,
+        "context_tests": tests_per_seed,  # split -> seed -> column -> [one-way p, within-item p] (anova only)
         "context_gate": cfg.context_gate,
         "models": {},
     }

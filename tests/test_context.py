@@ -228,6 +228,19 @@ def test_umair_fm_cross_adds_the_pairwise_field_term(mood_prep):
     assert r.metrics["auc"] > 0.8  # still learns the mood x item signal
 
 
+def test_fm_cross_ranker_saves_and_exports(mood_prep, tmp_path):
+    data, prep = mood_prep
+    r = run_variant(prep, "umair_fps", SMALL.model_copy(update={"fm_cross": True}),
+                    FAST.model_copy(update={"max_epochs": 2}), seed=0)
+    bundle = RankerBundle.from_training("umair_fps", r.model, data.frame.iloc[prep.rows["train"]], {})
+    items = [f"t{k}" for k in range(20)]
+    scores = bundle.score("u1", items, context={"mood": "happy"})[0]
+    bundle.save(tmp_path / "b")
+    for runtime in ("torch", "onnx"):  # the saved config rebuilds the term; the ONNX graph has it too
+        loaded = RankerBundle.load(tmp_path / "b", runtime=runtime)
+        np.testing.assert_allclose(loaded.score("u1", items, context={"mood": "happy"})[0], scores, atol=1e-5)
+
+
 def test_bundle_records_and_checks_the_context(mood_prep, tmp_path):
     data, prep = mood_prep
     r = run_variant(prep, "umair_fps", SMALL, FAST, seed=0)

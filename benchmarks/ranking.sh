@@ -52,7 +52,8 @@ for SET in tripadvisor-v2 depaulmovie incarmusic; do
   nice -n 10 .venv/bin/aigcrec benchmark ranking --dataset context --data-dir "$DATA/$SET" --context all --seeds 5 --peers \
     --splits random --config benchmarks/ranking_context.yaml --out "$OUT/ranking-context-$SET"
 done
-# (ranking-context-depaulmovie-rating/ was made before min_steps_per_epoch, context_init_std 0.3 and the
-# 300-epoch cap; this command now gives the current defaults' figures.)
+# (ranking-context-depaulmovie-rating/ was made before min_steps_per_epoch, context_init_std 0.3, the
+# 300-epoch cap and ranking_context.yaml's fm_cross / context_select / context_gate; this command now gives the
+# current settings' figures.)
 nice -n 10 .venv/bin/aigcrec benchmark ranking --dataset context --data-dir "$DATA/depaulmovie" --context all --seeds 5 --peers \
   --task rating --splits random --config benchmarks/ranking_context.yaml --out "$OUT/ranking-context-depaulmovie-rating"

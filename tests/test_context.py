@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from aigcrec.cli.main import app
@@ -139,6 +140,7 @@ from aigcrec.ranking.data import context_dataset, movielens_dataset, random_spli
 from aigcrec.ranking.experiment import prepare, run_variant  # noqa: E402
 from aigcrec.ranking.features import MISSING_TOKEN, Field, FeatureSpec  # noqa: E402
 from aigcrec.ranking.models import build_model  # noqa: E402
+from aigcrec.ranking.trainer import make_batch, to_tensors  # noqa: E402
 
 SMALL = ModelConfig(embedding_dim=4, tower_units=[16, 8], modality_dim=8, low_rank=4, num_experts=2,
                     dnn_units=[8], dropout=0.0, affect_dim=4)
@@ -206,6 +208,39 @@ def test_umair_reads_the_context_in_the_affect_slot(mood_prep):
     assert with_ctx > 0.8 and with_ctx > without + 0.15, (with_ctx, without)
 
 
+def test_umair_fm_cross_adds_the_pairwise_field_term(mood_prep):
+    """fm_cross adds Σ_{i<j} <v_i, v_j> over every field embedding (user, item, the context) to the logit."""
+    _, prep = mood_prep
+    torch.manual_seed(0)
+    model = build_model("umair_fps", prep.spec, SMALL.model_copy(update={"fm_cross": True}), prep.tables).eval()
+    torch.manual_seed(0)
+    plain = build_model("umair_fps", prep.spec, SMALL, prep.tables).eval()
+    assert model.fm is not None and plain.fm is None
+    with torch.no_grad():
+        model.emb.table.weight.normal_(0.0, 0.5)  # visible pairwise products
+        plain.load_state_dict(model.state_dict())  # the term has no weights of its own
+        batch = make_batch(model, to_tensors(prep.parts["test"]), torch.arange(16))
+        e = model.emb(batch)  # (B, F, d)
+        pairs = sum((e[:, i] * e[:, j]).sum(-1) for i in range(e.shape[1]) for j in range(i + 1, e.shape[1]))
+        assert e.shape[1] == len(prep.spec.fields) - len(prep.spec.vectors)  # user, item, context fields
+        torch.testing.assert_close(model(batch) - plain(batch), pairs, rtol=1e-4, atol=1e-5)
+    r = run_variant(prep, "umair_fps", SMALL.model_copy(update={"fm_cross": True}), FAST, seed=0)
+    assert r.metrics["auc"] > 0.8  # still learns the mood x item signal
+
+
+def test_fm_cross_ranker_saves_and_exports(mood_prep, tmp_path):
+    data, prep = mood_prep
+    r = run_variant(prep, "umair_fps", SMALL.model_copy(update={"fm_cross": True}),
+                    FAST.model_copy(update={"max_epochs": 2}), seed=0)
+    bundle = RankerBundle.from_training("umair_fps", r.model, data.frame.iloc[prep.rows["train"]], {})
+    items = [f"t{k}" for k in range(20)]
+    scores = bundle.score("u1", items, context={"mood": "happy"})[0]
+    bundle.save(tmp_path / "b")
+    for runtime in ("torch", "onnx"):  # the saved config rebuilds the term; the ONNX graph has it too
+        loaded = RankerBundle.load(tmp_path / "b", runtime=runtime)
+        np.testing.assert_allclose(loaded.score("u1", items, context={"mood": "happy"})[0], scores, atol=1e-5)
+
+
 def test_bundle_records_and_checks_the_context(mood_prep, tmp_path):
     data, prep = mood_prep
     r = run_variant(prep, "umair_fps", SMALL, FAST, seed=0)
@@ -263,6 +298,55 @@ def test_context_benchmark_writes_with_and_without(tmp_path):
     assert "umair_fps_no_context" in md and "Paired t-tests" in md
     again = run_context_benchmark(data, cfg, [0, 1], peers=False, out_dir=tmp_path / "b", threshold=4.0)
     assert again["models"]["fm"]["auc_mean"] == models["fm"]["auc_mean"]  # reused from runs/
+
+
+def test_context_selection_reads_the_training_rows_only(tmp_path):
+    """context_select 'anova' keeps the column with signal in the training rows (mood, not the noise hour),
+    records it per seed, and with none kept the run with context is the run without it."""
+    from aigcrec.ranking.context_benchmark import run_context_benchmark, select_context
+
+    data = context_dataset(write_mood_set(tmp_path / "small", n=800))
+    rows = random_split(data.frame, 0)
+    train = data.frame.iloc[rows["train"]]
+    assert select_context(train, ["mood", "hour"], "anova") == ["mood"]
+    assert select_context(train, ["mood", "hour"], "all") == ["mood", "hour"]
+    # the decision follows the rows it is given: a training fold whose mood carries nothing keeps nothing
+    flat = train.assign(rating=np.random.default_rng(0).permutation(train["rating"].to_numpy()))
+    assert select_context(flat, ["mood", "hour"], "anova") == []
+    with pytest.raises(ValueError, match="context_select"):
+        select_context(train, ["mood"], "best")
+    cfg = RankingConfig(model=SMALL, train=FAST.model_copy(update={"max_epochs": 2}), context_select="anova")
+    res = run_context_benchmark(data, cfg, [0], peers=False, out_dir=tmp_path / "b", threshold=4.0,
+                                split_names=("random",))
+    assert res["context_kept"] == {"random": {"0": ["mood"]}}
+    one_way, within = res["context_tests"]["random"]["0"]["mood"]
+    assert within < 0.05 / 4 <= one_way  # the mood flips which items are liked: only the within-item test sees it
+    assert res["models"]["umair_fps"]["runs"]["random"][0]["context_read"] == ["mood"]
+    assert "seed 0: mood" in (tmp_path / "b" / "ranking.md").read_text(encoding="utf-8")
+    noise = context_dataset(tmp_path / "small", context=["hour"])
+    res = run_context_benchmark(noise, cfg, [0], peers=False, out_dir=tmp_path / "n", threshold=4.0,
+                                split_names=("random",))
+    assert res["context_kept"] == {"random": {"0": []}}
+    m = res["models"]
+    assert m["umair_fps"]["auc_mean"] == m["umair_fps_no_context"]["auc_mean"]
+    assert m["fm"]["runs"]["random"][0]["context_read"] == ["hour"]  # the others read every column
+
+
+def test_context_gate_keeps_the_run_with_the_better_validation_auc(tmp_path):
+    from aigcrec.ranking.context_benchmark import run_context_benchmark
+
+    data = context_dataset(write_mood_set(tmp_path / "small", n=800))
+    cfg = RankingConfig(model=SMALL, train=FAST.model_copy(update={"max_epochs": 2}), context_gate=True)
+    res = run_context_benchmark(data, cfg, [0, 1], peers=False, out_dir=tmp_path / "g", threshold=4.0,
+                                split_names=("random",))
+    m = res["models"]
+    for gated, with_run, without_run in zip(*(m[n]["runs"]["random"] for n in
+                                              ("umair_fps", "umair_fps_ungated", "umair_fps_no_context"))):
+        best = with_run if with_run["val"] >= without_run["val"] else without_run
+        assert gated["auc"] == best["auc"] and gated["gate"] == ("with" if best is with_run else "without")
+    assert "umair_fps - umair_fps_ungated" in res["paired"]["random"]
+    assert "umair_fps_ungated" not in res["checks"]["ours_minus_other_with_context"]
+    assert "`context_gate`" in (tmp_path / "g" / "ranking.md").read_text(encoding="utf-8")
 
 
 def test_context_benchmark_rating_task(mood_set, tmp_path):

@@ -17,6 +17,7 @@ from aigcrec.config_base import StrictModel
 CrossKind = Literal["full", "low_rank", "mix"]
 Structure = Literal["crossnet_only", "stacked", "parallel", "stacked_parallel"]
 Contribution = Literal["attention", "senet", "mixture", "concat"]
+ContextSelect = Literal["all", "anova"]
 
 
 class ModelConfig(StrictModel):
@@ -50,6 +51,14 @@ class ModelConfig(StrictModel):
         description="UMAIR-FPS: the explicit context group's embedding rows start at N(0, this²) (the other fields "
                     "at 1e-4: at that scale the context stayed unused on tests/test_context.py's mood set). "
                     "Measured on the context-aware sets in docs/ranking.md.")
+    fm_cross: bool = Field(
+        False,
+        description="UMAIR-FPS: add a factorization-machine second-order term over its field embeddings (user, item, "
+                    "explicit context and the other fields; Rendle's Σ_{i<j} <v_i, v_j>, ``layers.FMInteraction``) to "
+                    "the logit. benchmarks/ranking_context.yaml turns it on (incarmusic without context 0.8358 vs 0.8250, 5 "
+                    "seeds; depaulmovie with its kept columns 0.7880 vs 0.7783). MovieLens warm seeds 0-2: 0.7986 vs "
+                    "0.7962 (benchmarks/results/ranking-movielens-fm-cross/); off by default until the cold-item "
+                    "split and the worlds are measured (docs/ranking.md).")
     affect_dim: int = Field(16, ge=1, description="Projection of the affect context entering the cross net.")
     use_modalities: list[str] = Field(
         default_factory=lambda: ["e_sem", "e_sty", "e_tsem"],
@@ -125,3 +134,18 @@ class RankingConfig(StrictModel):
     split_seed: int = Field(0, description="Seed choosing the cold items; fixed so every model sees one split.")
     cold_item_fraction: float = Field(0.1, gt=0.0, lt=1.0)
     demo_max_epochs: int = Field(8, ge=1, description="Epoch cap of the demo's models.")
+    context_select: ContextSelect = Field(
+        "all",
+        description="Context benchmark (``--dataset context``): which of the chosen context columns the models "
+                    "'with context' read, decided per split and seed on the training rows only. 'all': every "
+                    "column; 'anova': the columns whose rating differs across their non-missing values on the "
+                    "training rows, by a one-way ANOVA (main effect) or a within-item F test (main effect or item x "
+                    "value interaction), p < 0.05 / (2 x number of columns) (``context_benchmark.select_context``; "
+                    "none kept = the model without context). Applies to UMAIR-FPS (FM and the peers read every column: "
+                    "the issue's 'peer with context'); the kept columns are recorded per seed. docs/ranking.md.")
+    context_gate: bool = Field(
+        False,
+        description="Context benchmark: UMAIR-FPS 'with context' is, per split and seed, its run with the (selected) "
+                    "context or its run without it, whichever has the better best validation score (AUC; -RMSE for "
+                    "ratings); the test rows are not looked at. The run with the context on every seed is reported "
+                    "as umair_fps_ungated. docs/ranking.md.")

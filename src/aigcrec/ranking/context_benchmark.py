@@ -13,6 +13,9 @@ Protocol (a context-aware rating folder, ``ranking.data.context_dataset``):
   with the context columns (UMAIR-FPS: the context group, in the affect slot; the others: one sparse field
   per column, numeric ones as quantile buckets for the peers) and without them (``<name>_no_context``),
   on the same split and seed; ``popularity`` as a floor (ctr only);
+- context selection (``RankingConfig.context_select``): the models with context read every chosen column
+  (``all``) or, per split and seed, those whose ANOVA on the training rows shows signal (``anova``; the
+  validation and test rows are never looked at); with none kept, "with context" is the run without it;
 - per context value: test AUC of ``umair_fps`` with vs without on the test rows with that value, and
   its lift, averaged over seeds; a paired t-test over seeds of with vs without (and of ours vs each
   model with context);
@@ -37,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import f as f_dist
 from scipy.stats import f_oneway
 from scipy.stats import ttest_rel
 
@@ -61,6 +65,7 @@ COST_TOLERANCE = 0.005
 SIGNAL_ALPHA = 0.05
 PEER_BUCKETS = 10
 NO_CONTEXT = "_no_context"
+UNGATED = OURS + "_ungated"  # with ``context_gate``: ours reading its context columns on every seed
 
 
 def context_columns(data: RankingData) -> list[str]:
@@ -70,6 +75,53 @@ def context_columns(data: RankingData) -> list[str]:
 def without_context(data: RankingData) -> RankingData:
     """The same impressions without the context group (the ``_no_context`` runs)."""
     return replace(data, fields=[f for f in data.fields if f.group != "context"])
+
+
+def only_context(data: RankingData, keep: list[str]) -> RankingData:
+    """The same impressions with only the context columns ``keep`` (none: ``without_context``)."""
+    return replace(data, fields=[f for f in data.fields if f.group != "context" or f.column in keep])
+
+
+def within_item_p(frame: pd.DataFrame, col: str) -> float:
+    """p of the nested F test "does the column's value explain the rating within each item?" over the rows
+    with a value: groups = items (k_1) against groups = (item, value) pairs (k_2), with n rows and residual
+    sums of squares SS_1 >= SS_2,
+
+        F = ((SS_1 - SS_2) / (k_2 - k_1)) / (SS_2 / (n - k_2)),  p = P(F_{k_2 - k_1, n - k_2} > F);
+
+    it sees a main effect and an item x value interaction (a mood that flips which items are liked, whose
+    one-way ANOVA is flat). NaN when there are no degrees of freedom for either."""
+    present = ~frame[col].map(is_missing)
+    sub = pd.DataFrame({"item": frame.loc[present, "item_id"].astype(str).to_numpy(),
+                        "value": frame.loc[present, col].astype(str).to_numpy(),
+                        "r": frame.loc[present, "rating"].to_numpy(np.float64)})
+    n = len(sub)
+    ss1 = float(((sub["r"] - sub.groupby("item")["r"].transform("mean")) ** 2).sum())
+    ss2 = float(((sub["r"] - sub.groupby(["item", "value"])["r"].transform("mean")) ** 2).sum())
+    k1, k2 = sub["item"].nunique(), len(sub.groupby(["item", "value"]))
+    if k2 <= k1 or n <= k2 or ss2 <= 0:
+        return float("nan")
+    return float(f_dist.sf(((ss1 - ss2) / (k2 - k1)) / (ss2 / (n - k2)), k2 - k1, n - k2))
+
+
+def select_context(train: pd.DataFrame, columns: list[str], how: str) -> list[str]:
+    """The context columns the models with context read (``RankingConfig.context_select``), from the training
+    rows ``train`` only: ``all`` keeps ``columns``; ``anova`` keeps a column when the one-way ANOVA of the
+    rating over its non-missing values (``context_signal``, a main effect) or the within-item F test
+    (``within_item_p``, main effect or item x value interaction) has p < SIGNAL_ALPHA / (2 len(columns))
+    (Bonferroni over both tests of every column)."""
+    if how == "all":
+        return list(columns)
+    if how != "anova":
+        raise ValueError(f"context_select: expected 'all' or 'anova', got {how!r}")
+    tests, bar = selection_tests(train, columns), SIGNAL_ALPHA / (2 * max(1, len(columns)))
+    return [c for c in columns if min(tests[c]) < bar]  # NaN < x is False
+
+
+def selection_tests(train: pd.DataFrame, columns: list[str]) -> dict[str, list[float]]:
+    """col -> [one-way ANOVA p, within-item F test p] on the rows ``train`` (what ``select_context`` reads)."""
+    signal = context_signal(train, columns)
+    return {c: [signal[c]["anova_p"], within_item_p(train, c)] for c in columns}
 
 
 # -- what the data says -----------------------------------------------------------------------------------
@@ -122,12 +174,12 @@ def sparse_only(prep: Prepared) -> tuple[FeatureSpec, dict]:
     return spec, {part: spec.encode(frame.iloc[prep.rows[part]]) for part in ("train", "val", "test")}
 
 
-def _train_ours(prep: Prepared, name: str, cfg: RankingConfig, seed: int, task: str) -> tuple[np.ndarray, int]:
-    """(test outputs, best epoch) of one of our models: probabilities (ctr) or ratings (rating; trained on
-    the rating minus the training mean, as a regression)."""
+def _train_ours(prep: Prepared, name: str, cfg: RankingConfig, seed: int, task: str) -> tuple[np.ndarray, int, float]:
+    """(test outputs, best epoch, best validation score: AUC, or -RMSE for ratings) of one of our models:
+    probabilities (ctr) or ratings (rating; trained on the rating minus the training mean, as a regression)."""
     if task == "ctr":
         r = run_variant(prep, name, cfg.model, cfg.train, seed)
-        return r.test_probs, (r.fit.best_epoch if r.fit is not None else -1)
+        return r.test_probs, r.fit.best_epoch, r.fit.best_val_auc
     kind, mcfg = variant_config(name, cfg.model)
     ratings = prep.data.frame["rating"].to_numpy(np.float32)
     mean = float(ratings[prep.rows["train"]].mean())
@@ -135,7 +187,7 @@ def _train_ours(prep: Prepared, name: str, cfg: RankingConfig, seed: int, task: 
     model = build_model(kind, prep.spec, mcfg, prep.tables)
     res = fit(model, prep.parts["train"], ratings[prep.rows["train"]] - mean, prep.parts["val"],
               ratings[prep.rows["val"]] - mean, cfg.train, seed=seed, objective="mse")
-    return predict(model, prep.parts["test"], raw=True) + mean, res.best_epoch
+    return predict(model, prep.parts["test"], raw=True) + mean, res.best_epoch, res.best_val_auc
 
 
 def _train_peer(prep: Prepared, name: str, cfg: RankingConfig, seed: int, task: str) -> tuple[np.ndarray, int]:
@@ -183,46 +235,68 @@ def run_context_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int
     splits = [s for s in split_names if s != "cold_user" or n_users >= MIN_COLD_USERS]
     if "random" not in splits:
         raise ValueError(f"split_names: expected 'random' and optionally 'cold_user', got {list(split_names)}")
-    variants = {"with": data, "without": without_context(data)}
     names = model_names(peers, task)
     out = Path(out_dir)
     cache = out / "runs" / (_run_key(data, cfg) + f"-{task}")
     cache.mkdir(parents=True, exist_ok=True)
     makers = {"random": lambda s: random_split(data.frame, s), "cold_user": lambda s: cold_user_split(data.frame, s)}
-    runs: dict[str, dict[str, list[dict]]] = {n: {s: [] for s in splits} for n in names}
+    runs: dict[str, dict[str, list[dict]]] = {n: {s: [] for s in splits} for n in names + [UNGATED]}
+    kept_per_seed: dict[str, dict[str, list[str]]] = {s: {} for s in splits}
+    tests_per_seed: dict[str, dict[str, dict[str, list[float]]]] = {s: {} for s in splits}
     t_start, load_before = time.perf_counter(), machine_load()
     with progress() as bar:
         task_bar = bar.add_task("context benchmark", total=len(names) * len(seeds) * len(splits))
         for split in splits:
             for seed in seeds:
-                rows, preps = makers[split](seed), {}
+                rows = makers[split](seed)
+                kept = select_context(data.frame.iloc[rows["train"]], columns, cfg.context_select)
+                kept_per_seed[split][str(seed)] = kept
+                if cfg.context_select == "anova":
+                    tests_per_seed[split][str(seed)] = selection_tests(data.frame.iloc[rows["train"]], columns)
+                # one prepared split and one run per (model, columns read): with no column kept, the run
+                # "with context" is the run without it (the same data, seed and model)
+                preps: dict[tuple[str, ...], Prepared] = {}
+                done: dict[tuple[str, tuple[str, ...]], dict] = {}
                 for name in names:
+                    base = name[: -len(NO_CONTEXT)] if name.endswith(NO_CONTEXT) else name
+                    reads = (() if name.endswith(NO_CONTEXT) or name == "popularity"
+                             else tuple(kept) if base == OURS else tuple(columns))
                     path = cache / f"{split}-{name}-{seed}.json"
                     if path.is_file():
-                        runs[name][split].append(json.loads(path.read_text(encoding="utf-8")))
+                        record = json.loads(path.read_text(encoding="utf-8"))
+                        done[(base, reads)] = record
+                        runs[name][split].append(record)
                         bar.advance(task_bar)
                         continue
-                    bar.update(task_bar, description=f"{split} {name} seed {seed}")
-                    base = name[: -len(NO_CONTEXT)] if name.endswith(NO_CONTEXT) else name
-                    which = "without" if name.endswith(NO_CONTEXT) or name == "popularity" else "with"
-                    if which not in preps:
-                        preps[which] = prepare(variants[which], rows, cfg.model.history_len)
-                    prep = preps[which]
-                    if base == "popularity":
-                        outp, best = run_variant(prep, "popularity", cfg.model, cfg.train, seed).test_probs, -1
-                    elif base in PEERS:
-                        outp, best = _train_peer(prep, base, cfg, seed, task)
+                    if (base, reads) in done:
+                        record = dict(done[(base, reads)])
                     else:
-                        outp, best = _train_ours(prep, base, cfg, seed, task)
-                    record = {"seed": seed, **_metrics(prep, outp, task), "best_epoch": best,
-                              "batch_size": cfg.train.batch_for(len(rows["train"])),
-                              "load_1m": machine_load()["load_1m"]}
-                    if task == "ctr" and base == OURS:
-                        test = data.frame.iloc[rows["test"]]
-                        record["per_value"] = per_value_auc(test, columns, prep.labels["test"], outp)
+                        bar.update(task_bar, description=f"{split} {name} seed {seed}")
+                        if reads not in preps:
+                            preps[reads] = prepare(only_context(data, list(reads)), rows, cfg.model.history_len)
+                        prep = preps[reads]
+                        val = float("nan")
+                        if base == "popularity":
+                            outp, best = run_variant(prep, "popularity", cfg.model, cfg.train, seed).test_probs, -1
+                        elif base in PEERS:
+                            outp, best = _train_peer(prep, base, cfg, seed, task)
+                        else:
+                            outp, best, val = _train_ours(prep, base, cfg, seed, task)
+                        record = {"seed": seed, **_metrics(prep, outp, task), "best_epoch": best, "val": val,
+                                  "batch_size": cfg.train.batch_for(len(rows["train"])),
+                                  "load_1m": machine_load()["load_1m"], "context_read": list(reads)}
+                        if task == "ctr" and base == OURS:
+                            test = data.frame.iloc[rows["test"]]
+                            record["per_value"] = per_value_auc(test, columns, prep.labels["test"], outp)
+                        done[(base, reads)] = record
                     path.write_text(json.dumps(record), encoding="utf-8")
                     runs[name][split].append(record)
                     bar.advance(task_bar)
+                if cfg.context_gate:  # ours with context: the run with the better validation score
+                    with_run, without_run = runs[OURS][split][-1], runs[OURS + NO_CONTEXT][split][-1]
+                    runs[UNGATED][split].append(with_run)
+                    keep = with_run if with_run["val"] >= without_run["val"] else without_run
+                    runs[OURS][split][-1] = {**keep, "gate": "with" if keep is with_run else "without"}
     metric_keys = ("auc", "logloss", "gauc") if task == "ctr" else ("rmse", "mae")
     lo, hi = float(data.frame["rating"].min()), float(data.frame["rating"].max())
     result: dict[str, Any] = {
@@ -237,9 +311,13 @@ def run_context_benchmark(data: RankingData, cfg: RankingConfig, seeds: list[int
         "machine": {"before": load_before, "after": machine_load(), "seconds": round(time.perf_counter() - t_start, 1)},
         "config": cfg.model_dump(),
         "signal": context_signal(data.frame, columns),
+        "context_select": cfg.context_select,
+        "context_kept": kept_per_seed,
+        "context_tests": tests_per_seed,  # split -> seed -> column -> [one-way p, within-item p] (anova only)
+        "context_gate": cfg.context_gate,
         "models": {},
     }
-    for name in names:
+    for name in names + ([UNGATED] if cfg.context_gate else []):
         entry: dict[str, Any] = {}
         for split in splits:
             prefix = "" if split == "random" else f"{split}_"
@@ -310,7 +388,7 @@ def checks(result: dict[str, Any]) -> dict[str, Any]:
     carries = [c for c, s in signal.items() if s["signal"]]
     ours, ours_nc = models[OURS]["auc_mean"], models[OURS + NO_CONTEXT]["auc_mean"]
     others = {n: m["auc_mean"] for n, m in models.items()
-              if n != OURS and not n.endswith(NO_CONTEXT) and n != "popularity"}
+              if n not in (OURS, UNGATED) and not n.endswith(NO_CONTEXT) and n != "popularity"}
     out: dict[str, Any] = {"signal_columns": carries, "ours_minus_ours_no_context": ours - ours_nc,
                            "ours_minus_other_with_context": {n: ours - v for n, v in others.items()}}
     if carries:
@@ -351,6 +429,18 @@ def markdown(result: dict[str, Any]) -> str:
         miss = "-" if s["mean_rating_missing"] is None else f"{s['mean_rating_missing']:.2f}"
         lines.append(f"| {col} | {means} | {miss} | {s['anova_f']:.2f} | {s['anova_p']:.2g} | "
                      f"{'yes' if s['signal'] else 'no'} |")
+    if result.get("context_select", "all") != "all":
+        lines += ["", f"Context columns {OURS} reads (`context_select: {result['context_select']}`, decided on each "
+                      "seed's training rows only; the other models read every column):", ""]
+        for split, per_seed in result["context_kept"].items():
+            lines += [f"- {split}: " + "; ".join(f"seed {s}: {', '.join(k) if k else '(none)'}"
+                                                  for s, k in per_seed.items())]
+    if result.get("context_gate"):
+        lines += ["", f"`context_gate`: {OURS} with context is, per seed, its run with or without the context, "
+                      f"whichever has the better validation score ({UNGATED}: the run with it on every seed):", ""]
+        for split in splits:
+            lines += [f"- {split}: " + "; ".join(f"seed {r['seed']}: {r['gate']}"
+                                                  for r in result["models"][OURS]["runs"][split])]
     if "lift" in result:
         lines += ["", f"Per context value ({OURS}, random split, mean over seeds): test AUC with and without the "
                       "context on the test rows with that value, and the lift:", "",

@@ -26,14 +26,14 @@ from aigcrec.ranking.trainer import FitResult, Popularity, fit, predict
 
 # The authors' recipe (DESIGN.md section 2): z = [e_MM; e_u], stacked DCN-Mix (rank 32, 4 experts, 2 layers,
 # tanh) -> DNN [64, 32, 16] (dropout 0.5), wide LR logit, UMCM without the 1/sqrt(D) scale, no content profile,
-# match terms, modality dropout, affect or field crosses; Adam 1e-3, batch 128, 1 epoch, no id dropout.
+# match terms, modality dropout, affect, field crosses or FM cross; Adam 1e-3, batch 128, 1 epoch, no id dropout.
 # Every field is set, so a change of the defaults does not leak into it. "train" overrides ``TrainConfig``.
 PAPER_MODEL: dict[str, Any] = {
     "embedding_dim": 8, "tower_units": [128, 64], "modality_dim": 64, "modality_dropout": 0.0,
     "contribution": "attention", "attention_scale": False, "cross_kind": "mix", "cross_layers": 2, "low_rank": 32,
     "num_experts": 4, "structure": "stacked", "dnn_units": [64, 32, 16], "dropout": 0.5,
     "use_modalities": ["e_sem", "e_sty", "e_tsem"], "use_affect": False, "use_history": False, "match": False,
-    "cross_fields": False}
+    "cross_fields": False, "fm_cross": False}
 PAPER_TRAIN: dict[str, Any] = {"batch_size": 128, "lr": 1e-3, "weight_decay": 0.0, "max_epochs": 1, "id_dropout": 0.0}
 # The walk from the paper's recipe to ``umair_fps``, one switch at a time (cumulative): (variant, what it adds,
 # model overrides, train overrides). "default" = the base config's value (``umair_fps``'s).

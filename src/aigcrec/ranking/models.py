@@ -276,7 +276,11 @@ class UMAIRFPSRanker(Ranker):
       mood?) (B, D_m) each, X = all of them; with an explicit context group also ``q ⊙ m_0`` (the item-id
       tower), since context-aware rating sets often have no content vectors at all;
     - ``z = [e_MM; e_u; ReLU(W_a a); P; E; X]`` -> ``CrossDeep`` -> Linear -> + wide logit, where E (B, F*d) are the
-      flattened field embeddings (``cross_fields``; the paper's z stops at e_u).
+      flattened field embeddings (``cross_fields``; the paper's z stops at e_u);
+    - FM cross (``fm_cross``; not in the paper): + ``Σ_{i<j} <v_i, v_j>`` over the F field embeddings
+      v_f = E[:, f] (B, d) (user, item, explicit context and every other field; ``FMInteraction``, (B,)): the
+      explicit pairwise user x item (x context) term of a factorization machine, which the DNN and the cross
+      network only approximate.
 
     Output logits (B,); ``forward_with_weights`` adds α (B, M) in the order of ``modality_names``.
     """
@@ -328,6 +332,7 @@ class UMAIRFPSRanker(Ranker):
             z_dim += hist_dim + (n_match * dm if self.affect_match is not None else 0)
         self.net = CrossDeep(z_dim, cfg)
         self.head = nn.Linear(self.net.out_dim, 1)
+        self.fm = FMInteraction() if cfg.fm_cross else None
 
     @property
     def modality_names(self) -> list[str]:
@@ -412,6 +417,8 @@ class UMAIRFPSRanker(Ranker):
                 q = self.affect_match(torch.cat(affect, dim=-1))  # (B, D_m)
                 z += [q * stack[:, j] for j in range(self.match_from, stack.shape[1])]
         logit = self.wide_logit(batch) + self.head(self.net(torch.cat(z, dim=-1))).squeeze(-1)
+        if self.fm is not None:
+            logit = logit + self.fm(e)  # (B,)
         return logit, alpha
 
 

@@ -45,6 +45,8 @@ ZWORLD=$WORLD   # the small world above, without phenomena
   --sweep-sarcasm --out $X/no-phenomena
 $A benchmark affect --task fusion --data-dir "$XWORLD" --seeds 3 --config benchmarks/affect_world_crossmodal.yaml \
   --out $X/fusion --cache-dir "$CACHE"
+$A benchmark affect --task fusion --data-dir "$ZWORLD" --seeds 3 --config benchmarks/affect_world.yaml \
+  --out $X/no-phenomena/fusion --cache-dir "$CACHE"
 $A benchmark affect --task intent --data-dir "$DATA/clinc150" --seeds 3 \
   --out $OUT/affect-intent --cache-dir "$CACHE"
 $A benchmark affect --task text-emotion --data-dir "$DATA/meld" --seeds 3 \

@@ -34,6 +34,19 @@ $A benchmark affect --task fusion --data-dir "$DEFAULT_WORLD" --seeds 3 --config
 $A benchmark affect --task fusion --data-dir "$DEFAULT_WORLD" --seeds 3 --config benchmarks/affect_world.yaml \
   --out $OUT/affect-fusion-default-world-face-net --cache-dir "$CACHE"
 .venv/bin/python benchmarks/affect_fusion_ceiling.py --world "$DEFAULT_WORLD" --signal-only --out $OUT/affect-fusion-default
+# The small world with the cross-modal phenomena at their documented prevalences (docs/world.md): readers of the true
+# displays with and without cross-modal interactions (and on the same world without phenomena), then the fusion models
+X=benchmarks/results/affect-fusion-ceiling-crossmodal
+XWORLD=${XWORLD:-runs/cache/world-crossmodal}
+ZWORLD=$WORLD   # the small world above, without phenomena
+[ -f "$XWORLD/world.json" ] || $A world --out "$XWORLD" --size small --seed 0 --config benchmarks/affect_world_crossmodal.yaml
+.venv/bin/python benchmarks/affect_fusion_ceiling.py --world "$XWORLD" --crossmodal --reader-sessions 20000 --out $X
+.venv/bin/python benchmarks/affect_fusion_ceiling.py --world "$ZWORLD" --crossmodal --reader-sessions 20000 \
+  --sweep-sarcasm --out $X/no-phenomena
+$A benchmark affect --task fusion --data-dir "$XWORLD" --seeds 3 --config benchmarks/affect_world_crossmodal.yaml \
+  --out $X/fusion --cache-dir "$CACHE"
+$A benchmark affect --task fusion --data-dir "$ZWORLD" --seeds 3 --config benchmarks/affect_world.yaml \
+  --out $X/no-phenomena/fusion --cache-dir "$CACHE"
 $A benchmark affect --task intent --data-dir "$DATA/clinc150" --seeds 3 \
   --out $OUT/affect-intent --cache-dir "$CACHE"
 $A benchmark affect --task text-emotion --data-dir "$DATA/meld" --seeds 3 \

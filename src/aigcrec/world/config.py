@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from aigcrec.config_base import StrictModel
 
@@ -78,6 +78,20 @@ class TextKnobs(StrictModel):
                     "character, if any, is still a tag).")
 
 
+PHENOMENA: dict[str, tuple[str, ...]] = {
+    "sarcasm": ("anger", "disgust"),
+    "masking": ("sadness", "fear", "anger", "disgust"),
+    "arousal_wording": ("joy", "surprise", "fear"),
+}
+"""Each cross-modal phenomenon and the emotions whose sessions it can occur in (docs/world.md)."""
+EMOTION_PRIOR: dict[str, float] = {"anger": 0.1, "disgust": 0.07, "fear": 0.1, "joy": 0.22, "neutral": 0.24,
+                                   "sadness": 0.15, "surprise": 0.12}
+"""Global prior of a session's emotion (each user's prior is a Dirichlet around it)."""
+PHENOMENON_MAX: dict[str, float] = {name: round(sum(EMOTION_PRIOR[e] for e in emos), 4)
+                                    for name, emos in PHENOMENA.items()}
+"""The largest prevalence of each phenomenon: the share of sessions whose emotion it applies to."""
+
+
 class AffectKnobs(StrictModel):
     """Noise of the simulated affect signals (each modality alone informative but imperfect)."""
 
@@ -94,6 +108,44 @@ class AffectKnobs(StrictModel):
     typo_rate: float = Field(0.04, description="Per-word probability of a typo in an utterance.")
     face_noise: float = Field(0.06, description="Standard deviation of pixel noise on faces (0-1 scale).")
     voice_snr_db: float = Field(22.0, description="Mean signal-to-noise ratio of voice clips in dB.")
+    # Cross-modal phenomena (docs/world.md): each a share of all sessions, drawn only in the sessions whose
+    # emotion it applies to, on its own random stream. 0 in the embedded default world (its published figures
+    # were measured without them); benchmarks/affect_world_crossmodal.yaml sets the documented values.
+    sarcasm: float = Field(
+        0.0, ge=0, le=PHENOMENON_MAX["sarcasm"],
+        description="Share of sessions that are sarcastic (anger or disgust only): the utterance states joy; "
+                    "voice and face show the true emotion with a sarcastic cue (lower, flatter, slower prosody; "
+                    "a one-sided smirk with a raised brow). Documented value 0.05.")
+    masking: float = Field(
+        0.0, ge=0, le=PHENOMENON_MAX["masking"],
+        description="Share of sessions with a masked face (sadness, fear, anger or disgust only): the face shows "
+                    "a polite smile without smiling eyes; text and voice show the true emotion. Documented 0.10.")
+    arousal_wording: float = Field(
+        0.0, ge=0, le=PHENOMENON_MAX["arousal_wording"],
+        description="Share of sessions whose utterance is an exclamation shared by joy, surprise and fear "
+                    "('wow', 'oh my god'; those emotions only): the voice's prosody tells which. Documented 0.05.")
+
+    @model_validator(mode="after")
+    def _phenomena_fit(self) -> AffectKnobs:
+        for emotion, total in self.phenomenon_rates().items():
+            if sum(total.values()) > 1 + 1e-9:
+                raise ValueError(f"the cross-modal phenomena of {emotion} sessions add up to more than all of them "
+                                 f"({', '.join(f'{k} {v:.2f}' for k, v in total.items())}): lower "
+                                 + " or ".join(total))
+        return self
+
+    def phenomenon_rates(self) -> dict[str, dict[str, float]]:
+        """P(phenomenon | the session's emotion) for each emotion a phenomenon applies to: its prevalence over
+        the share of sessions with an emotion it applies to (a session has at most one phenomenon)."""
+        out: dict[str, dict[str, float]] = {}
+        for name, emotions in PHENOMENA.items():
+            for e in emotions:
+                out.setdefault(e, {})[name] = float(getattr(self, name)) / PHENOMENON_MAX[name]
+        return out
+
+    def phenomena(self) -> dict[str, float]:
+        """The cross-modal phenomena's prevalences (share of all sessions), by name."""
+        return {name: float(getattr(self, name)) for name in PHENOMENA}
 
 
 class WorldConfig(StrictModel):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aigcrec.world.config import WorldConfig
+from aigcrec.world.config import PHENOMENA, WorldConfig
 from aigcrec.world.painting import illustration
 from aigcrec.world.signals import face_image, user_looks, voice_clip, wav_bytes
 from aigcrec.world.simulate import (
@@ -46,10 +46,20 @@ def _resolve(size: str, config: WorldConfig | None) -> WorldConfig:
     return WorldConfig.model_validate(cfg.model_dump())
 
 
+def knobs_record(config: WorldConfig) -> dict:
+    """The knobs that determine a world's content, as ``truth.json`` records them: every field but ``workers``;
+    a cross-modal phenomenon at 0 is left out, so a world without them has the record (and the files) of a
+    world made before they existed."""
+    d = config.model_dump(mode="json", exclude={"workers"})
+    for name in PHENOMENA:
+        if not d["affect"][name]:
+            del d["affect"][name]
+    return d
+
+
 def config_digest(config: WorldConfig, seed: int) -> str:
     """A short hash of everything that determines the world's content (not ``workers``)."""
-    d = config.model_dump(mode="json")
-    d.pop("workers", None)
+    d = knobs_record(config)
     d["seed"] = seed
     d["version"] = WORLD_VERSION
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
@@ -62,11 +72,18 @@ def _draw_items(jobs: list[tuple]) -> None:
 
 def _draw_sessions(jobs: list[tuple]) -> None:
     for face_path, voice_path, key, looks_key, face_shows, face_strength, voice_shows, voice_strength, \
-            base_f0, face_size, face_noise, snr in jobs:
+            base_f0, face_size, face_noise, snr, face_cue, voice_cue, unmasked_face in jobs:
         rng = np.random.default_rng(key)
         looks = user_looks(np.random.default_rng(looks_key))
-        face_image(face_shows, face_strength, looks, rng, face_size, face_noise).save(face_path, format="PNG")
-        Path(voice_path).write_bytes(wav_bytes(voice_clip(voice_shows, voice_strength, base_f0, rng, snr)))
+        face_rng = rng
+        if unmasked_face:   # masking: the voice keeps the draws it has in the world without phenomena
+            shows, strength = unmasked_face.split(":")
+            face_image(shows, float(strength), looks, rng, face_size, face_noise)
+            face_rng = np.random.default_rng(key)
+        face_image(face_shows, face_strength, looks, face_rng, face_size, face_noise, face_cue).save(
+            face_path, format="PNG")
+        Path(voice_path).write_bytes(wav_bytes(voice_clip(voice_shows, voice_strength, base_f0, rng, snr,
+                                                          voice_cue)))
 
 
 def _run_jobs(fn, jobs: list[tuple], workers: int, label: str) -> None:
@@ -128,15 +145,18 @@ def generate_world(out_dir: str | Path, size: str = "tiny", seed: int = 0,
                        voice=[f"affect/voices/{s}.wav" for s in sess["session_id"]])
     sess[["session_id", "user_id", "timestamp", "emotion", "intent", "text", "face", "voice", "split"]].to_csv(
         tmp / "affect" / "utterances.csv", index=False)
-    sess[["session_id", "intensity", "text_shows", "text_has_request", "face_shows", "face_strength", "voice_shows",
-          "voice_strength", "target"]].to_csv(tmp / "affect" / "signal_truth.csv", index=False)
+    truth_cols = ["session_id", "intensity", "text_shows", "text_has_request", "face_shows", "face_strength",
+                  "voice_shows", "voice_strength", "target"]
+    if any(cfg.affect.phenomena().values()):   # which cross-modal phenomenon each session has ("none")
+        truth_cols.append("phenomenon")
+    sess[truth_cols].to_csv(tmp / "affect" / "signal_truth.csv", index=False)
     pairs.to_csv(tmp / "text_pairs.csv", index=False)
     act.impressions_truth.to_csv(tmp / "impressions_truth.csv", index=False)
 
     truth = {
         "version": WORLD_VERSION, "seed": seed, "size": cfg.size,
         "click_equation": CLICK_EQUATION,
-        "knobs": cfg.model_dump(mode="json", exclude={"workers"}),
+        "knobs": knobs_record(cfg),
         "labels": {"emotions": list(EMOTIONS), "intents": list(INTENTS), "subjects": list(SUBJECTS),
                    "styles": list(STYLES), "palettes": list(PALETTES)},
         "taste_type_weights": {k: list(v) for k, v in TASTE_WEIGHTS.items()},
@@ -160,7 +180,8 @@ def generate_world(out_dir: str | Path, size: str = "tiny", seed: int = 0,
     uindex = {u: k for k, u in enumerate(pop.users["user_id"])}
     sess_jobs = [(str(tmp / r.face), str(tmp / r.voice), [seed % (2**63), 2, k], [seed % (2**63), 3, uindex[r.user_id]],
                   r.face_shows, r.face_strength, r.voice_shows, r.voice_strength,
-                  pop.truth[r.user_id]["voice_base_f0"], preset.face_size, ak.face_noise, ak.voice_snr_db)
+                  pop.truth[r.user_id]["voice_base_f0"], preset.face_size, ak.face_noise, ak.voice_snr_db,
+                  r.face_cue, r.voice_cue, r.unmasked_face)
                  for k, r in enumerate(sess.itertuples())]
     _run_jobs(_draw_sessions, sess_jobs, cfg.workers, "faces and voices")
 

@@ -47,6 +47,11 @@ EMOTION_PHRASES: dict[str, tuple[str, ...]] = {
 # Hedges that say little about the emotion (the 'ambiguous' utterances).
 HEDGES: tuple[str, ...] = ("idk", "it's been a day", "hmm", "whatever", "kind of a weird day", "not sure how I feel",
                            "long day", "meh", "so that happened", "well...", "today was a lot", "can't explain it")
+# Exclamations shared by the high-arousal emotions joy, surprise and fear (the 'arousal_wording' phenomenon):
+# the words say only that something stirred the speaker; the voice's prosody says how.
+EXCLAMATIONS: tuple[str, ...] = ("wow", "oh my god", "whoa, whoa", "I can't believe this", "my heart is pounding",
+                                 "oh wow, what just happened", "I'm shaking", "no way", "omg omg",
+                                 "this is so intense", "I can't even", "holy moly")
 INTENT_PHRASES: dict[str, tuple[str, ...]] = {
     "explore": ("show me something new", "surprise me with different stuff", "I want to discover new artists",
                 "let me browse random things", "anything I haven't seen before", "show me a mix",
@@ -78,11 +83,14 @@ def _typo(word: str, rng: np.random.Generator) -> str:
 
 
 def utterance(shown: str | None, intent: str, rng: np.random.Generator, *, intensity: float, hedge: bool,
-              request: bool, target: str, typo_rate: float) -> str:
-    """An utterance showing emotion ``shown`` (None: no emotion words) and, if ``request``, the intent."""
+              request: bool, target: str, typo_rate: float, exclaim: bool = False) -> str:
+    """An utterance showing emotion ``shown`` (None: no emotion words) and, if ``request``, the intent;
+    ``exclaim``: an exclamation shared by joy, surprise and fear instead of an emotion phrase."""
     parts: list[str] = []
     if hedge:
         parts.append(str(rng.choice(HEDGES)))
+    elif exclaim:
+        parts.append(str(rng.choice(EXCLAMATIONS)) + ("!" if rng.random() < 0.6 else ""))
     elif shown is not None:
         p = str(rng.choice(EMOTION_PHRASES[shown]))
         if intensity > 0.75 and rng.random() < 0.5:
@@ -156,13 +164,24 @@ def user_looks(rng: np.random.Generator) -> Looks:
                  bool(rng.random() < 0.15))
 
 
+FACE_CUES = ("smirk", "polite")
+"""Facial cues of the cross-modal phenomena: ``smirk`` (sarcasm: the left mouth corner pulled up and the left
+brow raised, at the face's strength), ``polite`` (masking: a smile without smiling eyes, non-Duchenne)."""
+
+
 def face_image(shown: str, intensity: float, looks: Looks, rng: np.random.Generator, size: int = 96,
-               noise: float = 0.06) -> Image.Image:
-    """A cartoon face whose expression is ``shown`` at ``intensity`` (0 = neutral, 1 = full)."""
+               noise: float = 0.06, cue: str = "") -> Image.Image:
+    """A cartoon face whose expression is ``shown`` at ``intensity`` (0 = neutral, 1 = full), with an optional
+    ``cue`` of ``FACE_CUES`` (the same random draws either way)."""
     ss = size * 2                                                        # draw at 2x, downsample (anti-aliasing)
     e0, e1 = FACE_EXPRESSIONS["neutral"], FACE_EXPRESSIONS[shown]
     k = float(np.clip(intensity, 0, 1))
     ex = Expression(*[a + (b - a) * k for a, b in zip(e0.__dict__.values(), e1.__dict__.values())])
+    if cue == "polite":                                                  # the eyes do not smile
+        ex = Expression(**{**ex.__dict__, "smile_eyes": 0.0})
+    elif cue not in ("", "smirk"):
+        raise ValueError(f"unknown face cue {cue!r}: expected one of {FACE_CUES}")
+    smirk = k if cue == "smirk" else 0.0
     bg = tuple(int(v) for v in rng.integers(150, 245, 3))
     img = Image.new("RGB", (ss, ss), bg)
     d = ImageDraw.Draw(img)
@@ -190,6 +209,8 @@ def face_image(shown: str, intensity: float, looks: Looks, rng: np.random.Genera
         inner, outer = (ex_ - s * 0.06, by - 0.045 * ex.brow_tilt), (ex_ + s * 0.07, by + 0.015 * ex.brow_tilt)
         if s == 1 and ex.asym > 0.5:
             inner = (inner[0], inner[1] + 0.03)
+        if s == -1 and smirk > 0:                                        # one raised brow
+            inner, outer = (inner[0], inner[1] - 0.05 * smirk), (outer[0], outer[1] - 0.05 * smirk)
         d.line((*P(*inner), *P(*outer)), fill=dark, width=lw + 3)
     if looks.glasses:
         for s in (-1, 1):
@@ -199,7 +220,7 @@ def face_image(shown: str, intensity: float, looks: Looks, rng: np.random.Genera
     my, mw = cy + fh * 0.52, 0.12 * ex.mouth_width
     curve, open_ = ex.mouth_curve, ex.mouth_open
     xs = np.linspace(-1, 1, 12)
-    lift = ex.asym * 0.035 * (xs > 0.2)
+    lift = ex.asym * 0.035 * (xs > 0.2) + smirk * 0.06 * np.clip(-xs - 0.2, 0, None) / 0.8   # left corner up
     # the lip line bends with mouth_curve: corners up (smile) or down (frown)
     upper = [(cx + mw * x, my - 0.05 * curve * x * x - lift[i]) for i, x in enumerate(xs)]
     if open_ > 0.12:
@@ -242,12 +263,23 @@ VOICE_PROSODY: dict[str, Prosody] = {
 SR = 16000
 
 
+SARCASTIC_PROSODY = {"f0": 0.88, "range_st": 0.5, "rate": 0.75, "tilt": 1.15}
+"""The sarcastic voice cue at full strength: factors on the prosody of the shown emotion (lower mean pitch, a
+flatter contour, slower, darker; Cheang & Pell 2008, "The sound of sarcasm")."""
+
+
 def voice_clip(shown: str, intensity: float, base_f0: float, rng: np.random.Generator,
-               snr_db: float = 22.0) -> np.ndarray:
-    """A float32 waveform at 16 kHz: vowel-like syllables whose prosody follows ``shown`` at ``intensity``."""
+               snr_db: float = 22.0, cue: str = "") -> np.ndarray:
+    """A float32 waveform at 16 kHz: vowel-like syllables whose prosody follows ``shown`` at ``intensity``;
+    ``cue="sarcastic"`` adds ``SARCASTIC_PROSODY`` at the same strength (the same random draws either way)."""
     a, b = VOICE_PROSODY["neutral"], VOICE_PROSODY[shown]
     k = float(np.clip(intensity, 0, 1))
     p = Prosody(*[x + (y - x) * k for x, y in zip(a.__dict__.values(), b.__dict__.values())])
+    if cue == "sarcastic":
+        p = Prosody(**{f: v * (1 + (SARCASTIC_PROSODY[f] - 1) * k) if f in SARCASTIC_PROSODY else v
+                       for f, v in p.__dict__.items()})
+    elif cue:
+        raise ValueError(f"unknown voice cue {cue!r}: expected 'sarcastic' or ''")
     rate = p.rate * rng.uniform(0.85, 1.15)
     n_syl = int(rng.integers(4, 8))
     dur = n_syl / rate + 0.25

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from aigcrec.world.config import SizePreset, TextKnobs, WorldConfig
+from aigcrec.world.config import EMOTION_PRIOR, PHENOMENA, SizePreset, TextKnobs, WorldConfig
 from aigcrec.world.signals import confusable, target_phrase, utterance
 from aigcrec.world.vocab import (
     ADJECTIVES,
@@ -43,8 +43,6 @@ TASTE_TYPE_P = (0.3, 0.3, 0.2, 0.2)
 # (w_style, w_subject, w_mood) of each taste type before a per-user jitter.
 TASTE_WEIGHTS = {"style": (1.0, 0.2, 0.25), "subject": (0.2, 1.0, 0.25), "mixed": (0.6, 0.6, 0.25),
                  "mood": (0.15, 0.15, 1.0)}
-EMOTION_PRIOR = {"anger": 0.1, "disgust": 0.07, "fear": 0.1, "joy": 0.22, "neutral": 0.24, "sadness": 0.15,
-                 "surprise": 0.12}
 INTENT_PRIOR = {"explore": 0.25, "relax": 0.22, "get_inspired": 0.18, "find_specific": 0.17, "share": 0.18}
 # How an emotion shifts the odds of each intent (multiplies the user's intent prior).
 EMOTION_INTENT = {
@@ -60,6 +58,7 @@ INTENT_MOOD = {"explore": (None, 0.0, 0.8), "relax": ((0.5, -0.7), 0.75, 1.2),
 # Intent -> multiplier of the popularity term.
 INTENT_POPULARITY = {"explore": -0.5, "relax": 1.0, "get_inspired": 0.5, "find_specific": 0.5, "share": 2.0}
 FIND_SPECIFIC_BONUS = 1.5
+MASKING_SMILE = 0.7   # strength of a masking face's polite smile (a full genuine smile at 0.7 has smiling eyes)
 AGE_GROUPS = ("13-17", "18-24", "25-34", "35-44", "45+")
 COUNTRIES = {"JP": "ja", "CN": "zh", "TW": "zh", "US": "en", "GB": "en", "KR": "en", "FR": "en", "BR": "en"}
 CREATOR_FIRST = ("Aki", "Bao", "Chen", "Dana", "Eri", "Felix", "Gin", "Hana", "Ivy", "Jun", "Kira", "Lei", "Mara",
@@ -310,6 +309,7 @@ class Activity:
 def simulate(preset: SizePreset, cat: GeneratedCatalog, pop: Population, knobs: WorldConfig, seed: int) -> Activity:
     rng = rng_for(seed, "activity")
     ck, ek, ak = knobs.click, knobs.exposure, knobs.affect
+    phenomena = any(ak.phenomena().values())   # their draws: one stream per session, never the activity stream
     items = cat.items
     ni = len(items)
     style_idx = items["style"].map({s: k for k, s in enumerate(STYLES)}).to_numpy()
@@ -374,7 +374,8 @@ def simulate(preset: SizePreset, cat: GeneratedCatalog, pop: Population, knobs: 
                                  k + 1))
                 truth_rows.append((sid, items["item_id"].iat[j], round(float(pk), 5)))
             # --- how each modality will display the emotion
-            plan = _signal_plan(e, intent, tkind, tlabel, rng, ak)
+            prng = rng_for(seed, "phenomena", sess_no) if phenomena else None
+            plan = _signal_plan(e, intent, tkind, tlabel, rng, ak, prng)
             sess_rows.append({"session_id": sid, "user_id": u, "timestamp": round(float(ts), 3), "emotion": e,
                               "intent": intent, "split": split_of[u], **plan})
     sessions = pd.DataFrame(sess_rows)
@@ -426,8 +427,13 @@ def _expose(rng, avail, n, popularity, est, created, ts, ek) -> np.ndarray:
     return np.array(chosen)
 
 
-def _signal_plan(e: str, intent: str, tkind: str, tlabel: str, rng: np.random.Generator, ak) -> dict:
-    """What each modality shows: an emotion (or None) and an intensity; the utterance itself."""
+def _signal_plan(e: str, intent: str, tkind: str, tlabel: str, rng: np.random.Generator, ak,
+                 prng: np.random.Generator | None = None) -> dict:
+    """What each modality shows: an emotion (or None) and an intensity; the utterance itself.
+
+    ``prng`` (the session's own stream) draws the cross-modal phenomenon, if any, after every draw of ``rng``,
+    so a world with phenomena has the same draws of ``rng`` (sessions, clicks) as one without.
+    """
     intensity = float(rng.beta(ak.intensity_alpha, ak.intensity_beta))
     shown = {"text": e, "face": e, "voice": e}
     strength = {m: intensity for m in shown}
@@ -442,13 +448,35 @@ def _signal_plan(e: str, intent: str, tkind: str, tlabel: str, rng: np.random.Ge
     no_emotion = r < ak.text_no_emotion
     hedge = ak.text_no_emotion <= r < ak.text_no_emotion + ak.text_ambiguous
     request = rng.random() >= ak.text_intent_no_request
+    target = target_phrase(tkind, tlabel)
     text = utterance(None if no_emotion else shown["text"], intent, rng, intensity=strength["text"], hedge=hedge,
-                     request=request, target=target_phrase(tkind, tlabel), typo_rate=ak.typo_rate)
-    return {"text": text, "target": f"{tkind}:{tlabel}", "intensity": round(intensity, 4),
+                     request=request, target=target, typo_rate=ak.typo_rate)
+    plan = {"text": text, "target": f"{tkind}:{tlabel}", "intensity": round(intensity, 4),
             "text_shows": "none" if (no_emotion or hedge) else shown["text"],
             "face_shows": shown["face"], "face_strength": round(strength["face"], 4),
             "voice_shows": shown["voice"], "voice_strength": round(strength["voice"], 4),
-            "text_has_request": bool(request or no_emotion or hedge)}
+            "text_has_request": bool(request or no_emotion or hedge),
+            "phenomenon": "none", "face_cue": "", "voice_cue": "", "unmasked_face": ""}
+    if prng is None:
+        return plan
+    u, phenomenon = prng.random(), "none"
+    for name, rate in ak.phenomenon_rates().get(e, {}).items():
+        if u < rate:
+            phenomenon = name
+            break
+        u -= rate
+    say = dict(intent=intent, rng=prng, intensity=intensity, hedge=False, request=request, target=target,
+               typo_rate=ak.typo_rate)
+    if phenomenon == "sarcasm":        # the words state joy; voice and face keep the truth, with a sarcastic cue
+        plan.update(text=utterance("joy", **say), text_shows="joy", text_has_request=request,
+                    face_cue="smirk", voice_cue="sarcastic")
+    elif phenomenon == "masking":      # a polite smile (no smiling eyes) over the true emotion; text, voice: truth
+        plan.update(face_shows="joy", face_strength=MASKING_SMILE, face_cue="polite",
+                    unmasked_face=f"{plan['face_shows']}:{plan['face_strength']}")
+    elif phenomenon == "arousal_wording":   # an exclamation shared by joy, surprise and fear; the voice tells
+        plan.update(text=utterance(None, exclaim=True, **say), text_shows="exclaim", text_has_request=request)
+    plan["phenomenon"] = phenomenon
+    return plan
 
 
 def text_pairs(cat: GeneratedCatalog, seed: int, test_fraction: float = 0.2) -> pd.DataFrame:

@@ -21,7 +21,8 @@ from aigcrec.ranking.config import ModelConfig
 from aigcrec.ranking.features import FeatureSpec, split_history_key
 
 ROWS_SUFFIX = "@rows"  # batch key suffix of table rows in place of vectors: (B,) per item, (B, L) per history
-from aigcrec.ranking.layers import CIN, MLP, ContributionMixture, CrossNetV1, CrossNetV2, FMInteraction, UMCM, UserAwareSENet
+from aigcrec.ranking.layers import (CIN, MLP, ContributionMixture, CrossNetV1, CrossNetV2, Dropout, FMInteraction, UMCM,
+                                    UserAwareSENet)
 
 Batch = dict[str, torch.Tensor]
 EMBEDDING_INIT_STD = 1e-4
@@ -310,7 +311,7 @@ class UMAIRFPSRanker(Ranker):
         towers = cfg.tower_units[:-1] + [dm]
         self.user_tower = MLP(len(self.user_idx) * d + affect_in + hist_dim, towers)
         self.item_tower = MLP(len(self.item_idx) * d, towers)
-        drop = [nn.Dropout(cfg.modality_dropout)] if cfg.modality_dropout > 0 else []
+        drop = [Dropout(cfg.modality_dropout)] if cfg.modality_dropout > 0 else []
         self.proj = nn.ModuleDict({f.name: nn.Sequential(nn.Linear(f.dim, dm), nn.ReLU(), *drop) for f in self.modalities})
         m = 1 + len(self.modalities)
         # all three are built (as before the switch), so a seed gives the same initial weights

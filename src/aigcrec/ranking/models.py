@@ -72,14 +72,19 @@ class FieldEmbedding(nn.Module):
             if f.group == group:
                 self.num[j].normal_(0.0, std)
 
+    def rows(self, idx: torch.Tensor) -> torch.Tensor:
+        """Table rows ``idx`` (...) -> (..., d), as ``self.table(idx)``: a gather whose backward is an ``index_add_``
+        (on this CPU 3-4x faster than ``nn.Embedding``'s sort-based dense backward for a batch of 1,024)."""
+        return self.table.weight.index_select(0, idx.reshape(-1)).view(*idx.shape, self.table.embedding_dim)
+
     def forward(self, batch: Batch) -> torch.Tensor:
         parts = []
         if self.cat_offsets.numel():
-            parts.append(self.table(batch["cat"] + self.cat_offsets))  # (B, F_cat, d)
+            parts.append(self.rows(batch["cat"] + self.cat_offsets))  # (B, F_cat, d)
         if self.tag_offsets.numel():
             tags = batch["tags"]  # (B, F_tag, L)
             mask = (tags > 0).unsqueeze(-1).float()  # (B, F_tag, L, 1)
-            rows = self.table(tags + self.tag_offsets.view(1, -1, 1))  # (B, F_tag, L, d)
+            rows = self.rows(tags + self.tag_offsets.view(1, -1, 1))  # (B, F_tag, L, d)
             parts.append((rows * mask).sum(2) / mask.sum(2).clamp(min=1.0))  # (B, F_tag, d)
         if self.num.shape[0]:
             parts.append(batch["num"].unsqueeze(-1) * self.num)  # (B, F_num, d)

@@ -16,9 +16,9 @@ class Dropout(nn.Module):
     """Inverted dropout in training, ``x ⊙ m / (1 - p)`` with ``m_i = [u_i >= p]``, u_i ~ U[0, 1) (so m_i ~
     Bernoulli(1 - p), the distribution of ``nn.Dropout``); the identity in evaluation. Input (B, ...) -> same shape.
 
-    The mask comes from one uniform draw and a comparison: on this CPU ``torch.rand`` plus the compare took about a
-    quarter of the time of the ``bernoulli_`` that ``nn.Dropout`` draws its mask with (4-6 % of a UMAIR-FPS
-    training step, docs/ranking.md "Training throughput"). The random stream differs from ``nn.Dropout``'s.
+    The mask comes from one uniform draw and a comparison instead of the ``bernoulli_`` ``nn.Dropout`` draws it with
+    (the mask draws: 5.3 % of a profiled UMAIR-FPS training step with ``bernoulli_``, 2.5 % this way;
+    docs/ranking.md "Training throughput"). The random stream differs from ``nn.Dropout``'s.
     """
 
     def __init__(self, p: float = 0.5) -> None:
@@ -92,9 +92,10 @@ class CrossNetV2(nn.Module):
     experts' V_i and U_i act as one (D, K·r) matrix each (the same equation and parameters, without the
     elementwise work on K copies of x_0; ``tests/test_ranking_layers.py`` checks it against the per-expert form).
     The gate's K columns join V's in one (D, K·r + K) GEMM (``mix_layer``). With gradients on, the layers run as
-    one ``torch.autograd.Function`` (``MixCrossFunction``) whose hand-written backward touches each (B, D) tensor
-    about 3 times per layer instead of about 9 (autograd's separate products, sums and accumulations); tested
-    against autograd with ``gradcheck``. Without gradients (evaluation, serving) and under tracing (ONNX export)
+    one ``torch.autograd.Function`` (``MixCrossFunction``) whose hand-written backward makes fewer passes over the
+    (B, D) tensors than autograd's separate products, sums and accumulations (one product for dL/ds per layer,
+    x_0's gradient accumulated in place, the residual inside the GEMM); tested against autograd and with
+    ``gradcheck``. Without gradients (evaluation, serving) and under tracing (ONNX export)
     the same ``mix_layer`` runs as plain operators.
 
     Example::
@@ -209,7 +210,7 @@ class MixCrossFunction(torch.autograd.Function):
             gpre = gv * g.unsqueeze(-1) * (1 - t2 * t2)  # (B, K, r) before the outer tanh
             ga_v = torch.einsum("bks,krs->bkr", gpre, c) * (1 - t1 * t1)  # (B, K, r) before the inner tanh
             ga = torch.cat([ga_v.flatten(1), ga_gate], dim=1)  # (B, K*r + K) dL/da
-            # weight gradients as (ga^T x)^T: MKL's transposed-A GEMM of x^T ga took 1.3-1.4x as long here
+            # weight gradients as (ga^T x)^T: MKL's GEMM of x^T ga (a (D, K*r) output) was slower on this CPU
             grads[3 * layer:3 * layer + 3] = [(ga.T @ x).T, torch.einsum("bkr,bks->krs", t1, gpre), (v.T @ gs_out).T]
             if layer:
                 grad = torch.addmm(grad, ga, w.T)  # (B, D) dL/dx_l: the residual plus the path through a

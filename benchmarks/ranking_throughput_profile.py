@@ -44,7 +44,7 @@ CATEGORIES = {
                                                       "aten::sort", "aten::_unique2", "aten::unique_dim"),
     "gathers and scatters (index_select, embedding backward)": ("aten::index_select", "aten::embedding_dense_backward",
                                                                 "aten::index_add_", "aten::scatter_add_", "aten::index"),
-    "dropout masks (bernoulli_)": ("aten::bernoulli_",),
+    "dropout masks (bernoulli_, uniform_)": ("aten::bernoulli_", "aten::uniform_"),
 }
 
 

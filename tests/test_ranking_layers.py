@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from aigcrec.ranking.config import ModelConfig
-from aigcrec.ranking.layers import CIN, UMCM, ContributionMixture, CrossNetV1, CrossNetV2, FMInteraction, UserAwareSENet
+from aigcrec.ranking.layers import (CIN, UMCM, ContributionMixture, CrossNetV1, CrossNetV2, Dropout, FMInteraction,
+                                    UserAwareSENet, mix_layer)
 from aigcrec.ranking.models import CrossDeep
 
 
@@ -62,6 +63,61 @@ def test_crossnet_mix_equals_the_gated_sum_of_its_experts():
                    for k in range(4)]
         x = sum(g[:, k:k + 1] * e for k, e in enumerate(experts)) + x
     assert torch.allclose(net(x0), x, atol=1e-5)
+
+
+def _mix_net(layers: int = 2) -> CrossNetV2:
+    torch.manual_seed(0)
+    net = CrossNetV2(7, num_layers=layers, kind="mix", low_rank=3, num_experts=4).double()
+    with torch.no_grad():
+        for b in net.b:
+            b.normal_()
+    return net
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+def test_crossnet_mix_hand_written_backward_matches_autograd(layers):
+    """MixCrossFunction's backward (training) against autograd through the plain operators of mix_layer."""
+    net = _mix_net(layers)
+    x0 = torch.randn(5, 7, dtype=torch.double, requires_grad=True)
+    y = net(x0)  # gradients on: the Function
+    assert y.grad_fn is not None and "MixCrossFunction" in type(y.grad_fn).__name__
+    x = x0
+    for i in range(layers):
+        x = mix_layer(x0, x, *net.mix_params(i))[0]  # autograd through the same equations
+    assert torch.allclose(y, x, atol=1e-12)
+    g = torch.randn_like(y)
+    params = [x0] + list(net.parameters())
+    ours, reference = torch.autograd.grad(y, params, g), torch.autograd.grad(x, params, g)
+    for a, b in zip(ours, reference):
+        assert torch.allclose(a, b, atol=1e-10)
+    assert torch.autograd.gradcheck(net, (x0,))
+
+
+def test_crossnet_mix_evaluation_path_equals_training_path():
+    net = _mix_net().float()
+    x0 = torch.randn(6, 7)
+    with torch.no_grad():
+        plain = net(x0)
+    assert torch.allclose(net(x0), plain, atol=1e-6)
+
+
+def test_dropout_keeps_a_share_one_minus_p_scaled_and_is_identity_in_eval():
+    torch.manual_seed(0)
+    drop = Dropout(0.3)
+    x = torch.ones(200, 500)
+    y = drop(x)
+    kept = y > 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.01
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / 0.7))
+    assert not torch.any(y[~kept])
+    x = torch.randn(3, 4, requires_grad=True)
+    y = drop(x)
+    y.sum().backward()
+    assert torch.allclose(x.grad, (y != 0).float() / 0.7)  # the gradient passes the kept units, scaled
+    drop.eval()
+    assert drop(x) is x
+    with pytest.raises(ValueError, match="dropout probability"):
+        Dropout(1.0)
 
 
 def test_crossnet_v1_equation():

@@ -30,7 +30,9 @@ from aigcrec.topk.runner import VARIANT, build_catalog
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="movielens", help="a layout benchmark topk reads: movielens, world, catalog")
     ap.add_argument("--data-dir", type=Path, default=Path("../shared/datasets/movielens-100k"))
+    ap.add_argument("--config", type=Path, default=None, help="an aigcrec config (e.g. benchmarks/ranking_world.yaml)")
     ap.add_argument("--features", type=Path, required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ranker-epochs", type=int, default=0, help="0: the configured max_epochs")
@@ -46,14 +48,14 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/topk-served-quick-movielens"))
     args = ap.parse_args()
     torch.set_num_threads(1)
-    cfg = app_config(None, None, None)
+    cfg = app_config(args.config, None, None)
     if args.ranker_epochs:
         rk = cfg.ranking.model_copy(update={"train": cfg.ranking.train.model_copy(
             update={"max_epochs": args.ranker_epochs})})
         cfg = cfg.model_copy(update={"ranking": rk})
-    data = load_cli_dataset("movielens", args.data_dir, args.features, None, cfg)
+    data = load_cli_dataset(args.dataset, args.data_dir, args.features, None, cfg)
     data.validate()
-    catalog, data = build_catalog(data, "movielens", args.data_dir)
+    catalog, data = build_catalog(data, args.dataset, args.data_dir)
     tasks = make_tasks(data.frame, cfg.ranking.cold_item_fraction, cfg.ranking.split_seed)
     task = tasks["test"]
     load0, t0 = machine_load(), time.perf_counter()
@@ -61,12 +63,12 @@ def main() -> None:
     print("ranker", round(ranker.train_s), {k: round(v, 4) for k, v in ranker.ctr.items()}, flush=True)
     cached = args.two_tower_cache is not None and (args.two_tower_cache / "two_tower.json").is_file()
     rcfg = cfg.retrieval.model_copy(update={"enabled": False}) if cached else cfg.retrieval
-    retriever = ours.TrainedRetriever(data, "movielens", args.data_dir, task, rcfg, args.seed, catalog.item_ids)
+    retriever = ours.TrainedRetriever(data, args.dataset, args.data_dir, task, rcfg, args.seed, catalog.item_ids)
     if cached:
         retriever.model = TwoTowerRetriever.load(args.two_tower_cache)
     elif args.two_tower_cache is not None and retriever.model is not None:
         retriever.model.save(args.two_tower_cache)
-    out = {"dataset": "movielens", "seed": args.seed, "task": "test",
+    out = {"dataset": args.dataset, "seed": args.seed, "task": "test",
            "ranker_max_epochs": cfg.ranking.train.max_epochs, "ranker_train_s": ranker.train_s,
            "ranker_ctr": ranker.ctr, "two_tower_train_s": retriever.train_s, "two_tower_loaded": cached,
            "two_tower": cfg.retrieval.two_tower.model_dump(), "rows": {}}
@@ -95,7 +97,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "served.json").write_text(json.dumps(out, indent=1), encoding="utf-8")
     keys = (["val_ndcg_at_10"] if args.val else []) + ["recall_at_10", "ndcg_at_10", "recall_at_20", "ndcg_at_20", "mrr_at_20", "coverage_at_10", "ms_per_user"]
-    lines = [f"# Served pipeline, MovieLens test task, seed {args.seed} (ranker max_epochs "
+    lines = [f"# Served pipeline, {args.dataset} test task, seed {args.seed} (ranker max_epochs "
              f"{out['ranker_max_epochs']}, trained {ranker.train_s:.0f} s; two-tower {retriever.train_s:.0f} s)", "",
              "| row | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     lines += [f"| {n} | " + " | ".join(f"{m[k]:.4f}" for k in keys) + " |" for n, m in out["rows"].items()]

@@ -243,7 +243,7 @@ PEERS: dict[str, Peer] = {
     "ease": Peer(fit_ease, [{"lambda": 500.0}, {"lambda": 100.0}, {"lambda": 250.0}, {"lambda": 1000.0}]),
     "popularity": Peer(fit_popularity, [{}]),
     # LightGCN: RecBole's defaults (64 dims, 2 layers, lr 1e-3, 300 epochs) and two shorter, faster-learning
-    # runs (an epoch costs ~4 s on MovieLens-100K here: the default alone is ~20 min a fit).
+    # runs (on MovieLens-100K here the default took 878 s a fit at load ~10; benchmarks/results/topk-movielens-peers).
     "recbole_lightgcn": Peer(fit_recbole_lightgcn, [
         {}, {"epochs": 100, "learning_rate": 0.005}, {"epochs": 100, "learning_rate": 0.005, "n_layers": 3}]),
 }

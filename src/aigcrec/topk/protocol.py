@@ -28,6 +28,11 @@ TEST_SHARE = 0.2
 VAL_SHARE = 0.1
 
 
+def min_judged_positives(test_share: float = TEST_SHARE) -> int:
+    """The fewest positives a user needs for ``temporal_split`` to give them a test positive."""
+    return next(n for n in range(2, 1000) if min(int(round(test_share * n)), n - 1) >= 1)
+
+
 def temporal_split(frame: pd.DataFrame, test_share: float = TEST_SHARE, val_share: float = VAL_SHARE
                    ) -> dict[str, np.ndarray]:
     """Row positions of ``frame`` (user_id, label, timestamp) in train / val / test, per user in time.

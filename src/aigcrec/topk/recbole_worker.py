@@ -12,7 +12,7 @@ numpy and scipy, and talks through files:
 ``learning_rate``, ``epochs``, ``train_batch_size``; RecBole's LightGCN defaults for the rest) and ``seed``.
 Writes ``OUT_DIR/scores.npy``: ``(users, items)`` float32, the model's full-sort score of every item for every
 user (users and items without training positives get RecBole's untrained embeddings; the caller masks them),
-and ``OUT_DIR/fit.json`` (epochs, seconds, last training loss).
+and ``OUT_DIR/fit.json`` (epochs, fit seconds, users and items with training positives).
 
 RecBole's own evaluation is not used (the top-K benchmark judges every model with the same code): its
 trainer runs the given number of epochs without a validation set. The atomic files it reads are written
@@ -28,6 +28,16 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+
+
+def _internal_ids(tokens, prefix: str, n: int) -> np.ndarray:
+    """RecBole's internal id of each catalog row (-1: a row RecBole never saw) from its tokens ``<prefix><row>``
+    (internal id 0 is RecBole's padding)."""
+    out = np.full(n, -1)
+    for internal, tok in enumerate(tokens):
+        if internal and str(tok).startswith(prefix):
+            out[int(str(tok)[len(prefix):])] = internal
+    return out
 
 
 def main(in_dir: Path, out_dir: Path) -> None:
@@ -71,16 +81,8 @@ def main(in_dir: Path, out_dir: Path) -> None:
     with torch.no_grad():
         user_e, item_e = model.forward()  # (U+1, d), (I+1, d); row 0 is RecBole's padding
     user_e, item_e = user_e.numpy(), item_e.numpy()
-    u_tok = dataset.field2id_token["user_id"]
-    i_tok = dataset.field2id_token["item_id"]
-    u_row = np.full(n_users, -1)
-    for internal, tok in enumerate(u_tok):
-        if internal and str(tok).startswith("u"):
-            u_row[int(str(tok)[1:])] = internal
-    i_row = np.full(n_items, -1)
-    for internal, tok in enumerate(i_tok):
-        if internal and str(tok).startswith("i"):
-            i_row[int(str(tok)[1:])] = internal
+    u_row = _internal_ids(dataset.field2id_token["user_id"], "u", n_users)
+    i_row = _internal_ids(dataset.field2id_token["item_id"], "i", n_items)
     scores = np.zeros((n_users, n_items), np.float32)
     has_u, has_i = u_row >= 0, i_row >= 0
     scores[np.ix_(has_u, has_i)] = user_e[u_row[has_u]] @ item_e[i_row[has_i]].T

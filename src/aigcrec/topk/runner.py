@@ -26,7 +26,7 @@ from aigcrec.ranking.data import MODALITIES, RankingData
 from aigcrec.topk import ours
 from aigcrec.topk.evaluate import DEEP, metrics, top_k
 from aigcrec.topk.peers import OPTIONAL_PEERS, PEERS, RECBOLE_PYTHON_ENV, TrainData, unseen_last_constant
-from aigcrec.topk.protocol import Task, describe, make_tasks
+from aigcrec.topk.protocol import TEST_SHARE, Task, describe, make_tasks, min_judged_positives
 from aigcrec.data.world import load_world
 
 log = logging.getLogger("aigcrec.ranking")
@@ -329,8 +329,8 @@ def run_topk(data: RankingData, dataset: str, data_dir: str | Path, app_cfg, see
     tasks = make_tasks(data.frame, rcfg.cold_item_fraction, rcfg.split_seed)
     if not tasks["test"].users:
         raise ValueError(f"{data.name}: no user has a test positive: the per-user temporal split keeps the last "
-                         f"20 % (rounded) of each user's positives for test, so a user needs at least 3 positives "
-                         f"(label 1) to be judged")
+                         f"{TEST_SHARE:.0%} (rounded) of each user's positives for test, so a user needs at least "
+                         f"{min_judged_positives()} positives (label 1) to be judged")
     for tname in ("val", "cold"):
         if not tasks[tname].users:
             log.warning("%s: no user has a %s positive: %s", data.name, tname,

@@ -262,3 +262,27 @@ def test_a_catalog_layout_with_too_few_positives_for_validation_runs_untuned_and
     (cat / "interactions.csv").write_text("\n".join([head, *rows, lines[1].rsplit(",", 2)[0] + ",1,1700000000"]) + "\n")
     bad = CliRunner().invoke(app, args + ["--data-dir", str(cat), "--out", str(tmp_path / "out2")])
     assert bad.exit_code == 2 and "no user has a test positive" in bad.output, bad.output
+
+
+def test_gather_shows_an_optional_peers_cached_rows_without_its_environment(tiny_world, fake_store, tmp_path,
+                                                                             monkeypatch):
+    """`--gather` computes nothing, so rows of a peer with an environment of its own (cached by a process
+    that had it) are shown where that environment is absent."""
+    from aigcrec.cli.main import app
+    from aigcrec.topk import peers
+
+    monkeypatch.setenv(peers.RECBOLE_PYTHON_ENV, str(tmp_path / "no-such-python"))
+    out = tmp_path / "out"
+    args = ["benchmark", "topk", "--dataset", "world", "--data-dir", str(tiny_world), "--features",
+            str(fake_store), "--seeds", "1", "--out", str(out)]
+    assert CliRunner().invoke(app, args + ["--peer", "popularity", "--peers-only"]).exit_code == 0
+    (cache,) = (out / "runs").iterdir()
+    for f in cache.glob("*-popularity*.json"):  # stand-in for rows a process with RecBole wrote
+        (cache / f.name.replace("popularity", "recbole_lightgcn")).write_text(f.read_text())
+    res = CliRunner().invoke(app, args + ["--peers", "--gather"])
+    assert res.exit_code == 0, res.output
+    result = json.loads((out / "topk.json").read_text())
+    assert "recbole_lightgcn" in result["models"] and "peers_not_run" not in result
+    assert result["models"]["recbole_lightgcn"]["ndcg_at_10_mean"] == result["models"]["popularity"]["ndcg_at_10_mean"]
+    computed = CliRunner().invoke(app, args + ["--peers"])  # computing it still needs the environment: listed
+    assert computed.exit_code == 0 and "recbole_lightgcn" in json.loads((out / "topk.json").read_text())["peers_not_run"]

@@ -311,13 +311,13 @@ def run_topk(data: RankingData, dataset: str, data_dir: str | Path, app_cfg, see
         if unknown:
             raise ValueError(f"peers: unknown {unknown}; known: {sorted(PEERS)}")
     not_run: dict[str, str] = {}
-    if peers is True:  # every peer whose environment is here; the others are listed as not run
+    if peers is True and not gather:  # every peer whose environment is here; the others are listed as not run
         not_run = {n: "its environment is not here (see aigcrec.topk.peers)" for n, found in OPTIONAL_PEERS.items()
                    if found() is None}
         for n, why in not_run.items():
             log.warning("peer %s not run: %s", n, why)
     chosen = [n for n in PEERS if n not in not_run] if peers is True else list(peers or [])
-    for n in chosen:
+    for n in [] if gather else chosen:  # --gather computes nothing: rows cached elsewhere need no environment here
         if n in OPTIONAL_PEERS and OPTIONAL_PEERS[n]() is None:
             raise ValueError(f"peers: {n} needs its own environment, not found: run `make bench-recbole` "
                              f"(or set {RECBOLE_PYTHON_ENV})")

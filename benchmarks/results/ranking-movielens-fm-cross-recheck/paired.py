@@ -54,9 +54,10 @@ def pair_tables(base: dict[int, dict], fm: dict[int, dict], seeds: list[int]) ->
     lines = ["| seed | test AUC defaults | test AUC fm_cross | diff | val AUC defaults | val AUC fm_cross | diff "
              "| best epoch defaults / fm_cross |", "|---|---|---|---|---|---|---|---|"]
     for s in seeds:
-        lines.append(f"| {s} | {base[s]['auc']:.4f} | {fm[s]['auc']:.4f} | {fm[s]['auc'] - base[s]['auc']:+.4f} "
-                     f"| {base[s]['val_auc']:.4f} | {fm[s]['val_auc']:.4f} | {fm[s]['val_auc'] - base[s]['val_auc']:+.4f} "
-                     f"| {base[s]['best_epoch']:.0f} / {fm[s]['best_epoch']:.0f} |")
+        a, b = base[s], fm[s]
+        lines.append(f"| {s} | {a['auc']:.4f} | {b['auc']:.4f} | {b['auc'] - a['auc']:+.4f} "
+                     f"| {a['val_auc']:.4f} | {b['val_auc']:.4f} | {b['val_auc'] - a['val_auc']:+.4f} "
+                     f"| {a['best_epoch']:.0f} / {b['best_epoch']:.0f} |")
     lines += ["", "| metric | defaults | fm_cross | diff mean ± std | fm_cross higher | paired t-test p |",
               "|---|---|---|---|---|---|"]
     for m in METRICS:
@@ -104,14 +105,16 @@ def main() -> int:
         if old is not None:
             rows += [("76cd035 re-run, defaults", old[0]), ("76cd035 re-run, fm_cross", old[1])]
         for label, runs in rows + present:
-            lines.append(f"| {label} | " + " | ".join(f"{runs[s]['auc']:.4f}" if s in runs else "-" for s in seeds) + " |")
+            cells = (f"{runs[s]['auc']:.4f}" if s in runs else "-" for s in seeds)
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
         for label, runs in present:
             for mine_label, mine in rows:
                 common = [s for s in seeds if s in runs and s in mine]
                 if common and max(abs(runs[s]["auc"] - mine[s]["auc"]) for s in common) < 5e-5:
                     lines.append(f"- {label}: the same test AUC as {mine_label} on seed(s) "
-                                 f"{', '.join(map(str, common))} (|diff| < 5e-5): a run is reproducible for its seed and code.")
+                                 f"{', '.join(map(str, common))} (|diff| < 5e-5): a run is reproducible for its "
+                                 "seed and code.")
     out = HERE / "paired.md"
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

@@ -53,7 +53,6 @@ def train_models(train: AffectData, dev: AffectData, cfg: AffectConfig, intents:
         log.info("seed %d: mmei trained in %.1fs", seed, time.perf_counter() - t0)
     if paper is not None:
         t1 = time.perf_counter()
-        torch.manual_seed(seed)
         models["mmei_paper"] = AffectModel("mmei_paper", dims_of(paper[0], modalities), intents, cfg.mmei,
                                            encoders).fit(paper[0], paper[1], seed)
         log.info("seed %d: mmei_paper trained in %.1fs", seed, time.perf_counter() - t1)

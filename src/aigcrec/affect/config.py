@@ -128,8 +128,9 @@ class MMEIPaperConfig(StrictModel):
     heads: int = Field(default=4, ge=1, description="Heads of the cross-attention blocks (must divide the text "
                        "encoder's hidden size).")
     epochs: int = Field(default=6, ge=1, description="Training epochs (early stopping on dev NLL).")
-    batch_size: int = Field(default=32, ge=1)
-    lr: float = Field(default=1e-4, gt=0, description="Peak AdamW learning rate of the fine-tuned text layers.")
+    batch_size: int = Field(default=32, ge=1, description="Sessions per training step.")
+    lr: float = Field(default=1e-4, gt=0, description="Peak AdamW learning rate of the fine-tuned text layers "
+                      "(one-cycle schedule, as mmei's).")
     new_lr: float = Field(default=1e-3, gt=0, description="Peak AdamW learning rate of what is new: the "
                           "cross-attention blocks and their gates, the voice and face projections, the heads.")
     patience: int = Field(default=2, ge=1, description="Epochs without a better dev NLL before stopping.")

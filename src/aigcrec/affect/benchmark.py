@@ -40,14 +40,22 @@ def dims_of(data: AffectData, modalities: tuple[str, ...] | list[str]) -> dict[s
 
 
 def train_models(train: AffectData, dev: AffectData, cfg: AffectConfig, intents: list[str], seed: int,
-                 modalities: tuple[str, ...], encoders: dict[str, Any] | None = None, skip_mmei: bool = False
-                 ) -> dict[str, Any]:
-    """MMEI and the baselines on ``modalities``: name -> a model with ``.predict(data) -> Prediction``."""
+                 modalities: tuple[str, ...], encoders: dict[str, Any] | None = None, skip_mmei: bool = False,
+                 paper: tuple[AffectData, AffectData | None] | None = None) -> dict[str, Any]:
+    """MMEI and the baselines on ``modalities``: name -> a model with ``.predict(data) -> Prediction``.
+
+    ``paper``: (train, dev) with ``mmei_paper``'s text input (``aigcrec.affect.tasks.with_paper_text``) to
+    train ``mmei_paper`` too (it then predicts from data in that form)."""
     models: dict[str, Any] = {}
     t0 = time.perf_counter()
     if not skip_mmei:
         models["mmei"] = MMEIModel(dims_of(train, modalities), intents, cfg.mmei, encoders).fit(train, dev, seed)
         log.info("seed %d: mmei trained in %.1fs", seed, time.perf_counter() - t0)
+    if paper is not None:
+        t1 = time.perf_counter()
+        models["mmei_paper"] = AffectModel("mmei_paper", dims_of(paper[0], modalities), intents, cfg.mmei,
+                                           encoders).fit(paper[0], paper[1], seed)
+        log.info("seed %d: mmei_paper trained in %.1fs", seed, time.perf_counter() - t1)
     unimodal = []
     for m in modalities:
         model = AffectModel("mlp", dims_of(train, (m,)), intents, cfg.mmei, encoders).fit(train, dev, seed)
@@ -71,17 +79,21 @@ def _head_report(pred: Prediction, data: AffectData, head: str, bins: int) -> di
 
 
 def fusion_benchmark(train: AffectData, dev: AffectData, test: AffectData, cfg: AffectConfig, intents: list[str],
-                     seeds: list[int], on_seed: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Every model on every modality subset of ``test`` (emotion head) plus the intent head on all modalities."""
+                     seeds: list[int], on_seed: Callable[[int, dict[str, Any]], None] | None = None,
+                     paper: tuple[AffectData, AffectData | None, AffectData] | None = None) -> dict[str, Any]:
+    """Every model on every modality subset of ``test`` (emotion head) plus the intent head on all modalities.
+
+    ``paper``: the same (train, dev, test) rows with ``mmei_paper``'s text input, to add its row."""
     runs: dict[str, dict[str, list]] = {}
     intent_runs: dict[str, list] = {}
     for seed in seeds:
-        models = train_models(train, dev, cfg, intents, seed, MODALITIES)
+        models = train_models(train, dev, cfg, intents, seed, MODALITIES, paper=paper[:2] if paper else None)
         for name, model in models.items():
+            data = paper[2] if name == "mmei_paper" else test
             for subset in SUBSETS:
-                rep = _head_report(model.predict(test.with_modalities(subset)), test, "emotion", cfg.ece_bins)
+                rep = _head_report(model.predict(data.with_modalities(subset)), test, "emotion", cfg.ece_bins)
                 runs.setdefault(name, {}).setdefault(subset_name(subset), []).append(rep)
-            rep_i = _head_report(model.predict(test), test, "intent", cfg.ece_bins)
+            rep_i = _head_report(model.predict(data), test, "intent", cfg.ece_bins)
             if rep_i is not None:
                 intent_runs.setdefault(name, []).append(rep_i)
         if on_seed is not None:

@@ -106,6 +106,36 @@ class EncoderConfig(StrictModel):
     face_train: FaceTrainConfig = Field(default_factory=FaceTrainConfig)
 
 
+class MMEIPaperConfig(StrictModel):
+    """``mmei_paper``: the BERT-based cross-modal transformer as the MMEI abstract names it
+    (``aigcrec.affect.networks.MMEIPaperNetwork``; architecture ``"mmei_paper"`` of ``AffectModel``).
+
+    The top ``layers`` transformer layers of the text encoder are fine-tuned, each followed by a gated
+    cross-attention block (queries: the token states; keys/values: the projected voice and face frames); the
+    embeddings and lower layers stay frozen, so their token states are computed once from the utterances
+    (``aigcrec.affect.tasks.paper_text_features``). Its training uses these fields instead of ``MMEIConfig``'s
+    epochs, batch_size, lr and patience (the rest of ``MMEIConfig`` applies: dropout, modality dropout, class
+    weights, weight decay, intent weight, threads).
+    """
+
+    in_fusion_benchmark: bool = Field(default=False, description="'aigcrec benchmark affect --task fusion' also "
+                                      "trains and reports mmei_paper (off by default: it fine-tunes transformer "
+                                      "layers, minutes per seed on 2 CPU cores; the CLI's --mmei-paper turns it on).")
+    text_model: str = Field(default="minilm", description="Text encoder whose layers it runs: 'minilm' (the offline "
+                            "all-MiniLM-L6-v2) or 'hf:<BERT-family name or folder>'.")
+    layers: int = Field(default=2, ge=1, description="Top text-encoder layers fine-tuned, each followed by a gated "
+                        "cross-attention block (at most the encoder's layers).")
+    heads: int = Field(default=4, ge=1, description="Heads of the cross-attention blocks (must divide the text "
+                       "encoder's hidden size).")
+    epochs: int = Field(default=6, ge=1, description="Training epochs (early stopping on dev NLL).")
+    batch_size: int = Field(default=32, ge=1, description="Sessions per training step.")
+    lr: float = Field(default=1e-4, gt=0, description="Peak AdamW learning rate of the fine-tuned text layers "
+                      "(one-cycle schedule, as mmei's).")
+    new_lr: float = Field(default=1e-3, gt=0, description="Peak AdamW learning rate of what is new: the "
+                          "cross-attention blocks and their gates, the voice and face projections, the heads.")
+    patience: int = Field(default=2, ge=1, description="Epochs without a better dev NLL before stopping.")
+
+
 class MMEIConfig(StrictModel):
     """The fusion model and its training."""
 
@@ -124,6 +154,8 @@ class MMEIConfig(StrictModel):
     patience: int = Field(default=6, ge=1, description="Early stopping on dev NLL (MMEI: per expert, then joint).")
     class_weighted: bool = True
     threads: int = Field(default=1, ge=1, description="torch threads while training.")
+    paper: MMEIPaperConfig = Field(default_factory=MMEIPaperConfig, description="The BERT-based variant "
+                                   "mmei_paper (its own architecture, beside mmei).")
 
 
 class AffectConfig(StrictModel):

@@ -18,6 +18,7 @@ tokenizer + ``head.pt`` + ``finetune.json``), so ``TextEncoder("hf:<folder>")`` 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 
 from aigcrec.affect.config import TextFinetuneConfig
-from aigcrec.affect.encoders.base import Encoded
+from aigcrec.affect.encoders.base import Encoded, hf_name
 from aigcrec.metrics import accuracy, weighted_f1
 from aigcrec.training import fit_loop, module_state
 from aigcrec.affect.encoders.text import minilm_path
@@ -75,6 +76,16 @@ def load_base(path: str | None = None):
     return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
 
 
+@functools.lru_cache(maxsize=2)
+def named_base(name: str):
+    """(tokenizer, BertModel) of a text-encoder name, ``minilm`` or ``hf:<name or folder>``, loaded once per
+    process (``mmei_paper`` copies its top layers; callers must not modify the model)."""
+    path = hf_name(name) or (minilm_path() if name == "minilm" else None)
+    if path is None:
+        raise ValueError(f"expected a text encoder 'minilm' or 'hf:<name>', got {name!r}")
+    return load_base(path)
+
+
 def tokenize(tokenizer, texts: Sequence[str], max_tokens: int, contexts: Sequence[str] | None = None
              ) -> list[dict[str, list[int]]]:
     """Token ids per text (at most ``max_tokens``); with ``contexts``: ``[CLS] text [SEP] context [SEP]``,
@@ -106,16 +117,17 @@ def _length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generat
     return batches
 
 
-def _extended_mask(model, h, mask):
+def extended_mask(config, h, mask):
+    """The attention mask BERT layers of ``config`` take, from token states h (B, L, H) and a (B, L) mask."""
     # lazy: a hub-model package (seconds to import), loaded only when a config names such a model
     from transformers.masking_utils import create_bidirectional_mask
 
-    return create_bidirectional_mask(config=model.config, inputs_embeds=h, attention_mask=mask)
+    return create_bidirectional_mask(config=config, inputs_embeds=h, attention_mask=mask)
 
 
 def run_layers(model, h, mask, start: int, stop: int | None = None):
     """Transformer layers ``start .. stop-1`` of a BertModel on token states h (B, L, H) with mask (B, L)."""
-    am = _extended_mask(model, h, mask)
+    am = extended_mask(model.config, h, mask)
     for layer in model.encoder.layer[start:stop]:
         h = layer(h, am)
     return h

@@ -106,3 +106,30 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """sum_t m_t x_t / sum_t m_t: x (B, L, d), mask (B, L) -> (B, d)."""
     m = mask.unsqueeze(-1).to(x.dtype)
     return (x * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+class GatedCrossAttention(nn.Module):
+    """Gated cross-attention block inserted after a text-encoder layer (MAG-BERT / MulT / Flamingo style).
+
+    x' = x  + tanh(a) * CrossAttn(LN(x), ctx, ctx)
+    y  = x' + tanh(b) * W2 GELU(W1 LN(x'))
+    with scalar gates a, b initialised at 0, so at initialisation y = x and the encoder is the text model.
+    Shapes: x (B, Lq, H) token states, ctx (B, Lc, H) projected voice and face tokens, ctx_mask (B, Lc) bool
+    (True = attend; every row keeps at least one key: a present frame or a learned missing token).
+    Returns y (B, Lq, H).
+    """
+
+    def __init__(self, width: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.norm_q, self.norm_ffn = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.attn = nn.MultiheadAttention(width, heads, dropout=dropout, batch_first=True)
+        self.ffn = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(4 * width, width))
+        self.gate_attn = nn.Parameter(torch.zeros(()))  # a
+        self.gate_ffn = nn.Parameter(torch.zeros(()))  # b
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, ctx: torch.Tensor, ctx_mask: torch.Tensor) -> torch.Tensor:
+        h, _ = self.attn(self.norm_q(x), ctx, ctx, key_padding_mask=~ctx_mask, need_weights=False)  # (B, Lq, H)
+        x = x + torch.tanh(self.gate_attn) * self.drop(h)
+        return x + torch.tanh(self.gate_ffn) * self.drop(self.ffn(self.norm_ffn(x)))  # (B, Lq, H)

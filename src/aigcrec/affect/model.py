@@ -15,14 +15,14 @@ from torch import nn
 from aigcrec.affect.batches import modality_dropout, to_batch, trim as _trim
 from aigcrec.affect.config import MMEIConfig
 from aigcrec.affect.data import AffectData
-from aigcrec.affect.networks import MMEINetwork, PooledMLPNetwork
+from aigcrec.affect.networks import MMEINetwork, MMEIPaperNetwork, PooledMLPNetwork
 from aigcrec.affect.trainer import AffectTrainer, fit_temperature
 from aigcrec.saved import read_config, write_config
 
 __all__ = ["ARCHITECTURES", "AffectModel", "LateFusion", "MMEIModel", "Prediction", "fit_temperature",
            "modality_dropout", "to_batch"]
 
-ARCHITECTURES = ("mmei", "mlp")
+ARCHITECTURES = ("mmei", "mlp", "mmei_paper")
 FORMAT = 1  # layout of the saved folder (aigcrec.saved)
 
 
@@ -41,8 +41,10 @@ class Prediction:
 class AffectModel:
     """An affect classifier over cached modality features.
 
-    ``architecture``: ``"mmei"`` (:class:`MMEINetwork`) or ``"mlp"`` (:class:`PooledMLPNetwork`; one modality =
-    unimodal baseline, several = early fusion). ``dims``: modality -> (seq_dim, pooled_dim).
+    ``architecture``: ``"mmei"`` (:class:`MMEINetwork`), ``"mlp"`` (:class:`PooledMLPNetwork`; one modality =
+    unimodal baseline, several = early fusion) or ``"mmei_paper"`` (:class:`MMEIPaperNetwork`, settings
+    ``config.paper``; its text features are the token states entering the encoder's top ``config.paper.layers``
+    layers, ``aigcrec.affect.tasks.paper_text_features``). ``dims``: modality -> (seq_dim, pooled_dim).
     """
 
     def __init__(self, architecture: str, dims: dict[str, tuple[int, int]], intents: list[str],
@@ -66,7 +68,27 @@ class AffectModel:
         c = self.config
         if self.architecture == "mmei":
             return MMEINetwork(self.dims, len(self.intents), c.width, c.heads, c.layers, c.dropout)
+        if self.architecture == "mmei_paper":
+            from aigcrec.affect.finetune_text import named_base  # lazy: it imports transformers
+
+            p = c.paper
+            base = named_base(p.text_model)[1]
+            n = base.config.num_hidden_layers
+            if p.layers > n:
+                raise ValueError(f"mmei.paper.layers: expected <= {n} (the text encoder's layers), got {p.layers}")
+            return MMEIPaperNetwork(self.dims, len(self.intents), list(base.encoder.layer[n - p.layers:]),
+                                    base.config, c.width, p.heads, c.dropout)
         return PooledMLPNetwork(self.dims, len(self.intents), c.width, c.dropout)
+
+    @property
+    def recipe(self) -> MMEIConfig:
+        """The training settings: ``config``, with ``config.paper``'s epochs, batch size, learning rate and
+        patience for ``mmei_paper``."""
+        if self.architecture != "mmei_paper":
+            return self.config
+        p = self.config.paper
+        return self.config.model_copy(update={"epochs": p.epochs, "batch_size": p.batch_size, "lr": p.lr,
+                                              "patience": p.patience})
 
     @property
     def embedding_dim(self) -> int:

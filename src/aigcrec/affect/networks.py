@@ -6,14 +6,15 @@ every modality the network was built with.
 
 from __future__ import annotations
 
+import copy
 import math
+from typing import Any, NamedTuple, Optional
 
 import torch
 from torch import nn
 
-from typing import NamedTuple, Optional
-
-from aigcrec.affect.layers import AttentionFusion, CrossModalLayer, ModalityProjection, Standardizer, masked_mean
+from aigcrec.affect.layers import (AttentionFusion, CrossModalLayer, GatedCrossAttention, ModalityProjection,
+                                  Standardizer, masked_mean)
 
 N_EMOTIONS = 7
 
@@ -196,4 +197,91 @@ class PooledMLPNetwork(nn.Module):
         z = self.mlp(torch.cat(parts, dim=1))  # (B, d)
         e, i = self.heads(z)
         present = torch.stack([batch[m]["present"] for m in self.modalities], dim=1).to(torch.float32)
+        return NetOutput(e, i, z, present / present.sum(1, keepdim=True).clamp(min=1.0))
+
+
+class MMEIPaperNetwork(nn.Module):
+    """``mmei_paper``: the BERT-based cross-modal transformer the MMEI abstract names, with cross-attention to
+    voice and face inserted into the text encoder's own layers (MAG-BERT / MulT style).
+
+    The input text states are those entering the top L layers of the text encoder (its embeddings and lower
+    layers frozen and run once, ``aigcrec.affect.tasks.paper_text_features``). With x_0 (B, T, H) those states,
+    C = [P_v(voice) ; P_f(face)] (B, Lc, H) the projected voice and face tokens (``ModalityProjection``: pooled
+    token + frames, type embedding, a learned missing token where a modality is absent), for l = 1 .. L:
+
+        x_l = GatedXAttn_l(BertLayer_l(x_{l-1}), C)       gates tanh(a_l), tanh(b_l) start at 0
+        z   = LN(W mean_t(m_t x_L,t))                      (B, d)
+        emotion = head_e(z) (B, 7);  intent = head_i([z ; softmax(emotion)]) (B, K)
+
+    At initialisation every gate is 0, so the network is the text model (its top layers, mean pooling) plus
+    the heads; training opens the gates where voice and face change what the words mean. A row without
+    text reads one learned missing-text token instead (so the query stream is never empty). Fusion weights
+    returned: the presence of each modality, normalised (no attention weights over modalities to report).
+
+    ``text_layers``: the encoder's top L ``BertLayer`` modules (copied; trained); ``text_config``: its
+    transformers config (attention-mask layout).
+
+    Example::
+
+        net = MMEIPaperNetwork({"text": (384, 384), "voice": (50, 88), "face": (256, 263)}, 5, layers, config)
+        out = net(batch)   # emotion (B, 7), intent (B, 5), embedding (B, d), weights (B, 3)
+    """
+
+    def __init__(self, dims: dict[str, tuple[int, int]], n_intents: int, text_layers: list[nn.Module],
+                 text_config: Any, width: int = 64, heads: int = 4, dropout: float = 0.1) -> None:
+        super().__init__()
+        if "text" not in dims:
+            raise ValueError(f"mmei_paper: expected a text modality (its query stream), got {sorted(dims)}")
+        hidden = int(text_config.hidden_size)
+        if dims["text"][0] != hidden:
+            raise ValueError(f"mmei_paper: expected text token states of the text encoder's width {hidden}, got "
+                             f"{dims['text'][0]}")
+        self.modalities = [m for m in ("text", "voice", "face") if m in dims]
+        self.context = [m for m in self.modalities if m != "text"]
+        self.text_config = text_config
+        self.text_layers = nn.ModuleList(copy.deepcopy(list(text_layers)))
+        self.missing_text = nn.Parameter(torch.randn(hidden) * 0.02)
+        self.proj = nn.ModuleDict({m: ModalityProjection(*dims[m], hidden, dropout) for m in self.context})
+        self.blocks = nn.ModuleList([GatedCrossAttention(hidden, heads, dropout) for _ in text_layers])
+        self.pool = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, width), nn.LayerNorm(width))
+        self.heads = JointHeads(width, n_intents, dropout)
+
+    def standardizers(self) -> dict[str, tuple[Standardizer | None, Standardizer]]:
+        """modality -> (sequence, pooled) standardizers of voice and face (the text states enter as they are)."""
+        return {m: (self.proj[m].norm_seq, self.proj[m].norm_pooled) for m in self.context}
+
+    def param_groups(self, text_lr: float, new_lr: float) -> list[dict[str, Any]]:
+        """AdamW groups: the fine-tuned text layers at ``text_lr``, everything new at ``new_lr``."""
+        text = list(self.text_layers.parameters())
+        ids = {id(p) for p in text}
+        return [{"params": text, "lr": text_lr},
+                {"params": [p for p in self.parameters() if id(p) not in ids], "lr": new_lr}]
+
+    def text_states(self, batch: dict[str, dict[str, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """x_L (B, T, H) and its mask (B, T): the top text layers with the gated cross-attention blocks."""
+        from aigcrec.affect.finetune_text import extended_mask  # lazy: it imports transformers
+
+        t = batch["text"]
+        present = t["present"]  # (B,)
+        x = t["seq"] * present[:, None, None].to(t["seq"].dtype)  # (B, T, H)
+        first = torch.where(present[:, None], x[:, 0], self.missing_text)  # (B, H)
+        x = torch.cat([first[:, None], x[:, 1:]], dim=1)  # (B, T, H)
+        mask = t["mask"] & present[:, None]
+        mask = torch.cat([torch.ones_like(mask[:, :1]), mask[:, 1:]], dim=1)  # (B, T), position 0 always real
+        if self.context:
+            tokens = [self.proj[m](**batch[m]) for m in self.context]  # ((B, L_m, H), (B, L_m))
+            ctx = torch.cat([tok for tok, _ in tokens], dim=1)  # (B, Lc, H)
+            ctx_mask = torch.cat([keep for _, keep in tokens], dim=1)  # (B, Lc)
+        am = extended_mask(self.text_config, x, mask.long())
+        for layer, block in zip(self.text_layers, self.blocks):
+            x = layer(x, am)  # (B, T, H)
+            if self.context:
+                x = block(x, ctx, ctx_mask)
+        return x, mask
+
+    def forward(self, batch: dict[str, dict[str, torch.Tensor]]):
+        x, mask = self.text_states(batch)
+        z = self.pool(masked_mean(x, mask))  # (B, d)
+        e, i = self.heads(z)
+        present = torch.stack([batch[m]["present"] for m in self.modalities], dim=1).to(torch.float32)  # (B, M)
         return NetOutput(e, i, z, present / present.sum(1, keepdim=True).clamp(min=1.0))

@@ -20,6 +20,7 @@ from aigcrec.affect.tasks import (
     oos_metrics,
     oos_threshold,
     text_emotion_data,
+    world_paper_data,
 )
 from aigcrec.affect.sessions import intent_labels
 
@@ -51,7 +52,9 @@ def run_benchmark(task: str, data_dir: Path, cfg: AffectConfig, seeds: list[int]
         data, split, problems = fusion_data(data_dir, cfg, cache)
         problems.to_csv(out / "problems.csv", index=False)
         train, dev, test = split_data(data, split)
-        result = fusion_benchmark(train, dev, test, cfg, intent_labels(cfg), seeds)
+        paper = (split_data(world_paper_data(data_dir, data, cfg), split) if cfg.mmei.paper.in_fusion_benchmark
+                 else None)
+        result = fusion_benchmark(train, dev, test, cfg, intent_labels(cfg), seeds, paper=paper)
         result["counts"] = {"train": len(train), "dev": len(dev) if dev is not None else 0, "test": len(test),
                             **{f"test_{m}_present": int(e.present.sum()) for m, e in test.features.items()}}
     elif task == "face-emotion":

@@ -349,6 +349,56 @@ def fusion_data(root: Path, cfg: AffectConfig, cache: Path | None) -> tuple[Affe
     return data, sessions["split"].to_numpy(), problems
 
 
+def paper_text_features(texts: list[str | None], cfg: AffectConfig) -> Encoded:
+    """The text input of ``mmei_paper``: each utterance's token states entering the top ``cfg.mmei.paper.layers``
+    layers of ``cfg.mmei.paper.text_model`` (embeddings and lower layers, frozen, run once in inference mode).
+
+    texts: N utterances (None or blank = missing) -> Encoded with seq (N, T, H) float16, mask (N, T), pooled
+    (N, H) the states' masked mean, present (N,). Tokenised as the text encoder does (``encoders.max_tokens``).
+    Computed in memory from the raw text, which is never written anywhere; the states are not cached either.
+    """
+
+    p = cfg.mmei.paper
+    tokenizer, model = finetune_text.named_base(p.text_model)
+    n_layers, hidden = model.config.num_hidden_layers, model.config.hidden_size
+    if p.layers > n_layers:
+        raise ValueError(f"mmei.paper.layers: expected <= {n_layers} (the text encoder's layers), got {p.layers}")
+    rows = [i for i, t in enumerate(texts) if isinstance(t, str) and t.strip()]
+    tokens = finetune_text.tokenize(tokenizer, [texts[i].strip() for i in rows], cfg.encoders.max_tokens)
+    log.info("mmei_paper: frozen %s layers 0-%d on %d utterances", p.text_model, n_layers - p.layers - 1, len(rows))
+    states = finetune_text.frozen_states(model, tokens, n_layers - p.layers)
+    lengths = states.lengths
+    seq = np.zeros((len(texts), int(lengths.max()) if rows else 1, hidden), np.float16)
+    mask = np.zeros(seq.shape[:2], bool)
+    pooled = np.zeros((len(texts), hidden), np.float32)
+    for j, i in enumerate(rows):
+        h = states.flat[states.offsets[j]: states.offsets[j + 1]]  # (T_i, H)
+        seq[i, : len(h)], mask[i, : len(h)] = h, True
+        pooled[i] = h.astype(np.float32).mean(0)
+    present = np.zeros(len(texts), bool)
+    present[rows] = True
+    return Encoded(seq, mask, pooled, present)
+
+
+def with_paper_text(data: AffectData, texts: list[str | None], cfg: AffectConfig) -> AffectData:
+    """``data`` (the same rows) with its text features replaced by :func:`paper_text_features` of ``texts``
+    (one utterance per row, in order), what ``mmei_paper`` reads; text present where both say so."""
+    if len(texts) != len(data):
+        raise ValueError(f"expected one utterance per row ({len(data)}), got {len(texts)}")
+    enc = paper_text_features(texts, cfg)
+    if "text" in data.features:
+        enc.present &= data.features["text"].present.astype(bool)
+    return AffectData({**data.features, "text": enc}, data.emotion, data.intent, data.ids)
+
+
+def world_paper_data(root: Path, data: AffectData, cfg: AffectConfig) -> AffectData:
+    """:func:`with_paper_text` on a world's sessions: the utterances are read from the world into memory."""
+    sessions = load_world_sessions(root)
+    if sessions["session_id"].astype(str).tolist() != [str(i) for i in data.ids]:
+        raise ValueError("mmei_paper: expected the encoded sessions in the world's order, got another order")
+    return with_paper_text(data, session_inputs(sessions, Path(root))["text"], cfg)
+
+
 FitHook = Callable[[AffectModel, AffectData, AffectData | None, int], AffectModel]
 
 

@@ -13,6 +13,8 @@ that fits the training set fastest starve the others):
 2. joint fine-tuning of the cross-modal layers, fusion and heads with the experts frozen (CE_e + lambda CE_i,
    modality dropout).
 Data without emotion labels (intent only) skips stage 1 and trains everything jointly.
+``mmei_paper`` and the baselines have one stage (the joint loop, ``AffectModel.recipe``'s settings;
+``mmei_paper``: its text layers at ``paper.lr``, the rest at ``paper.new_lr``).
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class AffectTrainer:
 
     def fit(self, train: AffectData, dev: AffectData | None = None, seed: int = 0) -> "AffectModel":
         """Train on ``train``; early-stop and calibrate on ``dev`` (a 10 % hold-out of train if None)."""
-        c = self.model.config
+        c = self.model.recipe
         if len(train) == 0:
             raise ValueError("expected training rows, got an empty AffectData")
         rng = np.random.default_rng(seed)
@@ -104,7 +106,7 @@ class AffectTrainer:
         return self.model
 
     def _fit_loop(self, train: AffectData, dev: AffectData, rng: np.random.Generator, gen: torch.Generator) -> None:
-        c = self.model.config
+        c = self.model.recipe
         self._fit_standardizers(train)
         w_e = class_weights(train.emotion, 7) if c.class_weighted else None
         frozen: list[nn.Parameter] = []
@@ -164,7 +166,7 @@ class AffectTrainer:
                           w_e: torch.Tensor | None) -> None:
         """Stage 1: every modality's expert on its own present, labelled rows; each keeps its best dev-NLL
         state and stops after ``patience`` epochs without improvement."""
-        c, net, mods = self.model.config, self.model.net, self.model.modalities
+        c, net, mods = self.model.recipe, self.model.net, self.model.modalities
         params = [p for m in mods for p in net.expert_parameters(m)]
         opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=c.lr, total_steps=c.epochs * max(
@@ -251,15 +253,18 @@ class AffectTrainer:
     def _joint_loop(self, train: AffectData, dev: AffectData, rng: np.random.Generator, gen: torch.Generator,
                     w_e: torch.Tensor | None, frozen: list[nn.Parameter]) -> None:
         """CE_e + lambda CE_i with modality dropout on the trainable parameters; best dev-NLL state kept."""
-        c = self.model.config
+        c = self.model.recipe
         w_i = class_weights(train.intent, len(self.model.intents)) if c.class_weighted and self.model.intents else None
         ce_e = nn.CrossEntropyLoss(weight=w_e, ignore_index=-1)
         ce_i = nn.CrossEntropyLoss(weight=w_i, ignore_index=-1)
         y_e, y_i = torch.from_numpy(train.emotion.astype(np.int64)), torch.from_numpy(train.intent.astype(np.int64))
         params = [p for p in self.model.net.parameters() if p.requires_grad]
         frozen_modules = [mod for m in self.model.modalities for mod in self.model.net.expert_modules(m)] if frozen else []
-        opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=c.lr, total_steps=c.epochs * max(
+        net = getattr(self.model.net, "module", self.model.net)  # a DDP wrapper keeps the network in .module
+        groups = (net.param_groups(c.lr, c.paper.new_lr) if self.model.architecture == "mmei_paper"
+                  else [{"params": params, "lr": c.lr}])
+        opt = torch.optim.AdamW(groups, lr=c.lr, weight_decay=c.weight_decay)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups], total_steps=c.epochs * max(
             1, -(-len(train) // c.batch_size)), pct_start=0.1)
         has_e, has_i = (train.emotion >= 0).any(), (train.intent >= 0).any() and bool(self.model.intents)
 

@@ -86,6 +86,9 @@ def register(app: typer.Typer) -> None:
         recipe: Annotated[bool, typer.Option("--recipe/--no-recipe", help="Start from the task's measured recipe "
                                              "(aigcrec.affect.recipes; face-emotion, text-emotion, intent), under "
                                              "what --config sets; --no-recipe: the config's class defaults.")] = True,
+        mmei_paper: Annotated[bool, typer.Option("--mmei-paper", help="fusion: also train mmei_paper, the BERT-based "
+                                                 "cross-modal transformer (slow; affect.mmei.paper.in_fusion_benchmark)."
+                                                 )] = False,
     ) -> None:
         """MMEI against unimodal, late- and early-fusion baselines; writes <out>/affect.json and affect.md.
 
@@ -102,6 +105,11 @@ def register(app: typer.Typer) -> None:
         from aigcrec.affect.runner import run_benchmark
 
         affect, applied = task_config(task, cfg.affect, recipe)
+        if mmei_paper:
+            if task != "fusion":
+                fail(f"--mmei-paper: expected --task fusion, got {task!r}")
+            affect = affect.model_copy(deep=True)
+            affect.mmei.paper.in_fusion_benchmark = True
         if applied is not None:
             log.info("%s: the measured recipe %s", task, json.dumps(applied, sort_keys=True))
         out_dir = Path(cfg.out)

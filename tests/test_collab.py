@@ -135,6 +135,44 @@ def test_fuse_retrieval_adds_each_models_rank():
         ServiceConfig(retrieval_weight=0.7, collab_weight=0.5)
 
 
+def test_fuse_retrieval_leaves_a_model_out_of_the_blend_of_items_it_cannot_score():
+    p = np.array([0.9, 0.1, 0.5])
+    rows = np.array([0, 1, 2])
+    tt, cf = np.array([2, 0, 1]), np.array([0, 1])  # row 2: no item-item evidence (a cold item)
+    knows = np.array([True, True, False])
+    q_tt, q_cf = np.array([2 / 3, 1 / 3, 1.0]), np.array([1.0, 0.5, 0.0])
+    worst = 0.2 * p + 0.2 * q_tt + 0.6 * q_cf
+    np.testing.assert_allclose(fuse_retrieval(p, rows, tt, 0.2, [(cf, 0.6, knows)], "worst"), worst)
+    # Known rows: the plain blend; row 2: (0.2 p + 0.2 q_tt) / 0.4, the item-item share left out.
+    expected = worst.copy()
+    expected[2] = (0.2 * p[2] + 0.2 * q_tt[2]) / 0.4
+    np.testing.assert_allclose(fuse_retrieval(p, rows, tt, 0.2, [(cf, 0.6, knows)]), expected)
+    assert expected[2] > expected[1] and worst[2] < worst[1]  # it competes on the others' terms; "worst" sinks it
+    # A row past the end of ``knows`` (added after the build) is unknown; with no knowing term, p alone.
+    np.testing.assert_allclose(fuse_retrieval(p[:2], np.array([0, 5]), None, 0.0, [(cf, 1.0, knows)]), [1.0, 0.1])
+    with pytest.raises(ValueError, match="unknown='drop'"):
+        fuse_retrieval(p, rows, tt, 0.2, [(cf, 0.6, knows)], "drop")
+
+
+def test_an_item_without_positives_or_added_later_is_unknown_to_the_item_item_model(tmp_path):
+    x = np.zeros((40, 9))
+    x[:, :8] = np.random.default_rng(0).random((40, 8)) < 0.4  # item 8: no positive
+    ids = [f"i{k}" for k in range(9)]
+    model = ItemItemModel.fit(_positives(x), ids, CollabConfig(lam=1.0, neighbours=3))
+    assert model.known.tolist() == [True] * 8 + [False]
+    np.testing.assert_array_equal(ItemItemModel.load(model.save(tmp_path / "item_item")).known, model.known)
+    # Shown in the training interactions but liked by nobody: evidence (its worst rank is deserved), so known.
+    shown = ItemItemModel.fit(_positives(x), ids, CollabConfig(lam=1.0, neighbours=3), shown=["i8"])
+    assert shown.known.all()
+    assert ItemItemModel.load(shown.save(tmp_path / "shown")).known.all()
+    pipe = _pipeline(model, collab_weight=0.8, retrieval_weight=0.0)
+    assert pipe._collab_knows.tolist() == model.known.tolist()
+    rng = np.random.default_rng(1)
+    new = pipe.add_item({"item_id": "fresh", "created_at": 99.0},
+                        {n: rng.normal(size=8).astype(np.float32) for n in ("e_sem", "e_sty", "e_tsem")})
+    assert new >= len(pipe._collab_knows)  # past the build's rows: unknown, its blend is the ranker's score
+
+
 def test_serve_loads_the_saved_model_beside_or_without_the_two_tower(tmp_path):
     x = _tiny(5)
     model = ItemItemModel.fit(_positives(x), [f"i{k}" for k in range(x.shape[1])], CollabConfig())

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from aigcrec.retrieval.config import TwoTowerConfig
-from aigcrec.retrieval.data import ContentInput, RetrievalData, world_retrieval_data
+from aigcrec.retrieval.data import ContentInput, RetrievalData, restricted, world_retrieval_data
 from aigcrec.retrieval.model import sampled_softmax_logq_loss
 from aigcrec.retrieval.retriever import TwoTowerRetriever
 from aigcrec.saved import CONFIG_FILE
@@ -139,6 +139,40 @@ def test_two_tower_save_load_round_trip(tmp_path):
     (path / CONFIG_FILE).write_text(meta)
     with pytest.raises(ValueError, match=r"config\.json: format 99"):
         TwoTowerRetriever.load(path)
+
+
+def test_items_nobody_liked_are_not_sunk_when_negatives_come_from_liked_items():
+    # Items 30-39: content from the same distribution, never a positive (held out, or new). Drawn as uniform
+    # negatives from the whole catalog, the content path learns to sink them below every liked item; drawn
+    # from the liked items only, they are ranked from their content like any other.
+    data = _synthetic_data(n_items=40, n_users=12, seed=3)
+    pos = data.positives
+    pos = pos[pos["item_id"].map(lambda i: int(i[1:]) < 30)].reset_index(drop=True)
+    data = RetrievalData(data.name, pos, data.item_ids, data.content, data.users, data.user_features, data.context)
+    never = np.arange(30, 40)
+    gaps = {}
+    for neg in ("catalog", "liked"):
+        cfg = TwoTowerConfig(epochs=30, batch_size=32, dim=8, hidden=16, uniform_negatives=64, negatives_from=neg)
+        model = train_two_tower(data, cfg, seed=0)
+        items = model.item_vectors(["?"] * 40, data.content)  # (40, d) content path alone, for every item
+        users = np.vstack([model.user_vector(f"u{k}", {b: v[:5] for b, v in data.content.items()}, None)
+                           for k in range(12)])  # (12, d)
+        s = users @ items.T  # (12, 40)
+        gaps[neg] = float(s[:, :30].mean() - s[:, never].mean())
+    assert gaps["catalog"] > 0.1 and gaps["liked"] < gaps["catalog"] / 2, gaps
+    with pytest.raises(ValueError, match="negatives_from"):
+        TwoTowerConfig(negatives_from="everything")
+
+
+def test_restricted_data_knows_the_items_shown_in_its_interactions():
+    data = _synthetic_data(n_items=10, n_users=6, seed=1)
+    pos = data.positives.iloc[:5]
+    rows = pd.concat([pos.assign(label=1), pd.DataFrame({"user_id": ["u0"], "item_id": ["i9"], "timestamp": [999.0],
+                                                         "session_id": ["s0"], "label": [0]})])
+    sub = restricted(data, rows)
+    assert len(sub.positives) == 5
+    assert set(sub.shown) == set(pos["item_id"]) | {"i9"}  # the disliked row's item too, in catalog order
+    assert sub.shown == [i for i in data.item_ids if i in set(sub.shown)]
 
 
 def test_content_input_weighs_blocks_alike():

@@ -156,7 +156,7 @@ def build(catalog: str | Path, out: str | Path, config: AppConfig, model: str = 
                 fig.update(item_item=f"skipped: {len(pos)} positives (min {cc.min_positives}), {len(rdata.item_ids)} "
                                      f"items (max {cc.max_items})")
             else:
-                collab = ItemItemModel.fit(pos, rdata.item_ids, cc)
+                collab = ItemItemModel.fit(pos, rdata.item_ids, cc, shown=rdata.shown)
                 collab.save(out / "retrieval" / "item_item")
                 retrieval_dir = out / "retrieval"
                 fig.update(**{f"item_item_{k}": v for k, v in collab.figures.items()})

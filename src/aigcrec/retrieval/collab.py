@@ -56,10 +56,18 @@ class ItemItemModel:
     """EASE^R weights over ``item_ids`` (sparse rows: item -> the items it points to)."""
 
     def __init__(self, item_ids: Sequence[str], weights: sp.csr_matrix, config: CollabConfig,
-                 figures: Optional[dict] = None) -> None:
+                 figures: Optional[dict] = None, known: Optional[np.ndarray] = None) -> None:
         self.item_ids = [str(i) for i in item_ids]
         self.col_of = {i: c for c, i in enumerate(self.item_ids)}
         self.weights = weights.tocsr()  # (n, n)
+        # (n,) whether the model has evidence about the item: shown in its training data (``known``, liked or
+        # not: a shown item nobody liked is rightly scored low), or, without it, some weight points to it (a
+        # column of zeros has no training positive; sparsify keeps explicit zeros, which do not count)
+        into = self.weights.indices[self.weights.data != 0]
+        pointed = np.bincount(into, minlength=len(self.item_ids))[:len(self.item_ids)] > 0
+        self.known = pointed if known is None else (np.asarray(known, bool).reshape(-1) | pointed)
+        if len(self.known) != len(self.item_ids):
+            raise ValueError(f"item-item model: known has {len(self.known)} entries for {len(self.item_ids)} items")
         self.config = config
         self.figures = dict(figures or {})
 
@@ -68,9 +76,11 @@ class ItemItemModel:
         return int(self.config.history_len)
 
     @classmethod
-    def fit(cls, positives: pd.DataFrame, item_ids: Iterable[str], config: CollabConfig) -> "ItemItemModel":
+    def fit(cls, positives: pd.DataFrame, item_ids: Iterable[str], config: CollabConfig,
+            shown: Optional[Iterable[str]] = None) -> "ItemItemModel":
         """From ``positives`` (columns user_id, item_id: one row per positive; repeats count once) over the
-        catalog ``item_ids`` (positives naming other items are ignored)."""
+        catalog ``item_ids`` (positives naming other items are ignored); ``shown``: the items with any row in
+        the training interactions (``known``; None: the liked ones)."""
         items = [str(i) for i in dict.fromkeys(str(i) for i in item_ids)]
         n = len(items)
         if n > config.max_items:
@@ -87,7 +97,9 @@ class ItemItemModel:
         b = sparsify(ease_weights(x, config.lam), config.neighbours)
         figures = {"items": n, "users": int(len(uniq)), "positives": int(x.nnz), "nonzeros": int(b.nnz),
                    "exact": bool(config.neighbours >= n - 1)}
-        return cls(items, b, config, figures)
+        known = None if shown is None else np.isin(np.asarray(items, dtype=object),
+                                                  np.asarray(sorted({str(i) for i in shown}), dtype=object))
+        return cls(items, b, config, figures, known)
 
     def query(self, history_ids: Sequence[str]) -> np.ndarray:
         """The user's row ``x_u (n,)``: 1 per live positive, times ``0.5 ** (age / half_life)`` with the age
@@ -114,7 +126,8 @@ class ItemItemModel:
                      indent=2)
         w = self.weights
         np.savez(path / WEIGHTS_NAME, data=w.data, indices=w.indices, indptr=w.indptr,
-                 shape=np.asarray(w.shape), item_ids=np.asarray(self.item_ids, dtype=object).astype(str))
+                 shape=np.asarray(w.shape), item_ids=np.asarray(self.item_ids, dtype=object).astype(str),
+                 known=self.known)
         return path
 
     @classmethod
@@ -126,4 +139,5 @@ class ItemItemModel:
         ids = [str(i) for i in z["item_ids"]]
         if w.shape != (len(ids), len(ids)):
             raise ValueError(f"{path / WEIGHTS_NAME}: weights {w.shape} for {len(ids)} item ids")
-        return cls(ids, w, CollabConfig.model_validate(meta["config"]), meta.get("figures"))
+        known = z["known"] if "known" in z.files else None  # saved before it existed: from the weights
+        return cls(ids, w, CollabConfig.model_validate(meta["config"]), meta.get("figures"), known)

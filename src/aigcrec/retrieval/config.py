@@ -5,6 +5,8 @@ The blend of candidate sources by intent is a serving decision and lives in ``Se
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from aigcrec.config_base import StrictModel
@@ -41,8 +43,15 @@ class TwoTowerConfig(StrictModel):
         0.2, ge=0, le=1, description="Training: share of rows served without affect context (requests without signals)."
     )
     uniform_negatives: int = Field(
-        512, ge=0, description="Extra negatives per step drawn uniformly from the whole catalog (mixed negative "
+        512, ge=0, description="Extra negatives per step drawn uniformly (from negatives_from; mixed negative "
                                "sampling): in-batch negatives are only items someone clicked.")
+    negatives_from: Literal["shown", "liked", "catalog"] = Field(
+        "shown", description="Where the uniform negatives are drawn: 'shown', the items with any row in the "
+        "training interactions (liked or not; the liked ones where the data holds positives only); 'liked', "
+        "the items with a training positive; 'catalog', every catalog row. An item outside that set (held out, "
+        "or new: never shown) is ranked from its content as an item added later is; as a negative with no "
+        "positive to balance it, the content path learns to sink it: with 'catalog', MovieLens' held-out "
+        "items' test positives fell to the bottom of the list (benchmarks/results/topk-cold-fusion-movielens/).")
     epochs: int = Field(25, ge=1, le=1000)
     batch_size: int = Field(512, ge=2, description="Positives per step; the other rows' items are the negatives.")
     lr: float = Field(2e-3, gt=0)

@@ -123,7 +123,8 @@ class RetrievalData:
     ``positives``: user_id, item_id, timestamp, session_id (None without sessions), sorted by time;
     ``content``: block -> ``(n, d_b)`` rows of ``item_ids`` (the catalog items with every block);
     ``users``: user_id plus the categorical ``user_features`` columns; ``context``: numeric frame indexed by
-    session_id (``context_columns``), or None (no session context).
+    session_id (``context_columns``), or None (no session context); ``shown``: the items with any row (liked
+    or not) in the interactions the positives come from, or None (only positives known: the liked items).
     """
 
     name: str
@@ -133,6 +134,7 @@ class RetrievalData:
     users: pd.DataFrame
     user_features: list[str]
     context: Optional[pd.DataFrame]
+    shown: Optional[list[str]] = None
 
 
 def restricted(data: RetrievalData, interactions: pd.DataFrame) -> RetrievalData:
@@ -143,7 +145,7 @@ def restricted(data: RetrievalData, interactions: pd.DataFrame) -> RetrievalData
     pos = data.positives
     keep = [(u, i, float(t)) in keys for u, i, t in zip(pos["user_id"], pos["item_id"], pd.to_numeric(pos["timestamp"]))]
     return RetrievalData(data.name, pos[keep].reset_index(drop=True), data.item_ids, data.content, data.users,
-                         data.user_features, data.context)
+                         data.user_features, data.context, _shown(interactions, data.item_ids))
 
 
 def aligned_content(vectors: VectorTables, blocks: Sequence[str] = CONTENT_BLOCKS) -> tuple[list[str], dict[str, np.ndarray]]:
@@ -160,6 +162,12 @@ def aligned_content(vectors: VectorTables, blocks: Sequence[str] = CONTENT_BLOCK
         pos = {str(i): r for r, i in enumerate(vectors[b][0])}
         out[b] = np.asarray(vectors[b][1], dtype=np.float32)[[pos[i] for i in ids]]
     return ids, out
+
+
+def _shown(inter: pd.DataFrame, item_ids: Sequence[str]) -> list[str]:
+    """The items of ``item_ids`` with any row in ``inter``, in ``item_ids`` order."""
+    seen = set(inter["item_id"].astype(str))
+    return [i for i in item_ids if i in seen]
 
 
 def _positives(inter: pd.DataFrame, known: set[str]) -> pd.DataFrame:
@@ -188,7 +196,7 @@ def world_retrieval_data(world_dir: str | Path, vectors: VectorTables, affect: O
         context = session_state_context(world.sessions, INTENTS)
     feats = [c for c in ("age_group", "country", "gender", "lang") if c in world.users.columns]
     users = world.users[["user_id", *feats]].astype(object)
-    return RetrievalData("world", _positives(inter, set(ids)), ids, content, users, feats, context)
+    return RetrievalData("world", _positives(inter, set(ids)), ids, content, users, feats, context, _shown(inter, ids))
 
 
 def movielens_retrieval_data(root: str | Path, vectors: VectorTables, threshold: float = 4) -> RetrievalData:
@@ -201,7 +209,7 @@ def movielens_retrieval_data(root: str | Path, vectors: VectorTables, threshold:
     age = pd.to_numeric(ml.users["age"], errors="coerce")
     users["age_decade"] = [None if pd.isna(a) or a <= 0 else f"{int(a) // 10 * 10}s" for a in age]
     return RetrievalData("movielens", _positives(inter, set(ids)), ids, content, users,
-                         ["gender", "occupation", "age_decade"], None)
+                         ["gender", "occupation", "age_decade"], None, _shown(inter, ids))
 
 
 def catalog_retrieval_data(catalog_dir: str | Path, layout: str, vectors: VectorTables,
@@ -214,4 +222,5 @@ def catalog_retrieval_data(catalog_dir: str | Path, layout: str, vectors: Vector
         return movielens_retrieval_data(catalog_dir, vectors)
     ids, content = aligned_content(vectors)
     users = pd.DataFrame({"user_id": sorted(interactions["user_id"].astype(str).unique())})
-    return RetrievalData(layout, _positives(interactions, set(ids)), ids, content, users, [], None)
+    return RetrievalData(layout, _positives(interactions, set(ids)), ids, content, users, [], None,
+                         _shown(interactions, ids))

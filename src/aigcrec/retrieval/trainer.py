@@ -4,8 +4,8 @@ Example ``r`` (a positive of user ``u`` on item ``i`` at time ``t`` in session `
 mean content of ``u``'s last ``history_len`` positives with timestamp < ``t`` (no leak of the positive itself),
 ``u``'s features and ``s``'s affect context; the item tower reads ``i``. The loss is
 ``aigcrec.retrieval.model.sampled_softmax_logq_loss`` over the batch's positives plus ``uniform_negatives``
-catalog items drawn uniformly, each column corrected by ``log Q_j = log(B q_j + M / N)``, ``q_j`` = item
-``j``'s share of the positives.
+items drawn uniformly from the N items of ``negatives_from`` (by default the shown ones), each column corrected
+by ``log Q_j = log(B q_j + M / N)``, ``q_j`` = item ``j``'s share of the positives.
 """
 
 from __future__ import annotations
@@ -84,6 +84,18 @@ def _vocab(users: pd.DataFrame, names: list[str]) -> tuple[dict[str, list[str]],
     return values, per_user
 
 
+def _negative_rows(source: str, liked_rows: np.ndarray, data: RetrievalData, row_of: dict[str, int],
+                   n_items: int) -> np.ndarray:
+    """Catalog rows of the uniform negatives' pool: ``source`` "catalog" every row, "liked" the rows of the
+    positives, "shown" those of ``data.shown`` (with the liked ones; the liked alone when it is None)."""
+    if source == "catalog":
+        return np.arange(n_items)
+    rows = set(np.unique(liked_rows).tolist())
+    if source == "shown" and data.shown is not None:
+        rows |= {row_of[i] for i in data.shown if i in row_of}
+    return np.array(sorted(rows), np.int64)
+
+
 def train_two_tower(data: RetrievalData, config: TwoTowerConfig, seed: int = 0,
                     until: Optional[float] = None) -> TwoTowerRetriever:
     """Train on ``data``'s positives (those with timestamp < ``until`` when given); returns the retriever."""
@@ -121,8 +133,12 @@ def train_two_tower(data: RetrievalData, config: TwoTowerConfig, seed: int = 0,
     code_of_row = np.zeros(n_items, np.int64)  # item-id code per catalog row (0: never a positive)
     for i, c in item_code.items():
         code_of_row[row_of[i]] = c
+    # Rows the uniform negatives are drawn from (negatives_from)
+    neg_rows = _negative_rows(config.negatives_from, prow, data, row_of, n_items)  # (N_neg,)
     q = np.bincount(prow, minlength=n_items) / n  # share of the positives per catalog row
-    log_q = np.log(bs * q + m / n_items + 1e-12).astype(np.float32)  # log of each row's expected count
+    uniform = np.zeros(n_items)
+    uniform[neg_rows] = m / len(neg_rows)  # expected uniform draws of each row per step
+    log_q = np.log(bs * q + uniform + 1e-12).astype(np.float32)  # log of each row's expected count
     net = TwoTowerNet(content.dim, len(trained_items), [len(values[f]) for f in data.user_features],
                       len(ctx_names), config)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -136,7 +152,7 @@ def train_two_tower(data: RetrievalData, config: TwoTowerConfig, seed: int = 0,
         return (order[s:s + bs] for s in range(0, n - bs + 1, bs))  # full batches: bs - 1 negatives per row
 
     def loss(b: torch.Tensor) -> torch.Tensor:
-        cols = torch.cat([t_prow[b], torch.from_numpy(rng.integers(0, n_items, m))])  # (B + M,) catalog rows
+        cols = torch.cat([t_prow[b], torch.from_numpy(neg_rows[rng.integers(0, len(neg_rows), m)])])  # (B + M,) rows
         ids = torch.where(torch.from_numpy(rng.random(len(cols)) < config.id_dropout), 0, t_code[cols])
         context = t_ctx[b] * torch.from_numpy(rng.random((len(b), 1)) >= config.context_dropout).float()
         hcodes = t_hcode[b]

@@ -199,6 +199,13 @@ class ServiceConfig(StrictModel):
         0.0, ge=0, le=1, description="Share w_c of the item-item model's ranking in the final score (as "
         "retrieval_weight; the two together at most 1).",
     )
+    fuse_unknown: Literal["renormalize", "worst"] = Field(
+        "renormalize", description="A candidate a retrieval model cannot score (the item-item model for an item "
+        "without training positives or added after the build): 'renormalize' leaves that model out of the "
+        "candidate's blend and divides by the weights left (so a new item competes on the other models' "
+        "terms); 'worst' gives it that model's worst rank (its term 0: new items sink under a large "
+        "collab_weight)."
+    )
     torch_threads: int = Field(
         1, gt=0, description="Intra-op threads of the models in each server process (torch, ONNX Runtime, OpenCV)."
     )

@@ -94,30 +94,54 @@ def _codes(values: Sequence[Any]) -> tuple[np.ndarray, int]:
 
 
 def fuse_retrieval(scores: np.ndarray, rows: np.ndarray, ranked: Optional[np.ndarray], weight: float,
-                   more: Sequence[tuple[Optional[np.ndarray], float]] = ()) -> np.ndarray:
+                   more: Sequence[tuple[Optional[np.ndarray], float] | tuple[Optional[np.ndarray], float,
+                                                                             Optional[np.ndarray]]] = (),
+                   unknown: str = "renormalize") -> np.ndarray:
     """The ranker's scores blended with the rankings of the same candidates by the retrieval models:
 
-        s_i = (1 - W) p_i + sum_m w_m (1 - r_mi / R_m),    W = sum_m w_m  (<= 1)
+        s_i = [(1 - W) p_i + sum_{m in K_i} w_m (1 - r_mi / R_m)] / [(1 - W) + sum_{m in K_i} w_m],
+        W = sum_m w_m  (<= 1)
 
     ``p_i`` the ranker's score of candidate ``rows[i]`` (a click probability), ``r_mi`` its position in model
     ``m``'s list (R_m long; R_m when absent, so 0): ``ranked`` with ``weight`` (the two-tower), then each
-    ``(list, weight)`` of ``more`` (the item-item model). The ranker learns from impressions (clicked vs
-    shown); the retrieval models from positives against the whole catalog: the blend keeps what the
-    full-catalog models know about what a user would never pick. Every ``w = 0`` or no list: ``scores``
-    unchanged."""
-    parts = [(r, float(w)) for r, w in [(ranked, weight), *more] if w > 0 and r is not None and len(r) > 0]
+    ``(list, weight)`` or ``(list, weight, knows)`` of ``more`` (the item-item model). ``K_i``: the models
+    that can score candidate i: ``knows`` is a bool array over catalog rows (rows past its end are unknown;
+    None: every row known). With every model knowing i the denominator is 1 and this is the plain blend; a
+    model that cannot score i (the item-item model and a new item) is left out of i's blend
+    (``unknown="renormalize"``), or counted as its worst rank (``unknown="worst"``: the numerator alone).
+    A candidate no weighted term knows keeps ``p_i``. The ranker learns from impressions (clicked vs shown);
+    the retrieval models from positives against the whole catalog: the blend keeps what the full-catalog
+    models know about what a user would never pick. Every ``w = 0`` or no list: ``scores`` unchanged."""
+    if unknown not in ("renormalize", "worst"):
+        raise ValueError(f"fuse_retrieval: unknown={unknown!r}, expected 'renormalize' or 'worst'")
+    parts = [(p[0], float(p[1]), p[2] if len(p) > 2 else None) for p in [(ranked, weight), *more]]
+    parts = [(r, w, k) for r, w, k in parts if w > 0 and r is not None and len(r) > 0]
     if not parts:
         return scores
-    total = sum(w for _, w in parts)
+    total = sum(w for _, w, _ in parts)
     if total > 1.0 + 1e-9:
         raise ValueError(f"fuse_retrieval: retrieval weights sum to {total:g} > 1")
-    out = (1.0 - total) * np.asarray(scores, np.float64)
-    for lst, w in parts:
+    rows = np.asarray(rows, np.int64).reshape(-1)
+    p = np.asarray(scores, np.float64)  # (n,)
+    out = (1.0 - total) * p
+    norm = np.full(len(rows), 1.0 - total)  # (n,) sum of the weights of the terms that know each candidate
+    for lst, w, knows in parts:
         pos = {int(r): k for k, r in enumerate(np.asarray(lst).reshape(-1)) if r >= 0}
         big = len(lst)
         q = 1.0 - np.array([pos.get(int(r), big) for r in rows], dtype=np.float64) / big  # (n,) in [0, 1]
-        out = out + w * q
-    return out
+        if knows is None:
+            k = np.ones(len(rows), bool)
+        else:
+            knows = np.asarray(knows, bool)
+            k = np.zeros(len(rows), bool)
+            inside = (rows >= 0) & (rows < len(knows))
+            k[inside] = knows[rows[inside]]
+        out = out + w * q * k
+        norm = norm + w * k
+    if unknown == "worst":
+        return out
+    ok = norm > 1e-12
+    return np.where(ok, out / np.where(ok, norm, 1.0), p)
 
 
 def _unseen(ranked: Optional[np.ndarray], exclude: set[int]) -> Optional[np.ndarray]:
@@ -187,6 +211,7 @@ class RecommendPipeline:
         self.query_encoder = query_encoder  # text -> (d_tsem,) in the e_TSEM space (the content text encoder)
         self.collab = collab
         self._collab_rows = np.zeros(0, np.int64)  # (n_model,) catalog row of each of the model's items, -1 none
+        self._collab_knows = np.zeros(0, bool)  # (n_catalog at build,) whether the item-item model scores the row
         # Keep as many recent positives as the retrieval query, the two-tower, the item-item model or the
         # ranker's profile reads.
         self.users = UserActivity(max(config.retrieval.history_len, int(ranker.history_len),
@@ -235,6 +260,9 @@ class RecommendPipeline:
                    query_encoder, collab)
         if collab is not None:
             pipe._collab_rows = np.array([catalog.row_of.get(str(i), -1) for i in collab.item_ids], np.int64)
+            mine = pipe._collab_rows >= 0
+            pipe._collab_knows = np.zeros(len(catalog), bool)  # items added later: past its end, unknown
+            pipe._collab_knows[pipe._collab_rows[mine]] = np.asarray(collab.known, bool)[mine]
         pipe._retrieval.extend(retr)
         pipe._index_sources(catalog.item_ids, vectors, rows, seed)
         t0 = time.perf_counter()  # item-side model inputs precomputed once
@@ -497,7 +525,8 @@ class RecommendPipeline:
         weights = np.asarray(weights, dtype=np.float64).reshape(len(rows), -1)  # (n, M)
         scores = fuse_retrieval(scores, rows, _unseen(lists.get(SOURCE_TWO_TOWER), exclude),
                                 self.config.retrieval_weight,
-                                [(_unseen(lists.get(SOURCE_COLLAB), exclude), self.config.collab_weight)])
+                                [(_unseen(lists.get(SOURCE_COLLAB), exclude), self.config.collab_weight,
+                                  self._collab_knows)], self.config.fuse_unknown)
         t2 = time.perf_counter()
         metas = [self.catalog.meta[r] for r in rows]
         order = diversify(

@@ -93,6 +93,7 @@ class CollabModel(Protocol):
 
     item_ids: list[str]
     history_len: int
+    known: np.ndarray  # (n_model,) bool: whether the model can score the item (an item without training positives cannot)
 
     def scores(self, history_ids: Sequence[str]) -> np.ndarray: ...
 

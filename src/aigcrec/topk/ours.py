@@ -128,7 +128,8 @@ class TrainedRetriever:
             self.model = train_two_tower(rdata, retrieval_cfg.two_tower, seed)
         self.two_tower_s = time.perf_counter() - t0
         if retrieval_cfg.collab.enabled and item_ids is not None:
-            self.collab = ItemItemModel.fit(train[train["label"] == 1], item_ids, retrieval_cfg.collab)
+            self.collab = ItemItemModel.fit(train[train["label"] == 1], item_ids, retrieval_cfg.collab,
+                                            shown=train["item_id"].astype(str).unique())
         self.train_s = time.perf_counter() - t0
 
 

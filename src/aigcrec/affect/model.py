@@ -15,6 +15,7 @@ from torch import nn
 from aigcrec.affect.batches import modality_dropout, to_batch, trim as _trim
 from aigcrec.affect.config import MMEIConfig
 from aigcrec.affect.data import AffectData
+from aigcrec.affect.finetune_text import named_base  # transformers itself is imported lazily there
 from aigcrec.affect.networks import MMEINetwork, MMEIPaperNetwork, PooledMLPNetwork
 from aigcrec.affect.trainer import AffectTrainer, fit_temperature
 from aigcrec.saved import read_config, write_config
@@ -69,8 +70,6 @@ class AffectModel:
         if self.architecture == "mmei":
             return MMEINetwork(self.dims, len(self.intents), c.width, c.heads, c.layers, c.dropout)
         if self.architecture == "mmei_paper":
-            from aigcrec.affect.finetune_text import named_base  # lazy: it imports transformers
-
             p = c.paper
             base = named_base(p.text_model)[1]
             n = base.config.num_hidden_layers

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, Optional
 import torch
 from torch import nn
 
+from aigcrec.affect.finetune_text import extended_mask  # transformers itself is imported lazily there
 from aigcrec.affect.layers import (AttentionFusion, CrossModalLayer, GatedCrossAttention, ModalityProjection,
                                   Standardizer, masked_mean)
 
@@ -259,8 +260,6 @@ class MMEIPaperNetwork(nn.Module):
 
     def text_states(self, batch: dict[str, dict[str, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
         """x_L (B, T, H) and its mask (B, T): the top text layers with the gated cross-attention blocks."""
-        from aigcrec.affect.finetune_text import extended_mask  # lazy: it imports transformers
-
         t = batch["text"]
         present = t["present"]  # (B,)
         x = t["seq"] * present[:, None, None].to(t["seq"].dtype)  # (B, T, H)

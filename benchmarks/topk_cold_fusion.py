@@ -95,7 +95,7 @@ def rankings(task, catalog, retriever, frame) -> dict[str, list[list[str]]]:
             for tname, q_tt in (("two_tower", q_full), ("two_tower_own_rank", q_own)):
                 worst = w_tt * q_tt + w_cf * q_cf * cf_known
                 add(f"fusion ({w_tt:g}, {w_cf:g}) {tname} worst", worst, masked)
-                renorm = np.where(cf_known, worst, w_tt * q_tt / w_tt)
+                renorm = np.where(cf_known, worst, q_tt)  # (w_tt q_tt) / w_tt: the item-item term left out
                 add(f"fusion ({w_tt:g}, {w_cf:g}) {tname} renormalize", renorm, masked)
     return out
 

@@ -97,8 +97,8 @@ class ItemItemModel:
         b = sparsify(ease_weights(x, config.lam), config.neighbours)
         figures = {"items": n, "users": int(len(uniq)), "positives": int(x.nnz), "nonzeros": int(b.nnz),
                    "exact": bool(config.neighbours >= n - 1)}
-        known = None if shown is None else np.isin(np.asarray(items, dtype=object),
-                                                  np.asarray(sorted({str(i) for i in shown}), dtype=object))
+        seen = None if shown is None else {str(i) for i in shown}
+        known = None if seen is None else np.array([i in seen for i in items], bool)
         return cls(items, b, config, figures, known)
 
     def query(self, history_ids: Sequence[str]) -> np.ndarray:
